@@ -1,0 +1,85 @@
+//! The command line, as fixed in design.md. Every error is one line on stderr and a non-zero exit.
+
+mod calendar;
+
+use std::ffi::OsString;
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use chrono::{DateTime, Utc};
+use clap::{Parser, Subcommand};
+
+use crate::config::Settings;
+use crate::{Error, Result};
+
+/// escalate: deadlines and workflows for safeguarding escalation disputes.
+#[derive(Debug, Parser)]
+#[command(name = "escalate", version, about, max_term_width = 100)]
+pub struct Cli {
+    /// Configuration file [default: config/escalate.toml if present, then ESCALATE_* variables].
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Working-day deadlines and bank holidays.
+    #[command(subcommand)]
+    Calendar(calendar::CalendarCommand),
+}
+
+/// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
+pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(text.trim())
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| {
+            format!("'{text}' is not an RFC 3339 time ({e}); write e.g. 2024-12-24T18:00:00Z")
+        })
+}
+
+/// Runs the command line and returns the process exit code; output goes to `out`.
+pub fn run(
+    args: impl IntoIterator<Item = impl Into<OsString> + Clone>,
+    out: &mut dyn Write,
+) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) if !e.use_stderr() => {
+            // --help and --version: print as clap does, and succeed.
+            let _ = write!(out, "{}", e.render());
+            return ExitCode::SUCCESS;
+        }
+        Err(e) => {
+            // clap's first line says what is wrong; the rest is usage we point to instead.
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("invalid arguments");
+            eprintln!(
+                "escalate: {} (see --help)",
+                first.trim_start_matches("error: ")
+            );
+            return ExitCode::from(2);
+        }
+    };
+    match dispatch(cli, out) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("escalate: {e}");
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    let settings = Settings::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Calendar(cmd) => calendar::run(cmd, &settings, out),
+    }
+}
+
+/// Writes to the command's output; a closed pipe is not worth a panic.
+pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<()> {
+    writeln!(out, "{text}").map_err(|e| Error::Input(format!("cannot write output: {e}")))
+}

@@ -1,0 +1,169 @@
+//! Layered configuration: built-in defaults, then the TOML file, then `ESCALATE_*` variables.
+
+use std::path::{Path, PathBuf};
+
+use chrono::{NaiveDate, NaiveTime};
+use serde::Deserialize;
+
+use crate::calendar::{BusinessHours, Calendar, Closure, Division, HolidayFeed};
+use crate::{Error, Result};
+
+/// Where the configuration is read from when `--config` is not given.
+pub const DEFAULT_CONFIG: &str = "config/escalate.toml";
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// `smtp://host:port`, `smtps://…` or `file://DIR`.
+    pub smtp_url: String,
+    /// A GOV.UK-format feed; the built-in copy when unset.
+    pub bank_holidays: Option<PathBuf>,
+    /// Working-day rules.
+    pub calendar: CalendarSettings,
+}
+
+/// The `[calendar]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarSettings {
+    /// IANA time zone for working-day arithmetic.
+    pub time_zone: String,
+    /// Local `HH:MM`: receipt at or after it counts from the next working day.
+    pub cutoff: String,
+    /// Local `HH:MM` at which day-based deadlines fall due.
+    pub close_of_business: String,
+    /// Division used when none is given.
+    pub division: String,
+    /// Local closure days.
+    #[serde(default)]
+    pub closures: Vec<ClosureSettings>,
+}
+
+/// One `[[calendar.closures]]` entry: `date`, or `from` and `to`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClosureSettings {
+    /// Shown in explanations.
+    pub name: String,
+    /// A single day.
+    pub date: Option<NaiveDate>,
+    /// First day of a range.
+    pub from: Option<NaiveDate>,
+    /// Last day of a range (inclusive).
+    pub to: Option<NaiveDate>,
+    /// Divisions it applies to; all when empty.
+    #[serde(default)]
+    pub divisions: Vec<Division>,
+}
+
+fn config_error(e: impl std::fmt::Display) -> Error {
+    Error::Config(e.to_string())
+}
+
+fn parse_time(key: &str, text: &str) -> Result<NaiveTime> {
+    NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
+        Error::Config(format!(
+            "calendar.{key} '{text}' is not a time of day (HH:MM)"
+        ))
+    })
+}
+
+impl Settings {
+    /// Reads `file` (which must exist), or [`DEFAULT_CONFIG`] if present, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self> {
+        let mut builder = config::Config::builder()
+            .set_default("database_url", "sqlite://escalate.db")
+            .and_then(|b| b.set_default("smtp_url", "file://mail"))
+            .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
+            .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
+            .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))
+            .and_then(|b| b.set_default("calendar.division", "england-and-wales"))
+            .map_err(config_error)?;
+        builder = match file {
+            Some(path) if !path.exists() => {
+                return Err(Error::Config(format!("{} does not exist", path.display())));
+            }
+            Some(path) => builder.add_source(config::File::from(path)),
+            None => builder.add_source(config::File::with_name(DEFAULT_CONFIG).required(false)),
+        };
+        builder
+            .add_source(
+                config::Environment::with_prefix("ESCALATE")
+                    .prefix_separator("_")
+                    .separator("__"),
+            )
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(config_error)
+    }
+
+    /// The configured time zone, cut-off and close of business.
+    pub fn business_hours(&self) -> Result<BusinessHours> {
+        let c = &self.calendar;
+        Ok(BusinessHours {
+            time_zone: c.time_zone.parse().map_err(|_| {
+                Error::Config(format!(
+                    "calendar.time_zone '{}' is not an IANA time zone",
+                    c.time_zone
+                ))
+            })?,
+            cutoff: parse_time("cutoff", &c.cutoff)?,
+            close_of_business: parse_time("close_of_business", &c.close_of_business)?,
+        })
+    }
+
+    /// The configured default division.
+    pub fn division(&self) -> Result<Division> {
+        self.calendar
+            .division
+            .parse()
+            .map_err(|e| Error::Config(format!("calendar.division: {e}")))
+    }
+
+    /// The configured local closures.
+    pub fn closures(&self) -> Result<Vec<Closure>> {
+        self.calendar
+            .closures
+            .iter()
+            .map(|c| {
+                let (from, to) = match (c.date, c.from, c.to) {
+                    (Some(d), None, None) => (d, d),
+                    (None, Some(from), Some(to)) => (from, to),
+                    _ => {
+                        return Err(Error::Config(format!(
+                            "closure '{}' needs either `date` or both `from` and `to`",
+                            c.name
+                        )));
+                    }
+                };
+                Ok(Closure {
+                    from,
+                    to,
+                    name: c.name.clone(),
+                    divisions: c.divisions.clone(),
+                })
+            })
+            .collect()
+    }
+
+    /// Reads the holiday feed (`holidays` overrides the configured one) and builds the calendar.
+    pub fn calendar(&self, holidays: Option<&Path>) -> Result<Calendar> {
+        let feed = match holidays.or(self.bank_holidays.as_deref()) {
+            Some(path) => {
+                let bytes = std::fs::read(path).map_err(|source| Error::Read {
+                    path: path.to_path_buf(),
+                    source,
+                })?;
+                HolidayFeed::from_json(&bytes, &path.display().to_string())?
+            }
+            None => HolidayFeed::official(),
+        };
+        Ok(Calendar::new(
+            &feed,
+            &self.closures()?,
+            self.business_hours()?,
+        )?)
+    }
+}

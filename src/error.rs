@@ -1,0 +1,39 @@
+//! The crate's one error type, and what each kind means for the exit code.
+
+use std::path::PathBuf;
+
+use crate::calendar::CalendarError;
+
+/// Everything that can go wrong in escalate, each as one readable line.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// Holiday data or a deadline question the calendar cannot answer.
+    #[error(transparent)]
+    Calendar(#[from] CalendarError),
+    /// A file that could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// Configuration that is missing or wrong.
+    #[error("configuration: {0}")]
+    Config(String),
+    /// A command-line value that is wrong.
+    #[error("{0}")]
+    Input(String),
+}
+
+/// Result with the crate's [`Error`].
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// The process exit code: 2 for bad input, configuration or data, as for usage errors.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Calendar(_) | Error::Read { .. } | Error::Config(_) | Error::Input(_) => 2,
+        }
+    }
+}

@@ -1,0 +1,11 @@
+//! escalate: a workflow and deadline engine for child-safeguarding escalation disputes.
+//!
+//! The pure core ([`calendar`]) takes `now` and data and returns data; the shell ([`cli`],
+//! [`config`]) reads files, the environment and the clock.
+
+pub mod calendar;
+pub mod cli;
+pub mod config;
+mod error;
+
+pub use error::{Error, Result};
