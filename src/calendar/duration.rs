@@ -48,8 +48,10 @@ impl FromStr for Duration {
                 .map_err(|_| fail("the number is too large"))?
         } else if number.starts_with('-') {
             return Err(fail("the number must be at least 1"));
-        } else {
+        } else if number.bytes().any(|b| b.is_ascii_digit()) {
             return Err(fail("the number must be a whole number, e.g. 2"));
+        } else {
+            return Err(fail(EXPECTED));
         };
         if n == 0 {
             return Err(fail("the number must be at least 1"));

@@ -160,9 +160,11 @@ impl Calendar {
                     } else if is_weekend(date) {
                         let from = weekend.map_or(date, |w| w.0);
                         weekend = Some((from, date));
-                    } else if let Some(h) = cal.holiday_on(date) {
+                    } else {
                         flush(&mut steps, &mut weekend);
-                        steps.push(format!("skipped {}: {}", day(date), describe(h)));
+                        if let Some(h) = cal.holiday_on(date) {
+                            steps.push(format!("skipped {}: {}", day(date), describe(h)));
+                        }
                     }
                     date += TimeDelta::days(1);
                 }

@@ -149,7 +149,7 @@ pub(crate) fn run(cmd: CalendarCommand, settings: &Settings, out: &mut dyn Write
                 );
             }
             for h in days {
-                let mut line = format!("\n{:<17} {}", h.date.format("%a %-d %b %Y"), h.title);
+                let mut line = format!("\n{:<15}  {}", h.date.format("%a %-d %b %Y"), h.title);
                 if h.source == crate::calendar::Source::Closure {
                     line += " (local closure)";
                 }

@@ -53,13 +53,15 @@ pub fn run(
             return ExitCode::SUCCESS;
         }
         Err(e) => {
-            // clap's first line says what is wrong; the rest is usage we point to instead.
+            // clap's first paragraph says what is wrong; the usage after it we point to instead.
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("invalid arguments");
-            eprintln!(
-                "escalate: {} (see --help)",
-                first.trim_start_matches("error: ")
-            );
+            let message: Vec<&str> = rendered
+                .lines()
+                .take_while(|l| !l.trim().is_empty())
+                .map(str::trim)
+                .collect();
+            let message = message.join(" ");
+            eprintln!("escalate: {} (see --help)", message.trim_start_matches("error: "));
             return ExitCode::from(2);
         }
     };
