@@ -65,7 +65,11 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) & 4095;
             let d = calendar
-                .due(times[i], Duration::WorkingDays(45), Division::EnglandAndWales)
+                .due(
+                    times[i],
+                    Duration::WorkingDays(45),
+                    Division::EnglandAndWales,
+                )
                 .unwrap();
             calendar.explain(black_box(&d))
         })

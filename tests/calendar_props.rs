@@ -13,8 +13,12 @@ fn calendar() -> &'static Calendar {
 }
 
 fn receipt() -> impl Strategy<Value = DateTime<Utc>> {
-    let start = DateTime::parse_from_rfc3339("2012-01-01T00:00:00Z").unwrap().timestamp();
-    let end = DateTime::parse_from_rfc3339("2035-12-31T23:59:59Z").unwrap().timestamp();
+    let start = DateTime::parse_from_rfc3339("2012-01-01T00:00:00Z")
+        .unwrap()
+        .timestamp();
+    let end = DateTime::parse_from_rfc3339("2035-12-31T23:59:59Z")
+        .unwrap()
+        .timestamp();
     (start..end).prop_map(|s| DateTime::from_timestamp(s, 0).unwrap())
 }
 
@@ -23,7 +27,10 @@ fn division() -> impl Strategy<Value = Division> {
 }
 
 fn due_wd(at: DateTime<Utc>, n: u32, division: Division) -> DateTime<Utc> {
-    calendar().due(at, Duration::WorkingDays(n), division).unwrap().due_at
+    calendar()
+        .due(at, Duration::WorkingDays(n), division)
+        .unwrap()
+        .due_at
 }
 
 fn local_date(at: DateTime<Utc>) -> NaiveDate {

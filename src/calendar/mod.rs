@@ -9,8 +9,9 @@ mod duration;
 mod explain;
 mod feed;
 pub mod rules;
+mod zone;
 
-use chrono::{DateTime, Datelike, NaiveDate, NaiveDateTime, NaiveTime, TimeDelta, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
@@ -20,8 +21,8 @@ pub use feed::{Holiday, HolidayFeed, OFFICIAL_FEED, Source};
 
 /// First year the calendar answers for.
 pub const FIRST_YEAR: i32 = 1990;
-/// Last year the calendar answers for.
-pub const LAST_YEAR: i32 = 2199;
+/// Last year the calendar answers for: chrono-tz's daylight-saving rules stop after 2099.
+pub const LAST_YEAR: i32 = 2099;
 
 /// What can go wrong building or asking a calendar.
 #[derive(Debug, thiserror::Error)]
@@ -66,21 +67,6 @@ impl Default for BusinessHours {
             cutoff: five_pm,
             close_of_business: five_pm,
         }
-    }
-}
-
-impl BusinessHours {
-    /// The UTC instant of a local civil time; in a DST gap, the first valid instant after it.
-    pub fn instant(&self, date: NaiveDate, time: NaiveTime) -> DateTime<Utc> {
-        let mut local = NaiveDateTime::new(date, time);
-        // Gaps are at most a few hours; step forward until the local time exists.
-        for _ in 0..96 {
-            if let Some(t) = self.time_zone.from_local_datetime(&local).earliest() {
-                return t.with_timezone(&Utc);
-            }
-            local += TimeDelta::minutes(15);
-        }
-        unreachable!("no time zone has a gap of a whole day")
     }
 }
 
@@ -163,8 +149,8 @@ pub struct DivisionCalendar {
     first_ce: i32,
     /// `rank[i]` = number of working days before day `i`; one entry more than there are days.
     rank: Vec<u32>,
-    /// Day index of the k-th working day.
-    workdays: Vec<u32>,
+    /// The k-th working day.
+    workdays: Vec<NaiveDate>,
     /// Bank holidays and closures, sorted by date then source.
     non_working: Vec<Holiday>,
     /// Per year from FIRST_YEAR: does the feed cover it?
@@ -176,6 +162,7 @@ pub struct DivisionCalendar {
 pub struct Calendar {
     divisions: [DivisionCalendar; 3],
     hours: BusinessHours,
+    zone: zone::ZoneTable,
     version: DataVersion,
     origin: String,
 }
@@ -247,7 +234,7 @@ impl DivisionCalendar {
         for (i, date) in first.iter_days().take(days).enumerate() {
             rank.push(workdays.len() as u32);
             if !off[i] && !is_weekend(date) {
-                workdays.push(i as u32);
+                workdays.push(date);
             }
         }
         rank.push(workdays.len() as u32);
@@ -266,6 +253,7 @@ impl DivisionCalendar {
         self.division
     }
 
+    #[inline]
     fn index(&self, date: NaiveDate) -> Result<usize, CalendarError> {
         let i = date.num_days_from_ce() - self.first_ce;
         if i < 0 || i as usize + 1 >= self.rank.len() {
@@ -274,10 +262,7 @@ impl DivisionCalendar {
         Ok(i as usize)
     }
 
-    fn date_of(&self, index: u32) -> NaiveDate {
-        NaiveDate::from_num_days_from_ce_opt(self.first_ce + index as i32).expect("in table range")
-    }
-
+    #[inline]
     fn is_working_index(&self, i: usize) -> bool {
         self.rank[i + 1] > self.rank[i]
     }
@@ -289,11 +274,12 @@ impl DivisionCalendar {
 
     /// The first working day on or after `date`, then `n` working days on: the same rule as
     /// `bdays::HolidayCalendar::advance_bdays`, in constant time.
+    #[inline]
     pub fn add_working_days(&self, date: NaiveDate, n: u32) -> Result<NaiveDate, CalendarError> {
         let k = self.rank[self.index(date)?] as usize;
         self.workdays
             .get(k + n as usize)
-            .map(|&i| self.date_of(i))
+            .copied()
             .ok_or_else(|| CalendarError::OutOfRange(format!("{n} working days after {date}")))
     }
 
@@ -393,6 +379,7 @@ impl Calendar {
         Ok(Calendar {
             divisions: Division::ALL.map(|d| DivisionCalendar::build(d, feed, closures)),
             hours,
+            zone: zone::ZoneTable::new(hours.time_zone),
             version: DataVersion(version),
             origin: feed.origin.clone(),
         })
@@ -442,7 +429,8 @@ impl Calendar {
         division: Division,
         hours: &BusinessHours,
     ) -> Result<Deadline, CalendarError> {
-        let local = received_at.with_timezone(&hours.time_zone).naive_local();
+        let tz = hours.time_zone;
+        let local = self.zone.to_local(tz, received_at);
         let received_date = local.date();
         let out_of_range = || CalendarError::OutOfRange(format!("{duration} after {received_at}"));
         let (start, effective_date, due_date, due_at, effective_start) = match duration {
@@ -458,15 +446,17 @@ impl Calendar {
                 };
                 let counted_from = if start == Start::OnTime { i } else { i + 1 };
                 let k = cal.rank[counted_from] as usize;
-                let effective = *cal.workdays.get(k).ok_or_else(out_of_range)?;
-                let due = *cal.workdays.get(k + n as usize).ok_or_else(out_of_range)?;
-                let (effective_date, due_date) = (cal.date_of(effective), cal.date_of(due));
+                let effective_date = *cal.workdays.get(k).ok_or_else(out_of_range)?;
+                let due_date = *cal.workdays.get(k + n as usize).ok_or_else(out_of_range)?;
                 let effective_start = if start == Start::OnTime {
                     received_at
                 } else {
-                    hours.instant(effective_date, NaiveTime::MIN)
+                    self.zone
+                        .to_utc(tz, effective_date.and_time(NaiveTime::MIN))
                 };
-                let due_at = hours.instant(due_date, hours.close_of_business);
+                let due_at = self
+                    .zone
+                    .to_utc(tz, due_date.and_time(hours.close_of_business));
                 (start, effective_date, due_date, due_at, effective_start)
             }
             Duration::CalendarDays(n) => {
@@ -474,14 +464,16 @@ impl Calendar {
                     .checked_add_days(chrono::Days::new(n.into()))
                     .filter(|d| d.year() <= LAST_YEAR)
                     .ok_or_else(out_of_range)?;
-                let due_at = hours.instant(due_date, hours.close_of_business);
+                let due_at = self
+                    .zone
+                    .to_utc(tz, due_date.and_time(hours.close_of_business));
                 (Start::Exact, received_date, due_date, due_at, received_at)
             }
             Duration::Hours(n) => {
                 let due_at = received_at
                     .checked_add_signed(TimeDelta::hours(n.into()))
                     .ok_or_else(out_of_range)?;
-                let due_date = due_at.with_timezone(&hours.time_zone).date_naive();
+                let due_date = self.zone.to_local(tz, due_at).date();
                 (Start::Exact, received_date, due_date, due_at, received_at)
             }
         };

@@ -61,7 +61,10 @@ pub fn run(
                 .map(str::trim)
                 .collect();
             let message = message.join(" ");
-            eprintln!("escalate: {} (see --help)", message.trim_start_matches("error: "));
+            eprintln!(
+                "escalate: {} (see --help)",
+                message.trim_start_matches("error: ")
+            );
             return ExitCode::from(2);
         }
     };
