@@ -498,5 +498,31 @@ impl Calendar {
     }
 }
 
+impl Calendar {
+    /// The instant `by` before a deadline, in the same calendar: when to warn that it nears.
+    /// `N working days` before a deadline due on day D is the Nth working day before D, at the
+    /// same local time; calendar days and hours count back the same way they count forward.
+    pub fn earlier(&self, deadline: &Deadline, by: Duration) -> Result<DateTime<Utc>, CalendarError> {
+        let e = &deadline.explanation;
+        let tz = e.hours.time_zone;
+        let out_of_range = || CalendarError::OutOfRange(format!("{by} before {}", deadline.due_at));
+        let local_time = self.zone.to_local(tz, deadline.due_at).time();
+        let date = match by {
+            Duration::Hours(n) => return Ok(deadline.due_at - TimeDelta::hours(n.into())),
+            Duration::CalendarDays(n) => e
+                .due_date
+                .checked_sub_days(chrono::Days::new(n.into()))
+                .ok_or_else(out_of_range)?,
+            Duration::WorkingDays(n) => {
+                let cal = self.division(e.division);
+                let k = cal.rank[cal.index(e.due_date)?] as usize;
+                let k = k.checked_sub(n as usize).ok_or_else(out_of_range)?;
+                cal.workdays[k]
+            }
+        };
+        Ok(self.zone.to_utc(tz, date.and_time(local_time)))
+    }
+}
+
 #[cfg(test)]
 mod tests;

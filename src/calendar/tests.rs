@@ -169,3 +169,43 @@ fn closures_validate_and_change_the_version() {
         assert!(err.contains(wanted), "{err}");
     }
 }
+
+#[test]
+fn earlier_counts_back_working_days_across_holidays() {
+    let cal = Calendar::official();
+    // Received Mon 23 Dec 2024 10:00: 5 working days is Thu 2 Jan (25, 26 Dec, 1 Jan are holidays).
+    let d = cal
+        .due(
+            "2024-12-23T10:00:00Z".parse().unwrap(),
+            Duration::WorkingDays(5),
+            Division::EnglandAndWales,
+        )
+        .unwrap();
+    assert_eq!(d.due_at.to_rfc3339(), "2025-01-02T17:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::WorkingDays(1)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2024-12-31T17:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::WorkingDays(2)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2024-12-30T17:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::WorkingDays(3)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2024-12-27T17:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::CalendarDays(2)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2024-12-31T17:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::Hours(30)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2025-01-01T11:00:00+00:00");
+}
+
+#[test]
+fn earlier_keeps_local_time_across_a_clock_change() {
+    let cal = Calendar::official();
+    // Due Mon 30 Mar 2026 17:00 BST; one working day earlier is Fri 27 Mar 17:00 GMT.
+    let d = cal
+        .due(
+            "2026-03-27T09:00:00Z".parse().unwrap(),
+            Duration::WorkingDays(1),
+            Division::EnglandAndWales,
+        )
+        .unwrap();
+    assert_eq!(d.due_at.to_rfc3339(), "2026-03-30T16:00:00+00:00");
+    let warn = cal.earlier(&d, Duration::WorkingDays(1)).unwrap();
+    assert_eq!(warn.to_rfc3339(), "2026-03-27T17:00:00+00:00");
+}
