@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod workflow;
 mod error;
 
 pub use error::{Error, Result};

@@ -26,6 +26,15 @@ pub struct DurationError {
     pub reason: &'static str,
 }
 
+impl Duration {
+    /// N, whatever the unit.
+    pub fn amount(self) -> u32 {
+        match self {
+            Duration::WorkingDays(n) | Duration::CalendarDays(n) | Duration::Hours(n) => n,
+        }
+    }
+}
+
 const EXPECTED: &str = "expected 'N working days', 'N calendar days' or 'N hours'";
 
 impl FromStr for Duration {

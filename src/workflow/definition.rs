@@ -1,0 +1,298 @@
+//! A checked workflow definition: every name it uses resolves, every duration parses.
+
+use std::collections::BTreeMap;
+
+use chrono_tz::Tz;
+use serde_json::Value;
+
+use crate::calendar::{Division, Duration};
+
+/// A workflow loaded from `workflows/NAME.yaml` and checked.
+#[derive(Debug, Clone)]
+pub struct Definition {
+    /// The name cases refer to, e.g. `dispute`; the file's stem.
+    pub id: String,
+    /// Shown to people.
+    pub title: String,
+    /// The author's version label; [`Definition::hash`] is what identifies the content.
+    pub label: u32,
+    /// What the procedure is for.
+    pub description: String,
+    /// `sha256:` and 16 hex digits of the file's bytes: a case keeps the version it started on.
+    pub hash: String,
+    /// Case references are `PREFIX-YYYY-NNNNNN`.
+    pub reference_prefix: String,
+    /// Division whose holidays apply unless the case data names one in `division`.
+    pub division: Division,
+    /// Civil time zone for working days.
+    pub time_zone: Tz,
+    /// What the opening data must hold.
+    pub data: FieldSpec,
+    /// Parties and contact levels, in file order.
+    pub roles: Vec<Role>,
+    /// Allowed starting states; the first without conditions is the default.
+    pub starts: Vec<Start>,
+    /// Deadlines that belong to the case rather than one state.
+    pub tasks: Vec<Task>,
+    /// States in file order.
+    pub states: Vec<State>,
+}
+
+/// Required and optional fields and the values some of them must take.
+#[derive(Debug, Clone, Default)]
+pub struct FieldSpec {
+    /// Must be present and not blank. Dotted paths for case data (`raised_by.email`).
+    pub requires: Vec<String>,
+    /// May be present.
+    pub optional: Vec<String>,
+    /// Allowed values for a field.
+    pub choices: BTreeMap<String, Vec<String>>,
+}
+
+/// Who someone is on a case.
+#[derive(Debug, Clone)]
+pub struct Role {
+    /// E.g. `raiser`.
+    pub name: String,
+    /// E.g. "Professional who raised the disagreement".
+    pub title: String,
+    /// Where the person comes from.
+    pub kind: RoleKind,
+}
+
+/// How a role's people are found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RoleKind {
+    /// A person named in the case data: an object with `name`, `email` and `agency`.
+    Party {
+        /// Path of the object in the case data, e.g. `raised_by`.
+        path: String,
+    },
+    /// Contacts at one escalation level in the agency directory.
+    Contact {
+        /// Directory level, e.g. `line_manager`.
+        level: String,
+        /// The party roles whose agencies' contacts are meant; empty means the partnership.
+        of: Vec<String>,
+    },
+}
+
+/// The directory's escalation levels a role may name.
+pub const CONTACT_LEVELS: [&str; 4] = [
+    "practitioner",
+    "line_manager",
+    "senior_manager",
+    "business_unit",
+];
+
+/// Reserved names: the engine's own actor and the events it records.
+pub const ENGINE: &str = "engine";
+/// The event recorded when a case is opened.
+pub const OPEN_EVENT: &str = "open";
+/// The event recorded when a deadline's warning time passes.
+pub const WARNING_EVENT: &str = "deadline_warning";
+/// The event recorded when a deadline lapses without an automatic escalation.
+pub const LAPSE_EVENT: &str = "deadline_lapsed";
+
+/// A state a case may open in.
+#[derive(Debug, Clone)]
+pub struct Start {
+    /// The state.
+    pub state: String,
+    /// Case data that must hold, e.g. `immediate_risk: true`.
+    pub when: BTreeMap<String, Value>,
+    /// Fields the opener must give, e.g. `reason`.
+    pub requires: Vec<String>,
+}
+
+/// What a deadline is measured from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchor {
+    /// Entering the state (the default for a state's deadline).
+    Entered,
+    /// Opening the case (the default for a task).
+    Opened,
+    /// The last time this event was recorded.
+    Event(String),
+}
+
+/// A deadline rule.
+#[derive(Debug, Clone)]
+pub struct DeadlineRule {
+    /// How long.
+    pub within: Duration,
+    /// From when.
+    pub from: Anchor,
+    /// Warn this long before, if set.
+    pub warn_before: Option<Duration>,
+    /// The warning's email template.
+    pub warn_template: String,
+    /// Who is warned: the state's or task's owners.
+    pub owners: Vec<String>,
+    /// What happens when it lapses.
+    pub on_lapse: Lapse,
+}
+
+/// What happens when a deadline lapses.
+#[derive(Debug, Clone)]
+pub struct Lapse {
+    /// Roles reminded.
+    pub notify: Vec<String>,
+    /// The reminder's template.
+    pub template: Option<String>,
+    /// An event the engine fires itself, e.g. `escalate`.
+    pub escalate: Option<String>,
+    /// The reason recorded with that event.
+    pub reason: String,
+}
+
+/// An email or form to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Action {
+    /// Email or form.
+    pub kind: ActionKind,
+    /// Template name under `config/templates`.
+    pub template: String,
+    /// Roles it goes to.
+    pub to: Vec<String>,
+}
+
+/// What an [`Action`] sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActionKind {
+    /// An email from a template.
+    Email,
+    /// A form (e.g. the stage-3 monitoring form), sent as an attachment.
+    Form,
+}
+
+/// A state of the workflow.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// E.g. `stage1`.
+    pub name: String,
+    /// Shown to people.
+    pub title: String,
+    /// For terminal states, the outcome category reports count.
+    pub outcome: Option<String>,
+    /// Who is responsible while a case is here.
+    pub owners: Vec<String>,
+    /// The state's deadline.
+    pub deadline: Option<DeadlineRule>,
+    /// Sent on entry.
+    pub on_entry: Vec<Action>,
+    /// Events allowed here, the workflow-wide ones included.
+    pub events: Vec<Event>,
+}
+
+impl State {
+    /// A terminal state closes the case.
+    pub fn is_terminal(&self) -> bool {
+        self.outcome.is_some()
+    }
+
+    /// The event called `name`, if allowed here.
+    pub fn event(&self, name: &str) -> Option<&Event> {
+        self.events.iter().find(|e| e.name == name)
+    }
+}
+
+/// An event.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// E.g. `escalate`.
+    pub name: String,
+    /// Shown to people.
+    pub title: String,
+    /// The next state; `None` records without changing state.
+    pub to: Option<String>,
+    /// Roles that may fire it.
+    pub by: Vec<String>,
+    /// Fields it needs.
+    pub fields: FieldSpec,
+    /// Emails sent when it is recorded.
+    pub notify: Vec<Action>,
+    /// A linked case it opens.
+    pub opens: Option<Opens>,
+}
+
+/// A linked case opened by an event, its data copied from this case and the event's fields.
+#[derive(Debug, Clone)]
+pub struct Opens {
+    /// The other workflow.
+    pub workflow: String,
+    /// Target path, and either `$source.path` (copied) or a literal value.
+    pub data: Vec<(String, String)>,
+}
+
+/// A case-level deadline met by an event.
+#[derive(Debug, Clone)]
+pub struct Task {
+    /// E.g. `written_confirmation`.
+    pub name: String,
+    /// Shown to people.
+    pub title: String,
+    /// Case data that must hold for the task to apply, e.g. `channel: phone`.
+    pub when: BTreeMap<String, Value>,
+    /// Events that meet it.
+    pub met_by: Vec<String>,
+    /// The deadline.
+    pub deadline: DeadlineRule,
+}
+
+impl Definition {
+    /// The state called `name`.
+    pub fn state(&self, name: &str) -> Option<&State> {
+        self.states.iter().find(|s| s.name == name)
+    }
+
+    /// The role called `name`.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.roles.iter().find(|r| r.name == name)
+    }
+
+    /// The task called `name`.
+    pub fn task(&self, name: &str) -> Option<&Task> {
+        self.tasks.iter().find(|t| t.name == name)
+    }
+
+    /// The default starting state.
+    pub fn default_start(&self) -> &Start {
+        self.starts
+            .iter()
+            .find(|s| s.when.is_empty() && s.requires.is_empty())
+            .unwrap_or(&self.starts[0])
+    }
+
+    /// The party roles held by the person with this email address on a case with `data`.
+    pub fn party_roles(&self, data: &Value, email: &str) -> Vec<String> {
+        self.roles
+            .iter()
+            .filter(|r| match &r.kind {
+                RoleKind::Party { path } => lookup(data, &format!("{path}.email"))
+                    .and_then(Value::as_str)
+                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim())),
+                RoleKind::Contact { .. } => false,
+            })
+            .map(|r| r.name.clone())
+            .collect()
+    }
+
+    /// The division whose holidays apply to a case with `data`.
+    pub fn division_of(&self, data: &Value) -> Division {
+        lookup(data, "division")
+            .and_then(Value::as_str)
+            .and_then(|d| d.parse().ok())
+            .unwrap_or(self.division)
+    }
+}
+
+/// The value at a dotted path (`raised_by.email`) in case data.
+pub fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
+    path.split('.').try_fold(data, |v, key| v.get(key))
+}
+
+/// Does every `path: value` condition hold for `data`?
+pub fn holds(when: &BTreeMap<String, Value>, data: &Value) -> bool {
+    when.iter().all(|(path, want)| lookup(data, path) == Some(want))
+}

@@ -1,0 +1,15 @@
+//! Workflow definitions (`workflows/*.yaml`): loading, checking, and the pure state machine.
+//!
+//! Nothing here reads the clock or touches a database: `now`, the case and the calendar come in,
+//! a [`Transition`] (the new state and the effects to carry out) comes out.
+
+mod definition;
+mod load;
+mod machine;
+mod simulate;
+mod source;
+
+pub use definition::*;
+pub use load::{Catalog, Problem, Problems, Workflows, parse};
+pub use machine::*;
+pub use simulate::{Step, simulate, track};
