@@ -6,6 +6,7 @@ use chrono::{NaiveDate, NaiveTime};
 use serde::Deserialize;
 
 use crate::calendar::{BusinessHours, Calendar, Closure, Division, HolidayFeed};
+use crate::workflow::Workflows;
 use crate::{Error, Result};
 
 /// Where the configuration is read from when `--config` is not given.
@@ -20,6 +21,10 @@ pub struct Settings {
     pub smtp_url: String,
     /// A GOV.UK-format feed; the built-in copy when unset.
     pub bank_holidays: Option<PathBuf>,
+    /// Directory of workflow definitions (`*.yaml`).
+    pub workflows_dir: PathBuf,
+    /// Directory of email and form templates.
+    pub templates_dir: PathBuf,
     /// Working-day rules.
     pub calendar: CalendarSettings,
 }
@@ -76,6 +81,8 @@ impl Settings {
         let mut builder = config::Config::builder()
             .set_default("database_url", "sqlite://escalate.db")
             .and_then(|b| b.set_default("smtp_url", "file://mail"))
+            .and_then(|b| b.set_default("workflows_dir", "workflows"))
+            .and_then(|b| b.set_default("templates_dir", "config/templates"))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
             .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))
@@ -146,6 +153,14 @@ impl Settings {
                 })
             })
             .collect()
+    }
+
+    /// Loads and checks the workflow definitions (`dir` overrides the configured directory).
+    pub fn workflows(&self, dir: Option<&Path>) -> Result<Workflows> {
+        Ok(Workflows::load_dir(
+            dir.unwrap_or(&self.workflows_dir),
+            &self.templates_dir,
+        )?)
     }
 
     /// Reads the holiday feed (`holidays` overrides the configured one) and builds the calendar.

@@ -75,11 +75,16 @@ fn is_weekend(date: NaiveDate) -> bool {
     date.weekday().number_from_monday() > 5
 }
 
+/// A UTC instant as people read it in `tz`, e.g. "Mon 30 Dec 2024 17:00 GMT".
+pub fn local_time(at: DateTime<Utc>, tz: chrono_tz::Tz) -> String {
+    at.with_timezone(&tz)
+        .format("%a %-d %b %Y %H:%M %Z")
+        .to_string()
+}
+
 impl Calendar {
     fn local(&self, d: &Deadline, at: DateTime<Utc>) -> String {
-        at.with_timezone(&d.explanation.hours.time_zone)
-            .format("%a %-d %b %Y %H:%M %Z")
-            .to_string()
+        local_time(at, d.explanation.hours.time_zone)
     }
 
     /// Why the receipt day was or was not counted, e.g. "a bank holiday (Christmas Day)".

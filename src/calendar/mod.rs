@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 
 pub use division::{Division, UnknownDivision};
 pub use duration::{Duration, DurationError};
+pub use explain::local_time;
 pub use feed::{Holiday, HolidayFeed, OFFICIAL_FEED, Source};
 
 /// First year the calendar answers for.

@@ -1,6 +1,7 @@
 //! The command line, as fixed in design.md. Every error is one line on stderr and a non-zero exit.
 
 mod calendar;
+mod workflows;
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -29,6 +30,9 @@ enum Command {
     /// Working-day deadlines and bank holidays.
     #[command(subcommand)]
     Calendar(calendar::CalendarCommand),
+    /// Check, outline and simulate the workflow definitions.
+    #[command(subcommand)]
+    Workflows(workflows::WorkflowsCommand),
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -70,6 +74,12 @@ pub fn run(
     };
     match dispatch(cli, out) {
         Ok(()) => ExitCode::SUCCESS,
+        Err(Error::Reported(code)) => ExitCode::from(code),
+        Err(Error::Workflows(problems)) => {
+            // Already one `file:line:col: message` line each.
+            eprintln!("{problems}");
+            ExitCode::from(1)
+        }
         Err(e) => {
             eprintln!("escalate: {e}");
             ExitCode::from(e.exit_code())
@@ -81,6 +91,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Calendar(cmd) => calendar::run(cmd, &settings, out),
+        Command::Workflows(cmd) => workflows::run(cmd, &settings, out),
     }
 }
 

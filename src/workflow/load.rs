@@ -66,7 +66,7 @@ impl Catalog {
     /// The templates in `templates_dir` and the workflows in `workflows_dir`.
     pub fn scan(workflows_dir: &Path, templates_dir: &Path) -> Self {
         Catalog {
-            templates: stems(templates_dir, &[]),
+            templates: stems(templates_dir, &["txt", "html"]),
             workflows: stems(workflows_dir, &["yaml", "yml"]),
         }
     }
