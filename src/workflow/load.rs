@@ -555,7 +555,7 @@ impl Checker<'_> {
             });
             events.push(Event {
                 name: name.value.clone(),
-                title: e.title.clone().unwrap_or_else(|| name.value.replace('_', " ")),
+                title: e.title.clone().unwrap_or_else(|| title_case(&name.value)),
                 to: e.to.as_ref().map(|t| t.value.clone()),
                 by,
                 fields,
@@ -796,8 +796,10 @@ impl Checker<'_> {
             }
             queue.extend(states[i].events.iter().filter_map(|e| e.to.as_deref()).filter_map(|t| index.get(t).copied()));
         }
+        // With a start that names no state, every state would look unreachable: say it once.
+        let starts_known = starts.iter().all(|s| index.contains_key(s.state.as_str()));
         for ((name, _), (state, reached)) in raw.states.0.iter().zip(states.iter().zip(reached)) {
-            if !reached {
+            if !reached && starts_known {
                 self.err(name.referenced, format!("state '{}' cannot be reached from any start state", state.name));
             }
             if !state.is_terminal() && !state.events.iter().any(|e| e.to.is_some()) {
@@ -805,6 +807,16 @@ impl Checker<'_> {
             }
         }
     }
+}
+
+/// `close_unresolved` -> "Close unresolved", the default title of an event.
+fn title_case(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
 }
 
 fn same_unit(a: Duration, b: Duration) -> bool {
