@@ -6,7 +6,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
-pub mod workflow;
 mod error;
+pub mod workflow;
 
 pub use error::{Error, Result};

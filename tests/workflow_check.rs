@@ -96,13 +96,20 @@ fn yaml_syntax_error() {
     let text = edit("    title: One\n", "    title: \"One\n");
     let found = problems(&text);
     assert_eq!(found.len(), 1, "{found:#?}");
-    assert!(found[0].starts_with(&format!("workflows/mini.yaml:{}: ", at(&text, "\"One", 0))), "{found:#?}");
+    assert!(
+        found[0].starts_with(&format!("workflows/mini.yaml:{}: ", at(&text, "\"One", 0))),
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn unknown_key() {
     let text = edit("    warn_before:", "    warn_befor:");
-    assert_one(&text, &at(&text, "warn_befor:", 0), "unknown field `warn_befor`");
+    assert_one(
+        &text,
+        &at(&text, "warn_befor:", 0),
+        "unknown field `warn_befor`",
+    );
 }
 
 #[test]
@@ -127,7 +134,8 @@ fn transition_to_an_undefined_state() {
 
 #[test]
 fn unreachable_state() {
-    let text = format!("{MINI}  island:\n    title: Island\n    terminal: true\n    outcome: done\n");
+    let text =
+        format!("{MINI}  island:\n    title: Island\n    terminal: true\n    outcome: done\n");
     assert_one(
         &text,
         &at(&text, "island:", 0),
@@ -159,7 +167,11 @@ fn malformed_durations() {
         "invalid duration '2 wrking days'",
     );
     let text = edit("warn_before: 1 working day", "warn_before: 1.5 days");
-    assert_one(&text, &at(&text, "1.5 days", 0), "invalid duration '1.5 days'");
+    assert_one(
+        &text,
+        &at(&text, "1.5 days", 0),
+        "invalid duration '1.5 days'",
+    );
 }
 
 #[test]
@@ -173,8 +185,15 @@ fn deadline_without_lapse_behaviour() {
         &at(&text, "2 working days", 0),
         "a deadline needs on_lapse",
     );
-    let text = edit("      notify: [a]\n      template: lapse_reminder\n", "      reason: x\n");
-    assert_one(&text, &at(&text, "reason: x", 0), "on_lapse must notify someone, escalate, or both");
+    let text = edit(
+        "      notify: [a]\n      template: lapse_reminder\n",
+        "      reason: x\n",
+    );
+    assert_one(
+        &text,
+        &at(&text, "reason: x", 0),
+        "on_lapse must notify someone, escalate, or both",
+    );
 }
 
 #[test]
@@ -208,7 +227,10 @@ fn duplicate_event_names_in_one_state() {
     assert_one(
         &text,
         &at(&text, "go:", 1),
-        &format!("event 'go' is defined twice here (first at line {})", at(&text, "go:", 0).split(':').next().unwrap()),
+        &format!(
+            "event 'go' is defined twice here (first at line {})",
+            at(&text, "go:", 0).split(':').next().unwrap()
+        ),
     );
 }
 
@@ -223,18 +245,51 @@ fn every_problem_is_reported_not_just_the_first() {
     assert!(found[0].contains("invalid duration 'soon'"), "{found:#?}");
     assert!(found[1].contains("state 'nowhere'"), "{found:#?}");
     assert!(found[2].contains("role 'ghost'"), "{found:#?}");
-    assert!(found[3].contains("state 'two' cannot be reached"), "{found:#?}");
+    assert!(
+        found[3].contains("state 'two' cannot be reached"),
+        "{found:#?}"
+    );
 }
 
 #[test]
 fn other_mistakes_are_caught_too() {
     let cases = [
-        ("id: mini", "id: other", "other", "must match the file name 'mini'"),
-        ("reference_prefix: MIN", "reference_prefix: min", "min\n", "2 to 5 capital letters"),
-        ("  - state: one", "  - state: zero", "zero", "start state 'zero' is not defined"),
-        ("    terminal: true\n    outcome: done\n", "    terminal: true\n", "two:", "is terminal and needs an outcome"),
-        ("warn_before: 1 working day", "warn_before: 2 working days", "2 working days\n    on", "must be shorter than within"),
-        ("    party: a\n", "    party: b\n", "b\n", "needs 'b.email' in data.requires"),
+        (
+            "id: mini",
+            "id: other",
+            "other",
+            "must match the file name 'mini'",
+        ),
+        (
+            "reference_prefix: MIN",
+            "reference_prefix: min",
+            "min\n",
+            "2 to 5 capital letters",
+        ),
+        (
+            "  - state: one",
+            "  - state: zero",
+            "zero",
+            "start state 'zero' is not defined",
+        ),
+        (
+            "    terminal: true\n    outcome: done\n",
+            "    terminal: true\n",
+            "two:",
+            "is terminal and needs an outcome",
+        ),
+        (
+            "warn_before: 1 working day",
+            "warn_before: 2 working days",
+            "2 working days\n    on",
+            "must be shorter than within",
+        ),
+        (
+            "    party: a\n",
+            "    party: b\n",
+            "b\n",
+            "needs 'b.email' in data.requires",
+        ),
     ];
     for (from, to, needle, words) in cases {
         let text = edit(from, to);
@@ -254,7 +309,9 @@ fn the_shipped_workflows_are_valid() {
 fn a_missing_template_directory_makes_template_references_problems() {
     let err = Workflows::load_dir(Path::new("workflows"), Path::new("no/such/dir")).unwrap_err();
     assert!(
-        err.0.iter().any(|p| p.message.contains("template 'escalation_notice' is not in the templates directory")),
+        err.0.iter().any(|p| p
+            .message
+            .contains("template 'escalation_notice' is not in the templates directory")),
         "{err}"
     );
 }

@@ -503,7 +503,11 @@ impl Calendar {
     /// The instant `by` before a deadline, in the same calendar: when to warn that it nears.
     /// `N working days` before a deadline due on day D is the Nth working day before D, at the
     /// same local time; calendar days and hours count back the same way they count forward.
-    pub fn earlier(&self, deadline: &Deadline, by: Duration) -> Result<DateTime<Utc>, CalendarError> {
+    pub fn earlier(
+        &self,
+        deadline: &Deadline,
+        by: Duration,
+    ) -> Result<DateTime<Utc>, CalendarError> {
         let e = &deadline.explanation;
         let tz = e.hours.time_zone;
         let out_of_range = || CalendarError::OutOfRange(format!("{by} before {}", deadline.due_at));

@@ -12,8 +12,8 @@ use super::{emit, parse_time};
 use crate::calendar::{Calendar, local_time};
 use crate::config::Settings;
 use crate::workflow::{
-    Action, ActionKind, Anchor, DeadlineRule, Definition, Effect, Event, FieldSpec, RoleKind,
-    Step, TimerKind, simulate,
+    Action, ActionKind, Anchor, DeadlineRule, Definition, Effect, Event, FieldSpec, RoleKind, Step,
+    TimerKind, simulate,
 };
 use crate::{Error, Result};
 
@@ -88,7 +88,10 @@ pub(crate) fn run(cmd: WorkflowsCommand, settings: &Settings, out: &mut dyn Writ
                     .map_err(|e| Error::Input(e.to_string()))?;
                 emit(out, &text)
             } else {
-                emit(out, timeline(def, &calendar, &steps, from, &path).trim_end())
+                emit(
+                    out,
+                    timeline(def, &calendar, &steps, from, &path).trim_end(),
+                )
             }
         }
     }
@@ -250,7 +253,12 @@ fn outline(def: &Definition) -> String {
                 format!(" when {}", when.join(" and "))
             };
             let _ = writeln!(s, "  {}: {}{cond}", t.name, t.title);
-            let _ = writeln!(s, "    {}; met by {}", deadline(&t.deadline), t.met_by.join(", "));
+            let _ = writeln!(
+                s,
+                "    {}; met by {}",
+                deadline(&t.deadline),
+                t.met_by.join(", ")
+            );
         }
     }
     let _ = writeln!(s, "\nStates:");

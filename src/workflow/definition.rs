@@ -294,5 +294,6 @@ pub fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
 
 /// Does every `path: value` condition hold for `data`?
 pub fn holds(when: &BTreeMap<String, Value>, data: &Value) -> bool {
-    when.iter().all(|(path, want)| lookup(data, path) == Some(want))
+    when.iter()
+        .all(|(path, want)| lookup(data, path) == Some(want))
 }

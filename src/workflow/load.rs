@@ -117,12 +117,18 @@ impl Workflows {
             message,
         };
         if !dir.is_dir() {
-            return Err(Problems(vec![problem(dir, "is not a directory of workflow files".into())]));
+            return Err(Problems(vec![problem(
+                dir,
+                "is not a directory of workflow files".into(),
+            )]));
         }
         let catalog = Catalog::scan(dir, templates_dir);
         let files = workflow_files(dir, &["yaml", "yml"]);
         if files.is_empty() {
-            return Err(Problems(vec![problem(dir, "holds no *.yaml workflow files".into())]));
+            return Err(Problems(vec![problem(
+                dir,
+                "holds no *.yaml workflow files".into(),
+            )]));
         }
         let mut problems = Vec::new();
         let mut definitions = BTreeMap::new();
@@ -238,15 +244,15 @@ impl Checker<'_> {
         if raw.id.value != stem {
             self.err(
                 raw.id.referenced,
-                format!(
-                    "id '{}' must match the file name '{stem}'",
-                    raw.id.value
-                ),
+                format!("id '{}' must match the file name '{stem}'", raw.id.value),
             );
         } else if !is_name(&raw.id.value) {
             self.err(
                 raw.id.referenced,
-                format!("id '{}' must be lower case letters, digits and _", raw.id.value),
+                format!(
+                    "id '{}' must be lower case letters, digits and _",
+                    raw.id.value
+                ),
             );
         }
         let prefix = &raw.reference_prefix;
@@ -273,14 +279,22 @@ impl Checker<'_> {
             Some(t) => t.value.parse().unwrap_or_else(|_| {
                 self.err(
                     t.referenced,
-                    format!("time_zone '{}' is not an IANA time zone, e.g. Europe/London", t.value),
+                    format!(
+                        "time_zone '{}' is not an IANA time zone, e.g. Europe/London",
+                        t.value
+                    ),
                 );
                 chrono_tz::Europe::London
             }),
         };
 
         let names = self.names(&raw);
-        let data = self.fields(&raw.data.requires, &raw.data.optional, &raw.data.choices, true);
+        let data = self.fields(
+            &raw.data.requires,
+            &raw.data.optional,
+            &raw.data.choices,
+            true,
+        );
         let roles = self.roles(&raw, &names, &data);
         let starts = self.starts(&raw, &names);
         let global: Vec<Event> = self.events(&raw.events, &names);
@@ -297,10 +311,12 @@ impl Checker<'_> {
         self.graph(&raw, &states, &starts);
 
         let digest = Sha256::digest(bytes);
-        let hash = digest[..8].iter().fold(String::from("sha256:"), |mut s, b| {
-            s.push_str(&format!("{b:02x}"));
-            s
-        });
+        let hash = digest[..8]
+            .iter()
+            .fold(String::from("sha256:"), |mut s, b| {
+                s.push_str(&format!("{b:02x}"));
+                s
+            });
         Definition {
             id: raw.id.value,
             title: raw.title,
@@ -323,10 +339,19 @@ impl Checker<'_> {
         let mut states = BTreeMap::new();
         for (name, state) in &raw.states.0 {
             if !is_name(&name.value) {
-                self.err(name.referenced, format!("state name '{}' must be lower case letters, digits and _", name.value));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "state name '{}' must be lower case letters, digits and _",
+                        name.value
+                    ),
+                );
             }
             if states.insert(name.value.as_str(), state).is_some() {
-                self.err(name.referenced, format!("state '{}' is defined twice", name.value));
+                self.err(
+                    name.referenced,
+                    format!("state '{}' is defined twice", name.value),
+                );
             }
         }
         let mut roles = BTreeMap::new();
@@ -335,7 +360,10 @@ impl Checker<'_> {
                 self.err(name.referenced, format!("role name '{}' must be lower case letters, digits and _, and not '{ENGINE}'", name.value));
             }
             if roles.insert(name.value.as_str(), role).is_some() {
-                self.err(name.referenced, format!("role '{}' is defined twice", name.value));
+                self.err(
+                    name.referenced,
+                    format!("role '{}' is defined twice", name.value),
+                );
             }
         }
         let mut events = BTreeSet::new();
@@ -346,9 +374,18 @@ impl Checker<'_> {
             .chain(raw.states.0.iter().flat_map(|(_, s)| s.events.0.iter()));
         for (name, _) in all_events {
             if !is_name(&name.value) {
-                self.err(name.referenced, format!("event name '{}' must be lower case letters, digits and _", name.value));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "event name '{}' must be lower case letters, digits and _",
+                        name.value
+                    ),
+                );
             } else if RESERVED_EVENTS.contains(&name.value.as_str()) {
-                self.err(name.referenced, format!("event name '{}' is reserved for the engine", name.value));
+                self.err(
+                    name.referenced,
+                    format!("event name '{}' is reserved for the engine", name.value),
+                );
             }
             events.insert(name.value.as_str());
         }
@@ -368,9 +405,24 @@ impl Checker<'_> {
     ) -> FieldSpec {
         let mut seen = BTreeSet::new();
         for f in requires.iter().chain(optional) {
-            let ok = if dotted { is_path(&f.value) } else { is_name(&f.value) };
+            let ok = if dotted {
+                is_path(&f.value)
+            } else {
+                is_name(&f.value)
+            };
             if !ok {
-                self.err(f.referenced, format!("field name '{}' must be lower case letters, digits and _{}", f.value, if dotted { " (dotted for nested data)" } else { "" }));
+                self.err(
+                    f.referenced,
+                    format!(
+                        "field name '{}' must be lower case letters, digits and _{}",
+                        f.value,
+                        if dotted {
+                            " (dotted for nested data)"
+                        } else {
+                            ""
+                        }
+                    ),
+                );
             }
             if !seen.insert(f.value.as_str()) {
                 self.err(f.referenced, format!("field '{}' is listed twice", f.value));
@@ -379,12 +431,24 @@ impl Checker<'_> {
         let mut allowed = BTreeMap::new();
         for (field, values) in &choices.0 {
             if !seen.contains(field.value.as_str()) {
-                self.err(field.referenced, format!("choices for '{}', which is not listed in requires or optional", field.value));
+                self.err(
+                    field.referenced,
+                    format!(
+                        "choices for '{}', which is not listed in requires or optional",
+                        field.value
+                    ),
+                );
             }
             if values.is_empty() {
-                self.err(field.referenced, format!("choices for '{}' list no values", field.value));
+                self.err(
+                    field.referenced,
+                    format!("choices for '{}' list no values", field.value),
+                );
             }
-            allowed.insert(field.value.clone(), values.iter().map(|v| v.value.clone()).collect());
+            allowed.insert(
+                field.value.clone(),
+                values.iter().map(|v| v.value.clone()).collect(),
+            );
         }
         FieldSpec {
             requires: requires.iter().map(|f| f.value.clone()).collect(),
@@ -396,7 +460,13 @@ impl Checker<'_> {
     fn role_refs(&mut self, list: &[Text], names: &Names, what: &str) -> Vec<String> {
         for r in list {
             if !names.roles.contains_key(r.value.as_str()) {
-                self.err(r.referenced, format!("{what} names role '{}', which is not defined under roles", r.value));
+                self.err(
+                    r.referenced,
+                    format!(
+                        "{what} names role '{}', which is not defined under roles",
+                        r.value
+                    ),
+                );
             }
         }
         list.iter().map(|r| r.value.clone()).collect()
@@ -404,7 +474,10 @@ impl Checker<'_> {
 
     fn template(&mut self, t: &Text) -> String {
         if !self.catalog.templates.contains(&t.value) {
-            self.err(t.referenced, format!("template '{}' is not in the templates directory", t.value));
+            self.err(
+                t.referenced,
+                format!("template '{}' is not in the templates directory", t.value),
+            );
         }
         t.value.clone()
     }
@@ -415,23 +488,47 @@ impl Checker<'_> {
             let kind = match (&role.party, &role.contact) {
                 (Some(path), None) => {
                     if !role.of.is_empty() {
-                        self.err(name.referenced, format!("role '{}': 'of' is only for contact roles", name.value));
+                        self.err(
+                            name.referenced,
+                            format!("role '{}': 'of' is only for contact roles", name.value),
+                        );
                     }
                     let email = format!("{}.email", path.value);
                     if !data.requires.contains(&email) {
                         self.err(path.referenced, format!("party '{}' needs '{email}' in data.requires, so the person can be found", path.value));
                     }
-                    RoleKind::Party { path: path.value.clone() }
+                    RoleKind::Party {
+                        path: path.value.clone(),
+                    }
                 }
                 (None, Some(level)) => {
                     if !CONTACT_LEVELS.contains(&level.value.as_str()) {
-                        self.err(level.referenced, format!("contact level '{}' is not one of {}", level.value, CONTACT_LEVELS.join(", ")));
+                        self.err(
+                            level.referenced,
+                            format!(
+                                "contact level '{}' is not one of {}",
+                                level.value,
+                                CONTACT_LEVELS.join(", ")
+                            ),
+                        );
                     }
                     for of in &role.of {
                         match names.roles.get(of.value.as_str()) {
                             Some(r) if r.party.is_some() => {}
-                            Some(_) => self.err(of.referenced, format!("'of' must name party roles; '{}' is a contact role", of.value)),
-                            None => self.err(of.referenced, format!("'of' names role '{}', which is not defined under roles", of.value)),
+                            Some(_) => self.err(
+                                of.referenced,
+                                format!(
+                                    "'of' must name party roles; '{}' is a contact role",
+                                    of.value
+                                ),
+                            ),
+                            None => self.err(
+                                of.referenced,
+                                format!(
+                                    "'of' names role '{}', which is not defined under roles",
+                                    of.value
+                                ),
+                            ),
                         }
                     }
                     RoleKind::Contact {
@@ -441,7 +538,10 @@ impl Checker<'_> {
                 }
                 _ => {
                     self.err(name.referenced, format!("role '{}' needs exactly one of 'party' (a person in the case data) or 'contact' (a directory level)", name.value));
-                    RoleKind::Contact { level: String::new(), of: Vec::new() }
+                    RoleKind::Contact {
+                        level: String::new(),
+                        of: Vec::new(),
+                    }
                 }
             };
             roles.push(Role {
@@ -461,26 +561,56 @@ impl Checker<'_> {
         let mut starts = Vec::new();
         for s in &raw.start {
             match names.states.get(s.state.value.as_str()) {
-                None => self.err(s.state.referenced, format!("start state '{}' is not defined under states", s.state.value)),
-                Some(state) if state.terminal => self.err(s.state.referenced, format!("start state '{}' is terminal", s.state.value)),
+                None => self.err(
+                    s.state.referenced,
+                    format!(
+                        "start state '{}' is not defined under states",
+                        s.state.value
+                    ),
+                ),
+                Some(state) if state.terminal => self.err(
+                    s.state.referenced,
+                    format!("start state '{}' is terminal", s.state.value),
+                ),
                 Some(_) => {}
             }
             if !seen.insert(s.state.value.as_str()) {
-                self.err(s.state.referenced, format!("start state '{}' is listed twice", s.state.value));
+                self.err(
+                    s.state.referenced,
+                    format!("start state '{}' is listed twice", s.state.value),
+                );
             }
             for r in &s.requires {
                 if !is_name(&r.value) {
-                    self.err(r.referenced, format!("field name '{}' must be lower case letters, digits and _", r.value));
+                    self.err(
+                        r.referenced,
+                        format!(
+                            "field name '{}' must be lower case letters, digits and _",
+                            r.value
+                        ),
+                    );
                 }
             }
             starts.push(Start {
                 state: s.state.value.clone(),
-                when: s.when.0.iter().map(|(k, v)| (k.value.clone(), v.clone())).collect(),
+                when: s
+                    .when
+                    .0
+                    .iter()
+                    .map(|(k, v)| (k.value.clone(), v.clone()))
+                    .collect(),
                 requires: s.requires.iter().map(|r| r.value.clone()).collect(),
             });
         }
-        if !starts.is_empty() && !starts.iter().any(|s| s.when.is_empty() && s.requires.is_empty()) {
-            self.err(raw.start[0].state.referenced, "start needs one state without conditions, the default");
+        if !starts.is_empty()
+            && !starts
+                .iter()
+                .any(|s| s.when.is_empty() && s.requires.is_empty())
+        {
+            self.err(
+                raw.start[0].state.referenced,
+                "start needs one state without conditions, the default",
+            );
         }
         starts
     }
@@ -492,12 +622,20 @@ impl Checker<'_> {
                 (Some(t), None) => (ActionKind::Email, t),
                 (None, Some(t)) => (ActionKind::Form, t),
                 (Some(t), Some(_)) => {
-                    self.err(t.referenced, format!("{what}: an action sends either 'email' or 'form', not both"));
+                    self.err(
+                        t.referenced,
+                        format!("{what}: an action sends either 'email' or 'form', not both"),
+                    );
                     continue;
                 }
                 (None, None) => {
                     if let Some(first) = a.to.first() {
-                        self.err(first.referenced, format!("{what}: an action needs 'email: TEMPLATE' or 'form: TEMPLATE'"));
+                        self.err(
+                            first.referenced,
+                            format!(
+                                "{what}: an action needs 'email: TEMPLATE' or 'form: TEMPLATE'"
+                            ),
+                        );
                     }
                     continue;
                 }
@@ -505,7 +643,10 @@ impl Checker<'_> {
             let at = template.referenced;
             let template = self.template(template);
             if a.to.is_empty() {
-                self.err(at, format!("{what}: '{template}' goes to nobody ('to' is empty)"));
+                self.err(
+                    at,
+                    format!("{what}: '{template}' goes to nobody ('to' is empty)"),
+                );
             }
             let to = self.role_refs(&a.to, names, what);
             actions.push(Action { kind, template, to });
@@ -518,17 +659,35 @@ impl Checker<'_> {
         let mut first_line = BTreeMap::new();
         for (name, e) in &raw.0 {
             if let Some(line) = first_line.insert(name.value.as_str(), name.referenced.line()) {
-                self.err(name.referenced, format!("event '{}' is defined twice here (first at line {line})", name.value));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "event '{}' is defined twice here (first at line {line})",
+                        name.value
+                    ),
+                );
                 first_line.insert(name.value.as_str(), line);
                 continue;
             }
             if let Some(to) = &e.to {
                 if !names.states.contains_key(to.value.as_str()) {
-                    self.err(to.referenced, format!("event '{}' goes to state '{}', which is not defined under states", name.value, to.value));
+                    self.err(
+                        to.referenced,
+                        format!(
+                            "event '{}' goes to state '{}', which is not defined under states",
+                            name.value, to.value
+                        ),
+                    );
                 }
             }
             if e.by.is_empty() {
-                self.err(name.referenced, format!("event '{}': 'by' names nobody who may record it", name.value));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "event '{}': 'by' names nobody who may record it",
+                        name.value
+                    ),
+                );
             }
             let what = format!("event '{}'", name.value);
             let by = self.role_refs(&e.by, names, &what);
@@ -602,30 +761,47 @@ impl Checker<'_> {
         let warn = warn_before.and_then(|w| self.duration(w).map(|d| (w, d)));
         if let (Some((w, before)), Some(within_d)) = (warn, duration) {
             if same_unit(before, within_d) && before.amount() >= within_d.amount() {
-                self.err(w.referenced, format!("{what}: warn_before ({before}) must be shorter than within ({within_d})"));
+                self.err(
+                    w.referenced,
+                    format!(
+                        "{what}: warn_before ({before}) must be shorter than within ({within_d})"
+                    ),
+                );
             }
         }
         if warn.is_some() && owners.is_empty() {
-            self.err(warn_before.expect("some").referenced, format!("{what}: a warning needs owners to warn"));
+            self.err(
+                warn_before.expect("some").referenced,
+                format!("{what}: a warning needs owners to warn"),
+            );
         }
         let warn_template = match warn_template {
             Some(t) => self.template(t),
             None => {
                 let t = "warning".to_string();
                 if warn.is_some() && !self.catalog.templates.contains(&t) {
-                    self.err(warn_before.expect("some").referenced, "the default warning template 'warning' is not in the templates directory");
+                    self.err(
+                        warn_before.expect("some").referenced,
+                        "the default warning template 'warning' is not in the templates directory",
+                    );
                 }
                 t
             }
         };
         let Some(lapse) = on_lapse else {
-            self.err(within.referenced, format!("{what}: a deadline needs on_lapse (notify someone, escalate, or both)"));
+            self.err(
+                within.referenced,
+                format!("{what}: a deadline needs on_lapse (notify someone, escalate, or both)"),
+            );
             return None;
         };
         let at = lapse.referenced;
         let lapse = &lapse.value;
         if lapse.notify.is_empty() && lapse.escalate.is_none() {
-            self.err(at, format!("{what}: on_lapse must notify someone, escalate, or both"));
+            self.err(
+                at,
+                format!("{what}: on_lapse must notify someone, escalate, or both"),
+            );
         }
         let notify = self.role_refs(&lapse.notify, names, what);
         let template = match &lapse.template {
@@ -661,7 +837,10 @@ impl Checker<'_> {
                 notify,
                 template,
                 escalate: lapse.escalate.as_ref().map(|e| e.value.clone()),
-                reason: lapse.reason.clone().unwrap_or_else(|| format!("{what} timescale lapsed")),
+                reason: lapse
+                    .reason
+                    .clone()
+                    .unwrap_or_else(|| format!("{what} timescale lapsed")),
             },
         })
     }
@@ -678,26 +857,45 @@ impl Checker<'_> {
         let outcome = match (&raw.outcome, raw.terminal) {
             (Some(o), true) => Some(o.value.clone()),
             (None, true) => {
-                self.err(name.referenced, format!("{what} is terminal and needs an outcome (the category reports count)"));
+                self.err(
+                    name.referenced,
+                    format!("{what} is terminal and needs an outcome (the category reports count)"),
+                );
                 Some(String::new())
             }
             (Some(o), false) => {
-                self.err(o.referenced, format!("{what}: outcome is only for terminal states"));
+                self.err(
+                    o.referenced,
+                    format!("{what}: outcome is only for terminal states"),
+                );
                 None
             }
             (None, false) => None,
         };
         if raw.terminal {
             if let Some((e, _)) = raw.events.0.first() {
-                self.err(e.referenced, format!("{what} is terminal: a closed case takes no events"));
+                self.err(
+                    e.referenced,
+                    format!("{what} is terminal: a closed case takes no events"),
+                );
             }
             if let Some(w) = &raw.within {
-                self.err(w.referenced, format!("{what} is terminal: a closed case has no deadline"));
+                self.err(
+                    w.referenced,
+                    format!("{what} is terminal: a closed case has no deadline"),
+                );
             }
         }
         for (e, _) in &raw.events.0 {
             if let Some((g, _)) = raw_global.0.iter().find(|(g, _)| g.value == e.value) {
-                self.err(e.referenced, format!("event '{}' is already defined for every state at line {}", e.value, g.referenced.line()));
+                self.err(
+                    e.referenced,
+                    format!(
+                        "event '{}' is already defined for every state at line {}",
+                        e.value,
+                        g.referenced.line()
+                    ),
+                );
             }
         }
         let mut events = self.events(&raw.events, names);
@@ -746,15 +944,30 @@ impl Checker<'_> {
     fn task(&mut self, name: &Text, raw: &RawTask, names: &Names) -> Task {
         let what = format!("task '{}'", name.value);
         if !is_name(&name.value) {
-            self.err(name.referenced, format!("task name '{}' must be lower case letters, digits and _", name.value));
+            self.err(
+                name.referenced,
+                format!(
+                    "task name '{}' must be lower case letters, digits and _",
+                    name.value
+                ),
+            );
         }
         for m in &raw.met_by {
             if !names.events.contains(m.value.as_str()) {
-                self.err(m.referenced, format!("{what}: met_by names event '{}', which is not defined", m.value));
+                self.err(
+                    m.referenced,
+                    format!(
+                        "{what}: met_by names event '{}', which is not defined",
+                        m.value
+                    ),
+                );
             }
         }
         if raw.met_by.is_empty() {
-            self.err(name.referenced, format!("{what}: met_by names no event that completes it"));
+            self.err(
+                name.referenced,
+                format!("{what}: met_by names no event that completes it"),
+            );
         }
         let owners = self.role_refs(&raw.owners, names, &what);
         let deadline = self.deadline(
@@ -772,7 +985,12 @@ impl Checker<'_> {
         Task {
             name: name.value.clone(),
             title: raw.title.clone(),
-            when: raw.when.0.iter().map(|(k, v)| (k.value.clone(), v.clone())).collect(),
+            when: raw
+                .when
+                .0
+                .iter()
+                .map(|(k, v)| (k.value.clone(), v.clone()))
+                .collect(),
             met_by: raw.met_by.iter().map(|m| m.value.clone()).collect(),
             deadline: deadline.unwrap_or_else(|| DeadlineRule {
                 within: Duration::Hours(1),
@@ -780,30 +998,60 @@ impl Checker<'_> {
                 warn_before: None,
                 warn_template: String::new(),
                 owners: Vec::new(),
-                on_lapse: Lapse { notify: Vec::new(), template: None, escalate: None, reason: String::new() },
+                on_lapse: Lapse {
+                    notify: Vec::new(),
+                    template: None,
+                    escalate: None,
+                    reason: String::new(),
+                },
             }),
         }
     }
 
     /// States no start reaches, and non-terminal states with no way out.
     fn graph(&mut self, raw: &RawWorkflow, states: &[State], starts: &[Start]) {
-        let index: BTreeMap<&str, usize> = states.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
+        let index: BTreeMap<&str, usize> = states
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.name.as_str(), i))
+            .collect();
         let mut reached = vec![false; states.len()];
-        let mut queue: VecDeque<usize> = starts.iter().filter_map(|s| index.get(s.state.as_str()).copied()).collect();
+        let mut queue: VecDeque<usize> = starts
+            .iter()
+            .filter_map(|s| index.get(s.state.as_str()).copied())
+            .collect();
         while let Some(i) = queue.pop_front() {
             if std::mem::replace(&mut reached[i], true) {
                 continue;
             }
-            queue.extend(states[i].events.iter().filter_map(|e| e.to.as_deref()).filter_map(|t| index.get(t).copied()));
+            queue.extend(
+                states[i]
+                    .events
+                    .iter()
+                    .filter_map(|e| e.to.as_deref())
+                    .filter_map(|t| index.get(t).copied()),
+            );
         }
         // With a start that names no state, every state would look unreachable: say it once.
         let starts_known = starts.iter().all(|s| index.contains_key(s.state.as_str()));
         for ((name, _), (state, reached)) in raw.states.0.iter().zip(states.iter().zip(reached)) {
             if !reached && starts_known {
-                self.err(name.referenced, format!("state '{}' cannot be reached from any start state", state.name));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "state '{}' cannot be reached from any start state",
+                        state.name
+                    ),
+                );
             }
             if !state.is_terminal() && !state.events.iter().any(|e| e.to.is_some()) {
-                self.err(name.referenced, format!("state '{}' is not terminal but no event leaves it", state.name));
+                self.err(
+                    name.referenced,
+                    format!(
+                        "state '{}' is not terminal but no event leaves it",
+                        state.name
+                    ),
+                );
             }
         }
     }

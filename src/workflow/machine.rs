@@ -325,7 +325,10 @@ pub fn check_data(def: &Definition, data: &Value) -> Result<(), Refusal> {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if allowed.iter().any(|a| a == s) => {}
             Some(other) => {
-                return Err(bad(path, format!("must be one of {}, not {other}", list(allowed))));
+                return Err(bad(
+                    path,
+                    format!("must be one of {}, not {other}", list(allowed)),
+                ));
             }
         }
     }
@@ -444,7 +447,11 @@ fn enter(
     }
     send(&state.on_entry, effects);
     if state.is_terminal() {
-        effects.extend(def.tasks.iter().map(|t| Effect::Cancel(Slot::Task(t.name.clone()))));
+        effects.extend(
+            def.tasks
+                .iter()
+                .map(|t| Effect::Cancel(Slot::Task(t.name.clone()))),
+        );
     }
     Ok(())
 }
@@ -464,8 +471,18 @@ fn start_tasks(
             Anchor::Event(e) => e == event,
         };
         if starts && holds(&task.when, &case.data) {
-            let from = if event == OPEN_EVENT { case.opened_at } else { now };
-            clock.start(Slot::Task(task.name.clone()), &task.deadline, from, now, effects)?;
+            let from = if event == OPEN_EVENT {
+                case.opened_at
+            } else {
+                now
+            };
+            clock.start(
+                Slot::Task(task.name.clone()),
+                &task.deadline,
+                from,
+                now,
+                effects,
+            )?;
         }
     }
     Ok(())
@@ -485,20 +502,25 @@ pub fn open(
     check_data(def, &data)?;
     let start = match start {
         None => def.default_start(),
-        Some(name) => def
-            .starts
-            .iter()
-            .find(|s| s.state == name)
-            .ok_or_else(|| Refusal::BadStart {
-                state: name.into(),
-                why: format!(
-                    "a case may start in {}",
-                    list(def.starts.iter().map(|s| &s.state))
-                ),
-            })?,
+        Some(name) => {
+            def.starts
+                .iter()
+                .find(|s| s.state == name)
+                .ok_or_else(|| Refusal::BadStart {
+                    state: name.into(),
+                    why: format!(
+                        "a case may start in {}",
+                        list(def.starts.iter().map(|s| &s.state))
+                    ),
+                })?
+        }
     };
     if !holds(&start.when, &data) {
-        let needs: Vec<String> = start.when.iter().map(|(k, v)| format!("{k} = {v}")).collect();
+        let needs: Vec<String> = start
+            .when
+            .iter()
+            .map(|(k, v)| format!("{k} = {v}"))
+            .collect();
         return Err(Refusal::BadStart {
             state: start.state.clone(),
             why: format!("the case data must have {}", needs.join(" and ")),
@@ -576,7 +598,11 @@ pub fn apply(
 
     let clock = Clock::new(def, &case.data, calendar);
     let mut effects = Vec::new();
-    for task in def.tasks.iter().filter(|t| t.met_by.iter().any(|m| m == event)) {
+    for task in def
+        .tasks
+        .iter()
+        .filter(|t| t.met_by.iter().any(|m| m == event))
+    {
         effects.push(Effect::Meet(Slot::Task(task.name.clone())));
     }
     send(&ev.notify, &mut effects);

@@ -31,7 +31,15 @@ pub fn simulate(
         id: "simulation".into(),
         roles: Vec::new(),
     };
-    let (mut case, opening) = open(def, data, None, &EventFields::new(), &opener, from, calendar)?;
+    let (mut case, opening) = open(
+        def,
+        data,
+        None,
+        &EventFields::new(),
+        &opener,
+        from,
+        calendar,
+    )?;
     let mut pending = Vec::new();
     track(&mut pending, &opening);
     let mut steps = vec![Step {
