@@ -1,39 +1,10 @@
 //! The `escalate calendar` command line, run as a user would: output, JSON, and one-line errors.
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
-fn escalate(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
-    cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
-    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
-        cmd.env_remove(k);
-    }
-    cmd.envs(env.iter().copied());
-    cmd.output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8(o.stdout.clone()).unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8(o.stderr.clone()).unwrap()
-}
-
-/// Exit code 2, nothing on stdout, and exactly one line on stderr containing `wanted`.
-fn assert_one_line_error(o: &Output, wanted: &str) {
-    let err = stderr(o);
-    assert_eq!(o.status.code(), Some(2), "stderr: {err}");
-    assert_eq!(stdout(o), "");
-    assert_eq!(err.lines().count(), 1, "one line expected: {err:?}");
-    assert!(err.contains(wanted), "{err:?} should contain {wanted:?}");
-}
-
-fn json(o: &Output) -> serde_json::Value {
-    assert!(o.status.success(), "{}", stderr(o));
-    serde_json::from_slice(&o.stdout).unwrap()
-}
+use common::{assert_one_line_error, escalate, json, stderr, stdout};
 
 const DUE: &[&str] = &[
     "calendar",

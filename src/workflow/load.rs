@@ -669,16 +669,16 @@ impl Checker<'_> {
                 first_line.insert(name.value.as_str(), line);
                 continue;
             }
-            if let Some(to) = &e.to {
-                if !names.states.contains_key(to.value.as_str()) {
-                    self.err(
-                        to.referenced,
-                        format!(
-                            "event '{}' goes to state '{}', which is not defined under states",
-                            name.value, to.value
-                        ),
-                    );
-                }
+            if let Some(to) = &e.to
+                && !names.states.contains_key(to.value.as_str())
+            {
+                self.err(
+                    to.referenced,
+                    format!(
+                        "event '{}' goes to state '{}', which is not defined under states",
+                        name.value, to.value
+                    ),
+                );
             }
             if e.by.is_empty() {
                 self.err(
@@ -701,11 +701,10 @@ impl Checker<'_> {
                     if !is_path(&target.value) {
                         self.err(target.referenced, format!("'{}' is not a data path", target.value));
                     }
-                    if let Some(path) = source.value.strip_prefix('$') {
-                        if !is_path(path) {
+                    if let Some(path) = source.value.strip_prefix('$')
+                        && !is_path(path) {
                             self.err(source.referenced, format!("'{}' is not a $data.path", source.value));
                         }
-                    }
                 }
                 Opens {
                     workflow: o.workflow.value.clone(),
@@ -759,15 +758,14 @@ impl Checker<'_> {
             }
         };
         let warn = warn_before.and_then(|w| self.duration(w).map(|d| (w, d)));
-        if let (Some((w, before)), Some(within_d)) = (warn, duration) {
-            if same_unit(before, within_d) && before.amount() >= within_d.amount() {
-                self.err(
-                    w.referenced,
-                    format!(
-                        "{what}: warn_before ({before}) must be shorter than within ({within_d})"
-                    ),
-                );
-            }
+        if let (Some((w, before)), Some(within_d)) = (warn, duration)
+            && same_unit(before, within_d)
+            && before.amount() >= within_d.amount()
+        {
+            self.err(
+                w.referenced,
+                format!("{what}: warn_before ({before}) must be shorter than within ({within_d})"),
+            );
         }
         if warn.is_some() && owners.is_empty() {
             self.err(

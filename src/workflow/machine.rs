@@ -288,14 +288,14 @@ fn check_fields(event: &str, spec: &FieldSpec, fields: &EventFields) -> Result<(
                 allowed: list(spec.requires.iter().chain(&spec.optional)),
             });
         }
-        if let Some(allowed) = spec.choices.get(field) {
-            if !allowed.iter().any(|a| a == value.trim()) {
-                return Err(Refusal::BadChoice {
-                    field: field.clone(),
-                    value: value.clone(),
-                    allowed: list(allowed),
-                });
-            }
+        if let Some(allowed) = spec.choices.get(field)
+            && !allowed.iter().any(|a| a == value.trim())
+        {
+            return Err(Refusal::BadChoice {
+                field: field.clone(),
+                value: value.clone(),
+                allowed: list(allowed),
+            });
         }
     }
     Ok(())
