@@ -315,3 +315,16 @@ fn a_missing_template_directory_makes_template_references_problems() {
         "{err}"
     );
 }
+
+#[test]
+fn the_complete_example_in_the_documentation_is_valid() {
+    let doc = std::fs::read_to_string("docs/workflows.md").unwrap();
+    let start = doc.find("```yaml\n").expect("a yaml block") + "```yaml\n".len();
+    let yaml = &doc[start..start + doc[start..].find("```").unwrap()];
+    let mut catalog = Catalog::scan(Path::new("workflows"), Path::new("config/templates"));
+    catalog.workflows.insert("concern".into());
+    let def = parse(Path::new("workflows/concern.yaml"), yaml, &catalog)
+        .unwrap_or_else(|p| panic!("{p}"));
+    assert_eq!(def.states.len(), 3);
+    assert_eq!(def.tasks.len(), 1);
+}
