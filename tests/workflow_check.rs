@@ -328,3 +328,27 @@ fn the_complete_example_in_the_documentation_is_valid() {
     assert_eq!(def.states.len(), 3);
     assert_eq!(def.tasks.len(), 1);
 }
+
+#[test]
+fn the_version_is_the_content_hash_and_the_text_is_kept() {
+    let a = parse(Path::new("workflows/mini.yaml"), MINI, &catalog()).unwrap();
+    let b = parse(
+        Path::new("workflows/mini.yaml"),
+        &edit("within: 2 working days", "within: 3 working days"),
+        &catalog(),
+    )
+    .unwrap();
+    let c = parse(Path::new("workflows/mini.yaml"), MINI, &catalog()).unwrap();
+    assert!(
+        a.hash.starts_with("sha256:") && a.hash.len() == 7 + 16,
+        "{}",
+        a.hash
+    );
+    assert_ne!(
+        a.hash, b.hash,
+        "an edit is a new version, whatever the label says"
+    );
+    assert_eq!(a.label, b.label);
+    assert_eq!(a.hash, c.hash);
+    assert_eq!(a.source, MINI);
+}

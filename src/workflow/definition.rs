@@ -20,6 +20,8 @@ pub struct Definition {
     pub description: String,
     /// `sha256:` and 16 hex digits of the file's bytes: a case keeps the version it started on.
     pub hash: String,
+    /// The file's text, so that the store can keep every version a case may still refer to.
+    pub source: String,
     /// Case references are `PREFIX-YYYY-NNNNNN`.
     pub reference_prefix: String,
     /// Division whose holidays apply unless the case data names one in `division`.

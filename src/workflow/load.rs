@@ -189,7 +189,8 @@ pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, P
         catalog,
         problems: Vec::new(),
     };
-    let definition = checker.workflow(raw, text.as_bytes());
+    let mut definition = checker.workflow(raw, text.as_bytes());
+    definition.source = text.to_string();
     if checker.problems.is_empty() {
         Ok(definition)
     } else {
@@ -323,6 +324,7 @@ impl Checker<'_> {
             label: raw.version,
             description: raw.description.unwrap_or_default(),
             hash,
+            source: String::new(),
             reference_prefix: raw.reference_prefix.value,
             division,
             time_zone,
