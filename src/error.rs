@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::calendar::CalendarError;
+use crate::store::StoreError;
 use crate::workflow::{Problems, Refusal};
 
 /// Everything that can go wrong in escalate, each as one readable line.
@@ -31,6 +32,9 @@ pub enum Error {
     /// Already reported on the command's output; only the exit code is left.
     #[error("")]
     Reported(u8),
+    /// The database failed or cannot be reached.
+    #[error(transparent)]
+    Store(#[from] StoreError),
     /// An event or opening the workflow does not allow.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -45,7 +49,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Reported(code) => *code,
-            Error::Workflows(_) | Error::Refused(_) => 1,
+            Error::Workflows(_) | Error::Refused(_) | Error::Store(_) => 1,
             Error::Calendar(_) | Error::Read { .. } | Error::Config(_) | Error::Input(_) => 2,
         }
     }

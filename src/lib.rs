@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod cli;
 pub mod config;
 mod error;
+pub mod store;
 pub mod workflow;
 
 pub use error::{Error, Result};

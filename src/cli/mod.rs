@@ -33,6 +33,8 @@ enum Command {
     /// Check, outline and simulate the workflow definitions.
     #[command(subcommand)]
     Workflows(workflows::WorkflowsCommand),
+    /// Create or upgrade the database (ESCALATE_DATABASE_URL).
+    Migrate,
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -92,7 +94,34 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
     match cli.command {
         Command::Calendar(cmd) => calendar::run(cmd, &settings, out),
         Command::Workflows(cmd) => workflows::run(cmd, &settings, out),
+        Command::Migrate => block_on(migrate(&settings, out)),
     }
+}
+
+/// Runs the async part of a command on a runtime of its own.
+fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Config(format!("cannot start the async runtime: {e}")))?
+        .block_on(future)
+}
+
+async fn migrate(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    let store = crate::store::connect(&settings.database_url).await?;
+    let applied = store.migrate().await?;
+    let version = store.schema_version().await?.unwrap_or(0);
+    let url = crate::store::redact(&settings.database_url);
+    let text = if applied.is_empty() {
+        format!("{url}: up to date (schema version {version})")
+    } else {
+        let applied: Vec<String> = applied.iter().map(i64::to_string).collect();
+        format!(
+            "{url}: applied migration {} (schema version {version})",
+            applied.join(", ")
+        )
+    };
+    emit(out, &text)
 }
 
 /// Writes to the command's output; a closed pipe is not worth a panic.

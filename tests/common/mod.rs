@@ -38,3 +38,75 @@ pub fn json(o: &Output) -> serde_json::Value {
     assert!(o.status.success(), "{}", stderr(o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
+
+/// A database for one test: a SQLite file in a temporary directory, or a fresh PostgreSQL
+/// database (dropped afterwards) on the server `ESCALATE_TEST_POSTGRES_URL` names.
+pub struct TestDb {
+    /// The URL to give escalate.
+    pub url: String,
+    admin: Option<(String, String)>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestDb {
+    /// A new SQLite file.
+    pub fn sqlite() -> TestDb {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("escalate.db").display());
+        TestDb {
+            url,
+            admin: None,
+            _dir: Some(dir),
+        }
+    }
+
+    /// A new PostgreSQL database, or `None` (with a notice) when no server is configured.
+    pub fn postgres() -> Option<TestDb> {
+        let Ok(admin) = std::env::var("ESCALATE_TEST_POSTGRES_URL") else {
+            eprintln!(
+                "notice: ESCALATE_TEST_POSTGRES_URL is not set; skipping the PostgreSQL part"
+            );
+            return None;
+        };
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let name = format!(
+            "escalate_test_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        psql(&admin, &format!("CREATE DATABASE {name}"));
+        let base = admin.rsplit_once('/').map_or(admin.as_str(), |(b, _)| b);
+        Some(TestDb {
+            url: format!("{base}/{name}"),
+            admin: Some((admin, name)),
+            _dir: None,
+        })
+    }
+
+    /// SQLite always; PostgreSQL too when configured.
+    pub fn all() -> Vec<TestDb> {
+        let mut dbs = vec![TestDb::sqlite()];
+        dbs.extend(TestDb::postgres());
+        dbs
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Some((admin, name)) = &self.admin {
+            psql(
+                admin,
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            );
+        }
+    }
+}
+
+/// Runs one statement with psql against `url`.
+pub fn psql(url: &str, sql: &str) {
+    let status = Command::new("psql")
+        .args([url, "-q", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .status()
+        .expect("psql runs");
+    assert!(status.success(), "psql failed: {sql}");
+}

@@ -1,0 +1,120 @@
+//! The database: one [`Store`] trait, a SQLite and a PostgreSQL implementation, chosen from the URL.
+//!
+//! SQLite (`sqlite://FILE`) is the embedded default for one process; PostgreSQL (`postgres://…`)
+//! is the production store that any number of replicas share. Both run the same migrations
+//! (`migrations/sqlite`, `migrations/postgres`, identical versions).
+
+mod postgres;
+mod sqlite;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::workflow::Definition;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+/// What can go wrong talking to the database, each one line.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The URL names no backend we have.
+    #[error("database URL '{0}' must start with sqlite:// or postgres://")]
+    BadUrl(String),
+    /// The database cannot be reached or opened.
+    #[error("cannot reach the database at {url}: {message}")]
+    Unreachable {
+        /// The URL without its password.
+        url: String,
+        /// Why.
+        message: String,
+    },
+    /// Creating or upgrading the schema failed.
+    #[error("database migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+}
+
+/// Which database a store uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The database behind the engine.
+#[async_trait]
+pub trait Store: Send + Sync {
+    /// Which database this is.
+    fn backend(&self) -> Backend;
+
+    /// Creates or upgrades the schema; returns the versions applied now (empty when up to date).
+    async fn migrate(&self) -> Result<Vec<i64>, StoreError>;
+
+    /// The newest migration applied, if any.
+    async fn schema_version(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Keeps a workflow version (id, content hash, label, source) so cases opened on it can be
+    /// replayed after the file changes; recording the same version again changes nothing.
+    async fn save_workflow_version(
+        &self,
+        definition: &Definition,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The source text of a workflow version, if kept.
+    async fn workflow_source(
+        &self,
+        workflow: &str,
+        hash: &str,
+    ) -> Result<Option<String>, StoreError>;
+}
+
+/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let userinfo = &url[scheme + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// Opens the store the URL names: `sqlite://FILE` (created if missing) or `postgres://…`.
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>, StoreError> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Ok(Arc::new(PostgresStore::connect(url).await?))
+    } else {
+        Err(StoreError::BadUrl(redact(url)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(
+            redact("postgres://esc:hunter2@db.internal:5432/escalate"),
+            "postgres://esc:***@db.internal:5432/escalate"
+        );
+        assert_eq!(
+            redact("postgres://esc@db/escalate"),
+            "postgres://esc@db/escalate"
+        );
+        assert_eq!(redact("sqlite://escalate.db"), "sqlite://escalate.db");
+    }
+}
