@@ -4,7 +4,9 @@
 //! is the production store that any number of replicas share. Both run the same migrations
 //! (`migrations/sqlite`, `migrations/postgres`, identical versions).
 
+pub mod chain;
 mod postgres;
+mod records;
 mod sqlite;
 
 use std::sync::Arc;
@@ -13,6 +15,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::workflow::Definition;
+
+pub use records::*;
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -37,6 +41,12 @@ pub enum StoreError {
     /// A query failed.
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// Someone else changed the case since it was read; nothing was written.
+    #[error("case {0} changed while this was being recorded; try again")]
+    Conflict(String),
+    /// A stored value that does not parse (a damaged database).
+    #[error("stored data is damaged: {0}")]
+    Damaged(String),
 }
 
 /// Which database a store uses.
@@ -74,6 +84,31 @@ pub trait Store: Send + Sync {
         workflow: &str,
         hash: &str,
     ) -> Result<Option<String>, StoreError>;
+
+    /// Writes case changes in ONE transaction: each new or updated case with its event-log
+    /// entry, deadlines started, met or cancelled, outbox rows, and the deadline that fired.
+    /// An updated case must still be at its `expected_seq`, or nothing is written
+    /// ([`StoreError::Conflict`]). Returns each case's id and reference.
+    async fn write(
+        &self,
+        writes: &[CaseWrite],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError>;
+
+    /// The case with this reference.
+    async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// Cases matching the filter, newest first.
+    async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError>;
+
+    /// A case's event log, oldest first.
+    async fn events(&self, case_id: i64) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// A case's deadlines, by due time.
+    async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError>;
+
+    /// A case's outbox rows, oldest first.
+    async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError>;
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.

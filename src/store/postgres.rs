@@ -8,8 +8,63 @@ use chrono::{DateTime, Utc};
 use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::{Backend, Store, StoreError, redact};
+use std::collections::BTreeMap;
+
+use sqlx::types::Json;
+
+use super::chain::{GENESIS, entry_hash};
+use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
+use super::{
+    Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
+    OutboxRecord, Store, StoreError, Target, redact,
+};
 use crate::workflow::Definition;
+
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: i64,
+    reference: String,
+    workflow: String,
+    workflow_hash: String,
+    state: String,
+    data: serde_json::Value,
+    division: String,
+    agency: Option<String>,
+    opened_at: DateTime<Utc>,
+    entered_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+    outcome: Option<String>,
+    event_times: Json<BTreeMap<String, DateTime<Utc>>>,
+    seq: i64,
+    last_at: DateTime<Utc>,
+    last_hash: String,
+}
+
+impl CaseRow {
+    fn record(self) -> Result<CaseRecord, StoreError> {
+        Ok(CaseRecord {
+            id: self.id,
+            reference: self.reference,
+            workflow: self.workflow,
+            workflow_hash: self.workflow_hash,
+            state: self.state,
+            data: self.data,
+            division: self.division,
+            agency: self.agency,
+            opened_at: self.opened_at,
+            entered_at: self.entered_at,
+            closed_at: self.closed_at,
+            outcome: self.outcome,
+            event_times: self.event_times.0,
+            seq: self.seq,
+            last_at: self.last_at,
+            last_hash: self.last_hash,
+        })
+    }
+}
+
+const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
+     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -109,5 +164,296 @@ impl Store for PostgresStore {
         .fetch_optional(&self.pool)
         .await?;
         Ok(row.map(|r| r.0))
+    }
+    async fn write(
+        &self,
+        writes: &[CaseWrite],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut written = Vec::with_capacity(writes.len());
+        for w in writes {
+            let (case_id, reference, seq, prev_hash, hash) = match &w.target {
+                Target::New {
+                    prefix,
+                    year,
+                    workflow,
+                    workflow_hash,
+                    data,
+                    division,
+                    agency,
+                } => {
+                    let (n,): (i64,) = sqlx::query_as(
+                        "INSERT INTO reference_counters (prefix, year, last) VALUES ($1, $2, 1)
+                         ON CONFLICT (prefix, year) DO UPDATE SET last = last + 1 RETURNING last",
+                    )
+                    .bind(prefix)
+                    .bind(year)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let reference = format!("{prefix}-{year}-{n:06}");
+                    let hash = entry_hash(GENESIS, &reference, 1, &w.event);
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO cases (reference, workflow, workflow_hash, state, data,
+                             division, agency, opened_at, entered_at, closed_at, outcome,
+                             event_times, seq, last_at, last_hash)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14) RETURNING id",
+                    )
+                    .bind(&reference)
+                    .bind(workflow)
+                    .bind(workflow_hash)
+                    .bind(&w.state)
+                    .bind(Json(data))
+                    .bind(division)
+                    .bind(agency)
+                    .bind(w.event.at)
+                    .bind(w.entered_at)
+                    .bind(w.closed_at)
+                    .bind(&w.outcome)
+                    .bind(Json(&w.event_times))
+                    .bind(w.event.at)
+                    .bind(&hash)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (id, reference, 1, GENESIS.to_string(), hash)
+                }
+                Target::Existing {
+                    id,
+                    reference,
+                    expected_seq,
+                    prev_hash,
+                } => {
+                    let seq = expected_seq + 1;
+                    let hash = entry_hash(prev_hash, reference, seq, &w.event);
+                    let updated = sqlx::query(
+                        "UPDATE cases SET state = $1, entered_at = $2, closed_at = $3, outcome = $4,
+                             event_times = $5, seq = $6, last_at = $7, last_hash = $8
+                         WHERE id = $9 AND seq = $10",
+                    )
+                    .bind(&w.state)
+                    .bind(w.entered_at)
+                    .bind(w.closed_at)
+                    .bind(&w.outcome)
+                    .bind(Json(&w.event_times))
+                    .bind(seq)
+                    .bind(w.event.at)
+                    .bind(&hash)
+                    .bind(id)
+                    .bind(expected_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(StoreError::Conflict(reference.clone()));
+                    }
+                    (*id, reference.clone(), seq, prev_hash.clone(), hash)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state,
+                     to_state, fields, reason, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            )
+            .bind(case_id)
+            .bind(seq)
+            .bind(w.event.at)
+            .bind(now)
+            .bind(&w.event.actor)
+            .bind(&w.event.event)
+            .bind(&w.event.from_state)
+            .bind(&w.event.to_state)
+            .bind(Json(&w.event.fields))
+            .bind(w.event.fields.get("reason"))
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+            if let Some((deadline, late)) = w.fired {
+                let fired = sqlx::query(
+                    "UPDATE deadlines SET status = 'fired', ended_at = $1, late = $2,
+                         lease_owner = NULL, lease_expires_at = NULL
+                     WHERE id = $3 AND status = 'pending'",
+                )
+                .bind(w.event.at)
+                .bind(late)
+                .bind(deadline)
+                .execute(&mut *tx)
+                .await?;
+                if fired.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(reference));
+                }
+            }
+            for (slots, status) in [
+                (&w.meet, DeadlineStatus::Met),
+                (&w.cancel, DeadlineStatus::Cancelled),
+            ] {
+                for slot in slots {
+                    let (kind, name) = slot_parts(slot);
+                    sqlx::query(
+                        "UPDATE deadlines SET status = $1, ended_at = $2
+                         WHERE case_id = $3 AND slot_kind = $4 AND slot = $5 AND status = 'pending'",
+                    )
+                    .bind(status.as_str())
+                    .bind(w.event.at)
+                    .bind(case_id)
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for d in &w.start {
+                let (kind, name) = slot_parts(&d.slot);
+                sqlx::query(
+                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation,
+                         data_version, started_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(case_id)
+                .bind(kind)
+                .bind(name)
+                .bind(timer_kind_str(d.kind))
+                .bind(d.due_at)
+                .bind(&d.explanation)
+                .bind(&d.data_version)
+                .bind(w.event.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (i, m) in w.outbox.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients,
+                         payload, next_attempt_at, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(case_id)
+                .bind(format!("{reference}/{seq}/{}", i + 1))
+                .bind(&m.kind)
+                .bind(&m.template)
+                .bind(Json(&m.recipients))
+                .bind(Json(&m.payload))
+                .bind(now)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            written.push((case_id, reference));
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE reference = $1");
+        sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(CaseRow::record)
+            .transpose()
+    }
+
+    async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases c
+             WHERE ($1::text IS NULL OR workflow = $1) AND ($2::text IS NULL OR state = $2)
+               AND ($3::timestamptz IS NULL OR (closed_at IS NULL AND EXISTS (
+                    SELECT 1 FROM deadlines d WHERE d.case_id = c.id AND d.kind = 'lapse'
+                      AND d.due_at <= $3 AND d.status IN ('pending', 'fired'))))
+             ORDER BY id DESC"
+        );
+        let rows = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.workflow)
+            .bind(&filter.state)
+            .bind(filter.overdue_at)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(CaseRow::record).collect()
+    }
+
+    async fn events(&self, case_id: i64) -> Result<Vec<EventRecord>, StoreError> {
+        type Row = (i64, DateTime<Utc>, DateTime<Utc>, String, String, String, String, Json<BTreeMap<String, String>>, Option<String>, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
+                 prev_hash, hash
+             FROM events WHERE case_id = $1 ORDER BY seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    seq: r.0,
+                    at: r.1,
+                    recorded_at: r.2,
+                    actor: r.3,
+                    event: r.4,
+                    from_state: r.5,
+                    to_state: r.6,
+                    fields: r.7.0,
+                    reason: r.8,
+                    prev_hash: r.9,
+                    hash: r.10,
+                })
+            })
+            .collect()
+    }
+
+    async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError> {
+        type Row = (i64, String, String, String, DateTime<Utc>, String, String, String, DateTime<Utc>, Option<DateTime<Utc>>, bool);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, slot_kind, slot, kind, due_at, status, explanation, data_version,
+                 started_at, ended_at, late
+             FROM deadlines WHERE case_id = $1 ORDER BY due_at, id",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DeadlineRecord {
+                    id: r.0,
+                    case_id,
+                    slot: slot_from(&r.1, r.2)?,
+                    kind: timer_kind_from(&r.3)?,
+                    due_at: r.4,
+                    status: DeadlineStatus::parse(&r.5)
+                        .ok_or_else(|| StoreError::Damaged(format!("deadline status '{}'", r.5)))?,
+                    explanation: r.6,
+                    data_version: r.7,
+                    started_at: r.8,
+                    ended_at: r.9,
+                    late: r.10,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        type Row = (i64, String, String, String, serde_json::Value, serde_json::Value, String, i32, Option<String>, DateTime<Utc>);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, idempotency_key, kind, template, recipients, payload, status, attempts,
+                 last_error, created_at
+             FROM outbox WHERE case_id = $1 ORDER BY id",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    id: r.0,
+                    idempotency_key: r.1,
+                    kind: r.2,
+                    template: r.3,
+                    recipients: r.4,
+                    payload: r.5,
+                    status: r.6,
+                    attempts: r.7.into(),
+                    last_error: r.8,
+                    created_at: r.9,
+                })
+            })
+            .collect()
     }
 }

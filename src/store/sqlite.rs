@@ -9,7 +9,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{Backend, Store, StoreError, redact};
+use super::chain::{GENESIS, entry_hash};
+use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
+use super::{
+    Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
+    OutboxRecord, Store, StoreError, Target, redact,
+};
 use crate::workflow::Definition;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -18,6 +23,70 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 pub(crate) fn text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
+
+fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|_| StoreError::Damaged(format!("time '{text}'")))
+}
+
+fn opt_time(text: Option<String>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    text.as_deref().map(time).transpose()
+}
+
+fn json<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, StoreError> {
+    serde_json::from_str(text).map_err(|e| StoreError::Damaged(format!("JSON {e}")))
+}
+
+fn to_json<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_string(value).expect("plain data serialises")
+}
+
+#[derive(sqlx::FromRow)]
+struct CaseRow {
+    id: i64,
+    reference: String,
+    workflow: String,
+    workflow_hash: String,
+    state: String,
+    data: String,
+    division: String,
+    agency: Option<String>,
+    opened_at: String,
+    entered_at: String,
+    closed_at: Option<String>,
+    outcome: Option<String>,
+    event_times: String,
+    seq: i64,
+    last_at: String,
+    last_hash: String,
+}
+
+impl CaseRow {
+    fn record(self) -> Result<CaseRecord, StoreError> {
+        Ok(CaseRecord {
+            id: self.id,
+            reference: self.reference,
+            workflow: self.workflow,
+            workflow_hash: self.workflow_hash,
+            state: self.state,
+            data: json(&self.data)?,
+            division: self.division,
+            agency: self.agency,
+            opened_at: time(&self.opened_at)?,
+            entered_at: time(&self.entered_at)?,
+            closed_at: opt_time(self.closed_at)?,
+            outcome: self.outcome,
+            event_times: json(&self.event_times)?,
+            seq: self.seq,
+            last_at: time(&self.last_at)?,
+            last_hash: self.last_hash,
+        })
+    }
+}
+
+const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
+     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash";
 
 /// escalate's data in a SQLite file.
 #[derive(Debug, Clone)]
@@ -112,5 +181,299 @@ impl Store for SqliteStore {
                 .fetch_optional(&self.pool)
                 .await?;
         Ok(row.map(|r| r.0))
+    }
+
+    async fn write(
+        &self,
+        writes: &[CaseWrite],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        // IMMEDIATE: take the write lock now, so two writers queue on the busy timeout rather
+        // than one failing when it upgrades a read lock.
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut written = Vec::with_capacity(writes.len());
+        for w in writes {
+            let (case_id, reference, seq, prev_hash, hash) = match &w.target {
+                Target::New {
+                    prefix,
+                    year,
+                    workflow,
+                    workflow_hash,
+                    data,
+                    division,
+                    agency,
+                } => {
+                    let (n,): (i64,) = sqlx::query_as(
+                        "INSERT INTO reference_counters (prefix, year, last) VALUES (?, ?, 1)
+                         ON CONFLICT (prefix, year) DO UPDATE SET last = last + 1 RETURNING last",
+                    )
+                    .bind(prefix)
+                    .bind(year)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    let reference = format!("{prefix}-{year}-{n:06}");
+                    let hash = entry_hash(GENESIS, &reference, 1, &w.event);
+                    let (id,): (i64,) = sqlx::query_as(
+                        "INSERT INTO cases (reference, workflow, workflow_hash, state, data,
+                             division, agency, opened_at, entered_at, closed_at, outcome,
+                             event_times, seq, last_at, last_hash)
+                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
+                    )
+                    .bind(&reference)
+                    .bind(workflow)
+                    .bind(workflow_hash)
+                    .bind(&w.state)
+                    .bind(to_json(data))
+                    .bind(division)
+                    .bind(agency)
+                    .bind(text(w.event.at))
+                    .bind(text(w.entered_at))
+                    .bind(w.closed_at.map(text))
+                    .bind(&w.outcome)
+                    .bind(to_json(&w.event_times))
+                    .bind(text(w.event.at))
+                    .bind(&hash)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (id, reference, 1, GENESIS.to_string(), hash)
+                }
+                Target::Existing {
+                    id,
+                    reference,
+                    expected_seq,
+                    prev_hash,
+                } => {
+                    let seq = expected_seq + 1;
+                    let hash = entry_hash(prev_hash, reference, seq, &w.event);
+                    let updated = sqlx::query(
+                        "UPDATE cases SET state = ?, entered_at = ?, closed_at = ?, outcome = ?,
+                             event_times = ?, seq = ?, last_at = ?, last_hash = ?
+                         WHERE id = ? AND seq = ?",
+                    )
+                    .bind(&w.state)
+                    .bind(text(w.entered_at))
+                    .bind(w.closed_at.map(text))
+                    .bind(&w.outcome)
+                    .bind(to_json(&w.event_times))
+                    .bind(seq)
+                    .bind(text(w.event.at))
+                    .bind(&hash)
+                    .bind(id)
+                    .bind(expected_seq)
+                    .execute(&mut *tx)
+                    .await?;
+                    if updated.rows_affected() != 1 {
+                        return Err(StoreError::Conflict(reference.clone()));
+                    }
+                    (*id, reference.clone(), seq, prev_hash.clone(), hash)
+                }
+            };
+            sqlx::query(
+                "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state,
+                     to_state, fields, reason, prev_hash, hash)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )
+            .bind(case_id)
+            .bind(seq)
+            .bind(text(w.event.at))
+            .bind(text(now))
+            .bind(&w.event.actor)
+            .bind(&w.event.event)
+            .bind(&w.event.from_state)
+            .bind(&w.event.to_state)
+            .bind(to_json(&w.event.fields))
+            .bind(w.event.fields.get("reason"))
+            .bind(&prev_hash)
+            .bind(&hash)
+            .execute(&mut *tx)
+            .await?;
+            if let Some((deadline, late)) = w.fired {
+                let fired = sqlx::query(
+                    "UPDATE deadlines SET status = 'fired', ended_at = ?, late = ?,
+                         lease_owner = NULL, lease_expires_at = NULL
+                     WHERE id = ? AND status = 'pending'",
+                )
+                .bind(text(w.event.at))
+                .bind(late)
+                .bind(deadline)
+                .execute(&mut *tx)
+                .await?;
+                if fired.rows_affected() != 1 {
+                    return Err(StoreError::Conflict(reference));
+                }
+            }
+            for (slots, status) in [
+                (&w.meet, DeadlineStatus::Met),
+                (&w.cancel, DeadlineStatus::Cancelled),
+            ] {
+                for slot in slots {
+                    let (kind, name) = slot_parts(slot);
+                    sqlx::query(
+                        "UPDATE deadlines SET status = ?, ended_at = ?
+                         WHERE case_id = ? AND slot_kind = ? AND slot = ? AND status = 'pending'",
+                    )
+                    .bind(status.as_str())
+                    .bind(text(w.event.at))
+                    .bind(case_id)
+                    .bind(kind)
+                    .bind(name)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for d in &w.start {
+                let (kind, name) = slot_parts(&d.slot);
+                sqlx::query(
+                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation,
+                         data_version, started_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(case_id)
+                .bind(kind)
+                .bind(name)
+                .bind(timer_kind_str(d.kind))
+                .bind(text(d.due_at))
+                .bind(&d.explanation)
+                .bind(&d.data_version)
+                .bind(text(w.event.at))
+                .execute(&mut *tx)
+                .await?;
+            }
+            for (i, m) in w.outbox.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients,
+                         payload, next_attempt_at, created_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                )
+                .bind(case_id)
+                .bind(format!("{reference}/{seq}/{}", i + 1))
+                .bind(&m.kind)
+                .bind(&m.template)
+                .bind(to_json(&m.recipients))
+                .bind(to_json(&m.payload))
+                .bind(text(now))
+                .bind(text(now))
+                .execute(&mut *tx)
+                .await?;
+            }
+            written.push((case_id, reference));
+        }
+        tx.commit().await?;
+        Ok(written)
+    }
+
+    async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE reference = ?");
+        sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(CaseRow::record)
+            .transpose()
+    }
+
+    async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases c
+             WHERE (?1 IS NULL OR workflow = ?1) AND (?2 IS NULL OR state = ?2)
+               AND (?3 IS NULL OR (closed_at IS NULL AND EXISTS (
+                    SELECT 1 FROM deadlines d WHERE d.case_id = c.id AND d.kind = 'lapse'
+                      AND d.due_at <= ?3 AND d.status IN ('pending', 'fired'))))
+             ORDER BY id DESC"
+        );
+        let rows = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.workflow)
+            .bind(&filter.state)
+            .bind(filter.overdue_at.map(text))
+            .fetch_all(&self.pool)
+            .await?;
+        rows.into_iter().map(CaseRow::record).collect()
+    }
+
+    async fn events(&self, case_id: i64) -> Result<Vec<EventRecord>, StoreError> {
+        type Row = (i64, String, String, String, String, String, String, String, Option<String>, String, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
+                 prev_hash, hash
+             FROM events WHERE case_id = ? ORDER BY seq",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(EventRecord {
+                    seq: r.0,
+                    at: time(&r.1)?,
+                    recorded_at: time(&r.2)?,
+                    actor: r.3,
+                    event: r.4,
+                    from_state: r.5,
+                    to_state: r.6,
+                    fields: json(&r.7)?,
+                    reason: r.8,
+                    prev_hash: r.9,
+                    hash: r.10,
+                })
+            })
+            .collect()
+    }
+
+    async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError> {
+        type Row = (i64, String, String, String, String, String, String, String, String, Option<String>, bool);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, slot_kind, slot, kind, due_at, status, explanation, data_version,
+                 started_at, ended_at, late
+             FROM deadlines WHERE case_id = ? ORDER BY due_at, id",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(DeadlineRecord {
+                    id: r.0,
+                    case_id,
+                    slot: slot_from(&r.1, r.2)?,
+                    kind: timer_kind_from(&r.3)?,
+                    due_at: time(&r.4)?,
+                    status: DeadlineStatus::parse(&r.5)
+                        .ok_or_else(|| StoreError::Damaged(format!("deadline status '{}'", r.5)))?,
+                    explanation: r.6,
+                    data_version: r.7,
+                    started_at: time(&r.8)?,
+                    ended_at: opt_time(r.9)?,
+                    late: r.10,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {
+        type Row = (i64, String, String, String, String, String, String, i64, Option<String>, String);
+        let rows: Vec<Row> = sqlx::query_as(
+            "SELECT id, idempotency_key, kind, template, recipients, payload, status, attempts,
+                 last_error, created_at
+             FROM outbox WHERE case_id = ? ORDER BY id",
+        )
+        .bind(case_id)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(OutboxRecord {
+                    id: r.0,
+                    idempotency_key: r.1,
+                    kind: r.2,
+                    template: r.3,
+                    recipients: json(&r.4)?,
+                    payload: json(&r.5)?,
+                    status: r.6,
+                    attempts: r.7,
+                    last_error: r.8,
+                    created_at: time(&r.9)?,
+                })
+            })
+            .collect()
     }
 }

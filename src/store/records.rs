@@ -1,0 +1,314 @@
+//! What the store keeps, as the engine reads and writes it.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::workflow::{Slot, TimerKind};
+
+/// A case as stored.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CaseRecord {
+    /// Row id.
+    pub id: i64,
+    /// E.g. `DSP-2026-000042`.
+    pub reference: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// The workflow version (content hash) the case opened on.
+    pub workflow_hash: String,
+    /// Current state.
+    pub state: String,
+    /// Opening data.
+    pub data: Value,
+    /// Division whose holidays apply.
+    pub division: String,
+    /// The raising party's agency, for access and reports.
+    pub agency: Option<String>,
+    /// Opened.
+    pub opened_at: DateTime<Utc>,
+    /// Entered its current state.
+    pub entered_at: DateTime<Utc>,
+    /// Closed (a terminal state), if so.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The terminal state's outcome category.
+    pub outcome: Option<String>,
+    /// Latest time of each event.
+    pub event_times: BTreeMap<String, DateTime<Utc>>,
+    /// Number of the latest event-log entry (1 = the opening).
+    pub seq: i64,
+    /// Time of the latest entry: a case's time never runs backwards.
+    pub last_at: DateTime<Utc>,
+    /// Hash of the latest entry.
+    pub last_hash: String,
+}
+
+/// One entry of a case's append-only, hash-chained event log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct EventRecord {
+    /// 1 for the opening, then 2, 3…
+    pub seq: i64,
+    /// When it happened (may be back-dated with `--now`).
+    pub at: DateTime<Utc>,
+    /// When it was written.
+    pub recorded_at: DateTime<Utc>,
+    /// Who: an email address, or `engine`.
+    pub actor: String,
+    /// The event.
+    pub event: String,
+    /// State before.
+    pub from_state: String,
+    /// State after.
+    pub to_state: String,
+    /// Fields given.
+    pub fields: BTreeMap<String, String>,
+    /// Why, if given.
+    pub reason: Option<String>,
+    /// The previous entry's hash.
+    pub prev_hash: String,
+    /// This entry's hash.
+    pub hash: String,
+}
+
+/// Where a deadline stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeadlineStatus {
+    /// Waiting for its time.
+    Pending,
+    /// Its time came and the engine acted.
+    Fired,
+    /// The case did what it asked in time.
+    Met,
+    /// No longer relevant (the case closed).
+    Cancelled,
+}
+
+impl DeadlineStatus {
+    /// The stored word.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeadlineStatus::Pending => "pending",
+            DeadlineStatus::Fired => "fired",
+            DeadlineStatus::Met => "met",
+            DeadlineStatus::Cancelled => "cancelled",
+        }
+    }
+
+    /// From the stored word.
+    pub fn parse(text: &str) -> Option<Self> {
+        Some(match text {
+            "pending" => DeadlineStatus::Pending,
+            "fired" => DeadlineStatus::Fired,
+            "met" => DeadlineStatus::Met,
+            "cancelled" => DeadlineStatus::Cancelled,
+            _ => return None,
+        })
+    }
+}
+
+/// A deadline (a warning or a lapse) of a case.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct DeadlineRecord {
+    /// Row id.
+    pub id: i64,
+    /// The case.
+    pub case_id: i64,
+    /// Which deadline of the case.
+    pub slot: Slot,
+    /// Warning or lapse.
+    pub kind: TimerKind,
+    /// When it falls due.
+    pub due_at: DateTime<Utc>,
+    /// Where it stands.
+    pub status: DeadlineStatus,
+    /// Why it falls when it does.
+    pub explanation: String,
+    /// The holiday data that computed it.
+    pub data_version: String,
+    /// When it was started.
+    pub started_at: DateTime<Utc>,
+    /// When it was fired, met or cancelled.
+    pub ended_at: Option<DateTime<Utc>>,
+    /// Fired after its time had long passed (the engine was down).
+    pub late: bool,
+}
+
+/// An email or form waiting in, or delivered from, the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OutboxRecord {
+    /// Row id.
+    pub id: i64,
+    /// Unique per message: `REFERENCE/SEQ/N`.
+    pub idempotency_key: String,
+    /// `email` or `form`.
+    pub kind: String,
+    /// Template name.
+    pub template: String,
+    /// Roles it goes to.
+    pub recipients: Value,
+    /// What the template renders.
+    pub payload: Value,
+    /// `queued`, `sent` or `failed`.
+    pub status: String,
+    /// Delivery attempts so far.
+    pub attempts: i64,
+    /// The last failure, if any.
+    pub last_error: Option<String>,
+    /// Queued at.
+    pub created_at: DateTime<Utc>,
+}
+
+/// Which cases to list.
+#[derive(Debug, Clone, Default)]
+pub struct CaseFilter {
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only open cases with a lapse deadline pending before this time.
+    pub overdue_at: Option<DateTime<Utc>>,
+}
+
+/// The case a [`CaseWrite`] creates or changes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A new case: the store gives it the next reference `PREFIX-YEAR-NNNNNN`.
+    New {
+        /// Reference prefix, e.g. `DSP`.
+        prefix: String,
+        /// Reference year.
+        year: i32,
+        /// Workflow id.
+        workflow: String,
+        /// Workflow version.
+        workflow_hash: String,
+        /// Opening data.
+        data: Value,
+        /// Division.
+        division: String,
+        /// Raising party's agency.
+        agency: Option<String>,
+    },
+    /// An existing case, which must still be at `expected_seq`.
+    Existing {
+        /// Row id.
+        id: i64,
+        /// Its reference.
+        reference: String,
+        /// The entry number read before deciding.
+        expected_seq: i64,
+        /// Hash of that entry.
+        prev_hash: String,
+    },
+}
+
+/// A deadline to start.
+#[derive(Debug, Clone)]
+pub struct NewDeadline {
+    /// Which.
+    pub slot: Slot,
+    /// Warning or lapse.
+    pub kind: TimerKind,
+    /// When.
+    pub due_at: DateTime<Utc>,
+    /// Why then.
+    pub explanation: String,
+    /// Holiday data version.
+    pub data_version: String,
+}
+
+/// A message to queue.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// `email` or `form`.
+    pub kind: String,
+    /// Template.
+    pub template: String,
+    /// Roles.
+    pub recipients: Vec<String>,
+    /// Template context.
+    pub payload: Value,
+}
+
+/// Everything one event changes in one case, written atomically with the others of its batch.
+#[derive(Debug, Clone)]
+pub struct CaseWrite {
+    /// The case.
+    pub target: Target,
+    /// The case's state, times and outcome after the event.
+    pub state: String,
+    /// Entered the state at.
+    pub entered_at: DateTime<Utc>,
+    /// Closed at, if the event closes it.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Outcome category, if closed.
+    pub outcome: Option<String>,
+    /// Latest time of each event, after this one.
+    pub event_times: BTreeMap<String, DateTime<Utc>>,
+    /// The log entry.
+    pub event: NewEvent,
+    /// Deadlines met (pending ones of these slots).
+    pub meet: Vec<Slot>,
+    /// Deadlines cancelled (pending ones of these slots).
+    pub cancel: Vec<Slot>,
+    /// Deadlines started.
+    pub start: Vec<NewDeadline>,
+    /// Messages queued.
+    pub outbox: Vec<NewMessage>,
+    /// The deadline whose firing this is, marked fired (late if so) in the same transaction.
+    pub fired: Option<(i64, bool)>,
+}
+
+/// An event-log entry before the store numbers and chains it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NewEvent {
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// Who.
+    pub actor: String,
+    /// The event.
+    pub event: String,
+    /// State before.
+    pub from_state: String,
+    /// State after.
+    pub to_state: String,
+    /// Fields given.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// `state`/`task` and the name, as stored.
+pub(crate) fn slot_parts(slot: &Slot) -> (&'static str, &str) {
+    match slot {
+        Slot::State(s) => ("state", s),
+        Slot::Task(t) => ("task", t),
+    }
+}
+
+/// The slot from its stored parts.
+pub(crate) fn slot_from(kind: &str, name: String) -> Result<Slot, super::StoreError> {
+    match kind {
+        "state" => Ok(Slot::State(name)),
+        "task" => Ok(Slot::Task(name)),
+        other => Err(super::StoreError::Damaged(format!("deadline slot kind '{other}'"))),
+    }
+}
+
+/// `warning`/`lapse`, as stored.
+pub(crate) fn timer_kind_str(kind: TimerKind) -> &'static str {
+    match kind {
+        TimerKind::Warning => "warning",
+        TimerKind::Lapse => "lapse",
+    }
+}
+
+/// The timer kind from its stored word.
+pub(crate) fn timer_kind_from(text: &str) -> Result<TimerKind, super::StoreError> {
+    match text {
+        "warning" => Ok(TimerKind::Warning),
+        "lapse" => Ok(TimerKind::Lapse),
+        other => Err(super::StoreError::Damaged(format!("deadline kind '{other}'"))),
+    }
+}
