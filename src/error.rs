@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::calendar::CalendarError;
+use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::workflow::{Problems, Refusal};
 
@@ -35,6 +36,9 @@ pub enum Error {
     /// The database failed or cannot be reached.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The engine refused or failed.
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     /// An event or opening the workflow does not allow.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -49,7 +53,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Reported(code) => *code,
-            Error::Workflows(_) | Error::Refused(_) | Error::Store(_) => 1,
+            Error::Workflows(_) | Error::Refused(_) | Error::Store(_) | Error::Engine(_) => 1,
             Error::Calendar(_) | Error::Read { .. } | Error::Config(_) | Error::Input(_) => 2,
         }
     }

@@ -1,6 +1,7 @@
 //! The command line, as fixed in design.md. Every error is one line on stderr and a non-zero exit.
 
 mod calendar;
+mod case;
 mod workflows;
 
 use std::ffi::OsString;
@@ -35,6 +36,9 @@ enum Command {
     Workflows(workflows::WorkflowsCommand),
     /// Create or upgrade the database (ESCALATE_DATABASE_URL).
     Migrate,
+    /// Open cases, record events, show and list cases.
+    #[command(subcommand)]
+    Case(case::CaseCommand),
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -95,11 +99,12 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Calendar(cmd) => calendar::run(cmd, &settings, out),
         Command::Workflows(cmd) => workflows::run(cmd, &settings, out),
         Command::Migrate => block_on(migrate(&settings, out)),
+        Command::Case(cmd) => case::run(cmd, &settings, out),
     }
 }
 
 /// Runs the async part of a command on a runtime of its own.
-fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
+pub(crate) fn block_on<T>(future: impl std::future::Future<Output = Result<T>>) -> Result<T> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

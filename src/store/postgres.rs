@@ -371,7 +371,19 @@ impl Store for PostgresStore {
     }
 
     async fn events(&self, case_id: i64) -> Result<Vec<EventRecord>, StoreError> {
-        type Row = (i64, DateTime<Utc>, DateTime<Utc>, String, String, String, String, Json<BTreeMap<String, String>>, Option<String>, String, String);
+        type Row = (
+            i64,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            String,
+            String,
+            String,
+            String,
+            Json<BTreeMap<String, String>>,
+            Option<String>,
+            String,
+            String,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
                  prev_hash, hash
@@ -400,7 +412,19 @@ impl Store for PostgresStore {
     }
 
     async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError> {
-        type Row = (i64, String, String, String, DateTime<Utc>, String, String, String, DateTime<Utc>, Option<DateTime<Utc>>, bool);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            String,
+            String,
+            String,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            bool,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, slot_kind, slot, kind, due_at, status, explanation, data_version,
                  started_at, ended_at, late
@@ -430,7 +454,18 @@ impl Store for PostgresStore {
     }
 
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {
-        type Row = (i64, String, String, String, serde_json::Value, serde_json::Value, String, i32, Option<String>, DateTime<Utc>);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            serde_json::Value,
+            serde_json::Value,
+            String,
+            i32,
+            Option<String>,
+            DateTime<Utc>,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, idempotency_key, kind, template, recipients, payload, status, attempts,
                  last_error, created_at

@@ -292,7 +292,9 @@ pub(crate) fn slot_from(kind: &str, name: String) -> Result<Slot, super::StoreEr
     match kind {
         "state" => Ok(Slot::State(name)),
         "task" => Ok(Slot::Task(name)),
-        other => Err(super::StoreError::Damaged(format!("deadline slot kind '{other}'"))),
+        other => Err(super::StoreError::Damaged(format!(
+            "deadline slot kind '{other}'"
+        ))),
     }
 }
 
@@ -309,6 +311,8 @@ pub(crate) fn timer_kind_from(text: &str) -> Result<TimerKind, super::StoreError
     match text {
         "warning" => Ok(TimerKind::Warning),
         "lapse" => Ok(TimerKind::Lapse),
-        other => Err(super::StoreError::Damaged(format!("deadline kind '{other}'"))),
+        other => Err(super::StoreError::Damaged(format!(
+            "deadline kind '{other}'"
+        ))),
     }
 }

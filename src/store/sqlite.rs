@@ -391,7 +391,19 @@ impl Store for SqliteStore {
     }
 
     async fn events(&self, case_id: i64) -> Result<Vec<EventRecord>, StoreError> {
-        type Row = (i64, String, String, String, String, String, String, String, Option<String>, String, String);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            String,
+            String,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
                  prev_hash, hash
@@ -420,7 +432,19 @@ impl Store for SqliteStore {
     }
 
     async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError> {
-        type Row = (i64, String, String, String, String, String, String, String, String, Option<String>, bool);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            bool,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, slot_kind, slot, kind, due_at, status, explanation, data_version,
                  started_at, ended_at, late
@@ -450,7 +474,18 @@ impl Store for SqliteStore {
     }
 
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {
-        type Row = (i64, String, String, String, String, String, String, i64, Option<String>, String);
+        type Row = (
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            Option<String>,
+            String,
+        );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT id, idempotency_key, kind, template, recipients, payload, status, attempts,
                  last_error, created_at

@@ -1,0 +1,428 @@
+//! `escalate case open|event|show|list`.
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{block_on, emit, parse_time};
+use crate::calendar::local_time;
+use crate::config::Settings;
+use crate::engine::{CaseView, Engine};
+use crate::store::{CaseFilter, CaseRecord, DeadlineStatus};
+use crate::workflow::{EventFields, Slot, TimerKind};
+use crate::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum CaseCommand {
+    /// Open a case; prints its reference.
+    Open {
+        /// The workflow, e.g. dispute.
+        #[arg(long, value_name = "NAME")]
+        workflow: String,
+        /// Opening data as JSON: a file, or - for standard input.
+        #[arg(long, value_name = "FILE|-")]
+        data: String,
+        /// Who is acting: an email address [default: $ESCALATE_USER].
+        #[arg(long, value_name = "USER")]
+        by: Option<String>,
+        /// Open at a later starting state (e.g. stage2 when the child is at immediate risk).
+        #[arg(long, value_name = "STATE")]
+        start: Option<String>,
+        /// Why (required when opening at a later stage).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// When, RFC 3339 [default: now]; for back-dated entry and tests, and audited.
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+        /// Print JSON: {"reference", "state", "deadlines", ...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record an event on a case.
+    Event {
+        /// The case reference, e.g. DSP-2026-000042.
+        reference: String,
+        /// The event, e.g. escalate.
+        event: String,
+        /// A field of the event, KEY=VALUE; repeat for more.
+        #[arg(long = "field", value_name = "KEY=VALUE", value_parser = parse_field)]
+        fields: Vec<(String, String)>,
+        /// Who is acting: an email address.
+        #[arg(long, value_name = "USER")]
+        by: String,
+        /// Why (the `reason` field).
+        #[arg(long, value_name = "TEXT")]
+        reason: Option<String>,
+        /// When, RFC 3339 [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// A case's state, data, full history and deadlines with their explanations.
+    Show {
+        /// The case reference.
+        reference: String,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cases, newest first.
+    List {
+        /// Only this workflow.
+        #[arg(long, value_name = "W")]
+        workflow: Option<String>,
+        /// Only this state.
+        #[arg(long, value_name = "S")]
+        state: Option<String>,
+        /// Only open cases with a deadline that has lapsed.
+        #[arg(long)]
+        overdue: bool,
+        /// The time "overdue" is judged at, RFC 3339 [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn parse_field(text: &str) -> std::result::Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("'{text}' is not KEY=VALUE")),
+    }
+}
+
+fn fields(pairs: Vec<(String, String)>, reason: Option<String>) -> Result<EventFields> {
+    let mut fields = EventFields::new();
+    for (k, v) in pairs
+        .into_iter()
+        .chain(reason.map(|r| ("reason".to_string(), r)))
+    {
+        if fields.insert(k.clone(), v).is_some() {
+            return Err(Error::Input(format!("field '{k}' is given twice")));
+        }
+    }
+    Ok(fields)
+}
+
+fn read_data(source: &str) -> Result<Value> {
+    if source == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::Input(format!(
+                "<stdin>:{}:{}: invalid JSON: {e}",
+                e.line(),
+                e.column()
+            ))
+        })
+    } else {
+        super::workflows::read_json(&PathBuf::from(source))
+    }
+}
+
+async fn engine(settings: &Settings) -> Result<Engine> {
+    let workflows = settings.workflows(None)?;
+    let calendar = settings.calendar(None)?;
+    let store = crate::store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    Ok(Engine::new(store, workflows, calendar))
+}
+
+fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
+
+fn slot_name(slot: &Slot) -> &str {
+    match slot {
+        Slot::State(s) | Slot::Task(s) => s,
+    }
+}
+
+fn kind_name(kind: TimerKind) -> &'static str {
+    match kind {
+        TimerKind::Warning => "warning",
+        TimerKind::Lapse => "lapse",
+    }
+}
+
+/// The summary JSON of a case after open or event: reference, state and pending deadlines.
+fn case_json(view: &CaseView) -> Value {
+    let deadlines: Vec<Value> = view
+        .deadlines
+        .iter()
+        .filter(|d| d.status == DeadlineStatus::Pending)
+        .map(|d| {
+            json!({
+                "deadline": slot_name(&d.slot),
+                "kind": kind_name(d.kind),
+                "due": rfc3339(d.due_at),
+                "explanation": d.explanation,
+            })
+        })
+        .collect();
+    json!({
+        "reference": view.case.reference,
+        "workflow": view.case.workflow,
+        "workflow_version": view.case.workflow_hash,
+        "state": view.case.state,
+        "closed": view.case.closed_at.is_some(),
+        "outcome": view.case.outcome,
+        "deadlines": deadlines,
+    })
+}
+
+fn pending_lines(view: &CaseView) -> String {
+    view.deadlines
+        .iter()
+        .filter(|d| d.status == DeadlineStatus::Pending)
+        .map(|d| {
+            format!(
+                "  {} {} due {}",
+                slot_name(&d.slot),
+                kind_name(d.kind),
+                local_time(d.due_at, chrono_tz::Europe::London)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn pretty(value: &Value) -> Result<String> {
+    serde_json::to_string_pretty(value).map_err(|e| Error::Input(e.to_string()))
+}
+
+pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    block_on(async {
+        let engine = engine(settings).await?;
+        match cmd {
+            CaseCommand::Open {
+                workflow,
+                data,
+                by,
+                start,
+                reason,
+                now,
+                json,
+            } => {
+                let by = by
+                    .or_else(|| std::env::var("ESCALATE_USER").ok())
+                    .filter(|b| !b.trim().is_empty())
+                    .ok_or_else(|| {
+                        Error::Input("say who is opening the case with --by EMAIL".into())
+                    })?;
+                let data = read_data(&data)?;
+                let fields = fields(Vec::new(), reason)?;
+                let now = now.unwrap_or_else(Utc::now);
+                let case = engine
+                    .open(&workflow, data, start.as_deref(), &fields, &by, now)
+                    .await?;
+                let view = engine.show(&case.reference).await?;
+                if json {
+                    emit(out, &pretty(&case_json(&view))?)
+                } else {
+                    emit(
+                        out,
+                        &format!(
+                            "{} opened in {}\n{}",
+                            case.reference,
+                            case.state,
+                            pending_lines(&view)
+                        )
+                        .trim_end(),
+                    )
+                }
+            }
+            CaseCommand::Event {
+                reference,
+                event,
+                fields: pairs,
+                by,
+                reason,
+                now,
+                json,
+            } => {
+                let fields = fields(pairs, reason)?;
+                let now = now.unwrap_or_else(Utc::now);
+                let recorded = engine.record(&reference, &event, &fields, &by, now).await?;
+                let view = engine.show(&reference).await?;
+                if json {
+                    let mut value = case_json(&view);
+                    value["fired_first"] = json!(recorded.fired_first);
+                    value["opened"] = json!(recorded.opened);
+                    emit(out, &pretty(&value)?)
+                } else {
+                    let mut text = format!(
+                        "{}: {event} recorded; now {}",
+                        reference, recorded.case.state
+                    );
+                    if recorded.fired_first > 0 {
+                        text.push_str(&format!(
+                            " ({} lapsed deadline(s) fired first)",
+                            recorded.fired_first
+                        ));
+                    }
+                    for linked in &recorded.opened {
+                        text.push_str(&format!("\nopened linked case {linked}"));
+                    }
+                    let pending = pending_lines(&view);
+                    if !pending.is_empty() {
+                        text.push('\n');
+                        text.push_str(&pending);
+                    }
+                    emit(out, &text)
+                }
+            }
+            CaseCommand::Show { reference, json } => {
+                let view = engine.show(&reference).await?;
+                if json {
+                    let value =
+                        serde_json::to_value(&view).map_err(|e| Error::Input(e.to_string()))?;
+                    emit(out, &pretty(&value)?)
+                } else {
+                    emit(out, show_text(&view)?.trim_end())
+                }
+            }
+            CaseCommand::List {
+                workflow,
+                state,
+                overdue,
+                now,
+                json,
+            } => {
+                let filter = CaseFilter {
+                    workflow,
+                    state,
+                    overdue_at: overdue.then(|| now.unwrap_or_else(Utc::now)),
+                };
+                let cases = engine.list(&filter).await?;
+                if json {
+                    let rows: Vec<Value> = cases.iter().map(list_json).collect();
+                    emit(out, &pretty(&Value::Array(rows))?)
+                } else if cases.is_empty() {
+                    emit(out, "no cases")
+                } else {
+                    let lines: Vec<String> = cases
+                        .iter()
+                        .map(|c| {
+                            format!(
+                                "{:<18} {:<9} {:<22} opened {}{}",
+                                c.reference,
+                                c.workflow,
+                                c.state,
+                                rfc3339(c.opened_at),
+                                c.outcome
+                                    .as_deref()
+                                    .map(|o| format!(", closed: {o}"))
+                                    .unwrap_or_default()
+                            )
+                        })
+                        .collect();
+                    emit(out, &lines.join("\n"))
+                }
+            }
+        }
+    })
+}
+
+fn list_json(c: &CaseRecord) -> Value {
+    json!({
+        "reference": c.reference,
+        "workflow": c.workflow,
+        "state": c.state,
+        "opened_at": rfc3339(c.opened_at),
+        "closed_at": c.closed_at.map(rfc3339),
+        "outcome": c.outcome,
+    })
+}
+
+fn show_text(view: &CaseView) -> Result<String> {
+    let c = &view.case;
+    let mut s = format!(
+        "{} ({} {})\nstate: {}{}\nopened: {}\n",
+        c.reference,
+        c.workflow,
+        c.workflow_hash,
+        c.state,
+        c.outcome
+            .as_deref()
+            .map(|o| format!(" (closed: {o})"))
+            .unwrap_or_default(),
+        rfc3339(c.opened_at)
+    );
+    s.push_str(&format!("data:\n{}\n", pretty(&c.data)?));
+    s.push_str("history:\n");
+    for e in &view.history {
+        let fields: Vec<String> = e
+            .fields
+            .iter()
+            .filter(|(k, _)| k.as_str() != "reason")
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        s.push_str(&format!(
+            "  {:>3} {} {:<30} {} -> {}{}{}\n",
+            e.seq,
+            rfc3339(e.at),
+            format!("{} by {}", e.event, e.actor),
+            if e.from_state.is_empty() {
+                "-"
+            } else {
+                &e.from_state
+            },
+            e.to_state,
+            if fields.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", fields.join(", "))
+            },
+            e.reason
+                .as_deref()
+                .map(|r| format!(": {r}"))
+                .unwrap_or_default()
+        ));
+    }
+    s.push_str("deadlines:\n");
+    for d in &view.deadlines {
+        s.push_str(&format!(
+            "  {} {} due {} [{}{}]\n",
+            slot_name(&d.slot),
+            kind_name(d.kind),
+            rfc3339(d.due_at),
+            d.status.as_str(),
+            if d.late { ", late" } else { "" }
+        ));
+        for line in d.explanation.lines() {
+            s.push_str(&format!("      {line}\n"));
+        }
+    }
+    if !view.outbox.is_empty() {
+        s.push_str("messages:\n");
+        for m in &view.outbox {
+            let to: Vec<&str> = m
+                .recipients
+                .as_array()
+                .map(|r| r.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            s.push_str(&format!(
+                "  {} {} to {} [{}]{}\n",
+                m.kind,
+                m.template,
+                to.join(", "),
+                m.status,
+                m.last_error
+                    .as_deref()
+                    .map(|e| format!(": {e}"))
+                    .unwrap_or_default()
+            ));
+        }
+    }
+    Ok(s)
+}

@@ -1,0 +1,478 @@
+//! The only writer of cases: opens a case and applies an event, each as one transaction of the
+//! store (state, event-log entry, deadlines started or ended, outbox rows), after first firing the
+//! case's own deadlines that lapsed before the event's time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::calendar::{Calendar, local_time};
+use crate::store::{
+    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, NewDeadline,
+    NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
+};
+use crate::workflow::{
+    ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, Transition, Workflows,
+    apply, fire, lookup, open, parse,
+};
+
+/// A deadline fired this long after it fell due is flagged late (the engine was down).
+const LATE_AFTER: TimeDelta = TimeDelta::minutes(15);
+
+/// What the engine refuses, beyond what the workflow refuses.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// No case has this reference.
+    #[error("no case with reference '{0}'")]
+    UnknownReference(String),
+    /// No workflow has this id.
+    #[error("no workflow '{0}'; there are: {1}")]
+    UnknownWorkflow(String, String),
+    /// An event dated before the case's latest entry.
+    #[error(
+        "{reference}: the event is dated {at}, before the case's latest entry at {last}; a case's time never runs backwards"
+    )]
+    Backdated {
+        /// The case.
+        reference: String,
+        /// The event's time.
+        at: DateTime<Utc>,
+        /// The latest entry's time.
+        last: DateTime<Utc>,
+    },
+    /// The case's workflow version is neither current nor kept in the store.
+    #[error("workflow {0} version {1} is not available")]
+    UnknownVersion(String, String),
+    /// A refusal from the workflow.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Result of engine operations.
+pub type EngineResult<T> = Result<T, EngineError>;
+
+/// A case with everything `case show` prints.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseView {
+    /// The case.
+    #[serde(flatten)]
+    pub case: CaseRecord,
+    /// Its history, oldest first.
+    pub history: Vec<EventRecord>,
+    /// Its deadlines, by due time.
+    pub deadlines: Vec<DeadlineRecord>,
+    /// Its messages.
+    pub outbox: Vec<OutboxRecord>,
+}
+
+/// What recording an event did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The case afterwards.
+    pub case: CaseRecord,
+    /// Deadlines of the case that lapsed before the event and fired first.
+    pub fired_first: usize,
+    /// References of linked cases the event opened.
+    pub opened: Vec<String>,
+}
+
+/// The engine: workflows, calendar and store.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    workflows: Workflows,
+    calendar: Calendar,
+    /// Older workflow versions that cases still use, parsed from the store on demand.
+    versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
+}
+
+impl Engine {
+    /// An engine over a store, with the current workflows and the calendar.
+    pub fn new(store: Arc<dyn Store>, workflows: Workflows, calendar: Calendar) -> Self {
+        Engine {
+            store,
+            workflows,
+            calendar,
+            versions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The calendar.
+    pub fn calendar(&self) -> &Calendar {
+        &self.calendar
+    }
+
+    /// Keeps every current workflow version in the store, so cases can outlive edits.
+    pub async fn register_workflows(&self, now: DateTime<Utc>) -> EngineResult<()> {
+        for def in self.workflows.iter() {
+            self.store.save_workflow_version(def, now).await?;
+        }
+        Ok(())
+    }
+
+    fn current(&self, workflow: &str) -> EngineResult<&Definition> {
+        self.workflows.get(workflow).ok_or_else(|| {
+            let known: Vec<&str> = self.workflows.iter().map(|d| d.id.as_str()).collect();
+            EngineError::UnknownWorkflow(workflow.into(), known.join(", "))
+        })
+    }
+
+    /// The definition a case runs on: the current one if the hash matches, else the kept one.
+    async fn definition(&self, workflow: &str, hash: &str) -> EngineResult<Arc<Definition>> {
+        if let Some(def) = self.workflows.get(workflow).filter(|d| d.hash == hash) {
+            return Ok(Arc::new(def.clone()));
+        }
+        let key = (workflow.to_string(), hash.to_string());
+        if let Some(def) = self.versions.lock().expect("not poisoned").get(&key) {
+            return Ok(def.clone());
+        }
+        let unknown = || EngineError::UnknownVersion(workflow.into(), hash.into());
+        let source = self
+            .store
+            .workflow_source(workflow, hash)
+            .await?
+            .ok_or_else(unknown)?;
+        let def = lenient_parse(workflow, &source).map_err(|_| unknown())?;
+        let def = Arc::new(def);
+        self.versions
+            .lock()
+            .expect("not poisoned")
+            .insert(key, def.clone());
+        Ok(def)
+    }
+
+    /// Opens a case of `workflow` with `data`, recorded as done by `by` at `now`.
+    pub async fn open(
+        &self,
+        workflow: &str,
+        data: Value,
+        start: Option<&str>,
+        fields: &EventFields,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> EngineResult<CaseRecord> {
+        let def = self.current(workflow)?;
+        self.store.save_workflow_version(def, now).await?;
+        let actor = Actor {
+            id: by.trim().to_string(),
+            roles: def.party_roles(&data, by),
+        };
+        let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
+        let mut writes = vec![self.new_case_write(def, &case, &transition)];
+        self.linked(&transition, &mut writes, now).await?;
+        let written = self.store.write(&writes, now).await?;
+        let reference = &written[0].1;
+        self.case(reference).await
+    }
+
+    /// Records `event` on case `reference` by `by` at `now`: first fires the case's deadlines
+    /// that lapsed before `now`, in due order, then applies the event in one transaction.
+    pub async fn record(
+        &self,
+        reference: &str,
+        event: &str,
+        fields: &EventFields,
+        by: &str,
+        now: DateTime<Utc>,
+    ) -> EngineResult<Recorded> {
+        let mut case = self.case(reference).await?;
+        if now < case.last_at {
+            return Err(EngineError::Backdated {
+                reference: reference.into(),
+                at: now,
+                last: case.last_at,
+            });
+        }
+        let fired_first = self.fire_due(&mut case, now, now).await?;
+        let def = self.definition(&case.workflow, &case.workflow_hash).await?;
+        let actor = Actor {
+            id: by.trim().to_string(),
+            roles: def.party_roles(&case.data, by),
+        };
+        let transition = apply(
+            &def,
+            &machine_case(&case),
+            event,
+            &actor,
+            fields,
+            now,
+            &self.calendar,
+        )?;
+        let mut writes = vec![self.existing_write(&def, &case, &transition, None)];
+        self.linked(&transition, &mut writes, now).await?;
+        let written = self.store.write(&writes, now).await?;
+        let case = self.case(reference).await?;
+        Ok(Recorded {
+            case,
+            fired_first,
+            opened: written.into_iter().skip(1).map(|(_, r)| r).collect(),
+        })
+    }
+
+    /// Fires the case's pending deadlines due at or before `until`, each at its own due time,
+    /// each in its own transaction; `recorded_now` decides lateness. Returns how many fired.
+    async fn fire_due(
+        &self,
+        case: &mut CaseRecord,
+        until: DateTime<Utc>,
+        recorded_now: DateTime<Utc>,
+    ) -> EngineResult<usize> {
+        let mut fired = 0;
+        loop {
+            let deadlines = self.store.deadlines(case.id).await?;
+            let Some(next) = deadlines
+                .into_iter()
+                .filter(|d| d.status == DeadlineStatus::Pending && d.due_at <= until)
+                .min_by_key(|d| (d.due_at, d.kind, d.id))
+            else {
+                return Ok(fired);
+            };
+            self.fire_one(case, &next, recorded_now).await?;
+            *case = self.case(&case.reference).await?;
+            fired += 1;
+        }
+    }
+
+    /// Fires one deadline of `case` at its due time, in one transaction with its effects.
+    async fn fire_one(
+        &self,
+        case: &CaseRecord,
+        deadline: &DeadlineRecord,
+        recorded_now: DateTime<Utc>,
+    ) -> EngineResult<()> {
+        let def = self.definition(&case.workflow, &case.workflow_hash).await?;
+        // Never before the case's latest entry, even if the deadline's time is earlier.
+        let at = deadline.due_at.max(case.last_at);
+        let transition = fire(
+            &def,
+            &machine_case(case),
+            &deadline.slot,
+            deadline.kind,
+            at,
+            &self.calendar,
+        )?;
+        let late = recorded_now - deadline.due_at > LATE_AFTER;
+        let mut writes =
+            vec![self.existing_write(&def, case, &transition, Some((deadline.id, late)))];
+        self.linked(&transition, &mut writes, at).await?;
+        self.store.write(&writes, recorded_now).await?;
+        Ok(())
+    }
+
+    /// Linked cases an event opens, as further writes in the same transaction.
+    async fn linked(
+        &self,
+        transition: &Transition,
+        writes: &mut Vec<CaseWrite>,
+        now: DateTime<Utc>,
+    ) -> EngineResult<()> {
+        for effect in &transition.effects {
+            if let Effect::Open { workflow, data } = effect {
+                let def = self.current(workflow)?;
+                self.store.save_workflow_version(def, now).await?;
+                let actor = Actor {
+                    id: transition.actor.clone(),
+                    roles: Vec::new(),
+                };
+                let (case, opening) = open(
+                    def,
+                    data.clone(),
+                    None,
+                    &EventFields::new(),
+                    &actor,
+                    now,
+                    &self.calendar,
+                )?;
+                writes.push(self.new_case_write(def, &case, &opening));
+            }
+        }
+        Ok(())
+    }
+
+    fn new_case_write(&self, def: &Definition, case: &Case, transition: &Transition) -> CaseWrite {
+        let year = transition.at.with_timezone(&def.time_zone).year();
+        let agency = lookup(&case.data, "raised_by.agency")
+            .or_else(|| {
+                def.roles.iter().find_map(|r| match &r.kind {
+                    crate::workflow::RoleKind::Party { path } => {
+                        lookup(&case.data, &format!("{path}.agency"))
+                    }
+                    _ => None,
+                })
+            })
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let target = Target::New {
+            prefix: def.reference_prefix.clone(),
+            year,
+            workflow: def.id.clone(),
+            workflow_hash: def.hash.clone(),
+            data: case.data.clone(),
+            division: def.division_of(&case.data).to_string(),
+            agency,
+        };
+        self.case_write(def, target, case, transition, None)
+    }
+
+    fn existing_write(
+        &self,
+        def: &Definition,
+        case: &CaseRecord,
+        transition: &Transition,
+        fired: Option<(i64, bool)>,
+    ) -> CaseWrite {
+        let target = Target::Existing {
+            id: case.id,
+            reference: case.reference.clone(),
+            expected_seq: case.seq,
+            prev_hash: case.last_hash.clone(),
+        };
+        self.case_write(def, target, &machine_case(case), transition, fired)
+    }
+
+    /// The write that records `transition` on the case `before` it.
+    fn case_write(
+        &self,
+        def: &Definition,
+        target: Target,
+        before: &Case,
+        transition: &Transition,
+        fired: Option<(i64, bool)>,
+    ) -> CaseWrite {
+        let mut after = before.clone();
+        transition.apply_to(&mut after);
+        let tz = def.time_zone;
+        let state_title = def
+            .state(&transition.to)
+            .map(|s| s.title.clone())
+            .unwrap_or_default();
+        let lapse = transition
+            .timers()
+            .filter(|t| t.kind == crate::workflow::TimerKind::Lapse)
+            .last();
+        let mut write = CaseWrite {
+            target,
+            state: after.state.clone(),
+            entered_at: after.entered_at,
+            closed_at: transition.closes.then_some(transition.at),
+            outcome: if transition.closes {
+                def.state(&transition.to).and_then(|s| s.outcome.clone())
+            } else {
+                None
+            },
+            event_times: after.event_times.clone(),
+            event: NewEvent {
+                at: transition.at,
+                actor: transition.actor.clone(),
+                event: transition.event.clone(),
+                from_state: transition.from.clone(),
+                to_state: transition.to.clone(),
+                fields: transition.fields.clone(),
+            },
+            meet: Vec::new(),
+            cancel: Vec::new(),
+            start: Vec::new(),
+            outbox: Vec::new(),
+            fired,
+        };
+        for effect in &transition.effects {
+            match effect {
+                Effect::Start(timer) => write.start.push(NewDeadline {
+                    slot: timer.slot.clone(),
+                    kind: timer.kind,
+                    due_at: timer.due_at,
+                    explanation: self.calendar.summary(&timer.deadline),
+                    data_version: timer.deadline.data_version.to_string(),
+                }),
+                Effect::Meet(slot) => write.meet.push(slot.clone()),
+                Effect::Cancel(slot) => write.cancel.push(slot.clone()),
+                Effect::Send(message) => write.outbox.push(NewMessage {
+                    kind: match message.kind {
+                        ActionKind::Email => "email",
+                        ActionKind::Form => "form",
+                    }
+                    .into(),
+                    template: message.template.clone(),
+                    recipients: message.to.clone(),
+                    // The reference and parties come from the case when the message is sent;
+                    // never the child's details.
+                    payload: json!({
+                        "workflow": def.title,
+                        "state": transition.to,
+                        "state_title": state_title,
+                        "event": transition.event,
+                        "by": transition.actor,
+                        "reason": transition.fields.get("reason"),
+                        "deadline": transition.fields.get("deadline"),
+                        "due": lapse.map(|t| local_time(t.due_at, tz)),
+                    }),
+                }),
+                Effect::Open { .. } => {}
+            }
+        }
+        write
+    }
+
+    /// The case with this reference.
+    pub async fn case(&self, reference: &str) -> EngineResult<CaseRecord> {
+        self.store
+            .case_by_reference(reference)
+            .await?
+            .ok_or_else(|| EngineError::UnknownReference(reference.into()))
+    }
+
+    /// The case with its history, deadlines and messages.
+    pub async fn show(&self, reference: &str) -> EngineResult<CaseView> {
+        let case = self.case(reference).await?;
+        Ok(CaseView {
+            history: self.store.events(case.id).await?,
+            deadlines: self.store.deadlines(case.id).await?,
+            outbox: self.store.outbox(case.id).await?,
+            case,
+        })
+    }
+
+    /// Cases matching `filter`.
+    pub async fn list(&self, filter: &CaseFilter) -> EngineResult<Vec<CaseRecord>> {
+        Ok(self.store.list_cases(filter).await?)
+    }
+}
+
+/// The state machine's view of a stored case.
+fn machine_case(case: &CaseRecord) -> Case {
+    Case {
+        state: case.state.clone(),
+        data: case.data.clone(),
+        opened_at: case.opened_at,
+        entered_at: case.entered_at,
+        event_times: case.event_times.clone(),
+    }
+}
+
+/// Parses a kept version whose templates or linked workflows no longer exist: it was checked
+/// when current, so only those references are allowed to dangle.
+fn lenient_parse(workflow: &str, source: &str) -> Result<Definition, crate::workflow::Problems> {
+    let mut catalog = crate::workflow::Catalog::default();
+    let words: Vec<String> = source
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| !w.is_empty())
+        .map(str::to_string)
+        .collect();
+    catalog.templates.extend(words.iter().cloned());
+    catalog.workflows.extend(words);
+    parse(
+        std::path::Path::new(&format!("{workflow}.yaml")),
+        source,
+        &catalog,
+    )
+}
