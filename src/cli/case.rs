@@ -229,16 +229,13 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                 if json {
                     emit(out, &pretty(&case_json(&view))?)
                 } else {
-                    emit(
-                        out,
-                        &format!(
-                            "{} opened in {}\n{}",
-                            case.reference,
-                            case.state,
-                            pending_lines(&view)
-                        )
-                        .trim_end(),
-                    )
+                    let text = format!(
+                        "{} opened in {}\n{}",
+                        case.reference,
+                        case.state,
+                        pending_lines(&view)
+                    );
+                    emit(out, text.trim_end())
                 }
             }
             CaseCommand::Event {
