@@ -185,7 +185,7 @@ impl Store for PostgresStore {
                 } => {
                     let (n,): (i64,) = sqlx::query_as(
                         "INSERT INTO reference_counters (prefix, year, last) VALUES ($1, $2, 1)
-                         ON CONFLICT (prefix, year) DO UPDATE SET last = last + 1 RETURNING last",
+                         ON CONFLICT (prefix, year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last",
                     )
                     .bind(prefix)
                     .bind(year)
