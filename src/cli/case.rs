@@ -330,6 +330,37 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
     })
 }
 
+/// `escalate tick`: fires what is due and says what it did; exit 1 if anything failed.
+pub(crate) fn tick(
+    settings: &Settings,
+    now: Option<DateTime<Utc>>,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    block_on(async {
+        let engine = engine(settings).await?;
+        let report = engine.tick(now.unwrap_or_else(Utc::now)).await?;
+        if as_json {
+            emit(out, &pretty(&json!(report))?)?;
+        } else {
+            emit(
+                out,
+                &format!(
+                    "fired {} deadline(s), {} late; {} already handled elsewhere",
+                    report.fired, report.late, report.skipped
+                ),
+            )?;
+        }
+        match report.failed.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Input(format!(
+                "{} deadline(s) could not fire and stay due; first: {first}",
+                report.failed.len()
+            ))),
+        }
+    })
+}
+
 fn list_json(c: &CaseRecord) -> Value {
     json!({
         "reference": c.reference,

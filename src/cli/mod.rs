@@ -39,6 +39,15 @@ enum Command {
     /// Open cases, record events, show and list cases.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Fire every deadline due by --now (default: now), once, whatever else is running.
+    Tick {
+        /// The time to sweep up to, RFC 3339 [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+        /// Print JSON: {"fired", "late", "skipped", "failed"}.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -100,6 +109,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Workflows(cmd) => workflows::run(cmd, &settings, out),
         Command::Migrate => block_on(migrate(&settings, out)),
         Command::Case(cmd) => case::run(cmd, &settings, out),
+        Command::Tick { now, json } => case::tick(&settings, now, json, out),
     }
 }
 

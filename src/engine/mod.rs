@@ -22,6 +22,29 @@ use crate::workflow::{
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
 const LATE_AFTER: TimeDelta = TimeDelta::minutes(15);
 
+/// How long a claimed deadline stays leased to the tick that claimed it: if that process dies,
+/// another tick takes the deadline over once this has passed.
+pub const LEASE: TimeDelta = TimeDelta::seconds(60);
+
+/// How many due deadlines a tick claims at a time.
+const CLAIM_BATCH: i64 = 200;
+
+/// How many times a write that lost a race with another writer is retried on a fresh read.
+const RETRIES: usize = 5;
+
+/// What a tick did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct TickReport {
+    /// Deadlines fired.
+    pub fired: usize,
+    /// Of those, fired long after they fell due.
+    pub late: usize,
+    /// Deadlines another process fired first, or that no longer applied.
+    pub skipped: usize,
+    /// Deadlines that could not be fired (left for the next tick), with why.
+    pub failed: Vec<String>,
+}
+
 /// What the engine refuses, beyond what the workflow refuses.
 #[derive(Debug, thiserror::Error)]
 pub enum EngineError {
@@ -193,7 +216,7 @@ impl Engine {
                 last: case.last_at,
             });
         }
-        let fired_first = self.fire_due(&mut case, now, now).await?;
+        let (fired_first, _) = self.fire_due(&mut case, now, now).await?;
         let def = self.definition(&case.workflow, &case.workflow_hash).await?;
         let actor = Actor {
             id: by.trim().to_string(),
@@ -220,14 +243,17 @@ impl Engine {
     }
 
     /// Fires the case's pending deadlines due at or before `until`, each at its own due time,
-    /// each in its own transaction; `recorded_now` decides lateness. Returns how many fired.
+    /// each in its own transaction; `recorded_now` decides lateness. A write that loses a race
+    /// with another process is retried on a fresh read. Returns how many fired, and how many
+    /// of those late.
     async fn fire_due(
         &self,
         case: &mut CaseRecord,
         until: DateTime<Utc>,
         recorded_now: DateTime<Utc>,
-    ) -> EngineResult<usize> {
-        let mut fired = 0;
+    ) -> EngineResult<(usize, usize)> {
+        let (mut fired, mut late) = (0, 0);
+        let mut conflicts = 0;
         loop {
             let deadlines = self.store.deadlines(case.id).await?;
             let Some(next) = deadlines
@@ -235,11 +261,57 @@ impl Engine {
                 .filter(|d| d.status == DeadlineStatus::Pending && d.due_at <= until)
                 .min_by_key(|d| (d.due_at, d.kind, d.id))
             else {
-                return Ok(fired);
+                return Ok((fired, late));
             };
-            self.fire_one(case, &next, recorded_now).await?;
+            match self.fire_one(case, &next, recorded_now).await {
+                Ok(()) => {
+                    fired += 1;
+                    late += usize::from(recorded_now - next.due_at > LATE_AFTER);
+                }
+                Err(EngineError::Store(StoreError::Conflict(_))) if conflicts < RETRIES => {
+                    conflicts += 1;
+                }
+                Err(EngineError::Refused(Refusal::StaleTimer(_))) => {
+                    // The case left that deadline's state without ending it: end it now.
+                    self.store.cancel_deadline(next.id, recorded_now).await?;
+                }
+                Err(e) => return Err(e),
+            }
             *case = self.case(&case.reference).await?;
-            fired += 1;
+        }
+    }
+
+    /// Fires every pending deadline due at or before `now`, across all cases, claiming each
+    /// with a lease so that concurrent ticks (other processes, other replicas) never fire one
+    /// twice; a deadline whose time passed long ago fires once, flagged late.
+    pub async fn tick(&self, now: DateTime<Utc>) -> EngineResult<TickReport> {
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let mut report = TickReport::default();
+        loop {
+            // Leases run on the real clock: they are about processes, not about case time.
+            let clock = Utc::now();
+            let claimed = self
+                .store
+                .claim_due(now, &owner, clock, clock + LEASE, CLAIM_BATCH)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(report);
+            }
+            for (deadline, reference) in claimed {
+                let mut case = self.case(&reference).await?;
+                match self.fire_due(&mut case, deadline.due_at, now).await {
+                    Ok((0, _)) => report.skipped += 1,
+                    Ok((fired, late)) => {
+                        report.fired += fired;
+                        report.late += late;
+                    }
+                    Err(e) => report.failed.push(format!("{reference}: {e}")),
+                }
+            }
         }
     }
 

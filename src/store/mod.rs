@@ -109,6 +109,21 @@ pub trait Store: Send + Sync {
 
     /// A case's outbox rows, oldest first.
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError>;
+
+    /// Ends a pending deadline that no longer applies, as cancelled.
+    async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` pending deadlines due at or before `due_by` whose lease is free or
+    /// expired at `clock`, leasing them to `owner` until `lease_until`; returns them with their
+    /// case references, by due time. Two claimers never get the same deadline while its lease runs.
+    async fn claim_due(
+        &self,
+        due_by: DateTime<Utc>,
+        owner: &str,
+        clock: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(DeadlineRecord, String)>, StoreError>;
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.

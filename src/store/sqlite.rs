@@ -511,4 +511,85 @@ impl Store for SqliteStore {
             })
             .collect()
     }
+
+    async fn claim_due(
+        &self,
+        due_by: DateTime<Utc>,
+        owner: &str,
+        clock: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<(DeadlineRecord, String)>, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            String,
+            Option<String>,
+            bool,
+            String,
+        );
+        let rows: Vec<Row> = sqlx::query_as(
+            "UPDATE deadlines SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
+             WHERE id IN (
+                 SELECT id FROM deadlines
+                 WHERE status = 'pending' AND due_at <= ?3
+                   AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)
+                 ORDER BY due_at, id LIMIT ?5)
+             RETURNING id, case_id, slot_kind, slot, kind, due_at, status, explanation,
+                 data_version, started_at, ended_at, late,
+                 (SELECT reference FROM cases WHERE cases.id = deadlines.case_id)",
+        )
+        .bind(owner)
+        .bind(text(lease_until))
+        .bind(text(due_by))
+        .bind(text(clock))
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut claimed = rows
+            .into_iter()
+            .map(|r| {
+                Ok((
+                    DeadlineRecord {
+                        id: r.0,
+                        case_id: r.1,
+                        slot: slot_from(&r.2, r.3)?,
+                        kind: timer_kind_from(&r.4)?,
+                        due_at: time(&r.5)?,
+                        status: DeadlineStatus::parse(&r.6).ok_or_else(|| {
+                            StoreError::Damaged(format!("deadline status '{}'", r.6))
+                        })?,
+                        explanation: r.7,
+                        data_version: r.8,
+                        started_at: time(&r.9)?,
+                        ended_at: opt_time(r.10)?,
+                        late: r.11,
+                    },
+                    r.12,
+                ))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        // RETURNING gives no order.
+        claimed.sort_by_key(|(d, _)| (d.due_at, d.id));
+        Ok(claimed)
+    }
+
+    async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE deadlines SET status = 'cancelled', ended_at = ?, lease_owner = NULL
+             WHERE id = ? AND status = 'pending'",
+        )
+        .bind(text(at))
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
 }

@@ -1,0 +1,197 @@
+//! `tick`: due deadlines fire exactly once, whenever and however many times the sweep runs.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use chrono::{DateTime, Utc};
+use common::TestDb;
+use escalate::calendar::Calendar;
+use escalate::engine::Engine;
+use escalate::store::{self, DeadlineStatus};
+use escalate::workflow::{EventFields, Workflows};
+use serde_json::Value;
+
+fn t(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn example() -> Value {
+    serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap()
+}
+
+async fn engine(url: &str) -> Engine {
+    let store = store::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let workflows =
+        Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
+    Engine::new(store, workflows, Calendar::official())
+}
+
+/// (time, event, state) of every entry of a case.
+async fn history(engine: &Engine, reference: &str) -> Vec<(String, String, String)> {
+    engine
+        .show(reference)
+        .await
+        .unwrap()
+        .history
+        .into_iter()
+        .map(|e| (e.at.to_rfc3339(), e.event, e.to_state))
+        .collect()
+}
+
+#[tokio::test]
+async fn history_does_not_depend_on_when_the_sweeps_ran() {
+    for db in TestDb::all() {
+        let engine = engine(&db.url).await;
+        let open = |at: &'static str| {
+            let engine = &engine;
+            async move {
+                engine
+                    .open(
+                        "dispute",
+                        example(),
+                        None,
+                        &EventFields::new(),
+                        "lead@example.org",
+                        t(at),
+                    )
+                    .await
+                    .unwrap()
+                    .reference
+            }
+        };
+        let swept_often = open("2026-11-02T09:00:00Z").await;
+        let swept_once = open("2026-11-02T09:00:00Z").await;
+        // Both cases share the sweeps below; only `swept_often` is looked at in between...
+        for at in [
+            "2026-11-03T17:00:00Z",
+            "2026-11-03T17:00:00Z",
+            "2026-11-05T08:00:00Z",
+            "2026-11-13T12:00:00Z",
+        ] {
+            engine.tick(t(at)).await.unwrap();
+        }
+        let first = engine.tick(t("2026-12-24T09:00:00Z")).await.unwrap();
+        let again = engine.tick(t("2026-12-24T09:00:00Z")).await.unwrap();
+        assert_eq!(
+            again.fired, 0,
+            "a second sweep at the same time fires nothing"
+        );
+        assert!(first.fired > 0);
+        let often = history(&engine, &swept_often).await;
+        let once = history(&engine, &swept_once).await;
+        assert_eq!(often, once);
+        let events: Vec<&str> = often.iter().map(|(_, e, _)| e.as_str()).collect();
+        assert_eq!(
+            events,
+            [
+                "open",
+                "deadline_warning",
+                "escalate",
+                "deadline_warning",
+                "escalate",
+                "deadline_warning",
+                "escalate",
+                "deadline_warning",
+                "deadline_lapsed"
+            ]
+        );
+        // ...and a third case opened late sweeps up its own time, not the sweep's.
+        let late = open("2026-12-24T10:00:00Z").await;
+        let report = engine.tick(t("2027-03-01T09:00:00Z")).await.unwrap();
+        assert_eq!(report.late, report.fired);
+        let late = history(&engine, &late).await;
+        // 2 working days from Thu 24 Dec 2026: 25 and 28 Dec are holidays, so Tue 29, Wed 30.
+        assert_eq!(
+            late[1],
+            (
+                "2026-12-29T17:00:00+00:00".into(),
+                "deadline_warning".into(),
+                "stage1".into()
+            )
+        );
+        assert_eq!(
+            late[2],
+            (
+                "2026-12-30T17:00:00+00:00".into(),
+                "escalate".into(),
+                "stage2".into()
+            )
+        );
+    }
+}
+
+#[test]
+fn four_concurrent_ticks_fire_each_due_deadline_exactly_once() {
+    let mut dbs = vec![(TestDb::sqlite(), 100)];
+    dbs.extend(TestDb::postgres().map(|db| (db, 500)));
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for (db, cases) in dbs {
+        let references: Vec<String> = rt.block_on(async {
+            let engine = engine(&db.url).await;
+            let mut refs = Vec::new();
+            for i in 0..cases {
+                let at = t("2026-11-02T09:00:00Z") + chrono::TimeDelta::seconds(i);
+                let case = engine
+                    .open(
+                        "dispute",
+                        example(),
+                        None,
+                        &EventFields::new(),
+                        "lead@example.org",
+                        at,
+                    )
+                    .await
+                    .unwrap();
+                refs.push(case.reference);
+            }
+            refs
+        });
+        // Each case has a warning (3 Nov) and a lapse (4 Nov) due: 2 × cases deadlines.
+        let ticks: Vec<_> = (0..4)
+            .map(|_| {
+                Command::new(env!("CARGO_BIN_EXE_escalate"))
+                    .args(["tick", "--now", "2026-11-05T09:00:00Z", "--json"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .env("ESCALATE_DATABASE_URL", &db.url)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut fired = 0;
+        for tick in ticks {
+            let out = tick.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            assert_eq!(report["failed"], serde_json::json!([]));
+            fired += report["fired"].as_u64().unwrap();
+        }
+        assert_eq!(fired, 2 * cases as u64, "{}", db.url);
+        rt.block_on(async {
+            let engine = engine(&db.url).await;
+            for reference in &references {
+                let view = engine.show(reference).await.unwrap();
+                let events: Vec<&str> = view.history.iter().map(|e| e.event.as_str()).collect();
+                assert_eq!(
+                    events,
+                    ["open", "deadline_warning", "escalate"],
+                    "{reference}"
+                );
+                let fired = view
+                    .deadlines
+                    .iter()
+                    .filter(|d| d.status == DeadlineStatus::Fired)
+                    .count();
+                assert_eq!(fired, 2, "{reference}");
+            }
+        });
+    }
+}
