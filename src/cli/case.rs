@@ -361,6 +361,18 @@ pub(crate) fn tick(
     })
 }
 
+/// `escalate audit verify`.
+pub(crate) fn verify(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    block_on(async {
+        let engine = engine(settings).await?;
+        let (cases, entries) = engine.verify_audit().await?;
+        emit(
+            out,
+            &format!("audit log intact: {entries} entries in {cases} cases"),
+        )
+    })
+}
+
 fn list_json(c: &CaseRecord) -> Value {
     json!({
         "reference": c.reference,

@@ -39,6 +39,9 @@ enum Command {
     /// Open cases, record events, show and list cases.
     #[command(subcommand)]
     Case(case::CaseCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Fire every deadline due by --now (default: now), once, whatever else is running.
     Tick {
         /// The time to sweep up to, RFC 3339 [default: now].
@@ -48,6 +51,12 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Check every case's hash-chained event log; exit 1 at the first broken link.
+    Verify,
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -110,6 +119,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Migrate => block_on(migrate(&settings, out)),
         Command::Case(cmd) => case::run(cmd, &settings, out),
         Command::Tick { now, json } => case::tick(&settings, now, json, out),
+        Command::Audit(AuditCommand::Verify) => case::verify(&settings, out),
     }
 }
 

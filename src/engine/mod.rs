@@ -69,6 +69,9 @@ pub enum EngineError {
     /// The case's workflow version is neither current nor kept in the store.
     #[error("workflow {0} version {1} is not available")]
     UnknownVersion(String, String),
+    /// The audit log was changed after it was written.
+    #[error("audit chain broken: {0}")]
+    Tampered(String),
     /// A refusal from the workflow.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -493,6 +496,58 @@ impl Engine {
             }
         }
         write
+    }
+
+    /// Checks every case's event log against its hash chain. Returns how many cases and
+    /// entries were checked, or the first broken link.
+    pub async fn verify_audit(&self) -> EngineResult<(usize, usize)> {
+        let cases = self.store.list_cases(&CaseFilter::default()).await?;
+        let mut entries = 0;
+        for case in cases.iter().rev() {
+            let mut prev = crate::store::chain::GENESIS.to_string();
+            let log = self.store.events(case.id).await?;
+            for (i, e) in log.iter().enumerate() {
+                let broken = |why: &str| {
+                    EngineError::Tampered(format!(
+                        "{} entry {} ({} by {} at {}): {why}",
+                        case.reference,
+                        e.seq,
+                        e.event,
+                        e.actor,
+                        e.at.to_rfc3339()
+                    ))
+                };
+                if e.seq != i as i64 + 1 {
+                    return Err(broken("entries are missing before it"));
+                }
+                if e.prev_hash != prev {
+                    return Err(broken("does not link to the entry before it"));
+                }
+                let event = NewEvent {
+                    at: e.at,
+                    actor: e.actor.clone(),
+                    event: e.event.clone(),
+                    from_state: e.from_state.clone(),
+                    to_state: e.to_state.clone(),
+                    fields: e.fields.clone(),
+                };
+                if crate::store::chain::entry_hash(&prev, &case.reference, e.seq, &event) != e.hash
+                {
+                    return Err(broken("its content does not match its hash"));
+                }
+                prev = e.hash.clone();
+                entries += 1;
+            }
+            if case.last_hash != prev || case.seq != log.len() as i64 {
+                return Err(EngineError::Tampered(format!(
+                    "{}: the case's latest entry is {} but the log ends at entry {}",
+                    case.reference,
+                    case.seq,
+                    log.len()
+                )));
+            }
+        }
+        Ok((cases.len(), entries))
     }
 
     /// The case with this reference.
