@@ -27,6 +27,18 @@ pub struct Settings {
     pub templates_dir: PathBuf,
     /// Working-day rules.
     pub calendar: CalendarSettings,
+    /// How the engine sweeps deadlines.
+    pub engine: EngineSettings,
+}
+
+/// The `[engine]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EngineSettings {
+    /// Seconds a claimed deadline stays leased to the process that claimed it; if that process
+    /// dies, another takes over after this. Correctness never depends on it: a deadline fires
+    /// once whatever the lease.
+    pub lease_seconds: u32,
 }
 
 /// The `[calendar]` table.
@@ -83,6 +95,7 @@ impl Settings {
             .and_then(|b| b.set_default("smtp_url", "file://mail"))
             .and_then(|b| b.set_default("workflows_dir", "workflows"))
             .and_then(|b| b.set_default("templates_dir", "config/templates"))
+            .and_then(|b| b.set_default("engine.lease_seconds", 60))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
             .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))

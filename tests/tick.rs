@@ -195,3 +195,74 @@ fn four_concurrent_ticks_fire_each_due_deadline_exactly_once() {
         });
     }
 }
+
+#[test]
+fn a_tick_killed_half_way_loses_nothing_and_the_next_finishes() {
+    use std::io::{BufRead, BufReader};
+    let mut dbs = vec![TestDb::sqlite()];
+    dbs.extend(TestDb::postgres());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let cases = 150;
+    for db in dbs {
+        rt.block_on(async {
+            let engine = engine(&db.url).await;
+            for i in 0..cases {
+                let at = t("2026-11-02T09:00:00Z") + chrono::TimeDelta::seconds(i);
+                engine
+                    .open(
+                        "dispute",
+                        example(),
+                        None,
+                        &EventFields::new(),
+                        "lead@example.org",
+                        at,
+                    )
+                    .await
+                    .unwrap();
+            }
+        });
+        let tick = |lease: &str| {
+            Command::new(env!("CARGO_BIN_EXE_escalate"))
+                .args(["tick", "--now", "2026-11-05T09:00:00Z", "--verbose"])
+                .current_dir(env!("CARGO_MANIFEST_DIR"))
+                .env("ESCALATE_DATABASE_URL", &db.url)
+                // The killed process's claims must not hold up the next tick in this test.
+                .env("ESCALATE_ENGINE__LEASE_SECONDS", lease)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        };
+        let mut first = tick("0");
+        let mut lines = BufReader::new(first.stdout.take().unwrap()).lines();
+        for _ in 0..20 {
+            lines.next().expect("the tick reports progress").unwrap();
+        }
+        first.kill().unwrap(); // SIGKILL: no chance to tidy up
+        first.wait().unwrap();
+
+        let out = tick("60").wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        rt.block_on(async {
+            let engine = engine(&db.url).await;
+            let all = engine.list(&Default::default()).await.unwrap();
+            assert_eq!(all.len(), cases as usize);
+            for case in all {
+                let view = engine.show(&case.reference).await.unwrap();
+                let events: Vec<&str> = view.history.iter().map(|e| e.event.as_str()).collect();
+                assert_eq!(
+                    events,
+                    ["open", "deadline_warning", "escalate"],
+                    "{}",
+                    case.reference
+                );
+                assert_eq!(view.case.state, "stage2");
+            }
+            assert_eq!(engine.verify_audit().await.unwrap().1, 3 * cases as usize);
+        });
+    }
+}

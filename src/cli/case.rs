@@ -335,11 +335,22 @@ pub(crate) fn tick(
     settings: &Settings,
     now: Option<DateTime<Utc>>,
     as_json: bool,
+    verbose: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
     block_on(async {
         let engine = engine(settings).await?;
-        let report = engine.tick(now.unwrap_or_else(Utc::now)).await?;
+        let lease = chrono::TimeDelta::seconds(settings.engine.lease_seconds.into());
+        let report = engine
+            .tick_with(now.unwrap_or_else(Utc::now), lease, |reference, fired| {
+                if verbose {
+                    // Straight to stdout, flushed: someone may be watching a long sweep.
+                    let mut stdout = std::io::stdout().lock();
+                    let _ = writeln!(stdout, "{reference}: fired {fired}");
+                    let _ = stdout.flush();
+                }
+            })
+            .await?;
         if as_json {
             emit(out, &pretty(&json!(report))?)?;
         } else {

@@ -50,6 +50,9 @@ enum Command {
         /// Print JSON: {"fired", "late", "skipped", "failed"}.
         #[arg(long)]
         json: bool,
+        /// Print a line for each case swept, as it happens.
+        #[arg(long)]
+        verbose: bool,
     },
 }
 
@@ -118,7 +121,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Workflows(cmd) => workflows::run(cmd, &settings, out),
         Command::Migrate => block_on(migrate(&settings, out)),
         Command::Case(cmd) => case::run(cmd, &settings, out),
-        Command::Tick { now, json } => case::tick(&settings, now, json, out),
+        Command::Tick { now, json, verbose } => case::tick(&settings, now, json, verbose, out),
         Command::Audit(AuditCommand::Verify) => case::verify(&settings, out),
     }
 }

@@ -288,6 +288,17 @@ impl Engine {
     /// with a lease so that concurrent ticks (other processes, other replicas) never fire one
     /// twice; a deadline whose time passed long ago fires once, flagged late.
     pub async fn tick(&self, now: DateTime<Utc>) -> EngineResult<TickReport> {
+        self.tick_with(now, LEASE, |_, _| {}).await
+    }
+
+    /// [`Engine::tick`] with the lease length and a callback told of each case swept (its
+    /// reference and how many of its deadlines fired), e.g. to log progress.
+    pub async fn tick_with(
+        &self,
+        now: DateTime<Utc>,
+        lease: TimeDelta,
+        mut swept: impl FnMut(&str, usize) + Send,
+    ) -> EngineResult<TickReport> {
         let owner = format!(
             "{}-{}",
             std::process::id(),
@@ -299,7 +310,7 @@ impl Engine {
             let clock = Utc::now();
             let claimed = self
                 .store
-                .claim_due(now, &owner, clock, clock + LEASE, CLAIM_BATCH)
+                .claim_due(now, &owner, clock, clock + lease, CLAIM_BATCH)
                 .await?;
             if claimed.is_empty() {
                 return Ok(report);
@@ -311,6 +322,7 @@ impl Engine {
                     Ok((fired, late)) => {
                         report.fired += fired;
                         report.late += late;
+                        swept(&reference, fired);
                     }
                     Err(e) => report.failed.push(format!("{reference}: {e}")),
                 }
