@@ -247,6 +247,11 @@ fn a_tick_killed_half_way_loses_nothing_and_the_next_finishes() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
+        let finished = String::from_utf8_lossy(&out.stdout).lines().count();
+        assert!(
+            finished > 0,
+            "the first tick was killed before it had swept everything"
+        );
         rt.block_on(async {
             let engine = engine(&db.url).await;
             let all = engine.list(&Default::default()).await.unwrap();
