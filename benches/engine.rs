@@ -1,0 +1,178 @@
+//! Committed transitions per second on SQLite and PostgreSQL, beside the same database's raw
+//! single-row insert-and-commit rate measured in the same run (the machine's physical limit).
+//!
+//! `cargo bench --bench engine` (PostgreSQL from ESCALATE_TEST_POSTGRES_URL, else
+//! postgres://postgres@127.0.0.1:5432/test if it answers; each run uses a database of its own).
+//! `ESCALATE_BENCH_N` sets how many transitions (default 2000).
+
+use std::path::Path;
+use std::time::Instant;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use escalate::calendar::Calendar;
+use escalate::engine::Engine;
+use escalate::store;
+use escalate::workflow::{EventFields, Workflows};
+
+fn example() -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap()
+}
+
+async fn raw_rate(url: &str, n: usize) -> f64 {
+    let start;
+    if url.starts_with("sqlite") {
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                url.parse::<sqlx::sqlite::SqliteConnectOptions>()
+                    .unwrap()
+                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
+            )
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE raw_bench (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        start = Instant::now();
+        for i in 0..n {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("INSERT INTO raw_bench (v) VALUES (?)")
+                .bind(format!("row {i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    } else {
+        let pool = sqlx::PgPool::connect(url).await.unwrap();
+        sqlx::query("CREATE TABLE raw_bench (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)")
+            .execute(&pool)
+            .await
+            .unwrap();
+        start = Instant::now();
+        for i in 0..n {
+            let mut tx = pool.begin().await.unwrap();
+            sqlx::query("INSERT INTO raw_bench (v) VALUES ($1)")
+                .bind(format!("row {i}"))
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+            tx.commit().await.unwrap();
+        }
+    }
+    n as f64 / start.elapsed().as_secs_f64()
+}
+
+/// Opens `n` disputes (timed separately), then escalates each from stage 1 to stage 2: every
+/// transition writes the case, an event-log entry, meets two deadlines, starts two and queues
+/// one email, in one transaction.
+async fn transition_rates(url: &str, n: usize) -> (f64, f64) {
+    let store = store::connect(url).await.unwrap();
+    store.migrate().await.unwrap();
+    let workflows =
+        Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
+    let engine = Engine::new(store, workflows, Calendar::official());
+    let t0: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
+    let start = Instant::now();
+    let mut refs = Vec::with_capacity(n);
+    for i in 0..n {
+        let case = engine
+            .open(
+                "dispute",
+                example(),
+                None,
+                &EventFields::new(),
+                "lead@example.org",
+                t0 + TimeDelta::milliseconds(i as i64),
+            )
+            .await
+            .unwrap();
+        refs.push(case.reference);
+    }
+    let open_rate = n as f64 / start.elapsed().as_secs_f64();
+    let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
+    let at = t0 + TimeDelta::hours(2);
+    let start = Instant::now();
+    for r in &refs {
+        engine
+            .record(r, "escalate", &reason, "priya.shah@school.example.org", at)
+            .await
+            .unwrap();
+    }
+    (open_rate, n as f64 / start.elapsed().as_secs_f64())
+}
+
+fn postgres_admin() -> Option<String> {
+    let url = std::env::var("ESCALATE_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into());
+    std::process::Command::new("psql")
+        .args([url.as_str(), "-Atqc", "SELECT 1"])
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .map(|_| url)
+}
+
+fn psql(url: &str, sql: &str) {
+    let ok = std::process::Command::new("psql")
+        .args([url, "-qc", sql])
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "{sql}");
+}
+
+fn main() {
+    // `cargo test --benches` runs bench targets with --bench absent: do nothing then.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let n: usize = std::env::var("ESCALATE_BENCH_N")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut backends = vec![(
+        "sqlite".to_string(),
+        format!("sqlite://{}", dir.path().join("bench.db").display()),
+        format!("sqlite://{}?mode=rwc", dir.path().join("raw.db").display()),
+        None,
+    )];
+    if let Some(admin) = postgres_admin() {
+        let base = admin.rsplit_once('/').unwrap().0.to_string();
+        let (db, raw) = (
+            format!("escalate_bench_{}", std::process::id()),
+            format!("escalate_bench_raw_{}", std::process::id()),
+        );
+        psql(&admin, &format!("CREATE DATABASE {db}"));
+        psql(&admin, &format!("CREATE DATABASE {raw}"));
+        backends.push((
+            "postgres".into(),
+            format!("{base}/{db}"),
+            format!("{base}/{raw}"),
+            Some((admin, db, raw)),
+        ));
+    } else {
+        println!("notice: no PostgreSQL answers; measuring SQLite only");
+    }
+    println!("{n} operations each, one at a time, each its own committed transaction");
+    println!(
+        "{:<10} {:>16} {:>14} {:>16} {:>10}",
+        "backend", "raw insert/s", "open/s", "transition/s", "of raw"
+    );
+    for (name, url, raw_url, cleanup) in backends {
+        let raw = rt.block_on(raw_rate(&raw_url, n));
+        let (open, transition) = rt.block_on(transition_rates(&url, n));
+        println!(
+            "{name:<10} {raw:>16.0} {open:>14.0} {transition:>16.0} {:>9.0}%",
+            100.0 * transition / raw
+        );
+        if let Some((admin, db, raw)) = cleanup {
+            psql(&admin, &format!("DROP DATABASE {db} WITH (FORCE)"));
+            psql(&admin, &format!("DROP DATABASE {raw} WITH (FORCE)"));
+        }
+    }
+}
