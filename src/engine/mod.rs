@@ -113,18 +113,23 @@ pub struct Engine {
     store: Arc<dyn Store>,
     workflows: Workflows,
     calendar: Calendar,
-    /// Older workflow versions that cases still use, parsed from the store on demand.
+    /// Workflow versions by (id, hash): the current ones, and older ones that cases still
+    /// use, parsed from the store on demand.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
 }
 
 impl Engine {
     /// An engine over a store, with the current workflows and the calendar.
     pub fn new(store: Arc<dyn Store>, workflows: Workflows, calendar: Calendar) -> Self {
+        let versions = workflows
+            .iter()
+            .map(|d| ((d.id.clone(), d.hash.clone()), Arc::new(d.clone())))
+            .collect();
         Engine {
             store,
             workflows,
             calendar,
-            versions: Mutex::new(HashMap::new()),
+            versions: Mutex::new(versions),
         }
     }
 
@@ -155,9 +160,6 @@ impl Engine {
 
     /// The definition a case runs on: the current one if the hash matches, else the kept one.
     async fn definition(&self, workflow: &str, hash: &str) -> EngineResult<Arc<Definition>> {
-        if let Some(def) = self.workflows.get(workflow).filter(|d| d.hash == hash) {
-            return Ok(Arc::new(def.clone()));
-        }
         let key = (workflow.to_string(), hash.to_string());
         if let Some(def) = self.versions.lock().expect("not poisoned").get(&key) {
             return Ok(def.clone());
@@ -258,6 +260,10 @@ impl Engine {
         let (mut fired, mut late) = (0, 0);
         let mut conflicts = 0;
         loop {
+            // The case row says when its next deadline falls due: most events need no more.
+            if case.next_due.is_none_or(|due| due > until) {
+                return Ok((fired, late));
+            }
             let deadlines = self.store.deadlines(case.id).await?;
             let Some(next) = deadlines
                 .into_iter()

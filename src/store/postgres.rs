@@ -38,6 +38,7 @@ struct CaseRow {
     seq: i64,
     last_at: DateTime<Utc>,
     last_hash: String,
+    next_due: Option<DateTime<Utc>>,
 }
 
 impl CaseRow {
@@ -59,12 +60,14 @@ impl CaseRow {
             seq: self.seq,
             last_at: self.last_at,
             last_hash: self.last_hash,
+            next_due: self.next_due,
         })
     }
 }
 
 const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
-     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash";
+     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
+     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -301,40 +304,42 @@ impl Store for PostgresStore {
                     .await?;
                 }
             }
-            for d in &w.start {
-                let (kind, name) = slot_parts(&d.slot);
-                sqlx::query(
-                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation,
-                         data_version, started_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(case_id)
-                .bind(kind)
-                .bind(name)
-                .bind(timer_kind_str(d.kind))
-                .bind(d.due_at)
-                .bind(&d.explanation)
-                .bind(&d.data_version)
-                .bind(w.event.at)
-                .execute(&mut *tx)
-                .await?;
+            // One statement for all the deadlines and one for all the messages: with SQLite
+            // every statement is a hop to its worker thread, with PostgreSQL a round trip.
+            if !w.start.is_empty() {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
+                     data_version, started_at) ",
+                );
+                insert.push_values(&w.start, |mut row, d| {
+                    let (kind, name) = slot_parts(&d.slot);
+                    row.push_bind(case_id)
+                        .push_bind(kind)
+                        .push_bind(name.to_string())
+                        .push_bind(timer_kind_str(d.kind))
+                        .push_bind(d.due_at)
+                        .push_bind(d.explanation.clone())
+                        .push_bind(d.data_version.clone())
+                        .push_bind(w.event.at);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
-            for (i, m) in w.outbox.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients,
-                         payload, next_attempt_at, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(case_id)
-                .bind(format!("{reference}/{seq}/{}", i + 1))
-                .bind(&m.kind)
-                .bind(&m.template)
-                .bind(Json(&m.recipients))
-                .bind(Json(&m.payload))
-                .bind(now)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+            if !w.outbox.is_empty() {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
+                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, \
+                     payload, next_attempt_at, created_at) ",
+                );
+                insert.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
+                    row.push_bind(case_id)
+                        .push_bind(format!("{reference}/{seq}/{}", i + 1))
+                        .push_bind(m.kind.clone())
+                        .push_bind(m.template.clone())
+                        .push_bind(Json(&m.recipients))
+                        .push_bind(Json(&m.payload))
+                        .push_bind(now)
+                        .push_bind(now);
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             written.push((case_id, reference));
         }
@@ -343,7 +348,7 @@ impl Store for PostgresStore {
     }
 
     async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError> {
-        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE reference = $1");
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE reference = $1");
         sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
             .bind(reference)
             .fetch_optional(&self.pool)

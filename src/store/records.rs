@@ -43,6 +43,8 @@ pub struct CaseRecord {
     pub last_at: DateTime<Utc>,
     /// Hash of the latest entry.
     pub last_hash: String,
+    /// When its next pending deadline falls due, if any.
+    pub next_due: Option<DateTime<Utc>>,
 }
 
 /// One entry of a case's append-only, hash-chained event log.

@@ -60,6 +60,7 @@ struct CaseRow {
     seq: i64,
     last_at: String,
     last_hash: String,
+    next_due: Option<String>,
 }
 
 impl CaseRow {
@@ -81,12 +82,14 @@ impl CaseRow {
             seq: self.seq,
             last_at: time(&self.last_at)?,
             last_hash: self.last_hash,
+            next_due: opt_time(self.next_due)?,
         })
     }
 }
 
 const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
-     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash";
+     opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
+     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due";
 
 /// escalate's data in a SQLite file.
 #[derive(Debug, Clone)]
@@ -321,40 +324,42 @@ impl Store for SqliteStore {
                     .await?;
                 }
             }
-            for d in &w.start {
-                let (kind, name) = slot_parts(&d.slot);
-                sqlx::query(
-                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation,
-                         data_version, started_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(case_id)
-                .bind(kind)
-                .bind(name)
-                .bind(timer_kind_str(d.kind))
-                .bind(text(d.due_at))
-                .bind(&d.explanation)
-                .bind(&d.data_version)
-                .bind(text(w.event.at))
-                .execute(&mut *tx)
-                .await?;
+            // One statement for all the deadlines and one for all the messages: with SQLite
+            // every statement is a hop to its worker thread, with PostgreSQL a round trip.
+            if !w.start.is_empty() {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
+                     data_version, started_at) ",
+                );
+                insert.push_values(&w.start, |mut row, d| {
+                    let (kind, name) = slot_parts(&d.slot);
+                    row.push_bind(case_id)
+                        .push_bind(kind)
+                        .push_bind(name.to_string())
+                        .push_bind(timer_kind_str(d.kind))
+                        .push_bind(text(d.due_at))
+                        .push_bind(d.explanation.clone())
+                        .push_bind(d.data_version.clone())
+                        .push_bind(text(w.event.at));
+                });
+                insert.build().execute(&mut *tx).await?;
             }
-            for (i, m) in w.outbox.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients,
-                         payload, next_attempt_at, created_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                )
-                .bind(case_id)
-                .bind(format!("{reference}/{seq}/{}", i + 1))
-                .bind(&m.kind)
-                .bind(&m.template)
-                .bind(to_json(&m.recipients))
-                .bind(to_json(&m.payload))
-                .bind(text(now))
-                .bind(text(now))
-                .execute(&mut *tx)
-                .await?;
+            if !w.outbox.is_empty() {
+                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, \
+                     payload, next_attempt_at, created_at) ",
+                );
+                insert.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
+                    row.push_bind(case_id)
+                        .push_bind(format!("{reference}/{seq}/{}", i + 1))
+                        .push_bind(m.kind.clone())
+                        .push_bind(m.template.clone())
+                        .push_bind(to_json(&m.recipients))
+                        .push_bind(to_json(&m.payload))
+                        .push_bind(text(now))
+                        .push_bind(text(now));
+                });
+                insert.build().execute(&mut *tx).await?;
             }
             written.push((case_id, reference));
         }
@@ -363,7 +368,7 @@ impl Store for SqliteStore {
     }
 
     async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError> {
-        let sql = format!("SELECT {CASE_COLUMNS} FROM cases WHERE reference = ?");
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE reference = ?");
         sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
             .bind(reference)
             .fetch_optional(&self.pool)
