@@ -18,88 +18,132 @@ fn example() -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap()
 }
 
-async fn raw_rate(url: &str, n: usize) -> f64 {
+/// Inserts `n` rows, one per committed transaction, from `clients` concurrent tasks.
+async fn raw_rate(url: &str, n: usize, clients: usize) -> f64 {
     let start;
     if url.starts_with("sqlite") {
+        let options = url
+            .parse::<sqlx::sqlite::SqliteConnectOptions>()
+            .unwrap()
+            .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+            .synchronous(sqlx::sqlite::SqliteSynchronous::Full)
+            .busy_timeout(std::time::Duration::from_secs(30));
         let pool = sqlx::sqlite::SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(
-                url.parse::<sqlx::sqlite::SqliteConnectOptions>()
-                    .unwrap()
-                    .journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
-                    .synchronous(sqlx::sqlite::SqliteSynchronous::Full),
-            )
+            .max_connections(clients as u32)
+            .connect_with(options)
             .await
             .unwrap();
-        sqlx::query("CREATE TABLE raw_bench (id INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        sqlx::query("CREATE TABLE IF NOT EXISTS raw_bench (id INTEGER PRIMARY KEY, v TEXT)")
             .execute(&pool)
             .await
             .unwrap();
         start = Instant::now();
-        for i in 0..n {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO raw_bench (v) VALUES (?)")
-                .bind(format!("row {i}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    for i in (c..n).step_by(clients) {
+                        let mut tx = pool.begin_with("BEGIN IMMEDIATE").await.unwrap();
+                        sqlx::query("INSERT INTO raw_bench (v) VALUES (?)")
+                            .bind(format!("row {i}"))
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
         }
     } else {
-        let pool = sqlx::PgPool::connect(url).await.unwrap();
-        sqlx::query("CREATE TABLE raw_bench (id BIGSERIAL PRIMARY KEY, v TEXT NOT NULL)")
+        let pool = sqlx::postgres::PgPoolOptions::new()
+            .max_connections(clients as u32)
+            .connect(url)
+            .await
+            .unwrap();
+        sqlx::query("CREATE TABLE IF NOT EXISTS raw_bench (id BIGSERIAL PRIMARY KEY, v TEXT)")
             .execute(&pool)
             .await
             .unwrap();
         start = Instant::now();
-        for i in 0..n {
-            let mut tx = pool.begin().await.unwrap();
-            sqlx::query("INSERT INTO raw_bench (v) VALUES ($1)")
-                .bind(format!("row {i}"))
-                .execute(&mut *tx)
-                .await
-                .unwrap();
-            tx.commit().await.unwrap();
+        let tasks: Vec<_> = (0..clients)
+            .map(|c| {
+                let pool = pool.clone();
+                tokio::spawn(async move {
+                    for i in (c..n).step_by(clients) {
+                        let mut tx = pool.begin().await.unwrap();
+                        sqlx::query("INSERT INTO raw_bench (v) VALUES ($1)")
+                            .bind(format!("row {i}"))
+                            .execute(&mut *tx)
+                            .await
+                            .unwrap();
+                        tx.commit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
         }
     }
     n as f64 / start.elapsed().as_secs_f64()
 }
 
-/// Opens `n` disputes (timed separately), then escalates each from stage 1 to stage 2: every
-/// transition writes the case, an event-log entry, meets two deadlines, starts two and queues
-/// one email, in one transaction.
-async fn transition_rates(url: &str, n: usize) -> (f64, f64) {
+/// Opens `n` disputes (timed separately), then escalates each from stage 1 to stage 2, from
+/// `clients` concurrent tasks: every transition writes the case, an event-log entry, meets two
+/// deadlines, starts two and queues one email, in one transaction.
+async fn transition_rates(url: &str, n: usize, clients: usize) -> (f64, f64) {
     let store = store::connect(url).await.unwrap();
     store.migrate().await.unwrap();
     let workflows =
         Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
-    let engine = Engine::new(store, workflows, Calendar::official());
+    let engine = std::sync::Arc::new(Engine::new(store, workflows, Calendar::official()));
     let t0: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
     let start = Instant::now();
-    let mut refs = Vec::with_capacity(n);
-    for i in 0..n {
-        let case = engine
-            .open(
-                "dispute",
-                example(),
-                None,
-                &EventFields::new(),
-                "lead@example.org",
-                t0 + TimeDelta::milliseconds(i as i64),
-            )
-            .await
-            .unwrap();
-        refs.push(case.reference);
+    let opens: Vec<_> = (0..clients)
+        .map(|c| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let mut refs = Vec::new();
+                for i in (c..n).step_by(clients) {
+                    let at = t0 + TimeDelta::milliseconds(i as i64);
+                    let lead = "lead@example.org";
+                    let case = engine
+                        .open("dispute", example(), None, &EventFields::new(), lead, at)
+                        .await
+                        .unwrap();
+                    refs.push(case.reference);
+                }
+                refs
+            })
+        })
+        .collect();
+    let mut groups = Vec::new();
+    for o in opens {
+        groups.push(o.await.unwrap());
     }
     let open_rate = n as f64 / start.elapsed().as_secs_f64();
-    let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
     let at = t0 + TimeDelta::hours(2);
     let start = Instant::now();
-    for r in &refs {
-        engine
-            .record(r, "escalate", &reason, "priya.shah@school.example.org", at)
-            .await
-            .unwrap();
+    let escalations: Vec<_> = groups
+        .into_iter()
+        .map(|refs| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
+                for r in &refs {
+                    engine
+                        .record(r, "escalate", &reason, "priya.shah@school.example.org", at)
+                        .await
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for e in escalations {
+        e.await.unwrap();
     }
     (open_rate, n as f64 / start.elapsed().as_secs_f64())
 }
@@ -158,18 +202,20 @@ fn main() {
     } else {
         println!("notice: no PostgreSQL answers; measuring SQLite only");
     }
-    println!("{n} operations each, one at a time, each its own committed transaction");
+    println!("{n} operations each, each its own committed transaction, from 1 or 8 clients");
     println!(
-        "{:<10} {:>16} {:>14} {:>16} {:>10}",
-        "backend", "raw insert/s", "open/s", "transition/s", "of raw"
+        "{:<10} {:>8} {:>14} {:>10} {:>14} {:>8}",
+        "backend", "clients", "raw insert/s", "open/s", "transition/s", "of raw"
     );
     for (name, url, raw_url, cleanup) in backends {
-        let raw = rt.block_on(raw_rate(&raw_url, n));
-        let (open, transition) = rt.block_on(transition_rates(&url, n));
-        println!(
-            "{name:<10} {raw:>16.0} {open:>14.0} {transition:>16.0} {:>9.0}%",
-            100.0 * transition / raw
-        );
+        for clients in [1, 8] {
+            let raw = rt.block_on(raw_rate(&raw_url, n, clients));
+            let (open, transition) = rt.block_on(transition_rates(&url, n, clients));
+            println!(
+                "{name:<10} {clients:>8} {raw:>14.0} {open:>10.0} {transition:>14.0} {:>7.0}%",
+                100.0 * transition / raw
+            );
+        }
         if let Some((admin, db, raw)) = cleanup {
             psql(&admin, &format!("DROP DATABASE {db} WITH (FORCE)"));
             psql(&admin, &format!("DROP DATABASE {raw} WITH (FORCE)"));
