@@ -76,7 +76,7 @@ async fn open_and_record_keep_state_history_deadlines_and_outbox_together() {
             )
             .await
             .unwrap();
-        assert_eq!(recorded.case.state, "stage2");
+        assert_eq!(recorded.state, "stage2");
         assert_eq!(recorded.fired_first, 0);
         let view = engine.show(&case.reference).await.unwrap();
         let history: Vec<(i64, &str, &str, &str)> = view
@@ -315,7 +315,7 @@ async fn a_batch_that_fails_half_way_leaves_nothing_behind() {
             )
             .await
             .unwrap();
-        assert_eq!(recorded.case.state, "escalated");
+        assert_eq!(recorded.state, "escalated");
         assert_eq!(recorded.opened, ["DSP-2026-000001"]);
         let dispute = engine.show("DSP-2026-000001").await.unwrap();
         assert_eq!(dispute.case.state, "stage1");

@@ -257,10 +257,8 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                     value["opened"] = json!(recorded.opened);
                     emit(out, &pretty(&value)?)
                 } else {
-                    let mut text = format!(
-                        "{}: {event} recorded; now {}",
-                        reference, recorded.case.state
-                    );
+                    let mut text =
+                        format!("{}: {event} recorded; now {}", reference, recorded.state);
                     if recorded.fired_first > 0 {
                         text.push_str(&format!(
                             " ({} lapsed deadline(s) fired first)",

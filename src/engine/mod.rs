@@ -100,8 +100,12 @@ pub struct CaseView {
 /// What recording an event did.
 #[derive(Debug, Clone)]
 pub struct Recorded {
-    /// The case afterwards.
-    pub case: CaseRecord,
+    /// The case's reference.
+    pub reference: String,
+    /// Its state afterwards.
+    pub state: String,
+    /// Did the event close it?
+    pub closed: bool,
     /// Deadlines of the case that lapsed before the event and fired first.
     pub fired_first: usize,
     /// References of linked cases the event opened.
@@ -239,9 +243,10 @@ impl Engine {
         let mut writes = vec![self.existing_write(&def, &case, &transition, None)];
         self.linked(&transition, &mut writes, now).await?;
         let written = self.store.write(&writes, now).await?;
-        let case = self.case(reference).await?;
         Ok(Recorded {
-            case,
+            reference: reference.to_string(),
+            state: transition.to.clone(),
+            closed: transition.closes,
             fired_first,
             opened: written.into_iter().skip(1).map(|(_, r)| r).collect(),
         })
