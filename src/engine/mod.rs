@@ -546,16 +546,9 @@ impl Engine {
                 if e.prev_hash != prev {
                     return Err(broken("does not link to the entry before it"));
                 }
-                let event = NewEvent {
-                    at: e.at,
-                    actor: e.actor.clone(),
-                    event: e.event.clone(),
-                    from_state: e.from_state.clone(),
-                    to_state: e.to_state.clone(),
-                    fields: e.fields.clone(),
-                };
-                if crate::store::chain::entry_hash(&prev, &case.reference, e.seq, &event) != e.hash
-                {
+                let recomputed =
+                    crate::store::chain::entry_hash(&prev, &case.reference, e.seq, &e.content());
+                if recomputed != e.hash {
                     return Err(broken("its content does not match its hash"));
                 }
                 prev = e.hash.clone();

@@ -74,6 +74,20 @@ pub struct EventRecord {
     pub hash: String,
 }
 
+impl EventRecord {
+    /// What the entry's hash covers, as it was written.
+    pub fn content(&self) -> NewEvent {
+        NewEvent {
+            at: self.at,
+            actor: self.actor.clone(),
+            event: self.event.clone(),
+            from_state: self.from_state.clone(),
+            to_state: self.to_state.clone(),
+            fields: self.fields.clone(),
+        }
+    }
+}
+
 /// Where a deadline stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]

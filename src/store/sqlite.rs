@@ -91,6 +91,52 @@ const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data,
      opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
      (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due";
 
+#[derive(sqlx::FromRow)]
+struct DeadlineRow {
+    id: i64,
+    case_id: i64,
+    slot_kind: String,
+    slot: String,
+    kind: String,
+    due_at: String,
+    status: String,
+    explanation: String,
+    data_version: String,
+    started_at: String,
+    ended_at: Option<String>,
+    late: bool,
+}
+
+impl DeadlineRow {
+    fn record(self) -> Result<DeadlineRecord, StoreError> {
+        Ok(DeadlineRecord {
+            id: self.id,
+            case_id: self.case_id,
+            slot: slot_from(&self.slot_kind, self.slot)?,
+            kind: timer_kind_from(&self.kind)?,
+            due_at: time(&self.due_at)?,
+            status: DeadlineStatus::parse(&self.status)
+                .ok_or_else(|| StoreError::Damaged(format!("deadline status '{}'", self.status)))?,
+            explanation: self.explanation,
+            data_version: self.data_version,
+            started_at: time(&self.started_at)?,
+            ended_at: opt_time(self.ended_at)?,
+            late: self.late,
+        })
+    }
+}
+
+/// A claimed deadline and its case's reference.
+#[derive(sqlx::FromRow)]
+struct ClaimRow {
+    #[sqlx(flatten)]
+    deadline: DeadlineRow,
+    reference: String,
+}
+
+const DEADLINE_COLUMNS: &str = "id, case_id, slot_kind, slot, kind, due_at, status, explanation, \
+     data_version, started_at, ended_at, late";
+
 /// escalate's data in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -437,44 +483,15 @@ impl Store for SqliteStore {
     }
 
     async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            bool,
+        let sql = format!(
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE case_id = ? ORDER BY due_at, id"
         );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, slot_kind, slot, kind, due_at, status, explanation, data_version,
-                 started_at, ended_at, late
-             FROM deadlines WHERE case_id = ? ORDER BY due_at, id",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(DeadlineRecord {
-                    id: r.0,
-                    case_id,
-                    slot: slot_from(&r.1, r.2)?,
-                    kind: timer_kind_from(&r.3)?,
-                    due_at: time(&r.4)?,
-                    status: DeadlineStatus::parse(&r.5)
-                        .ok_or_else(|| StoreError::Damaged(format!("deadline status '{}'", r.5)))?,
-                    explanation: r.6,
-                    data_version: r.7,
-                    started_at: time(&r.8)?,
-                    ended_at: opt_time(r.9)?,
-                    late: r.10,
-                })
-            })
+        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadlineRow::record)
             .collect()
     }
 
@@ -525,61 +542,27 @@ impl Store for SqliteStore {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(DeadlineRecord, String)>, StoreError> {
-        type Row = (
-            i64,
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            Option<String>,
-            bool,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
+        let sql = format!(
             "UPDATE deadlines SET lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1
              WHERE id IN (
                  SELECT id FROM deadlines
                  WHERE status = 'pending' AND due_at <= ?3
                    AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)
                  ORDER BY due_at, id LIMIT ?5)
-             RETURNING id, case_id, slot_kind, slot, kind, due_at, status, explanation,
-                 data_version, started_at, ended_at, late,
-                 (SELECT reference FROM cases WHERE cases.id = deadlines.case_id)",
-        )
-        .bind(owner)
-        .bind(text(lease_until))
-        .bind(text(due_by))
-        .bind(text(clock))
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?;
+             RETURNING {DEADLINE_COLUMNS},
+                 (SELECT reference FROM cases WHERE cases.id = deadlines.case_id) AS reference"
+        );
+        let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(text(lease_until))
+            .bind(text(due_by))
+            .bind(text(clock))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?;
         let mut claimed = rows
             .into_iter()
-            .map(|r| {
-                Ok((
-                    DeadlineRecord {
-                        id: r.0,
-                        case_id: r.1,
-                        slot: slot_from(&r.2, r.3)?,
-                        kind: timer_kind_from(&r.4)?,
-                        due_at: time(&r.5)?,
-                        status: DeadlineStatus::parse(&r.6).ok_or_else(|| {
-                            StoreError::Damaged(format!("deadline status '{}'", r.6))
-                        })?,
-                        explanation: r.7,
-                        data_version: r.8,
-                        started_at: time(&r.9)?,
-                        ended_at: opt_time(r.10)?,
-                        late: r.11,
-                    },
-                    r.12,
-                ))
-            })
+            .map(|r| Ok((r.deadline.record()?, r.reference)))
             .collect::<Result<Vec<_>, StoreError>>()?;
         // RETURNING gives no order.
         claimed.sort_by_key(|(d, _)| (d.due_at, d.id));
