@@ -207,6 +207,44 @@ impl Engine {
         self.case(reference).await
     }
 
+    /// Opens many cases of one workflow in ONE transaction (an import): each `(data, time)`
+    /// as [`Engine::open`] would, all or none. Returns the references in order.
+    pub async fn open_batch(
+        &self,
+        workflow: &str,
+        cases: &[(Value, DateTime<Utc>)],
+        by: &str,
+    ) -> EngineResult<Vec<String>> {
+        let def = self.current(workflow)?;
+        if let Some((_, first)) = cases.first() {
+            self.store.save_workflow_version(def, *first).await?;
+        }
+        let mut writes = Vec::with_capacity(cases.len());
+        for (data, at) in cases {
+            let actor = Actor {
+                id: by.trim().to_string(),
+                roles: def.party_roles(data, by),
+            };
+            let (case, opening) = open(
+                def,
+                data.clone(),
+                None,
+                &EventFields::new(),
+                &actor,
+                *at,
+                &self.calendar,
+            )?;
+            writes.push(self.new_case_write(def, &case, &opening));
+        }
+        let now = cases
+            .iter()
+            .map(|(_, at)| *at)
+            .max()
+            .unwrap_or_else(Utc::now);
+        let written = self.store.write(&writes, now).await?;
+        Ok(written.into_iter().map(|(_, r)| r).collect())
+    }
+
     /// Records `event` on case `reference` by `by` at `now`: first fires the case's deadlines
     /// that lapsed before `now`, in due order, then applies the event in one transaction.
     pub async fn record(
