@@ -668,3 +668,54 @@ fn bad_case_data_is_one_line_with_the_path() {
         stderr(&o)
     );
 }
+
+#[tokio::test]
+async fn racing_writers_on_one_case_are_serialised_not_lost() {
+    for db in TestDb::all() {
+        let first = Arc::new(engine(&db).await);
+        let second = Arc::new(engine(&db).await);
+        let case = first
+            .open(
+                "dispute",
+                example("dispute"),
+                None,
+                &EventFields::new(),
+                LEAD,
+                t("2026-11-02T09:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let engine = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let reference = case.reference.clone();
+                tokio::spawn(async move {
+                    let note = EventFields::from([("text".to_string(), format!("note {i}"))]);
+                    engine
+                        .record(&reference, "note", &note, RAISER, t("2026-11-02T10:00:00Z"))
+                        .await
+                })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        let view = first.show(&case.reference).await.unwrap();
+        let mut notes: Vec<&str> = view.history[1..]
+            .iter()
+            .map(|e| e.fields["text"].as_str())
+            .collect();
+        notes.sort();
+        assert_eq!(
+            notes,
+            (0..8).map(|i| format!("note {i}")).collect::<Vec<_>>(),
+            "{}",
+            db.url
+        );
+        assert_eq!(first.verify_audit().await.unwrap(), (1, 9));
+    }
+}

@@ -34,7 +34,7 @@ const TICK_CONCURRENCY: usize = 8;
 const CLAIM_BATCH: i64 = 200;
 
 /// How many times a write that lost a race with another writer is retried on a fresh read.
-const RETRIES: usize = 5;
+const RETRIES: usize = 16;
 
 /// What a tick did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -259,39 +259,50 @@ impl Engine {
         by: &str,
         now: DateTime<Utc>,
     ) -> EngineResult<Recorded> {
-        let mut case = self.case(reference).await?;
-        if now < case.last_at {
-            return Err(EngineError::Backdated {
-                reference: reference.into(),
-                at: now,
-                last: case.last_at,
-            });
+        let mut fired_first = 0;
+        let mut attempt = 0;
+        loop {
+            let mut case = self.case(reference).await?;
+            if now < case.last_at {
+                return Err(EngineError::Backdated {
+                    reference: reference.into(),
+                    at: now,
+                    last: case.last_at,
+                });
+            }
+            fired_first += self.fire_due(&mut case, now, now).await?.0;
+            let def = self.definition(&case.workflow, &case.workflow_hash).await?;
+            let actor = Actor {
+                id: by.trim().to_string(),
+                roles: def.party_roles(&case.data, by),
+            };
+            let transition = apply(
+                &def,
+                &machine_case(&case),
+                event,
+                &actor,
+                fields,
+                now,
+                &self.calendar,
+            )?;
+            let mut writes = vec![self.existing_write(&def, &case, &transition, None)];
+            self.linked(&transition, &mut writes, now).await?;
+            match self.store.write(&writes, now).await {
+                Ok(written) => {
+                    return Ok(Recorded {
+                        reference: reference.to_string(),
+                        state: transition.to.clone(),
+                        closed: transition.closes,
+                        fired_first,
+                        opened: written.into_iter().skip(1).map(|(_, r)| r).collect(),
+                    });
+                }
+                // Another writer got there first: decide again on what the case is now, which
+                // may refuse the event (e.g. the other writer closed the case).
+                Err(StoreError::Conflict(_)) if attempt < RETRIES => attempt += 1,
+                Err(e) => return Err(e.into()),
+            }
         }
-        let (fired_first, _) = self.fire_due(&mut case, now, now).await?;
-        let def = self.definition(&case.workflow, &case.workflow_hash).await?;
-        let actor = Actor {
-            id: by.trim().to_string(),
-            roles: def.party_roles(&case.data, by),
-        };
-        let transition = apply(
-            &def,
-            &machine_case(&case),
-            event,
-            &actor,
-            fields,
-            now,
-            &self.calendar,
-        )?;
-        let mut writes = vec![self.existing_write(&def, &case, &transition, None)];
-        self.linked(&transition, &mut writes, now).await?;
-        let written = self.store.write(&writes, now).await?;
-        Ok(Recorded {
-            reference: reference.to_string(),
-            state: transition.to.clone(),
-            closed: transition.closes,
-            fired_first,
-            opened: written.into_iter().skip(1).map(|(_, r)| r).collect(),
-        })
     }
 
     /// Fires the case's pending deadlines due at or before `until`, each at its own due time,
