@@ -719,3 +719,134 @@ async fn racing_writers_on_one_case_are_serialised_not_lost() {
         assert_eq!(first.verify_audit().await.unwrap(), (1, 9));
     }
 }
+
+/// A one-case write recording `event` on top of what `case` says (which may be out of date),
+/// optionally as the firing of deadline `fired`.
+fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store::CaseWrite {
+    let at = case.last_at + chrono::TimeDelta::minutes(1);
+    store::CaseWrite {
+        target: store::Target::Existing {
+            id: case.id,
+            reference: case.reference.clone(),
+            expected_seq: case.seq,
+            prev_hash: case.last_hash.clone(),
+        },
+        state: case.state.clone(),
+        entered_at: case.entered_at,
+        closed_at: None,
+        outcome: None,
+        event_times: case.event_times.clone(),
+        event: store::NewEvent {
+            at,
+            actor: "engine".into(),
+            event: event.into(),
+            from_state: case.state.clone(),
+            to_state: case.state.clone(),
+            fields: EventFields::new(),
+        },
+        meet: vec![],
+        cancel: vec![],
+        start: vec![],
+        outbox: vec![store::NewMessage {
+            kind: "email".into(),
+            template: "lapse_reminder".into(),
+            recipients: vec!["raiser".into()],
+            payload: serde_json::json!({}),
+        }],
+        fired: fired.map(|id| (id, false)),
+    }
+}
+
+#[tokio::test]
+async fn a_stale_write_or_a_second_firing_is_a_conflict_that_writes_nothing() {
+    for db in TestDb::all() {
+        let engine = engine(&db).await;
+        let store = engine.store().clone();
+        let opened = engine
+            .open(
+                "dispute",
+                example("dispute"),
+                None,
+                &EventFields::new(),
+                LEAD,
+                t("2026-11-02T09:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let stale = engine.case(&opened.reference).await.unwrap();
+        let note = EventFields::from([("text".to_string(), "called".to_string())]);
+        engine
+            .record(
+                &opened.reference,
+                "note",
+                &note,
+                RAISER,
+                t("2026-11-02T10:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let before = engine.show(&opened.reference).await.unwrap();
+
+        // Decided on the case as it was before the note: refused by the database, whole.
+        let err = store
+            .write(
+                &[write_on(&stale, "remind", None)],
+                t("2026-11-02T11:00:00Z"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, store::StoreError::Conflict(_)),
+            "{}: {err}",
+            db.url
+        );
+        let after = engine.show(&opened.reference).await.unwrap();
+        assert_eq!(after.history, before.history, "{}", db.url);
+        assert_eq!(after.outbox, before.outbox, "{}", db.url);
+
+        // The warning fires once; firing it again on a fresh read is refused, and the case
+        // update and message that came with the second firing are rolled back with it.
+        let warning = before
+            .deadlines
+            .iter()
+            .find(|d| d.kind == TimerKind::Warning)
+            .unwrap()
+            .id;
+        let current = engine.case(&opened.reference).await.unwrap();
+        store
+            .write(
+                &[write_on(&current, "warn", Some(warning))],
+                t("2026-11-02T11:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let fired = engine.show(&opened.reference).await.unwrap();
+        let current = fired.case.clone();
+        let err = store
+            .write(
+                &[write_on(&current, "warn", Some(warning))],
+                t("2026-11-02T11:05:00Z"),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, store::StoreError::Conflict(_)),
+            "{}: {err}",
+            db.url
+        );
+        let again = engine.show(&opened.reference).await.unwrap();
+        assert_eq!(again.case.seq, fired.case.seq, "{}", db.url);
+        assert_eq!(again.history, fired.history, "{}", db.url);
+        assert_eq!(again.outbox, fired.outbox, "{}", db.url);
+        assert_eq!(again.deadlines, fired.deadlines, "{}", db.url);
+        let status = |view: &escalate::engine::CaseView| {
+            view.deadlines
+                .iter()
+                .find(|d| d.id == warning)
+                .unwrap()
+                .status
+        };
+        assert_eq!(status(&again), DeadlineStatus::Fired);
+        assert_eq!(status(&before), DeadlineStatus::Pending);
+    }
+}

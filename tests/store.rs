@@ -16,6 +16,16 @@ fn names(dir: &str) -> BTreeSet<String> {
         .collect()
 }
 
+/// The migration versions shipped, in order (`0002_concurrency_guards.sql` is 2).
+fn versions() -> Vec<i64> {
+    let mut v: Vec<i64> = names("migrations/sqlite")
+        .iter()
+        .map(|n| n.split('_').next().unwrap().parse().unwrap())
+        .collect();
+    v.sort();
+    v
+}
+
 #[test]
 fn both_backends_have_the_same_migration_versions_and_names() {
     let sqlite = names("migrations/sqlite");
@@ -32,9 +42,12 @@ async fn migrate_creates_then_reports_up_to_date_and_keeps_workflow_versions() {
     for db in TestDb::all() {
         let store = store::connect(&db.url).await.unwrap();
         assert_eq!(store.schema_version().await.unwrap(), None, "{}", db.url);
-        assert_eq!(store.migrate().await.unwrap(), [1], "{}", db.url);
+        assert_eq!(store.migrate().await.unwrap(), versions(), "{}", db.url);
         assert_eq!(store.migrate().await.unwrap(), Vec::<i64>::new());
-        assert_eq!(store.schema_version().await.unwrap(), Some(1));
+        assert_eq!(
+            store.schema_version().await.unwrap(),
+            versions().last().copied()
+        );
         let now = "2026-11-23T10:00:00Z".parse().unwrap();
         store.save_workflow_version(dispute, now).await.unwrap();
         store.save_workflow_version(dispute, now).await.unwrap();
@@ -62,14 +75,20 @@ fn the_migrate_command_says_what_it_did() {
         let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
         let first = escalate(&["migrate"], &env);
         assert!(first.status.success(), "{}", stderr(&first));
+        let all = versions();
+        let listed: Vec<String> = all.iter().map(i64::to_string).collect();
+        let latest = all.last().unwrap();
         assert!(
-            stdout(&first).ends_with(": applied migration 1 (schema version 1)\n"),
+            stdout(&first).ends_with(&format!(
+                ": applied migrations {} (schema version {latest})\n",
+                listed.join(", ")
+            )),
             "{}",
             stdout(&first)
         );
         let again = escalate(&["migrate"], &env);
         assert!(
-            stdout(&again).ends_with(": up to date (schema version 1)\n"),
+            stdout(&again).ends_with(&format!(": up to date (schema version {latest})\n")),
             "{}",
             stdout(&again)
         );

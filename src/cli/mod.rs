@@ -145,7 +145,8 @@ async fn migrate(settings: &Settings, out: &mut dyn Write) -> Result<()> {
     } else {
         let applied: Vec<String> = applied.iter().map(i64::to_string).collect();
         format!(
-            "{url}: applied migration {} (schema version {version})",
+            "{url}: applied migration{} {} (schema version {version})",
+            if applied.len() == 1 { "" } else { "s" },
             applied.join(", ")
         )
     };

@@ -27,3 +27,39 @@ pub fn entry_hash(prev_hash: &str, reference: &str, seq: i64, event: &NewEvent) 
     hash.update(content.to_string().as_bytes());
     hash.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
+
+/// Where a write's entry goes in its case's chain.
+#[derive(Debug, Clone)]
+pub(crate) struct Link {
+    /// The case.
+    pub reference: String,
+    /// The entry's number.
+    pub seq: i64,
+    /// The entry it links to.
+    pub prev_hash: String,
+    /// Its own hash.
+    pub hash: String,
+}
+
+impl Link {
+    /// The opening entry of a new case.
+    pub fn opening(reference: String, event: &NewEvent) -> Self {
+        let hash = entry_hash(GENESIS, &reference, 1, event);
+        Link {
+            reference,
+            seq: 1,
+            prev_hash: GENESIS.to_string(),
+            hash,
+        }
+    }
+
+    /// The entry after `seq`, whose hash is `prev_hash`.
+    pub fn after(reference: &str, seq: i64, prev_hash: &str, event: &NewEvent) -> Self {
+        Link {
+            reference: reference.to_string(),
+            seq: seq + 1,
+            prev_hash: prev_hash.to_string(),
+            hash: entry_hash(prev_hash, reference, seq + 1, event),
+        }
+    }
+}

@@ -49,6 +49,20 @@ pub enum StoreError {
     Damaged(String),
 }
 
+/// The marker the concurrency-guard triggers (migration 0002) put in their message.
+const CONFLICT_MARK: &str = "escalate-conflict";
+
+/// A failed write as the store reports it: the guard triggers' refusal (a writer decided on
+/// a stale read) is a [`StoreError::Conflict`] on `reference`, anything else a database error.
+pub(crate) fn write_error(e: sqlx::Error, reference: &str) -> StoreError {
+    if let sqlx::Error::Database(db) = &e
+        && (db.code().as_deref() == Some("40001") || db.message().contains(CONFLICT_MARK))
+    {
+        return StoreError::Conflict(reference.to_string());
+    }
+    StoreError::Database(e)
+}
+
 /// Which database a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {

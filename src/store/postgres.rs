@@ -5,18 +5,18 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sqlx::ConnectOptions;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::{ConnectOptions, Postgres, QueryBuilder};
 
 use std::collections::BTreeMap;
 
 use sqlx::types::Json;
 
-use super::chain::{GENESIS, entry_hash};
+use super::chain::Link;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
-    OutboxRecord, Store, StoreError, Target, redact,
+    OutboxRecord, Store, StoreError, Target, redact, write_error,
 };
 use crate::workflow::Definition;
 
@@ -119,6 +119,155 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
+/// Everything one case write changes, as ONE statement: the case row first (`head`), then the
+/// log entry, deadlines and messages as data-modifying CTEs that take the case id from it. One
+/// round trip, atomic; the guard triggers (migration 0002) stop a stale write.
+fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<Postgres> {
+    let at = w.event.at;
+    let mut q = QueryBuilder::new("WITH head AS (");
+    match &w.target {
+        Target::New {
+            workflow,
+            workflow_hash,
+            data,
+            division,
+            agency,
+            ..
+        } => {
+            q.push(
+                "INSERT INTO cases (reference, workflow, workflow_hash, state, data, division, \
+                 agency, opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, \
+                 last_hash) ",
+            );
+            q.push_values([()], |mut row, ()| {
+                row.push_bind(&link.reference)
+                    .push_bind(workflow)
+                    .push_bind(workflow_hash)
+                    .push_bind(&w.state)
+                    .push_bind(Json(data))
+                    .push_bind(division)
+                    .push_bind(agency)
+                    .push_bind(at)
+                    .push_bind(w.entered_at)
+                    .push_bind(w.closed_at)
+                    .push_bind(&w.outcome)
+                    .push_bind(Json(&w.event_times))
+                    .push_bind(link.seq)
+                    .push_bind(at)
+                    .push_bind(&link.hash);
+            });
+        }
+        Target::Existing { id, .. } => {
+            q.push("UPDATE cases SET state = ")
+                .push_bind(&w.state)
+                .push(", entered_at = ")
+                .push_bind(w.entered_at)
+                .push(", closed_at = ")
+                .push_bind(w.closed_at)
+                .push(", outcome = ")
+                .push_bind(&w.outcome)
+                .push(", event_times = ")
+                .push_bind(Json(&w.event_times))
+                .push(", seq = ")
+                .push_bind(link.seq)
+                .push(", last_at = ")
+                .push_bind(at)
+                .push(", last_hash = ")
+                .push_bind(&link.hash)
+                .push(" WHERE id = ")
+                .push_bind(*id);
+        }
+    }
+    q.push(
+        " RETURNING id), entry AS (INSERT INTO events (case_id, seq, at, recorded_at, actor, \
+         event, from_state, to_state, fields, reason, prev_hash, hash) SELECT id, ",
+    );
+    q.separated(", ")
+        .push_bind(link.seq)
+        .push_bind(at)
+        .push_bind(now)
+        .push_bind(&w.event.actor)
+        .push_bind(&w.event.event)
+        .push_bind(&w.event.from_state)
+        .push_bind(&w.event.to_state)
+        .push_bind(Json(&w.event.fields))
+        .push_bind(w.event.fields.get("reason"))
+        .push_bind(&link.prev_hash)
+        .push_bind(&link.hash);
+    q.push(" FROM head)");
+    if let Some((deadline, late)) = w.fired {
+        q.push(", fired AS (UPDATE deadlines SET status = 'fired', ended_at = ")
+            .push_bind(at)
+            .push(", late = ")
+            .push_bind(late)
+            .push(", lease_owner = NULL, lease_expires_at = NULL WHERE id = ")
+            .push_bind(deadline)
+            .push(" AND case_id IN (SELECT id FROM head))");
+    }
+    let ended: Vec<(&str, &str, &str)> = w
+        .meet
+        .iter()
+        .map(|s| (s, DeadlineStatus::Met))
+        .chain(w.cancel.iter().map(|s| (s, DeadlineStatus::Cancelled)))
+        .map(|(slot, status)| {
+            let (kind, name) = slot_parts(slot);
+            (kind, name, status.as_str())
+        })
+        .collect();
+    if !ended.is_empty() {
+        q.push(", ended AS (UPDATE deadlines d SET status = e.status, ended_at = ")
+            .push_bind(at)
+            .push(" FROM (");
+        q.push_values(ended, |mut row, (kind, name, status)| {
+            row.push_bind(kind).push_bind(name).push_bind(status);
+        });
+        q.push(
+            ") AS e (slot_kind, slot, status) WHERE d.case_id IN (SELECT id FROM head) \
+             AND d.slot_kind = e.slot_kind AND d.slot = e.slot AND d.status = 'pending'",
+        );
+        // Every CTE sees the same snapshot: the deadline firing now is still pending here.
+        if let Some((deadline, _)) = w.fired {
+            q.push(" AND d.id <> ").push_bind(deadline);
+        }
+        q.push(")");
+    }
+    if !w.start.is_empty() {
+        q.push(
+            ", started AS (INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, \
+             explanation, data_version, started_at) SELECT head.id, v.* FROM head, (",
+        );
+        q.push_values(&w.start, |mut row, d| {
+            let (kind, name) = slot_parts(&d.slot);
+            row.push_bind(kind)
+                .push_bind(name)
+                .push_bind(timer_kind_str(d.kind))
+                .push_bind(d.due_at)
+                .push_bind(&d.explanation)
+                .push_bind(&d.data_version)
+                .push_bind(at);
+        });
+        q.push(") AS v)");
+    }
+    if !w.outbox.is_empty() {
+        q.push(
+            ", queued AS (INSERT INTO outbox (case_id, idempotency_key, kind, template, \
+             recipients, payload, next_attempt_at, created_at) SELECT head.id, v.* FROM head, (",
+        );
+        q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
+            row.push_bind(format!("{}/{}/{}", link.reference, link.seq, i + 1))
+                .push_bind(&m.kind)
+                .push_bind(&m.template)
+                .push_bind(Json(&m.recipients))
+                .push_bind(Json(&m.payload))
+                .push_bind(now)
+                .push_bind(now);
+        });
+        q.push(") AS v)");
+    }
+    q.push(" SELECT id FROM head");
+    q
+}
+
 /// escalate's data in a PostgreSQL database.
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -219,19 +368,29 @@ impl Store for PostgresStore {
         writes: &[CaseWrite],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, String)>, StoreError> {
+        // The usual write, one event on one case, is one statement: atomic on its own, so it
+        // needs no BEGIN and COMMIT round trips.
+        if let [w] = writes
+            && let Target::Existing {
+                reference,
+                expected_seq,
+                prev_hash,
+                ..
+            } = &w.target
+        {
+            let link = Link::after(reference, *expected_seq, prev_hash, &w.event);
+            let id = case_statement(w, &link, now)
+                .build_query_scalar::<i64>()
+                .fetch_one(&self.pool)
+                .await
+                .map_err(|e| write_error(e, reference))?;
+            return Ok(vec![(id, link.reference)]);
+        }
         let mut tx = self.pool.begin().await?;
         let mut written = Vec::with_capacity(writes.len());
         for w in writes {
-            let (case_id, reference, seq, prev_hash, hash) = match &w.target {
-                Target::New {
-                    prefix,
-                    year,
-                    workflow,
-                    workflow_hash,
-                    data,
-                    division,
-                    agency,
-                } => {
+            let link = match &w.target {
+                Target::New { prefix, year, .. } => {
                     let (n,): (i64,) = sqlx::query_as(
                         "INSERT INTO reference_counters (prefix, year, last) VALUES ($1, $2, 1)
                          ON CONFLICT (prefix, year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last",
@@ -240,154 +399,21 @@ impl Store for PostgresStore {
                     .bind(year)
                     .fetch_one(&mut *tx)
                     .await?;
-                    let reference = format!("{prefix}-{year}-{n:06}");
-                    let hash = entry_hash(GENESIS, &reference, 1, &w.event);
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO cases (reference, workflow, workflow_hash, state, data,
-                             division, agency, opened_at, entered_at, closed_at, outcome,
-                             event_times, seq, last_at, last_hash)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 1, $13, $14) RETURNING id",
-                    )
-                    .bind(&reference)
-                    .bind(workflow)
-                    .bind(workflow_hash)
-                    .bind(&w.state)
-                    .bind(Json(data))
-                    .bind(division)
-                    .bind(agency)
-                    .bind(w.event.at)
-                    .bind(w.entered_at)
-                    .bind(w.closed_at)
-                    .bind(&w.outcome)
-                    .bind(Json(&w.event_times))
-                    .bind(w.event.at)
-                    .bind(&hash)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (id, reference, 1, GENESIS.to_string(), hash)
+                    Link::opening(format!("{prefix}-{year}-{n:06}"), &w.event)
                 }
                 Target::Existing {
-                    id,
                     reference,
                     expected_seq,
                     prev_hash,
-                } => {
-                    let seq = expected_seq + 1;
-                    let hash = entry_hash(prev_hash, reference, seq, &w.event);
-                    let updated = sqlx::query(
-                        "UPDATE cases SET state = $1, entered_at = $2, closed_at = $3, outcome = $4,
-                             event_times = $5, seq = $6, last_at = $7, last_hash = $8
-                         WHERE id = $9 AND seq = $10",
-                    )
-                    .bind(&w.state)
-                    .bind(w.entered_at)
-                    .bind(w.closed_at)
-                    .bind(&w.outcome)
-                    .bind(Json(&w.event_times))
-                    .bind(seq)
-                    .bind(w.event.at)
-                    .bind(&hash)
-                    .bind(id)
-                    .bind(expected_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() != 1 {
-                        return Err(StoreError::Conflict(reference.clone()));
-                    }
-                    (*id, reference.clone(), seq, prev_hash.clone(), hash)
-                }
+                    ..
+                } => Link::after(reference, *expected_seq, prev_hash, &w.event),
             };
-            sqlx::query(
-                "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state,
-                     to_state, fields, reason, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
-            )
-            .bind(case_id)
-            .bind(seq)
-            .bind(w.event.at)
-            .bind(now)
-            .bind(&w.event.actor)
-            .bind(&w.event.event)
-            .bind(&w.event.from_state)
-            .bind(&w.event.to_state)
-            .bind(Json(&w.event.fields))
-            .bind(w.event.fields.get("reason"))
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            if let Some((deadline, late)) = w.fired {
-                let fired = sqlx::query(
-                    "UPDATE deadlines SET status = 'fired', ended_at = $1, late = $2,
-                         lease_owner = NULL, lease_expires_at = NULL
-                     WHERE id = $3 AND status = 'pending'",
-                )
-                .bind(w.event.at)
-                .bind(late)
-                .bind(deadline)
-                .execute(&mut *tx)
-                .await?;
-                if fired.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(reference));
-                }
-            }
-            for (slots, status) in [
-                (&w.meet, DeadlineStatus::Met),
-                (&w.cancel, DeadlineStatus::Cancelled),
-            ] {
-                for slot in slots {
-                    let (kind, name) = slot_parts(slot);
-                    sqlx::query(
-                        "UPDATE deadlines SET status = $1, ended_at = $2
-                         WHERE case_id = $3 AND slot_kind = $4 AND slot = $5 AND status = 'pending'",
-                    )
-                    .bind(status.as_str())
-                    .bind(w.event.at)
-                    .bind(case_id)
-                    .bind(kind)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            // One statement for all the deadlines and one for all the messages: with SQLite
-            // every statement is a hop to its worker thread, with PostgreSQL a round trip.
-            if !w.start.is_empty() {
-                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
-                     data_version, started_at) ",
-                );
-                insert.push_values(&w.start, |mut row, d| {
-                    let (kind, name) = slot_parts(&d.slot);
-                    row.push_bind(case_id)
-                        .push_bind(kind)
-                        .push_bind(name.to_string())
-                        .push_bind(timer_kind_str(d.kind))
-                        .push_bind(d.due_at)
-                        .push_bind(d.explanation.clone())
-                        .push_bind(d.data_version.clone())
-                        .push_bind(w.event.at);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
-            if !w.outbox.is_empty() {
-                let mut insert = sqlx::QueryBuilder::<sqlx::Postgres>::new(
-                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, \
-                     payload, next_attempt_at, created_at) ",
-                );
-                insert.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
-                    row.push_bind(case_id)
-                        .push_bind(format!("{reference}/{seq}/{}", i + 1))
-                        .push_bind(m.kind.clone())
-                        .push_bind(m.template.clone())
-                        .push_bind(Json(&m.recipients))
-                        .push_bind(Json(&m.payload))
-                        .push_bind(now)
-                        .push_bind(now);
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
-            written.push((case_id, reference));
+            let id = case_statement(w, &link, now)
+                .build_query_scalar::<i64>()
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(|e| write_error(e, &link.reference))?;
+            written.push((id, link.reference));
         }
         tx.commit().await?;
         Ok(written)

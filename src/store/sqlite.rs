@@ -8,12 +8,13 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
+use sqlx::{QueryBuilder, Sqlite};
 
-use super::chain::{GENESIS, entry_hash};
+use super::chain::Link;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
-    OutboxRecord, Store, StoreError, Target, redact,
+    OutboxRecord, Store, StoreError, Target, redact, write_error,
 };
 use crate::workflow::Definition;
 
@@ -137,6 +138,181 @@ struct ClaimRow {
 const DEADLINE_COLUMNS: &str = "id, case_id, slot_kind, slot, kind, due_at, status, explanation, \
      data_version, started_at, ended_at, late";
 
+/// Everything one case write changes, as ONE script of statements: with SQLite every call is a
+/// hop to the connection's worker thread, so a transition costs the same hops as a single
+/// insert (begin, script, commit). The guard triggers (migration 0002) stop a stale write.
+fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<Sqlite> {
+    let at = text(w.event.at);
+    let mut q = QueryBuilder::new("");
+    match &w.target {
+        Target::New {
+            workflow,
+            workflow_hash,
+            data,
+            division,
+            agency,
+            ..
+        } => {
+            q.push(
+                "INSERT INTO cases (reference, workflow, workflow_hash, state, data, division, \
+                 agency, opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, \
+                 last_hash) ",
+            );
+            q.push_values([()], |mut row, ()| {
+                row.push_bind(link.reference.clone())
+                    .push_bind(workflow)
+                    .push_bind(workflow_hash)
+                    .push_bind(&w.state)
+                    .push_bind(to_json(data))
+                    .push_bind(division)
+                    .push_bind(agency)
+                    .push_bind(at.clone())
+                    .push_bind(text(w.entered_at))
+                    .push_bind(w.closed_at.map(text))
+                    .push_bind(&w.outcome)
+                    .push_bind(to_json(&w.event_times))
+                    .push_bind(link.seq)
+                    .push_bind(at.clone())
+                    .push_bind(link.hash.clone());
+            });
+            q.push(" RETURNING id;\n");
+        }
+        Target::Existing { id, .. } => {
+            q.push("UPDATE cases SET state = ")
+                .push_bind(&w.state)
+                .push(", entered_at = ")
+                .push_bind(text(w.entered_at))
+                .push(", closed_at = ")
+                .push_bind(w.closed_at.map(text))
+                .push(", outcome = ")
+                .push_bind(&w.outcome)
+                .push(", event_times = ")
+                .push_bind(to_json(&w.event_times))
+                .push(", seq = ")
+                .push_bind(link.seq)
+                .push(", last_at = ")
+                .push_bind(at.clone())
+                .push(", last_hash = ")
+                .push_bind(link.hash.clone())
+                .push(" WHERE id = ")
+                .push_bind(*id)
+                .push(";\n");
+        }
+    }
+    // The case's id in the statements that follow.
+    let case_id = |q: &mut QueryBuilder<Sqlite>| match &w.target {
+        Target::Existing { id, .. } => {
+            q.push_bind(*id);
+        }
+        Target::New { .. } => {
+            q.push("(SELECT id FROM cases WHERE reference = ")
+                .push_bind(link.reference.clone())
+                .push(")");
+        }
+    };
+    q.push(
+        "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state, to_state, \
+         fields, reason, prev_hash, hash) VALUES (",
+    );
+    case_id(&mut q);
+    q.push(", ")
+        .separated(", ")
+        .push_bind(link.seq)
+        .push_bind(at.clone())
+        .push_bind(text(now))
+        .push_bind(&w.event.actor)
+        .push_bind(&w.event.event)
+        .push_bind(&w.event.from_state)
+        .push_bind(&w.event.to_state)
+        .push_bind(to_json(&w.event.fields))
+        .push_bind(w.event.fields.get("reason"))
+        .push_bind(link.prev_hash.clone())
+        .push_bind(link.hash.clone());
+    q.push(");\n");
+    if let Some((deadline, late)) = w.fired {
+        q.push("UPDATE deadlines SET status = 'fired', ended_at = ")
+            .push_bind(at.clone())
+            .push(", late = ")
+            .push_bind(late)
+            .push(", lease_owner = NULL, lease_expires_at = NULL WHERE id = ")
+            .push_bind(deadline)
+            .push(";\n");
+    }
+    for (slots, status) in [
+        (&w.meet, DeadlineStatus::Met),
+        (&w.cancel, DeadlineStatus::Cancelled),
+    ] {
+        for slot in slots {
+            let (kind, name) = slot_parts(slot);
+            q.push("UPDATE deadlines SET status = ")
+                .push_bind(status.as_str())
+                .push(", ended_at = ")
+                .push_bind(at.clone())
+                .push(" WHERE case_id = ");
+            case_id(&mut q);
+            q.push(" AND slot_kind = ")
+                .push_bind(kind)
+                .push(" AND slot = ")
+                .push_bind(name)
+                .push(" AND status = 'pending';\n");
+        }
+    }
+    if !w.start.is_empty() {
+        q.push(
+            "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
+             data_version, started_at) ",
+        );
+        q.push_values(&w.start, |mut row, d| {
+            let (kind, name) = slot_parts(&d.slot);
+            match &w.target {
+                Target::Existing { id, .. } => {
+                    row.push_bind(*id);
+                }
+                Target::New { .. } => {
+                    row.push("(SELECT id FROM cases WHERE reference = ")
+                        .push_bind_unseparated(link.reference.clone())
+                        .push_unseparated(")");
+                }
+            }
+            row.push_bind(kind)
+                .push_bind(name)
+                .push_bind(timer_kind_str(d.kind))
+                .push_bind(text(d.due_at))
+                .push_bind(&d.explanation)
+                .push_bind(&d.data_version)
+                .push_bind(at.clone());
+        });
+        q.push(";\n");
+    }
+    if !w.outbox.is_empty() {
+        q.push(
+            "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, payload, \
+             next_attempt_at, created_at) ",
+        );
+        q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
+            match &w.target {
+                Target::Existing { id, .. } => {
+                    row.push_bind(*id);
+                }
+                Target::New { .. } => {
+                    row.push("(SELECT id FROM cases WHERE reference = ")
+                        .push_bind_unseparated(link.reference.clone())
+                        .push_unseparated(")");
+                }
+            }
+            row.push_bind(format!("{}/{}/{}", link.reference, link.seq, i + 1))
+                .push_bind(&m.kind)
+                .push_bind(&m.template)
+                .push_bind(to_json(&m.recipients))
+                .push_bind(to_json(&m.payload))
+                .push_bind(text(now))
+                .push_bind(text(now));
+        });
+        q.push(";\n");
+    }
+    q
+}
+
 /// escalate's data in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
@@ -242,16 +418,8 @@ impl Store for SqliteStore {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut written = Vec::with_capacity(writes.len());
         for w in writes {
-            let (case_id, reference, seq, prev_hash, hash) = match &w.target {
-                Target::New {
-                    prefix,
-                    year,
-                    workflow,
-                    workflow_hash,
-                    data,
-                    division,
-                    agency,
-                } => {
+            let link = match &w.target {
+                Target::New { prefix, year, .. } => {
                     let (n,): (i64,) = sqlx::query_as(
                         "INSERT INTO reference_counters (prefix, year, last) VALUES (?, ?, 1)
                          ON CONFLICT (prefix, year) DO UPDATE SET last = reference_counters.last + 1 RETURNING last",
@@ -260,154 +428,28 @@ impl Store for SqliteStore {
                     .bind(year)
                     .fetch_one(&mut *tx)
                     .await?;
-                    let reference = format!("{prefix}-{year}-{n:06}");
-                    let hash = entry_hash(GENESIS, &reference, 1, &w.event);
-                    let (id,): (i64,) = sqlx::query_as(
-                        "INSERT INTO cases (reference, workflow, workflow_hash, state, data,
-                             division, agency, opened_at, entered_at, closed_at, outcome,
-                             event_times, seq, last_at, last_hash)
-                         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
-                    )
-                    .bind(&reference)
-                    .bind(workflow)
-                    .bind(workflow_hash)
-                    .bind(&w.state)
-                    .bind(to_json(data))
-                    .bind(division)
-                    .bind(agency)
-                    .bind(text(w.event.at))
-                    .bind(text(w.entered_at))
-                    .bind(w.closed_at.map(text))
-                    .bind(&w.outcome)
-                    .bind(to_json(&w.event_times))
-                    .bind(text(w.event.at))
-                    .bind(&hash)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (id, reference, 1, GENESIS.to_string(), hash)
+                    Link::opening(format!("{prefix}-{year}-{n:06}"), &w.event)
                 }
                 Target::Existing {
-                    id,
                     reference,
                     expected_seq,
                     prev_hash,
-                } => {
-                    let seq = expected_seq + 1;
-                    let hash = entry_hash(prev_hash, reference, seq, &w.event);
-                    let updated = sqlx::query(
-                        "UPDATE cases SET state = ?, entered_at = ?, closed_at = ?, outcome = ?,
-                             event_times = ?, seq = ?, last_at = ?, last_hash = ?
-                         WHERE id = ? AND seq = ?",
-                    )
-                    .bind(&w.state)
-                    .bind(text(w.entered_at))
-                    .bind(w.closed_at.map(text))
-                    .bind(&w.outcome)
-                    .bind(to_json(&w.event_times))
-                    .bind(seq)
-                    .bind(text(w.event.at))
-                    .bind(&hash)
-                    .bind(id)
-                    .bind(expected_seq)
-                    .execute(&mut *tx)
-                    .await?;
-                    if updated.rows_affected() != 1 {
-                        return Err(StoreError::Conflict(reference.clone()));
-                    }
-                    (*id, reference.clone(), seq, prev_hash.clone(), hash)
+                    ..
+                } => Link::after(reference, *expected_seq, prev_hash, &w.event),
+            };
+            let returned: Vec<(i64,)> = case_script(w, &link, now)
+                .build_query_as()
+                .fetch_all(&mut *tx)
+                .await
+                .map_err(|e| write_error(e, &link.reference))?;
+            let id = match (&w.target, returned.first()) {
+                (Target::Existing { id, .. }, _) => *id,
+                (Target::New { .. }, Some((id,))) => *id,
+                (Target::New { .. }, None) => {
+                    return Err(StoreError::Damaged(format!("{} has no id", link.reference)));
                 }
             };
-            sqlx::query(
-                "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state,
-                     to_state, fields, reason, prev_hash, hash)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            )
-            .bind(case_id)
-            .bind(seq)
-            .bind(text(w.event.at))
-            .bind(text(now))
-            .bind(&w.event.actor)
-            .bind(&w.event.event)
-            .bind(&w.event.from_state)
-            .bind(&w.event.to_state)
-            .bind(to_json(&w.event.fields))
-            .bind(w.event.fields.get("reason"))
-            .bind(&prev_hash)
-            .bind(&hash)
-            .execute(&mut *tx)
-            .await?;
-            if let Some((deadline, late)) = w.fired {
-                let fired = sqlx::query(
-                    "UPDATE deadlines SET status = 'fired', ended_at = ?, late = ?,
-                         lease_owner = NULL, lease_expires_at = NULL
-                     WHERE id = ? AND status = 'pending'",
-                )
-                .bind(text(w.event.at))
-                .bind(late)
-                .bind(deadline)
-                .execute(&mut *tx)
-                .await?;
-                if fired.rows_affected() != 1 {
-                    return Err(StoreError::Conflict(reference));
-                }
-            }
-            for (slots, status) in [
-                (&w.meet, DeadlineStatus::Met),
-                (&w.cancel, DeadlineStatus::Cancelled),
-            ] {
-                for slot in slots {
-                    let (kind, name) = slot_parts(slot);
-                    sqlx::query(
-                        "UPDATE deadlines SET status = ?, ended_at = ?
-                         WHERE case_id = ? AND slot_kind = ? AND slot = ? AND status = 'pending'",
-                    )
-                    .bind(status.as_str())
-                    .bind(text(w.event.at))
-                    .bind(case_id)
-                    .bind(kind)
-                    .bind(name)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            // One statement for all the deadlines and one for all the messages: with SQLite
-            // every statement is a hop to its worker thread, with PostgreSQL a round trip.
-            if !w.start.is_empty() {
-                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
-                     data_version, started_at) ",
-                );
-                insert.push_values(&w.start, |mut row, d| {
-                    let (kind, name) = slot_parts(&d.slot);
-                    row.push_bind(case_id)
-                        .push_bind(kind)
-                        .push_bind(name.to_string())
-                        .push_bind(timer_kind_str(d.kind))
-                        .push_bind(text(d.due_at))
-                        .push_bind(d.explanation.clone())
-                        .push_bind(d.data_version.clone())
-                        .push_bind(text(w.event.at));
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
-            if !w.outbox.is_empty() {
-                let mut insert = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-                    "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, \
-                     payload, next_attempt_at, created_at) ",
-                );
-                insert.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
-                    row.push_bind(case_id)
-                        .push_bind(format!("{reference}/{seq}/{}", i + 1))
-                        .push_bind(m.kind.clone())
-                        .push_bind(m.template.clone())
-                        .push_bind(to_json(&m.recipients))
-                        .push_bind(to_json(&m.payload))
-                        .push_bind(text(now))
-                        .push_bind(text(now));
-                });
-                insert.build().execute(&mut *tx).await?;
-            }
-            written.push((case_id, reference));
+            written.push((id, link.reference));
         }
         tx.commit().await?;
         Ok(written)
