@@ -207,8 +207,14 @@ fn main() {
         "{:<10} {:>8} {:>14} {:>10} {:>14} {:>8}",
         "backend", "clients", "raw insert/s", "open/s", "transition/s", "of raw"
     );
+    // ESCALATE_BENCH_ONLY=postgres/8 measures one backend, or one backend and client count.
+    let only = std::env::var("ESCALATE_BENCH_ONLY").unwrap_or_default();
     for (name, url, raw_url, cleanup) in backends {
         for clients in [1, 8] {
+            let label = format!("{name}/{clients}");
+            if !only.is_empty() && !label.starts_with(&only) {
+                continue;
+            }
             let raw = rt.block_on(raw_rate(&raw_url, n, clients));
             let (open, transition) = rt.block_on(transition_rates(&url, n, clients));
             println!(
