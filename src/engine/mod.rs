@@ -380,18 +380,35 @@ impl Engine {
                 return Ok(report);
             }
             // A case's deadlines fire one after another, in due order; different cases at once.
-            let mut by_case: Vec<(String, Vec<DeadlineRecord>)> = Vec::new();
+            // The cases are read in one query; a case that changes meanwhile is read again.
+            let mut ids: Vec<i64> = claimed.iter().map(|(d, _)| d.case_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let mut cases: HashMap<i64, CaseRecord> = self
+                .store
+                .cases_by_id(&ids)
+                .await?
+                .into_iter()
+                .map(|c| (c.id, c))
+                .collect();
+            let mut by_case: Vec<(String, Option<CaseRecord>, Vec<DeadlineRecord>)> = Vec::new();
             for (deadline, reference) in claimed {
-                match by_case.iter_mut().find(|(r, _)| *r == reference) {
-                    Some((_, list)) => list.push(deadline),
-                    None => by_case.push((reference, vec![deadline])),
+                match by_case.iter_mut().find(|(r, _, _)| *r == reference) {
+                    Some((_, _, list)) => list.push(deadline),
+                    None => {
+                        let case = cases.remove(&deadline.case_id);
+                        by_case.push((reference, case, vec![deadline]));
+                    }
                 }
             }
             let mut results = futures_util::stream::iter(by_case)
-                .map(|(reference, deadlines)| async move {
+                .map(|(reference, mut case, deadlines)| async move {
                     let mut total = (0, 0);
                     for deadline in &deadlines {
-                        match self.fire_claimed(&reference, deadline, now).await {
+                        match self
+                            .fire_claimed(&reference, case.take(), deadline, now)
+                            .await
+                        {
                             Ok((fired, late)) => total = (total.0 + fired, total.1 + late),
                             Err(e) => return Err(format!("{reference}: {e}")),
                         }
@@ -413,15 +430,20 @@ impl Engine {
         }
     }
 
-    /// Fires a claimed deadline: straight away when nothing of its case falls due before it
+    /// Fires a claimed deadline, given its case as read with the claim (else read now):
+    /// straight away when nothing of its case falls due before it
     /// (the usual case, and the fewest queries), else the case's due deadlines in order up to it.
     async fn fire_claimed(
         &self,
         reference: &str,
+        read: Option<CaseRecord>,
         deadline: &DeadlineRecord,
         now: DateTime<Utc>,
     ) -> EngineResult<(usize, usize)> {
-        let mut case = self.case(reference).await?;
+        let mut case = match read {
+            Some(case) => case,
+            None => self.case(reference).await?,
+        };
         if case.next_due == Some(deadline.due_at) {
             match self.fire_one(&case, deadline, now).await {
                 Ok(()) => return Ok((1, usize::from(now - deadline.due_at > LATE_AFTER))),

@@ -112,6 +112,9 @@ pub trait Store: Send + Sync {
     /// The case with this reference.
     async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError>;
 
+    /// The cases with these row ids (those that exist), in no particular order.
+    async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError>;
+
     /// Cases matching the filter, newest first.
     async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError>;
 

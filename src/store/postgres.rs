@@ -429,6 +429,17 @@ impl Store for PostgresStore {
             .transpose()
     }
 
+    async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!("SELECT {CASE_COLUMNS} FROM cases c WHERE id = ANY($1)");
+        sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(CaseRow::record)
+            .collect()
+    }
+
     async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
         let sql = format!(
             "SELECT {CASE_COLUMNS} FROM cases c

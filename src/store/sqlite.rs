@@ -317,6 +317,9 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite runs one writer at a time; queueing this process's writers here rather than in
+    /// SQLite's busy handler (which sleeps in steps of up to 100 ms) keeps the file busy.
+    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -339,7 +342,10 @@ impl SqliteStore {
             .connect_with(options)
             .await
             .map_err(unreachable)?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Default::default(),
+        })
     }
 }
 
@@ -413,8 +419,9 @@ impl Store for SqliteStore {
         writes: &[CaseWrite],
         now: DateTime<Utc>,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        // IMMEDIATE: take the write lock now, so two writers queue on the busy timeout rather
-        // than one failing when it upgrades a read lock.
+        let _writer = self.writer.lock().await;
+        // IMMEDIATE: take the write lock now, so two writers (of different processes) queue on
+        // the busy timeout rather than one failing when it upgrades a read lock.
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
         let mut written = Vec::with_capacity(writes.len());
         for w in writes {
@@ -463,6 +470,19 @@ impl Store for SqliteStore {
             .await?
             .map(CaseRow::record)
             .transpose()
+    }
+
+    async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {CASE_COLUMNS} FROM cases c WHERE id IN (SELECT value FROM json_each(?))"
+        );
+        sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
+            .bind(to_json(&ids))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(CaseRow::record)
+            .collect()
     }
 
     async fn list_cases(&self, filter: &CaseFilter) -> Result<Vec<CaseRecord>, StoreError> {
@@ -594,6 +614,7 @@ impl Store for SqliteStore {
              RETURNING {DEADLINE_COLUMNS},
                  (SELECT reference FROM cases WHERE cases.id = deadlines.case_id) AS reference"
         );
+        let _writer = self.writer.lock().await;
         let rows: Vec<ClaimRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .bind(owner)
             .bind(text(lease_until))
@@ -612,6 +633,7 @@ impl Store for SqliteStore {
     }
 
     async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
         sqlx::query(
             "UPDATE deadlines SET status = 'cancelled', ended_at = ?, lease_owner = NULL
              WHERE id = ? AND status = 'pending'",
