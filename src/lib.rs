@@ -6,6 +6,7 @@
 pub mod calendar;
 pub mod cli;
 pub mod config;
+pub mod directory;
 pub mod engine;
 mod error;
 pub mod store;

@@ -139,10 +139,49 @@ async fn open_and_record_keep_state_history_deadlines_and_outbox_together() {
                 .explanation
                 .starts_with("Due Tue 10 Nov 2026 17:00 GMT")
         );
-        assert_eq!(view.outbox.len(), 1);
-        assert_eq!(view.outbox[0].template, "escalation_notice");
-        assert_eq!(view.outbox[0].idempotency_key, "DSP-2026-000001/2/1");
-        assert_eq!(view.outbox[0].status, "queued");
+        // One message per person: the two parties, and for the line managers (no directory
+        // imported here) a failed row that says why, so the gap shows on the case.
+        let sent: Vec<(&str, &str, &str, &str)> = view
+            .outbox
+            .iter()
+            .map(|m| {
+                (
+                    m.idempotency_key.as_str(),
+                    m.recipient.role.as_str(),
+                    m.recipient.email.as_str(),
+                    m.status.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            sent,
+            [
+                ("DSP-2026-000001/2/1", "raiser", RAISER, "queued"),
+                (
+                    "DSP-2026-000001/2/2",
+                    "respondent",
+                    "tom.hughes@council.example.gov.uk",
+                    "queued"
+                ),
+                ("DSP-2026-000001/2/3", "line_manager", "", "failed"),
+            ]
+        );
+        assert!(
+            view.outbox
+                .iter()
+                .all(|m| m.template == "escalation_notice")
+        );
+        assert_eq!(
+            view.outbox[2].last_error.as_deref(),
+            Some(
+                "agency 'Riverside Primary School' is not in the directory; \
+                 agency 'Children's Social Care' is not in the directory"
+            )
+        );
+        assert_eq!(
+            view.outbox[0].message_id.as_deref(),
+            Some("<DSP-2026-000001.2.1@escalate>")
+        );
         let payload = view.outbox[0].payload.to_string();
         assert!(
             !payload.contains("Sam Example") && !payload.contains("LCS-204417"),
@@ -750,7 +789,14 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
         outbox: vec![store::NewMessage {
             kind: "email".into(),
             template: "lapse_reminder".into(),
-            recipients: vec!["raiser".into()],
+            recipient: escalate::directory::Recipient {
+                role: "raiser".into(),
+                title: "Professional who raised the disagreement".into(),
+                name: "Priya Shah".into(),
+                email: RAISER.into(),
+                agency: None,
+                missing: None,
+            },
             payload: serde_json::json!({}),
         }],
         fired: fired.map(|id| (id, false)),

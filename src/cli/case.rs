@@ -455,16 +455,12 @@ fn show_text(view: &CaseView) -> Result<String> {
     if !view.outbox.is_empty() {
         s.push_str("messages:\n");
         for m in &view.outbox {
-            let to: Vec<&str> = m
-                .recipients
-                .as_array()
-                .map(|r| r.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
             s.push_str(&format!(
-                "  {} {} to {} [{}]{}\n",
+                "  #{} {} {} to {} [{}]{}\n",
+                m.id,
                 m.kind,
                 m.template,
-                to.join(", "),
+                m.recipient,
                 m.status,
                 m.last_error
                     .as_deref()

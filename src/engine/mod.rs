@@ -10,14 +10,15 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::calendar::{Calendar, local_time};
+use crate::calendar::Calendar;
+use crate::directory::Directory;
 use crate::store::{
     CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, NewDeadline,
     NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
-    ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, Transition, Workflows,
-    apply, fire, lookup, open, parse,
+    ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, RoleKind, Transition,
+    Workflows, apply, fire, lookup, open, parse,
 };
 
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
@@ -204,7 +205,8 @@ impl Engine {
             roles: def.party_roles(&data, by),
         };
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
-        let mut writes = vec![self.new_case_write(def, &case, &transition)];
+        let directory = self.directory_for(def, &transition).await?;
+        let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
         self.linked(&transition, &mut writes, now).await?;
         let written = self.store.write(&writes, now).await?;
         let reference = &written[0].1;
@@ -224,6 +226,7 @@ impl Engine {
             self.store.save_workflow_version(def, *first).await?;
         }
         let mut writes = Vec::with_capacity(cases.len());
+        let mut directory = None;
         for (data, at) in cases {
             let actor = Actor {
                 id: by.trim().to_string(),
@@ -238,7 +241,11 @@ impl Engine {
                 *at,
                 &self.calendar,
             )?;
-            writes.push(self.new_case_write(def, &case, &opening));
+            if directory.is_none() {
+                directory = Some(self.directory_for(def, &opening).await?);
+            }
+            let dir = directory.as_ref().expect("set just above");
+            writes.push(self.new_case_write(def, &case, &opening, dir));
         }
         let now = cases
             .iter()
@@ -272,20 +279,26 @@ impl Engine {
             }
             fired_first += self.fire_due(&mut case, now, now).await?.0;
             let def = self.definition(&case.workflow, &case.workflow_hash).await?;
-            let actor = Actor {
+            let mut actor = Actor {
                 id: by.trim().to_string(),
                 roles: def.party_roles(&case.data, by),
             };
-            let transition = apply(
-                &def,
-                &machine_case(&case),
-                event,
-                &actor,
-                fields,
-                now,
-                &self.calendar,
-            )?;
-            let mut writes = vec![self.existing_write(&def, &case, &transition, None)];
+            let before = machine_case(&case);
+            let decide =
+                |actor: &Actor| apply(&def, &before, event, actor, fields, now, &self.calendar);
+            let transition = match decide(&actor) {
+                // Not as a named party: perhaps as one of the agencies' contacts.
+                Err(Refusal::NotAllowed { .. }) => {
+                    let directory = self.store.directory().await?;
+                    actor
+                        .roles
+                        .extend(directory.contact_roles(&def, &case.data, by));
+                    decide(&actor)?
+                }
+                other => other?,
+            };
+            let directory = self.directory_for(&def, &transition).await?;
+            let mut writes = vec![self.existing_write(&def, &case, &transition, None, &directory)];
             self.linked(&transition, &mut writes, now).await?;
             match self.store.write(&writes, now).await {
                 Ok(written) => {
@@ -476,8 +489,9 @@ impl Engine {
             &self.calendar,
         )?;
         let late = recorded_now - deadline.due_at > LATE_AFTER;
+        let directory = self.directory_for(&def, &transition).await?;
         let mut writes =
-            vec![self.existing_write(&def, case, &transition, Some((deadline.id, late)))];
+            vec![self.existing_write(&def, case, &transition, Some((deadline, late)), &directory)];
         self.linked(&transition, &mut writes, at).await?;
         self.store.write(&writes, recorded_now).await?;
         Ok(())
@@ -507,13 +521,41 @@ impl Engine {
                     now,
                     &self.calendar,
                 )?;
-                writes.push(self.new_case_write(def, &case, &opening));
+                let directory = self.directory_for(def, &opening).await?;
+                writes.push(self.new_case_write(def, &case, &opening, &directory));
             }
         }
         Ok(())
     }
 
-    fn new_case_write(&self, def: &Definition, case: &Case, transition: &Transition) -> CaseWrite {
+    /// The agency directory if `transition` sends anything to a directory contact, else an
+    /// empty one (no query).
+    async fn directory_for(
+        &self,
+        def: &Definition,
+        transition: &Transition,
+    ) -> EngineResult<Directory> {
+        let needs = transition.effects.iter().any(|e| match e {
+            Effect::Send(m) => m.to.iter().any(|role| {
+                def.role(role)
+                    .is_some_and(|r| matches!(r.kind, RoleKind::Contact { .. }))
+            }),
+            _ => false,
+        });
+        Ok(if needs {
+            self.store.directory().await?
+        } else {
+            Directory::default()
+        })
+    }
+
+    fn new_case_write(
+        &self,
+        def: &Definition,
+        case: &Case,
+        transition: &Transition,
+        directory: &Directory,
+    ) -> CaseWrite {
         let year = transition.at.with_timezone(&def.time_zone).year();
         let agency = lookup(&case.data, "raised_by.agency")
             .or_else(|| {
@@ -535,7 +577,7 @@ impl Engine {
             division: def.division_of(&case.data).to_string(),
             agency,
         };
-        self.case_write(def, target, case, transition, None)
+        self.case_write(def, target, case, transition, None, directory)
     }
 
     fn existing_write(
@@ -543,7 +585,8 @@ impl Engine {
         def: &Definition,
         case: &CaseRecord,
         transition: &Transition,
-        fired: Option<(i64, bool)>,
+        fired: Option<(&DeadlineRecord, bool)>,
+        directory: &Directory,
     ) -> CaseWrite {
         let target = Target::Existing {
             id: case.id,
@@ -551,7 +594,14 @@ impl Engine {
             expected_seq: case.seq,
             prev_hash: case.last_hash.clone(),
         };
-        self.case_write(def, target, &machine_case(case), transition, fired)
+        self.case_write(
+            def,
+            target,
+            &machine_case(case),
+            transition,
+            fired,
+            directory,
+        )
     }
 
     /// The write that records `transition` on the case `before` it.
@@ -561,19 +611,16 @@ impl Engine {
         target: Target,
         before: &Case,
         transition: &Transition,
-        fired: Option<(i64, bool)>,
+        fired: Option<(&DeadlineRecord, bool)>,
+        directory: &Directory,
     ) -> CaseWrite {
+        let fired_slot = fired.map(|(d, _)| &d.slot);
         let mut after = before.clone();
         transition.apply_to(&mut after);
-        let tz = def.time_zone;
         let state_title = def
             .state(&transition.to)
             .map(|s| s.title.clone())
             .unwrap_or_default();
-        let lapse = transition
-            .timers()
-            .filter(|t| t.kind == crate::workflow::TimerKind::Lapse)
-            .last();
         let mut write = CaseWrite {
             target,
             state: after.state.clone(),
@@ -597,7 +644,7 @@ impl Engine {
             cancel: Vec::new(),
             start: Vec::new(),
             outbox: Vec::new(),
-            fired,
+            fired: fired.map(|(d, late)| (d.id, late)),
         };
         for effect in &transition.effects {
             match effect {
@@ -610,27 +657,39 @@ impl Engine {
                 }),
                 Effect::Meet(slot) => write.meet.push(slot.clone()),
                 Effect::Cancel(slot) => write.cancel.push(slot.clone()),
-                Effect::Send(message) => write.outbox.push(NewMessage {
-                    kind: match message.kind {
+                Effect::Send(message) => {
+                    let kind = match message.kind {
                         ActionKind::Email => "email",
                         ActionKind::Form => "form",
-                    }
-                    .into(),
-                    template: message.template.clone(),
-                    recipients: message.to.clone(),
-                    // The reference and parties come from the case when the message is sent;
-                    // never the child's details.
-                    payload: json!({
+                    };
+                    // What the template needs that the case row will not say later; the case's
+                    // reference, deadlines and parties are read when the message is sent.
+                    // Never the child's details.
+                    let payload = json!({
                         "workflow": def.title,
                         "state": transition.to,
                         "state_title": state_title,
+                        "from_state": transition.from,
                         "event": transition.event,
+                        "event_title": def.event_title(&transition.from, &transition.event),
                         "by": transition.actor,
                         "reason": transition.fields.get("reason"),
-                        "deadline": transition.fields.get("deadline"),
-                        "due": lapse.map(|t| local_time(t.due_at, tz)),
-                    }),
-                }),
+                        "outcome": transition.fields.get("outcome"),
+                        "entered": transition.entered,
+                        "slot": fired_slot.map(|s| match s {
+                            crate::workflow::Slot::State(n) => json!({"kind": "state", "name": n}),
+                            crate::workflow::Slot::Task(n) => json!({"kind": "task", "name": n}),
+                        }),
+                    });
+                    for recipient in directory.recipients(def, &after.data, &message.to) {
+                        write.outbox.push(NewMessage {
+                            kind: kind.into(),
+                            template: message.template.clone(),
+                            recipient,
+                            payload: payload.clone(),
+                        });
+                    }
+                }
                 Effect::Open { .. } => {}
             }
         }

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
 pub use records::*;
@@ -127,6 +128,49 @@ pub trait Store: Send + Sync {
     /// A case's outbox rows, oldest first.
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError>;
 
+    /// Outbox rows matching the filter, newest first.
+    async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxRecord>, StoreError>;
+
+    /// Claims up to `limit` queued messages due by `due_by` whose lease is free or expired at
+    /// `clock`, leasing them to `owner` until `lease_until`, oldest first. Two dispatchers never
+    /// get the same message while its lease runs.
+    async fn claim_outbox(
+        &self,
+        due_by: DateTime<Utc>,
+        owner: &str,
+        clock: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRecord>, StoreError>;
+
+    /// Records how the delivery of a claimed message went, if `owner` still holds it; returns
+    /// whether it did.
+    async fn record_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Queues a message that is not sent again, due at `now`; `None` if there is no such
+    /// message or it was sent.
+    async fn requeue_outbox(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError>;
+
+    /// Replaces the agency directory, in one transaction.
+    async fn replace_directory(
+        &self,
+        directory: &Directory,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The agency directory.
+    async fn directory(&self) -> Result<Directory, StoreError>;
+
     /// Ends a pending deadline that no longer applies, as cancelled.
     async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
 
@@ -141,6 +185,83 @@ pub trait Store: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(DeadlineRecord, String)>, StoreError>;
+}
+
+/// The outbox columns both backends select.
+const OUTBOX_COLUMNS: &str = "id, case_id, idempotency_key, message_id, kind, template, recipients, \
+     payload, status, attempts, next_attempt_at, last_error, reply, created_at, sent_at";
+
+/// The directory, one row per contact (or per agency with none), partnership first.
+const DIRECTORY_QUERY: &str = "SELECT a.id, a.name, c.level, c.name AS contact_name, c.email \
+     FROM agencies a LEFT JOIN agency_contacts c ON c.agency = a.id \
+     ORDER BY CASE WHEN a.id = 'partnership' THEN 0 ELSE 1 END, a.name, a.id, c.level, c.email";
+
+/// A row of [`DIRECTORY_QUERY`].
+#[derive(sqlx::FromRow)]
+struct DirectoryRow {
+    id: String,
+    name: String,
+    level: Option<String>,
+    contact_name: Option<String>,
+    email: Option<String>,
+}
+
+fn directory_from(rows: Vec<DirectoryRow>) -> Directory {
+    let mut directory = Directory::default();
+    for r in rows {
+        if directory.agencies.last().is_none_or(|a| a.id != r.id) {
+            directory.agencies.push(Agency {
+                id: r.id.clone(),
+                name: r.name.clone(),
+                contacts: Vec::new(),
+            });
+        }
+        if let (Some(level), Some(name), Some(email), Some(agency)) = (
+            r.level,
+            r.contact_name,
+            r.email,
+            directory.agencies.last_mut(),
+        ) {
+            agency.contacts.push(Contact { level, name, email });
+        }
+    }
+    directory
+}
+
+/// The idempotency key and Message-ID of message `i` (from 0) of entry `seq` of a case.
+fn message_keys(reference: &str, seq: i64, i: usize) -> (String, String) {
+    (
+        format!("{reference}/{seq}/{}", i + 1),
+        format!("<{reference}.{seq}.{}@escalate>", i + 1),
+    )
+}
+
+/// The recipient a stored row names.
+fn recipient_from(value: &serde_json::Value) -> Recipient {
+    serde_json::from_value(value.clone()).unwrap_or_else(|_| Recipient {
+        role: value.to_string(),
+        title: String::new(),
+        name: String::new(),
+        email: String::new(),
+        agency: None,
+        missing: Some("the stored recipient is not readable".into()),
+    })
+}
+
+/// `(status, last_error, reply, next_attempt_at)` after a delivery attempt.
+fn delivery_columns(
+    outcome: &DeliveryOutcome,
+) -> (
+    &'static str,
+    Option<&str>,
+    Option<&str>,
+    Option<DateTime<Utc>>,
+) {
+    match outcome {
+        DeliveryOutcome::Sent(reply) => ("sent", None, Some(reply), None),
+        DeliveryOutcome::Retry(error, next) => ("queued", Some(error), None, Some(*next)),
+        DeliveryOutcome::Failed(error) => ("failed", Some(error), None, None),
+    }
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
 
+pub use crate::directory::Recipient;
 use crate::workflow::{Slot, TimerKind};
 
 /// A case as stored.
@@ -152,29 +153,61 @@ pub struct DeadlineRecord {
     pub late: bool,
 }
 
-/// An email or form waiting in, or delivered from, the outbox.
+/// An email or form waiting in, or delivered from, the outbox: one message to one person.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct OutboxRecord {
     /// Row id.
     pub id: i64,
+    /// The case it is about.
+    pub case_id: Option<i64>,
     /// Unique per message: `REFERENCE/SEQ/N`.
     pub idempotency_key: String,
+    /// The Message-ID every delivery attempt carries.
+    pub message_id: Option<String>,
     /// `email` or `form`.
     pub kind: String,
     /// Template name.
     pub template: String,
-    /// Roles it goes to.
-    pub recipients: Value,
+    /// Who it goes to, and in which role.
+    pub recipient: Recipient,
     /// What the template renders.
     pub payload: Value,
     /// `queued`, `sent` or `failed`.
     pub status: String,
     /// Delivery attempts so far.
     pub attempts: i64,
-    /// The last failure, if any.
+    /// Not before this time.
+    pub next_attempt_at: DateTime<Utc>,
+    /// The last failure, if any: the server's reply, or why there is nobody to send to.
     pub last_error: Option<String>,
+    /// The server's reply when it accepted the message.
+    pub reply: Option<String>,
     /// Queued at.
     pub created_at: DateTime<Utc>,
+    /// Accepted by the mail server at.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// How a delivery attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DeliveryOutcome {
+    /// The server accepted it, with this reply.
+    Sent(String),
+    /// A temporary failure: try again at the given time.
+    Retry(String, DateTime<Utc>),
+    /// A permanent failure (or one that lasted too long): stop, with this reply.
+    Failed(String),
+}
+
+/// Which outbox rows to list.
+#[derive(Debug, Clone, Default)]
+pub struct OutboxFilter {
+    /// Only this status.
+    pub status: Option<String>,
+    /// Only this case.
+    pub case_id: Option<i64>,
+    /// At most this many, newest first.
+    pub limit: i64,
 }
 
 /// Which cases to list.
@@ -236,15 +269,16 @@ pub struct NewDeadline {
     pub data_version: String,
 }
 
-/// A message to queue.
+/// A message to queue, to one person.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
     /// `email` or `form`.
     pub kind: String,
     /// Template.
     pub template: String,
-    /// Roles.
-    pub recipients: Vec<String>,
+    /// Who; with `missing` set the row is queued as failed, with that reason, so the case
+    /// shows it.
+    pub recipient: Recipient,
     /// Template context.
     pub payload: Value,
 }

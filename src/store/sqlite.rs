@@ -16,6 +16,11 @@ use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
     OutboxRecord, Store, StoreError, Target, redact, write_error,
 };
+use super::{
+    DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
+    directory_from, message_keys, recipient_from,
+};
+use crate::directory::Directory;
 use crate::workflow::Definition;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -286,8 +291,8 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
     }
     if !w.outbox.is_empty() {
         q.push(
-            "INSERT INTO outbox (case_id, idempotency_key, kind, template, recipients, payload, \
-             next_attempt_at, created_at) ",
+            "INSERT INTO outbox (case_id, idempotency_key, message_id, kind, template, recipients, \
+             payload, status, last_error, next_attempt_at, created_at) ",
         );
         q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
             match &w.target {
@@ -300,17 +305,66 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                         .push_unseparated(")");
                 }
             }
-            row.push_bind(format!("{}/{}/{}", link.reference, link.seq, i + 1))
+            let (key, message_id) = message_keys(&link.reference, link.seq, i);
+            row.push_bind(key)
+                .push_bind(message_id)
                 .push_bind(&m.kind)
                 .push_bind(&m.template)
-                .push_bind(to_json(&m.recipients))
+                .push_bind(to_json(&m.recipient))
                 .push_bind(to_json(&m.payload))
+                .push_bind(if m.recipient.missing.is_some() {
+                    "failed"
+                } else {
+                    "queued"
+                })
+                .push_bind(&m.recipient.missing)
                 .push_bind(text(now))
                 .push_bind(text(now));
         });
         q.push(";\n");
     }
     q
+}
+
+#[derive(sqlx::FromRow)]
+struct OutboxRow {
+    id: i64,
+    case_id: Option<i64>,
+    idempotency_key: String,
+    message_id: Option<String>,
+    kind: String,
+    template: String,
+    recipients: String,
+    payload: String,
+    status: String,
+    attempts: i64,
+    next_attempt_at: String,
+    last_error: Option<String>,
+    reply: Option<String>,
+    created_at: String,
+    sent_at: Option<String>,
+}
+
+impl OutboxRow {
+    fn record(self) -> Result<OutboxRecord, StoreError> {
+        Ok(OutboxRecord {
+            id: self.id,
+            case_id: self.case_id,
+            idempotency_key: self.idempotency_key,
+            message_id: self.message_id,
+            kind: self.kind,
+            template: self.template,
+            recipient: recipient_from(&json(&self.recipients)?),
+            payload: json(&self.payload)?,
+            status: self.status,
+            attempts: self.attempts,
+            next_attempt_at: time(&self.next_attempt_at)?,
+            last_error: self.last_error,
+            reply: self.reply,
+            created_at: time(&self.created_at)?,
+            sent_at: opt_time(self.sent_at)?,
+        })
+    }
 }
 
 /// escalate's data in a SQLite file.
@@ -558,42 +612,157 @@ impl Store for SqliteStore {
     }
 
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {
-        type Row = (
-            i64,
-            String,
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            Option<String>,
-            String,
-        );
-        let rows: Vec<Row> = sqlx::query_as(
-            "SELECT id, idempotency_key, kind, template, recipients, payload, status, attempts,
-                 last_error, created_at
-             FROM outbox WHERE case_id = ? ORDER BY id",
-        )
-        .bind(case_id)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.into_iter()
-            .map(|r| {
-                Ok(OutboxRecord {
-                    id: r.0,
-                    idempotency_key: r.1,
-                    kind: r.2,
-                    template: r.3,
-                    recipients: json(&r.4)?,
-                    payload: json(&r.5)?,
-                    status: r.6,
-                    attempts: r.7,
-                    last_error: r.8,
-                    created_at: time(&r.9)?,
-                })
-            })
+        let sql = format!("SELECT {OUTBOX_COLUMNS} FROM outbox WHERE case_id = ? ORDER BY id");
+        sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(case_id)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(OutboxRow::record)
             .collect()
+    }
+
+    async fn list_outbox(&self, filter: &OutboxFilter) -> Result<Vec<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox
+             WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR case_id = ?2)
+             ORDER BY id DESC LIMIT ?3"
+        );
+        sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(&filter.status)
+            .bind(filter.case_id)
+            .bind(if filter.limit > 0 { filter.limit } else { -1 })
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(OutboxRow::record)
+            .collect()
+    }
+
+    async fn claim_outbox(
+        &self,
+        due_by: DateTime<Utc>,
+        owner: &str,
+        clock: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxRecord>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let sql = format!(
+            "UPDATE outbox SET lease_owner = ?1, lease_expires_at = ?2
+             WHERE id IN (
+                 SELECT id FROM outbox
+                 WHERE status = 'queued' AND next_attempt_at <= ?3
+                   AND (lease_expires_at IS NULL OR lease_expires_at <= ?4)
+                 ORDER BY next_attempt_at, id LIMIT ?5)
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        let mut claimed = sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(owner)
+            .bind(text(lease_until))
+            .bind(text(due_by))
+            .bind(text(clock))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(OutboxRow::record)
+            .collect::<Result<Vec<_>, _>>()?;
+        claimed.sort_by_key(|m| m.id);
+        Ok(claimed)
+    }
+
+    async fn record_delivery(
+        &self,
+        id: i64,
+        owner: &str,
+        outcome: &DeliveryOutcome,
+        at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let (status, error, reply, next) = delivery_columns(outcome);
+        let done = sqlx::query(
+            "UPDATE outbox SET status = ?, last_error = COALESCE(?, last_error), reply = ?,
+                 attempts = attempts + 1, next_attempt_at = COALESCE(?, next_attempt_at),
+                 sent_at = CASE WHEN ? = 'sent' THEN ? ELSE sent_at END,
+                 lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = ? AND lease_owner = ? AND status = 'queued'",
+        )
+        .bind(status)
+        .bind(error)
+        .bind(reply)
+        .bind(next.map(text))
+        .bind(status)
+        .bind(text(at))
+        .bind(id)
+        .bind(owner)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn requeue_outbox(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let sql = format!(
+            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, lease_owner = NULL,
+                 lease_expires_at = NULL
+             WHERE id = ? AND status <> 'sent' RETURNING {OUTBOX_COLUMNS}"
+        );
+        sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(text(now))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(OutboxRow::record)
+            .transpose()
+    }
+
+    async fn replace_directory(
+        &self,
+        directory: &Directory,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM agency_contacts")
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM agencies")
+            .execute(&mut *tx)
+            .await?;
+        for a in &directory.agencies {
+            sqlx::query("INSERT INTO agencies (id, name, imported_at) VALUES (?, ?, ?)")
+                .bind(&a.id)
+                .bind(&a.name)
+                .bind(text(now))
+                .execute(&mut *tx)
+                .await?;
+            for c in &a.contacts {
+                sqlx::query(
+                    "INSERT INTO agency_contacts (agency, level, name, email) VALUES (?, ?, ?, ?)
+                     ON CONFLICT DO NOTHING",
+                )
+                .bind(&a.id)
+                .bind(&c.level)
+                .bind(&c.name)
+                .bind(&c.email)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn directory(&self) -> Result<Directory, StoreError> {
+        let rows: Vec<DirectoryRow> = sqlx::query_as(DIRECTORY_QUERY)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(directory_from(rows))
     }
 
     async fn claim_due(

@@ -248,6 +248,26 @@ impl Definition {
         self.states.iter().find(|s| s.name == name)
     }
 
+    /// What people call `event` recorded in state `state`: its title, else a plain name.
+    pub fn event_title(&self, state: &str, event: &str) -> String {
+        if let Some(e) = self.state(state).and_then(|s| s.event(event)) {
+            return e.title.clone();
+        }
+        match event {
+            OPEN_EVENT => "Opened".into(),
+            WARNING_EVENT => "Deadline warning".into(),
+            LAPSE_EVENT => "Deadline passed".into(),
+            other => {
+                let words = other.replace('_', " ");
+                let mut chars = words.chars();
+                chars
+                    .next()
+                    .map(|c| c.to_uppercase().chain(chars).collect())
+                    .unwrap_or_default()
+            }
+        }
+    }
+
     /// The role called `name`.
     pub fn role(&self, name: &str) -> Option<&Role> {
         self.roles.iter().find(|r| r.name == name)
