@@ -29,6 +29,42 @@ pub struct Settings {
     pub calendar: CalendarSettings,
     /// How the engine sweeps deadlines.
     pub engine: EngineSettings,
+    /// SMTP user name, if the server wants a login (`ESCALATE_SMTP_USERNAME`).
+    pub smtp_username: Option<String>,
+    /// SMTP password (`ESCALATE_SMTP_PASSWORD`); never in the file.
+    pub smtp_password: Option<String>,
+    /// Who mail comes from and how delivery retries.
+    pub mail: MailConfig,
+    /// The `serve` daemon.
+    pub serve: ServeSettings,
+}
+
+/// The `[mail]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MailConfig {
+    /// The From: address.
+    pub from: String,
+    /// The From: display name.
+    pub from_name: String,
+    /// Base URL of the web UI, for links in messages.
+    pub base_url: String,
+    /// Hours a message keeps being retried after temporary failures before it is marked failed.
+    pub retry_hours: u32,
+    /// Seconds before the first retry; each later retry waits twice as long.
+    pub first_retry_seconds: u32,
+    /// The longest wait between retries, in seconds.
+    pub max_retry_seconds: u32,
+    /// SMTP connections kept open and reused.
+    pub pool_size: u32,
+}
+
+/// The `[serve]` table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServeSettings {
+    /// Seconds between sweeps (deadlines, then the outbox).
+    pub interval_seconds: u32,
 }
 
 /// The `[engine]` table.
@@ -96,6 +132,14 @@ impl Settings {
             .and_then(|b| b.set_default("workflows_dir", "workflows"))
             .and_then(|b| b.set_default("templates_dir", "config/templates"))
             .and_then(|b| b.set_default("engine.lease_seconds", 60))
+            .and_then(|b| b.set_default("mail.from", "escalate@localhost"))
+            .and_then(|b| b.set_default("mail.from_name", "Safeguarding escalations"))
+            .and_then(|b| b.set_default("mail.base_url", "http://localhost:8080"))
+            .and_then(|b| b.set_default("mail.retry_hours", 72))
+            .and_then(|b| b.set_default("mail.first_retry_seconds", 30))
+            .and_then(|b| b.set_default("mail.max_retry_seconds", 3600))
+            .and_then(|b| b.set_default("mail.pool_size", 8))
+            .and_then(|b| b.set_default("serve.interval_seconds", 30))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
             .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))
@@ -166,6 +210,37 @@ impl Settings {
                 })
             })
             .collect()
+    }
+
+    /// The configured mail transport.
+    pub fn mailer(&self) -> Result<crate::notify::Mailer> {
+        let credentials = match (&self.smtp_username, &self.smtp_password) {
+            (Some(user), Some(password)) => Some((user.clone(), password.clone())),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "set both ESCALATE_SMTP_USERNAME and ESCALATE_SMTP_PASSWORD, or neither".into(),
+                ));
+            }
+        };
+        crate::notify::Mailer::from_url(&self.smtp_url, credentials, self.mail.pool_size)
+            .map_err(|e| Error::Config(e.to_string()))
+    }
+
+    /// Who mail comes from, where links point, and the retry policy.
+    pub fn mail_settings(&self) -> Result<crate::notify::MailSettings> {
+        let m = &self.mail;
+        let address = m.from.parse().map_err(|_| {
+            Error::Config(format!("mail.from '{}' is not an email address", m.from))
+        })?;
+        Ok(crate::notify::MailSettings {
+            from: lettre::message::Mailbox::new(Some(m.from_name.clone()), address),
+            base_url: m.base_url.clone(),
+            retry_for: chrono::TimeDelta::hours(m.retry_hours.into()),
+            first_backoff: chrono::TimeDelta::seconds(m.first_retry_seconds.into()),
+            max_backoff: chrono::TimeDelta::seconds(m.max_retry_seconds.into()),
+            lease: chrono::TimeDelta::seconds(self.engine.lease_seconds.into()),
+        })
     }
 
     /// Loads and checks the workflow definitions (`dir` overrides the configured directory).

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod engine;
+pub mod notify;
 mod error;
 pub mod store;
 pub mod workflow;

@@ -129,7 +129,7 @@ fn read_data(source: &str) -> Result<Value> {
     }
 }
 
-async fn engine(settings: &Settings) -> Result<Engine> {
+pub(crate) async fn engine(settings: &Settings) -> Result<Engine> {
     let workflows = settings.workflows(None)?;
     let calendar = settings.calendar(None)?;
     let store = crate::store::connect(&settings.database_url).await?;
@@ -196,7 +196,7 @@ fn pending_lines(view: &CaseView) -> String {
         .join("\n")
 }
 
-fn pretty(value: &Value) -> Result<String> {
+pub(crate) fn pretty(value: &Value) -> Result<String> {
     serde_json::to_string_pretty(value).map_err(|e| Error::Input(e.to_string()))
 }
 
@@ -349,8 +349,12 @@ pub(crate) fn tick(
                 }
             })
             .await?;
+        // Then the outbox, once: what the sweep queued goes out now.
+        let mail = super::mail::deliver(settings, &engine, now.unwrap_or_else(Utc::now)).await?;
         if as_json {
-            emit(out, &pretty(&json!(report))?)?;
+            let mut value = json!(report);
+            value["mail"] = json!(mail);
+            emit(out, &pretty(&value)?)?;
         } else {
             emit(
                 out,
@@ -359,6 +363,10 @@ pub(crate) fn tick(
                     report.fired, report.late, report.skipped
                 ),
             )?;
+            emit(out, &super::mail::delivery_summary(&mail))?;
+            for problem in &mail.problems {
+                emit(out, &format!("  {problem}"))?;
+            }
         }
         match report.failed.first() {
             None => Ok(()),

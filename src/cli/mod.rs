@@ -2,6 +2,8 @@
 
 mod calendar;
 mod case;
+mod mail;
+mod serve;
 mod workflows;
 
 use std::ffi::OsString;
@@ -42,12 +44,21 @@ enum Command {
     /// Check the audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Fire every deadline due by --now (default: now), once, whatever else is running.
+    /// The agency directory: who to contact at each escalation level.
+    #[command(subcommand)]
+    Agencies(mail::AgenciesCommand),
+    /// Messages waiting, sent and failed.
+    #[command(subcommand)]
+    Outbox(mail::OutboxCommand),
+    /// The daemon: sweeps deadlines and delivers the outbox every [serve] interval_seconds
+    /// until SIGINT or SIGTERM.
+    Serve,
+    /// Fire every deadline due by --now (default: now), then deliver the outbox, once.
     Tick {
         /// The time to sweep up to, RFC 3339 [default: now].
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
         now: Option<DateTime<Utc>>,
-        /// Print JSON: {"fired", "late", "skipped", "failed"}.
+        /// Print JSON: {"fired", "late", "skipped", "failed", "mail": {"sent", "retrying", …}}.
         #[arg(long)]
         json: bool,
         /// Print a line for each case swept, as it happens.
@@ -123,6 +134,9 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Case(cmd) => case::run(cmd, &settings, out),
         Command::Tick { now, json, verbose } => case::tick(&settings, now, json, verbose, out),
         Command::Audit(AuditCommand::Verify) => case::verify(&settings, out),
+        Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
+        Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
+        Command::Serve => serve::run(&settings),
     }
 }
 

@@ -1,0 +1,216 @@
+//! `escalate agencies …`, `escalate outbox …`, and outbox delivery for `tick` and `serve`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use clap::Subcommand;
+use serde_json::json;
+
+use super::{block_on, emit, parse_time};
+use crate::config::Settings;
+use crate::directory::Directory;
+use crate::engine::Engine;
+use crate::notify::{DeliveryReport, Dispatcher, Templates};
+use crate::store::{OutboxFilter, OutboxRecord};
+use crate::{Error, Result};
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum AgenciesCommand {
+    /// Replace the agency directory with the agencies and contacts in FILE (YAML, see
+    /// config/agencies.yaml).
+    Import {
+        /// The directory file.
+        file: PathBuf,
+    },
+    /// The agencies and their contacts at each escalation level.
+    List {
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(crate) enum OutboxCommand {
+    /// Messages, newest first, with their delivery state and any failure.
+    List {
+        /// Only queued, sent or failed messages.
+        #[arg(long, value_name = "STATUS", value_parser = ["queued", "sent", "failed"])]
+        status: Option<String>,
+        /// Only this case's messages.
+        #[arg(long = "case", value_name = "REF")]
+        reference: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 50)]
+        limit: i64,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Queue a failed message again (e.g. after fixing a contact or the mail server).
+    Retry {
+        /// The message's id (from `outbox list`).
+        id: i64,
+        /// When it becomes due, RFC 3339 [default: now].
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+    },
+}
+
+pub(crate) fn agencies(cmd: AgenciesCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    match cmd {
+        AgenciesCommand::Import { file } => {
+            let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
+                path: file.clone(),
+                source,
+            })?;
+            let directory =
+                Directory::parse(&file, &text).map_err(|e| Error::Input(e.to_string()))?;
+            block_on(async {
+                let store = crate::store::connect(&settings.database_url).await?;
+                store.migrate().await?;
+                store.replace_directory(&directory, Utc::now()).await?;
+                let contacts: usize = directory.agencies.iter().map(|a| a.contacts.len()).sum();
+                emit(
+                    out,
+                    &format!(
+                        "imported {} agencies and {contacts} contacts from {}",
+                        directory.agencies.len(),
+                        file.display()
+                    ),
+                )
+            })
+        }
+        AgenciesCommand::List { json } => block_on(async {
+            let store = crate::store::connect(&settings.database_url).await?;
+            store.migrate().await?;
+            let directory = store.directory().await?;
+            if json {
+                return emit(out, &super::case::pretty(&json!(directory))?);
+            }
+            if directory.agencies.is_empty() {
+                return emit(
+                    out,
+                    "the directory is empty: escalate agencies import config/agencies.yaml",
+                );
+            }
+            for a in &directory.agencies {
+                emit(out, &format!("{} ({})", a.name, a.id))?;
+                for c in &a.contacts {
+                    emit(out, &format!("  {:<15} {} <{}>", c.level, c.name, c.email))?;
+                }
+            }
+            Ok(())
+        }),
+    }
+}
+
+fn outbox_line(m: &OutboxRecord) -> String {
+    let mut line = format!(
+        "#{} {} {} {} to {} [{}",
+        m.id,
+        m.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        m.idempotency_key,
+        m.template,
+        m.recipient,
+        m.status
+    );
+    if m.attempts > 0 {
+        line.push_str(&format!(", {} attempt(s)", m.attempts));
+    }
+    if m.status == "queued" && m.attempts > 0 {
+        line.push_str(&format!(
+            ", next {}",
+            m.next_attempt_at.to_rfc3339_opts(SecondsFormat::Secs, true)
+        ));
+    }
+    line.push(']');
+    match (&m.last_error, m.status.as_str()) {
+        (Some(e), "queued" | "failed") => line.push_str(&format!(": {e}")),
+        _ => {}
+    }
+    line
+}
+
+pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    block_on(async {
+        let store = crate::store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        match cmd {
+            OutboxCommand::List {
+                status,
+                reference,
+                limit,
+                json,
+            } => {
+                let case_id = match reference {
+                    Some(r) => Some(
+                        store
+                            .case_by_reference(&r)
+                            .await?
+                            .ok_or(crate::engine::EngineError::UnknownReference(r))?
+                            .id,
+                    ),
+                    None => None,
+                };
+                let rows = store
+                    .list_outbox(&OutboxFilter {
+                        status,
+                        case_id,
+                        limit,
+                    })
+                    .await?;
+                if json {
+                    return emit(out, &super::case::pretty(&json!(rows))?);
+                }
+                if rows.is_empty() {
+                    return emit(out, "no messages");
+                }
+                for m in &rows {
+                    emit(out, &outbox_line(m))?;
+                }
+                Ok(())
+            }
+            OutboxCommand::Retry { id, now } => {
+                let row = store
+                    .requeue_outbox(id, now.unwrap_or_else(Utc::now))
+                    .await?
+                    .ok_or_else(|| {
+                        Error::Input(format!("no message #{id} that is queued or failed"))
+                    })?;
+                if let Some(why) = &row.recipient.missing {
+                    return Err(Error::Input(format!(
+                        "message #{id} has nobody to go to ({why}); add the contact with \
+                         `escalate agencies import`, and later messages will reach them"
+                    )));
+                }
+                emit(out, &format!("queued again: {}", outbox_line(&row)))
+            }
+        }
+    })
+}
+
+/// Delivers every queued message due by `now` once, through the configured transport.
+pub(crate) async fn deliver(
+    settings: &Settings,
+    engine: &Engine,
+    now: DateTime<Utc>,
+) -> Result<DeliveryReport> {
+    let mailer = settings.mailer()?;
+    let templates =
+        Templates::load(&settings.templates_dir).map_err(|e| Error::Config(e.to_string()))?;
+    let dispatcher = Dispatcher::new(engine, mailer, templates, settings.mail_settings()?);
+    dispatcher
+        .deliver_due(now)
+        .await
+        .map_err(|e| Error::Input(e.to_string()))
+}
+
+/// One line saying what a delivery pass did.
+pub(crate) fn delivery_summary(report: &DeliveryReport) -> String {
+    format!(
+        "delivered {} message(s); {} will be retried; {} failed",
+        report.sent, report.retrying, report.failed
+    )
+}

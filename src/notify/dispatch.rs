@@ -1,0 +1,474 @@
+//! The outbox dispatcher: claims queued messages with a lease, renders and sends each, and
+//! records the outcome; temporary failures are retried with exponential backoff and jitter.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use futures_util::StreamExt;
+use lettre::message::header::{ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::Message;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::form::{self, ActionRow, DecisionRow, MonitoringForm, Party, StageRow};
+use super::{Mailer, NotifyError, Templates};
+use crate::calendar::local_time;
+use crate::engine::Engine;
+use crate::store::{
+    CaseRecord, DeadlineRecord, DeliveryOutcome, EventRecord, OutboxRecord, StoreError,
+};
+use crate::workflow::{Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup};
+
+/// How many messages a pass claims at a time.
+const CLAIM_BATCH: i64 = 50;
+
+/// How many messages are in flight at once (the SMTP pool's size).
+pub const IN_FLIGHT: usize = 8;
+
+/// Who mail comes from, where links point, and how long to keep trying.
+#[derive(Debug, Clone)]
+pub struct MailSettings {
+    /// The From: mailbox, e.g. `Safeguarding partnership <escalate@partnership.example.org>`.
+    pub from: Mailbox,
+    /// Base URL of the web UI; a case's page is `{base_url}/cases/{reference}`.
+    pub base_url: String,
+    /// After this long failing temporarily, a message is marked failed.
+    pub retry_for: TimeDelta,
+    /// The first retry waits this long; each later one twice as long, up to `max_backoff`.
+    pub first_backoff: TimeDelta,
+    /// The longest wait between attempts.
+    pub max_backoff: TimeDelta,
+    /// How long a claimed message stays leased to this dispatcher.
+    pub lease: TimeDelta,
+}
+
+/// What a delivery pass did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeliveryReport {
+    /// Accepted by the server.
+    pub sent: usize,
+    /// Failed for now; queued again with backoff.
+    pub retrying: usize,
+    /// Failed for good (refused, or failing for too long).
+    pub failed: usize,
+    /// One line per message that did not go, with why.
+    pub problems: Vec<String>,
+}
+
+/// Delivers the outbox.
+pub struct Dispatcher<'a> {
+    engine: &'a Engine,
+    mailer: Mailer,
+    templates: Templates,
+    settings: MailSettings,
+}
+
+/// The wait before attempt `attempts + 1`: doubling from `first`, capped at `max`, then
+/// spread by ±25% so a crowd of messages that failed together does not retry together.
+pub fn backoff(attempts: i64, first: TimeDelta, max: TimeDelta, jitter: f64) -> TimeDelta {
+    let doubled = first.num_milliseconds() as f64 * 2f64.powi(attempts.clamp(0, 30) as i32);
+    let capped = doubled.min(max.num_milliseconds() as f64);
+    TimeDelta::milliseconds((capped * (0.75 + 0.5 * jitter.clamp(0.0, 1.0))) as i64)
+}
+
+impl<'a> Dispatcher<'a> {
+    /// A dispatcher sending through `mailer` with `templates`.
+    pub fn new(
+        engine: &'a Engine,
+        mailer: Mailer,
+        templates: Templates,
+        settings: MailSettings,
+    ) -> Self {
+        Dispatcher {
+            engine,
+            mailer,
+            templates,
+            settings,
+        }
+    }
+
+    /// Delivers every queued message due by `now`, each once; returns what happened.
+    pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<DeliveryReport, NotifyError> {
+        let owner = format!(
+            "{}-{}",
+            std::process::id(),
+            Utc::now().timestamp_nanos_opt().unwrap_or_default()
+        );
+        let store = self.engine.store();
+        let mut report = DeliveryReport::default();
+        loop {
+            // Leases run on the real clock: they are about processes, not case time.
+            let clock = Utc::now();
+            let claimed = store
+                .claim_outbox(now, &owner, clock, clock + self.settings.lease, CLAIM_BATCH)
+                .await?;
+            if claimed.is_empty() {
+                return Ok(report);
+            }
+            let mut results = futures_util::stream::iter(claimed)
+                .map(|row| {
+                    let owner = owner.as_str();
+                    async move {
+                        let outcome = self.attempt(&row, now).await;
+                        let recorded = store.record_delivery(row.id, owner, &outcome, now).await;
+                        (row, outcome, recorded)
+                    }
+                })
+                .buffer_unordered(IN_FLIGHT);
+            while let Some((row, outcome, recorded)) = results.next().await {
+                recorded?;
+                let who = &row.recipient.email;
+                match outcome {
+                    DeliveryOutcome::Sent(reply) => {
+                        tracing::info!(id = row.id, key = %row.idempotency_key, to = %who, %reply, "sent");
+                        report.sent += 1;
+                    }
+                    DeliveryOutcome::Retry(why, at) => {
+                        tracing::warn!(id = row.id, to = %who, next = %at, "not sent, will retry: {why}");
+                        report.retrying += 1;
+                        report.problems.push(format!(
+                            "#{} {} to {who}: {why} (retrying from {})",
+                            row.id,
+                            row.idempotency_key,
+                            at.to_rfc3339()
+                        ));
+                    }
+                    DeliveryOutcome::Failed(why) => {
+                        tracing::error!(id = row.id, to = %who, "not sent, gave up: {why}");
+                        report.failed += 1;
+                        report.problems.push(format!(
+                            "#{} {} to {who}: {why}",
+                            row.id, row.idempotency_key
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// One delivery attempt of a claimed row, as the outcome to record.
+    async fn attempt(&self, row: &OutboxRecord, now: DateTime<Utc>) -> DeliveryOutcome {
+        let message = match self.compose(row, now).await {
+            Ok(m) => m,
+            // A database hiccup: try again later. A template or form that cannot be made:
+            // stop and show it (`outbox retry` once it is fixed).
+            Err(NotifyError::Store(e)) => return self.retry_or_give_up(row, e.to_string(), now),
+            Err(e) => return DeliveryOutcome::Failed(e.to_string()),
+        };
+        match self.mailer.send(message).await {
+            Ok(reply) => DeliveryOutcome::Sent(reply),
+            Err(e) if e.permanent => DeliveryOutcome::Failed(e.message),
+            Err(e) => self.retry_or_give_up(row, e.message, now),
+        }
+    }
+
+    fn retry_or_give_up(&self, row: &OutboxRecord, why: String, now: DateTime<Utc>) -> DeliveryOutcome {
+        if now - row.created_at >= self.settings.retry_for {
+            return DeliveryOutcome::Failed(format!(
+                "gave up after {} attempts over {}: {why}",
+                row.attempts + 1,
+                human_span(now - row.created_at)
+            ));
+        }
+        let wait = backoff(
+            row.attempts,
+            self.settings.first_backoff,
+            self.settings.max_backoff,
+            fastrand::f64(),
+        );
+        DeliveryOutcome::Retry(why, now + wait)
+    }
+
+    /// The email for an outbox row: rendered template, addresses, Message-ID, and for a form
+    /// the PDF attachment and the form as the HTML part.
+    pub async fn compose(&self, row: &OutboxRecord, now: DateTime<Utc>) -> Result<Message, NotifyError> {
+        let store = self.engine.store();
+        let case_id = row.case_id.ok_or_else(|| {
+            StoreError::Damaged(format!("outbox row {} names no case", row.id))
+        })?;
+        let case = store
+            .cases_by_id(&[case_id])
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Damaged(format!("outbox row {} names no case", row.id)))?;
+        let def = self
+            .engine
+            .definition(&case.workflow, &case.workflow_hash)
+            .await?;
+        let deadlines = store.deadlines(case.id).await?;
+        let mut context = self.context(&def, &case, &deadlines, row);
+        let form = if row.kind == "form" {
+            let history = store.events(case.id).await?;
+            Some(monitoring_form(&def, &case, &history, &self.link(&case.reference), now))
+        } else {
+            None
+        };
+        let rendered = match &form {
+            Some(f) => {
+                context["form"] = serde_json::to_value(f).unwrap_or(Value::Null);
+                let mut r = self.templates.render_text(&row.template, &context)?;
+                r.html = form::html(f);
+                r
+            }
+            None => self.templates.render(&row.template, &context)?,
+        };
+        let to = Mailbox::new(
+            (!row.recipient.name.is_empty()).then(|| row.recipient.name.clone()),
+            row.recipient.email.parse().map_err(|_| NotifyError::Settings(format!(
+                "'{}' is not an email address",
+                row.recipient.email
+            )))?,
+        );
+        let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
+        let body = match &form {
+            Some(f) => MultiPart::mixed().multipart(alternative).singlepart(
+                Attachment::new(format!("monitoring-form-{}.pdf", case.reference))
+                    .body(form::pdf(f)?, pdf_type()),
+            ),
+            None => alternative,
+        };
+        let mut builder = Message::builder()
+            .from(self.settings.from.clone())
+            .to(to)
+            .subject(rendered.subject);
+        if let Some(id) = &row.message_id {
+            builder = builder.message_id(Some(id.clone()));
+        }
+        let mut message = builder
+            .multipart(body)
+            .map_err(|e| NotifyError::Settings(e.to_string()))?;
+        // Tell mail systems this is automatic, so out-of-office replies are not sent back.
+        message.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+        Ok(message)
+    }
+
+    fn link(&self, reference: &str) -> String {
+        format!("{}/cases/{reference}", self.settings.base_url.trim_end_matches('/'))
+    }
+
+    /// What templates see (see `config/templates/README.md`). Never the child's details.
+    fn context(
+        &self,
+        def: &Definition,
+        case: &CaseRecord,
+        deadlines: &[DeadlineRecord],
+        row: &OutboxRecord,
+    ) -> Value {
+        let p = &row.payload;
+        let text = |key: &str| p.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let to_state = text("state");
+        // The deadline the message is about: the one that fired, else the new state's.
+        let slot = match p.get("slot") {
+            Some(s) if s.get("kind").and_then(Value::as_str) == Some("task") => {
+                Slot::Task(s.get("name").and_then(Value::as_str).unwrap_or_default().into())
+            }
+            Some(Value::Object(s)) => {
+                Slot::State(s.get("name").and_then(Value::as_str).unwrap_or_default().into())
+            }
+            _ => Slot::State(to_state.clone()),
+        };
+        let lapse_of = |slot: &Slot| {
+            deadlines
+                .iter()
+                .filter(|d| d.slot == *slot && d.kind == TimerKind::Lapse)
+                .max_by_key(|d| (d.started_at, d.id))
+        };
+        let tz = def.time_zone;
+        let deadline_json = |d: Option<&DeadlineRecord>| match d {
+            Some(d) => json!({
+                "due": d.due_at.with_timezone(&tz).format("%a %-d %b %H:%M").to_string(),
+                "due_full": local_time(d.due_at, tz),
+                "explanation": d.explanation,
+                "status": d.status.as_str(),
+            }),
+            None => Value::Null,
+        };
+        let state_json = |slot: &Slot| {
+            let (name, title) = match slot {
+                Slot::State(n) => (n.clone(), def.state(n).map(|s| s.title.clone())),
+                Slot::Task(n) => (n.clone(), def.task(n).map(|t| t.title.clone())),
+            };
+            let title = title.unwrap_or_else(|| name.clone());
+            let short = title.split(':').next().unwrap_or(&title).trim().to_string();
+            json!({ "name": name, "title": title, "short": short })
+        };
+        let to_slot = Slot::State(to_state.clone());
+        let entered = p.get("entered").and_then(Value::as_bool).unwrap_or(false);
+        json!({
+            "case": {
+                "reference": case.reference,
+                "workflow": def.title,
+                "state": case.state,
+            },
+            "state": state_json(&slot),
+            "deadline": deadline_json(lapse_of(&slot)),
+            "to_state": state_json(&to_slot),
+            "new_deadline": if entered { deadline_json(lapse_of(&to_slot)) } else { Value::Null },
+            "event": {
+                "name": text("event"),
+                "title": text("event_title"),
+                "reason": p.get("reason"),
+                "outcome": p.get("outcome").and_then(Value::as_str).map(|o| o.replace('_', " ")),
+                "by": text("by"),
+            },
+            "recipient": {
+                "name": row.recipient.name,
+                "role": row.recipient.title,
+                "role_name": row.recipient.role,
+            },
+            "link": self.link(&case.reference),
+        })
+    }
+}
+
+/// `3 days 4 h`, for messages.
+fn human_span(span: TimeDelta) -> String {
+    let hours = span.num_hours();
+    match (hours / 24, hours % 24) {
+        (0, h) => format!("{h} h"),
+        (d, 0) => format!("{d} days"),
+        (d, h) => format!("{d} days {h} h"),
+    }
+}
+
+fn pdf_type() -> ContentType {
+    ContentType::parse("application/pdf").unwrap_or(ContentType::TEXT_PLAIN)
+}
+
+/// The monitoring form of a case as far as it has gone: parties, stages with their dates, what
+/// was decided and done. No child identifiers.
+pub fn monitoring_form(
+    def: &Definition,
+    case: &CaseRecord,
+    history: &[EventRecord],
+    link: &str,
+    now: DateTime<Utc>,
+) -> MonitoringForm {
+    let tz = def.time_zone;
+    let when = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string();
+    let party = |role: &str| {
+        let path = def.roles.iter().find_map(|r| match &r.kind {
+            crate::workflow::RoleKind::Party { path } if r.name == role => {
+                Some((path.clone(), r.title.clone()))
+            }
+            _ => None,
+        });
+        let Some((path, title)) = path else {
+            return Party::default();
+        };
+        let get = |key: &str| {
+            lookup(&case.data, &format!("{path}.{key}"))
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let role = get("role");
+        Party {
+            agency: get("agency"),
+            name: get("name"),
+            role: if role.is_empty() { title } else { role },
+            email: get("email"),
+        }
+    };
+    let parties: Vec<&str> = def
+        .roles
+        .iter()
+        .filter(|r| matches!(r.kind, crate::workflow::RoleKind::Party { .. }))
+        .map(|r| r.name.as_str())
+        .collect();
+    let mut stages: Vec<StageRow> = Vec::new();
+    let mut decisions = Vec::new();
+    let mut actions = Vec::new();
+    let (mut child_at_risk, mut learning) = (None, None);
+    for e in history {
+        let title_of = |state: &str| {
+            def.state(state)
+                .map(|s| s.title.clone())
+                .unwrap_or_else(|| state.to_string())
+        };
+        if e.event == OPEN_EVENT || e.from_state != e.to_state {
+            if let Some(last) = stages.last_mut() {
+                last.exited = Some(when(e.at));
+            }
+            stages.push(StageRow {
+                stage: title_of(&e.to_state),
+                entered: when(e.at),
+                exited: None,
+            });
+        }
+        if e.event == OPEN_EVENT || e.event == WARNING_EVENT {
+            continue;
+        }
+        if let Some(a) = e.fields.get("actions") {
+            actions.push(ActionRow {
+                action: a.clone(),
+                by_whom: e.actor.clone(),
+                by_when: e.fields.get("by_when").cloned().unwrap_or_default(),
+            });
+        }
+        if let Some(v) = e.fields.get("child_at_risk") {
+            child_at_risk = Some(v.clone());
+        }
+        if let Some(v) = e.fields.get("learning") {
+            learning = Some(v.clone());
+        }
+        let mut what = if e.event == LAPSE_EVENT {
+            "Deadline passed".to_string()
+        } else {
+            def.event_title(&e.from_state, &e.event)
+        };
+        for (k, v) in &e.fields {
+            if !["actions", "by_when", "learning", "child_at_risk", "deadline"].contains(&k.as_str())
+            {
+                what.push_str(&format!("; {}: {v}", k.replace('_', " ")));
+            }
+        }
+        decisions.push(DecisionRow {
+            when: when(e.at),
+            who: e.actor.clone(),
+            what,
+        });
+    }
+    let category = lookup(&case.data, "category")
+        .and_then(Value::as_str)
+        .map(category_label)
+        .unwrap_or_default();
+    let immediate = lookup(&case.data, "immediate_risk").and_then(Value::as_bool);
+    MonitoringForm {
+        reference: case.reference.clone(),
+        workflow: def.title.clone(),
+        partnership: String::new(),
+        raising: party(parties.first().copied().unwrap_or("raiser")),
+        receiving: party(parties.get(1).copied().unwrap_or("respondent")),
+        first_raised: when(case.opened_at),
+        category,
+        summary: lookup(&case.data, "summary")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
+        stages,
+        actions,
+        decisions,
+        outcome: case.outcome.clone().map(|o| o.replace('_', " ")),
+        resolution_date: case.closed_at.map(when),
+        child_at_risk: child_at_risk.or(immediate.filter(|r| *r).map(|_| "yes".to_string())),
+        learning,
+        generated: when(now),
+        link: link.to_string(),
+    }
+}
+
+/// `need_for_action` → the form's wording.
+fn category_label(category: &str) -> String {
+    match category {
+        "threshold" => "Threshold / level of need".into(),
+        "roles_and_responsibilities" => "Roles and responsibilities".into(),
+        "need_for_action" => "Need for action".into(),
+        "information_sharing" => "Information sharing".into(),
+        "case_progress" => "Case progress".into(),
+        "service_provision" => "Service provision".into(),
+        other => other.replace('_', " "),
+    }
+}

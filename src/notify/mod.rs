@@ -1,0 +1,38 @@
+//! Email: templates, the outbox dispatcher, transports and the monitoring form.
+//!
+//! The engine queues messages (outbox rows) inside its transactions; this module delivers them,
+//! each at most once at a time, retrying temporary failures with backoff.
+
+mod dispatch;
+pub mod form;
+mod templates;
+mod transport;
+
+pub use dispatch::{DeliveryReport, Dispatcher, MailSettings};
+pub use templates::{Rendered, Templates};
+pub use transport::{Mailer, SendError};
+
+/// What can stop mail from being prepared or sent, each one line.
+#[derive(Debug, thiserror::Error)]
+pub enum NotifyError {
+    /// The mail URL or settings are wrong.
+    #[error("mail settings: {0}")]
+    Settings(String),
+    /// A template is missing or does not render.
+    #[error("template {name}: {message}")]
+    Template {
+        /// The template file.
+        name: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The monitoring form could not be made.
+    #[error(transparent)]
+    Form(#[from] form::FormError),
+    /// The database.
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreError),
+    /// The engine (e.g. a workflow version that is gone).
+    #[error(transparent)]
+    Engine(#[from] crate::engine::EngineError),
+}

@@ -1,0 +1,156 @@
+//! Where messages go: an SMTP server (through lettre, pooled) or a directory of `.eml` files.
+
+use std::time::Duration;
+
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::transport::smtp::client::{Tls, TlsParameters};
+use lettre::transport::smtp::PoolConfig;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+
+use super::NotifyError;
+
+/// How long one SMTP conversation may take: well inside the outbox lease, so a message is never
+/// still being sent when another dispatcher may take it over.
+const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// A configured transport.
+#[derive(Clone)]
+pub enum Mailer {
+    /// An SMTP server.
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    /// One `.eml` file per message in a directory.
+    File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+}
+
+/// Why a message was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct SendError {
+    /// The server refused for good (a 5xx reply): retrying will not help.
+    pub permanent: bool,
+    /// The server's reply, or why it could not be reached.
+    pub message: String,
+}
+
+/// Is `host` this machine, where a relay without TLS is safe?
+fn is_local(host: &str) -> bool {
+    matches!(host, "localhost" | "127.0.0.1" | "::1" | "[::1]")
+}
+
+impl Mailer {
+    /// The transport a URL names: `file://DIR`, `smtp://host:port` (plain to this machine,
+    /// STARTTLS required elsewhere unless `?tls=opportunistic` or `?tls=none`), or
+    /// `smtps://host:port` (TLS from the start). `credentials` log in when given.
+    pub fn from_url(
+        url: &str,
+        credentials: Option<(String, String)>,
+        pool_size: u32,
+    ) -> Result<Mailer, NotifyError> {
+        let bad = |why: &str| NotifyError::Settings(format!("smtp_url '{url}': {why}"));
+        if let Some(dir) = url.strip_prefix("file://") {
+            if dir.is_empty() {
+                return Err(bad("file:// needs a directory, e.g. file://mail"));
+            }
+            std::fs::create_dir_all(dir).map_err(|e| bad(&format!("cannot create {dir}: {e}")))?;
+            return Ok(Mailer::File(
+                AsyncFileTransport::<Tokio1Executor>::new(dir),
+                dir.into(),
+            ));
+        }
+        let (scheme, rest) = url
+            .split_once("://")
+            .ok_or_else(|| bad("must start with smtp://, smtps:// or file://"))?;
+        let (authority, query) = rest.split_once('?').unwrap_or((rest, ""));
+        let authority = authority.trim_end_matches('/');
+        let (host, port) = match authority.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') => (
+                h.to_string(),
+                Some(p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
+            ),
+            _ => (authority.to_string(), None),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let tls_mode = query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix("tls="))
+            .unwrap_or("");
+        let tls = |host: &str| {
+            TlsParameters::new(host.to_string()).map_err(|e| bad(&format!("TLS: {e}")))
+        };
+        let builder = match (scheme, tls_mode) {
+            ("smtps", _) => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                .port(port.unwrap_or(465))
+                .tls(Tls::Wrapper(tls(&host)?)),
+            ("smtp", "none") => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                .port(port.unwrap_or(25)),
+            ("smtp", "") if is_local(&host) => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                    .port(port.unwrap_or(25))
+            }
+            ("smtp", "opportunistic") => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                    .port(port.unwrap_or(587))
+                    .tls(Tls::Opportunistic(tls(&host)?))
+            }
+            ("smtp", "" | "required") => {
+                AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&host)
+                    .port(port.unwrap_or(587))
+                    .tls(Tls::Required(tls(&host)?))
+            }
+            ("smtp", other) => {
+                return Err(bad(&format!(
+                    "tls={other} is not one of required, opportunistic, none"
+                )));
+            }
+            _ => return Err(bad("must start with smtp://, smtps:// or file://")),
+        };
+        let mut builder = builder
+            .timeout(Some(SMTP_TIMEOUT))
+            .pool_config(PoolConfig::new().max_size(pool_size.max(1)));
+        if let Some((user, password)) = credentials {
+            builder = builder.credentials(Credentials::new(user, password));
+        }
+        Ok(Mailer::Smtp(builder.build()))
+    }
+
+    /// Sends one message; returns the server's reply (or the file written).
+    pub async fn send(&self, message: Message) -> Result<String, SendError> {
+        match self {
+            Mailer::Smtp(smtp) => match smtp.send(message).await {
+                Ok(response) => Ok(format!(
+                    "{} {}",
+                    response.code(),
+                    response.message().collect::<Vec<_>>().join(" ")
+                )),
+                Err(e) => Err(SendError {
+                    permanent: e.is_permanent(),
+                    message: one_line(&e),
+                }),
+            },
+            Mailer::File(file, dir) => match file.send(message).await {
+                Ok(id) => Ok(format!("written to {}", dir.join(format!("{id}.eml")).display())),
+                Err(e) => Err(SendError {
+                    permanent: false,
+                    message: one_line(&e),
+                }),
+            },
+        }
+    }
+}
+
+/// An error and its causes on one line.
+fn one_line(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !text.contains(&more) {
+            text.push_str(": ");
+            text.push_str(&more);
+        }
+        source = s.source();
+    }
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
