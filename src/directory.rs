@@ -226,9 +226,9 @@ impl Directory {
         def: &Definition,
         data: &Value,
         of: &[String],
-    ) -> Result<Vec<&'a Agency>, String> {
+    ) -> (Vec<&'a Agency>, Vec<String>) {
         if of.is_empty() {
-            return Ok(self.agencies.iter().collect());
+            return (self.agencies.iter().collect(), Vec::new());
         }
         let mut found = Vec::new();
         let mut problems = Vec::new();
@@ -250,10 +250,7 @@ impl Directory {
                 None => problems.push(format!("the case names no agency for {party}")),
             }
         }
-        if found.is_empty() && !problems.is_empty() {
-            return Err(problems.join("; "));
-        }
-        Ok(found)
+        (found, problems)
     }
 
     /// The contact roles of `def` that `email` holds on a case with `data`.
@@ -263,7 +260,7 @@ impl Directory {
             .filter(|r| match &r.kind {
                 RoleKind::Contact { level, of } => self
                     .role_agencies(def, data, of)
-                    .unwrap_or_default()
+                    .0
                     .iter()
                     .flat_map(|a| &a.contacts)
                     .any(|c| c.level == *level && c.email.eq_ignore_ascii_case(email.trim())),
@@ -312,8 +309,11 @@ impl Directory {
                         ))),
                     }
                 }
-                RoleKind::Contact { level, of } => match self.role_agencies(def, data, of) {
-                    Ok(agencies) => {
+                RoleKind::Contact { level, of } => {
+                    let (agencies, problems) = self.role_agencies(def, data, of);
+                    // Each party's agency that is missing is its own warning on the case.
+                    out.extend(problems.into_iter().map(&nobody));
+                    {
                         for agency in &agencies {
                             let contacts: Vec<&Contact> = agency
                                 .contacts
@@ -348,8 +348,7 @@ impl Directory {
                             )));
                         }
                     }
-                    Err(why) => out.push(nobody(why)),
-                },
+                }
             }
             for r in found {
                 if !out

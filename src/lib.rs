@@ -8,8 +8,8 @@ pub mod cli;
 pub mod config;
 pub mod directory;
 pub mod engine;
-pub mod notify;
 mod error;
+pub mod notify;
 pub mod store;
 pub mod workflow;
 

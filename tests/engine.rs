@@ -164,6 +164,7 @@ async fn open_and_record_keep_state_history_deadlines_and_outbox_together() {
                     "queued"
                 ),
                 ("DSP-2026-000001/2/3", "line_manager", "", "failed"),
+                ("DSP-2026-000001/2/4", "line_manager", "", "failed"),
             ]
         );
         assert!(
@@ -173,10 +174,11 @@ async fn open_and_record_keep_state_history_deadlines_and_outbox_together() {
         );
         assert_eq!(
             view.outbox[2].last_error.as_deref(),
-            Some(
-                "agency 'Riverside Primary School' is not in the directory; \
-                 agency 'Children's Social Care' is not in the directory"
-            )
+            Some("agency 'Riverside Primary School' is not in the directory")
+        );
+        assert_eq!(
+            view.outbox[3].last_error.as_deref(),
+            Some("agency 'Children's Social Care' is not in the directory")
         );
         assert_eq!(
             view.outbox[0].message_id.as_deref(),

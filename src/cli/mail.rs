@@ -58,7 +58,11 @@ pub(crate) enum OutboxCommand {
     },
 }
 
-pub(crate) fn agencies(cmd: AgenciesCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn agencies(
+    cmd: AgenciesCommand,
+    settings: &Settings,
+    out: &mut dyn Write,
+) -> Result<()> {
     match cmd {
         AgenciesCommand::Import { file } => {
             let text = std::fs::read_to_string(&file).map_err(|source| Error::Read {
@@ -126,9 +130,8 @@ fn outbox_line(m: &OutboxRecord) -> String {
         ));
     }
     line.push(']');
-    match (&m.last_error, m.status.as_str()) {
-        (Some(e), "queued" | "failed") => line.push_str(&format!(": {e}")),
-        _ => {}
+    if let (Some(e), "queued" | "failed") = (&m.last_error, m.status.as_str()) {
+        line.push_str(&format!(": {e}"));
     }
     line
 }

@@ -168,7 +168,11 @@ impl Engine {
     }
 
     /// The definition a case runs on: the current one if the hash matches, else the kept one.
-    pub(crate) async fn definition(&self, workflow: &str, hash: &str) -> EngineResult<Arc<Definition>> {
+    pub(crate) async fn definition(
+        &self,
+        workflow: &str,
+        hash: &str,
+    ) -> EngineResult<Arc<Definition>> {
         let key = (workflow.to_string(), hash.to_string());
         if let Some(def) = self.versions.lock().expect("not poisoned").get(&key) {
             return Ok(def.clone());

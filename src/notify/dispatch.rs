@@ -3,9 +3,9 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
+use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
-use lettre::Message;
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -16,7 +16,9 @@ use crate::engine::Engine;
 use crate::store::{
     CaseRecord, DeadlineRecord, DeliveryOutcome, EventRecord, OutboxRecord, StoreError,
 };
-use crate::workflow::{Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup};
+use crate::workflow::{
+    Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup,
+};
 
 /// How many messages a pass claims at a time.
 const CLAIM_BATCH: i64 = 50;
@@ -161,7 +163,12 @@ impl<'a> Dispatcher<'a> {
         }
     }
 
-    fn retry_or_give_up(&self, row: &OutboxRecord, why: String, now: DateTime<Utc>) -> DeliveryOutcome {
+    fn retry_or_give_up(
+        &self,
+        row: &OutboxRecord,
+        why: String,
+        now: DateTime<Utc>,
+    ) -> DeliveryOutcome {
         if now - row.created_at >= self.settings.retry_for {
             return DeliveryOutcome::Failed(format!(
                 "gave up after {} attempts over {}: {why}",
@@ -180,16 +187,19 @@ impl<'a> Dispatcher<'a> {
 
     /// The email for an outbox row: rendered template, addresses, Message-ID, and for a form
     /// the PDF attachment and the form as the HTML part.
-    pub async fn compose(&self, row: &OutboxRecord, now: DateTime<Utc>) -> Result<Message, NotifyError> {
+    pub async fn compose(
+        &self,
+        row: &OutboxRecord,
+        now: DateTime<Utc>,
+    ) -> Result<Message, NotifyError> {
         let store = self.engine.store();
-        let case_id = row.case_id.ok_or_else(|| {
-            StoreError::Damaged(format!("outbox row {} names no case", row.id))
-        })?;
-        let case = store
-            .cases_by_id(&[case_id])
-            .await?
-            .pop()
+        let case_id = row
+            .case_id
             .ok_or_else(|| StoreError::Damaged(format!("outbox row {} names no case", row.id)))?;
+        let case =
+            store.cases_by_id(&[case_id]).await?.pop().ok_or_else(|| {
+                StoreError::Damaged(format!("outbox row {} names no case", row.id))
+            })?;
         let def = self
             .engine
             .definition(&case.workflow, &case.workflow_hash)
@@ -198,7 +208,13 @@ impl<'a> Dispatcher<'a> {
         let mut context = self.context(&def, &case, &deadlines, row);
         let form = if row.kind == "form" {
             let history = store.events(case.id).await?;
-            Some(monitoring_form(&def, &case, &history, &self.link(&case.reference), now))
+            Some(monitoring_form(
+                &def,
+                &case,
+                &history,
+                &self.link(&case.reference),
+                now,
+            ))
         } else {
             None
         };
@@ -213,10 +229,9 @@ impl<'a> Dispatcher<'a> {
         };
         let to = Mailbox::new(
             (!row.recipient.name.is_empty()).then(|| row.recipient.name.clone()),
-            row.recipient.email.parse().map_err(|_| NotifyError::Settings(format!(
-                "'{}' is not an email address",
-                row.recipient.email
-            )))?,
+            row.recipient.email.parse().map_err(|_| {
+                NotifyError::Settings(format!("'{}' is not an email address", row.recipient.email))
+            })?,
         );
         let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
         let body = match &form {
@@ -245,7 +260,10 @@ impl<'a> Dispatcher<'a> {
     }
 
     fn link(&self, reference: &str) -> String {
-        format!("{}/cases/{reference}", self.settings.base_url.trim_end_matches('/'))
+        format!(
+            "{}/cases/{reference}",
+            self.settings.base_url.trim_end_matches('/')
+        )
     }
 
     /// What templates see (see `config/templates/README.md`). Never the child's details.
@@ -257,16 +275,27 @@ impl<'a> Dispatcher<'a> {
         row: &OutboxRecord,
     ) -> Value {
         let p = &row.payload;
-        let text = |key: &str| p.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let text = |key: &str| {
+            p.get(key)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let to_state = text("state");
         // The deadline the message is about: the one that fired, else the new state's.
         let slot = match p.get("slot") {
-            Some(s) if s.get("kind").and_then(Value::as_str) == Some("task") => {
-                Slot::Task(s.get("name").and_then(Value::as_str).unwrap_or_default().into())
-            }
-            Some(Value::Object(s)) => {
-                Slot::State(s.get("name").and_then(Value::as_str).unwrap_or_default().into())
-            }
+            Some(s) if s.get("kind").and_then(Value::as_str) == Some("task") => Slot::Task(
+                s.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
+            ),
+            Some(Value::Object(s)) => Slot::State(
+                s.get("name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
+            ),
             _ => Slot::State(to_state.clone()),
         };
         let lapse_of = |slot: &Slot| {
@@ -347,7 +376,11 @@ pub fn monitoring_form(
     now: DateTime<Utc>,
 ) -> MonitoringForm {
     let tz = def.time_zone;
-    let when = |t: DateTime<Utc>| t.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string();
+    let when = |t: DateTime<Utc>| {
+        t.with_timezone(&tz)
+            .format("%a %-d %b %Y %H:%M")
+            .to_string()
+    };
     let party = |role: &str| {
         let path = def.roles.iter().find_map(|r| match &r.kind {
             crate::workflow::RoleKind::Party { path } if r.name == role => {
@@ -401,11 +434,16 @@ pub fn monitoring_form(
         if e.event == OPEN_EVENT || e.event == WARNING_EVENT {
             continue;
         }
-        if let Some(a) = e.fields.get("actions") {
+        // An action agreed (`agree_action`: action, owner, due) or listed on the form.
+        if let Some(a) = e.fields.get("action").or_else(|| e.fields.get("actions")) {
             actions.push(ActionRow {
                 action: a.clone(),
-                by_whom: e.actor.clone(),
-                by_when: e.fields.get("by_when").cloned().unwrap_or_default(),
+                by_whom: e
+                    .fields
+                    .get("owner")
+                    .cloned()
+                    .unwrap_or_else(|| e.actor.clone()),
+                by_when: e.fields.get("due").cloned().unwrap_or_default(),
             });
         }
         if let Some(v) = e.fields.get("child_at_risk") {
@@ -420,7 +458,16 @@ pub fn monitoring_form(
             def.event_title(&e.from_state, &e.event)
         };
         for (k, v) in &e.fields {
-            if !["actions", "by_when", "learning", "child_at_risk", "deadline"].contains(&k.as_str())
+            if ![
+                "action",
+                "actions",
+                "owner",
+                "due",
+                "learning",
+                "child_at_risk",
+                "deadline",
+            ]
+            .contains(&k.as_str())
             {
                 what.push_str(&format!("; {}: {v}", k.replace('_', " ")));
             }

@@ -24,15 +24,36 @@ pub struct MonitoringForm {
     pub link: String,
 }
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Party { pub agency: String, pub name: String, pub role: String, pub email: String }
+pub struct Party {
+    pub agency: String,
+    pub name: String,
+    pub role: String,
+    pub email: String,
+}
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct StageRow { pub stage: String, pub entered: String, pub exited: Option<String> }
+pub struct StageRow {
+    pub stage: String,
+    pub entered: String,
+    pub exited: Option<String>,
+}
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct ActionRow { pub action: String, pub by_whom: String, pub by_when: String }
+pub struct ActionRow {
+    pub action: String,
+    pub by_whom: String,
+    pub by_when: String,
+}
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct DecisionRow { pub when: String, pub who: String, pub what: String }
+pub struct DecisionRow {
+    pub when: String,
+    pub who: String,
+    pub what: String,
+}
 #[derive(Debug, thiserror::Error)]
 #[error("form: {0}")]
 pub struct FormError(String);
-pub fn pdf(_form: &MonitoringForm) -> Result<Vec<u8>, FormError> { Err(FormError("not yet".into())) }
-pub fn html(form: &MonitoringForm) -> String { form.reference.clone() }
+pub fn pdf(_form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
+    Err(FormError("not yet".into()))
+}
+pub fn html(form: &MonitoringForm) -> String {
+    form.reference.clone()
+}

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::transport::smtp::PoolConfig;
 use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::NotifyError;
@@ -65,7 +65,10 @@ impl Mailer {
         let (host, port) = match authority.rsplit_once(':') {
             Some((h, p)) if !h.ends_with(':') => (
                 h.to_string(),
-                Some(p.parse::<u16>().map_err(|_| bad("the port is not a number"))?),
+                Some(
+                    p.parse::<u16>()
+                        .map_err(|_| bad("the port is not a number"))?,
+                ),
             ),
             _ => (authority.to_string(), None),
         };
@@ -130,7 +133,10 @@ impl Mailer {
                 }),
             },
             Mailer::File(file, dir) => match file.send(message).await {
-                Ok(id) => Ok(format!("written to {}", dir.join(format!("{id}.eml")).display())),
+                Ok(id) => Ok(format!(
+                    "written to {}",
+                    dir.join(format!("{id}.eml")).display()
+                )),
                 Err(e) => Err(SendError {
                     permanent: false,
                     message: one_line(&e),

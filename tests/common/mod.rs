@@ -110,3 +110,101 @@ pub fn psql(url: &str, sql: &str) {
         .expect("psql runs");
     assert!(status.success(), "psql failed: {sql}");
 }
+
+/// A real SMTP server process (aiosmtpd, `tests/support/smtp_server.py`) on a free local port,
+/// writing what it accepts to a directory; stopped when dropped.
+pub struct SmtpServer {
+    /// Its port on 127.0.0.1.
+    pub port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl SmtpServer {
+    /// Starts a server on a free port.
+    pub fn start() -> SmtpServer {
+        let mut server = SmtpServer {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        };
+        server.run();
+        server
+    }
+
+    /// A server that is down: its port is chosen, nothing listens until [`SmtpServer::run`].
+    pub fn down() -> SmtpServer {
+        SmtpServer {
+            port: free_port(),
+            dir: tempfile::tempdir().unwrap(),
+            child: None,
+        }
+    }
+
+    /// Starts (or restarts) the server process and waits until it listens.
+    pub fn run(&mut self) {
+        use std::io::BufRead;
+        let mut child = Command::new("python3")
+            .arg(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/tests/support/smtp_server.py"
+            ))
+            .arg(self.port.to_string())
+            .arg(self.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("python3 runs (aiosmtpd: pip install aiosmtpd)");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        assert_eq!(
+            line.trim(),
+            "ready",
+            "the SMTP server did not start (is aiosmtpd installed?)"
+        );
+        self.child = Some(child);
+    }
+
+    /// `smtp://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("smtp://127.0.0.1:{}", self.port)
+    }
+
+    /// How the server answers: `accept`, `tempfail` (451) or `permfail` (550).
+    pub fn set_mode(&self, mode: &str) {
+        std::fs::write(self.dir.path().join("mode"), mode).unwrap();
+    }
+
+    /// The messages accepted so far, in order, as text.
+    pub fn messages(&self) -> Vec<String> {
+        let mut files: Vec<_> = std::fs::read_dir(self.dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "eml"))
+            .collect();
+        files.sort();
+        files
+            .iter()
+            .map(|p| String::from_utf8_lossy(&std::fs::read(p).unwrap()).into_owned())
+            .collect()
+    }
+}
+
+impl Drop for SmtpServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}

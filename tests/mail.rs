@@ -1,0 +1,332 @@
+//! Email through a real SMTP server process: reminders once per recipient however often `tick`
+//! runs, retries while the server refuses or is down, permanent failures shown, the stage-3
+//! monitoring form, and no child identifiers in any message.
+
+mod common;
+
+use std::collections::BTreeSet;
+
+use common::{SmtpServer, TestDb, escalate, json, stderr, stdout};
+use serde_json::Value;
+
+const RAISER: &str = "priya.shah@school.example.org";
+/// The child's name and reference in examples/dispute.json: never in a message.
+const CHILD: [&str; 2] = ["Sam Example", "LCS-204417"];
+
+/// A message's text with quoted-printable soft breaks and escapes undone.
+fn decoded(message: &str) -> String {
+    let joined = message.replace("=\r\n", "").replace("=\n", "");
+    let bytes = joined.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'='
+            && i + 2 < bytes.len()
+            && let Ok(b) = u8::from_str_radix(&joined[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The value of header `name` in a message, unfolded.
+fn header(message: &str, name: &str) -> String {
+    let head = message.split("\r\n\r\n").next().unwrap_or_default();
+    let unfolded = head.replace("\r\n ", " ").replace("\r\n\t", " ");
+    unfolded
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}: ")))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+struct Setup {
+    db: TestDb,
+    env: Vec<(&'static str, String)>,
+}
+
+impl Setup {
+    fn new(db: TestDb, smtp_url: &str) -> Setup {
+        let env = vec![
+            ("ESCALATE_DATABASE_URL", db.url.clone()),
+            ("ESCALATE_SMTP_URL", smtp_url.to_string()),
+            ("ESCALATE_MAIL__FIRST_RETRY_SECONDS", "60".to_string()),
+        ];
+        let s = Setup { db, env };
+        let o = s.run(&["agencies", "import", "config/agencies.yaml"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        s
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        escalate(args, &env)
+    }
+
+    fn open_dispute(&self) -> String {
+        let o = self.run(&[
+            "case",
+            "open",
+            "--workflow",
+            "dispute",
+            "--data",
+            "examples/dispute.json",
+            "--by",
+            RAISER,
+            "--now",
+            "2026-11-02T09:00:00Z",
+            "--json",
+        ]);
+        json(&o)["reference"].as_str().unwrap().to_string()
+    }
+
+    fn tick(&self, now: &str) -> Value {
+        json(&self.run(&["tick", "--now", now, "--json"]))
+    }
+
+    fn outbox(&self) -> Vec<Value> {
+        json(&self.run(&["outbox", "list", "--limit", "1000", "--json"]))
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+}
+
+/// (envelope recipient, Message-ID) of each message the server holds.
+fn received(server: &SmtpServer) -> Vec<(String, String)> {
+    server
+        .messages()
+        .iter()
+        .map(|m| (header(m, "X-Envelope-To"), header(m, "Message-ID")))
+        .collect()
+}
+
+/// (recipient, Message-ID) of each outbox row with the given status.
+fn rows(outbox: &[Value], status: &str) -> BTreeSet<(String, String)> {
+    outbox
+        .iter()
+        .filter(|m| m["status"] == status)
+        .map(|m| {
+            (
+                m["recipient"]["email"].as_str().unwrap().to_string(),
+                m["message_id"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn a_lapse_reaches_each_recipient_once_however_often_tick_runs() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        let s = Setup::new(db, &server.url());
+        let reference = s.open_dispute();
+        // Stage 1's warning (Tue 3 Nov) and lapse (Wed 4 Nov) are due; the lapse escalates.
+        for _ in 0..3 {
+            let report = s.tick("2026-11-05T09:00:00Z");
+            assert_eq!(report["failed"], serde_json::json!([]));
+        }
+        let got = received(&server);
+        let outbox = s.outbox();
+        let sent = rows(&outbox, "sent");
+        // Everything queued went, once: the server holds exactly the sent rows, no repeats.
+        assert_eq!(got.len(), outbox.len(), "{}: {got:?}", s.db.url);
+        assert_eq!(got.iter().cloned().collect::<BTreeSet<_>>(), sent);
+        let to = |who: &str| got.iter().filter(|(r, _)| r == who).count();
+        // The raiser: stage 1's warning and the escalation notice; each line manager: the notice.
+        assert_eq!(to(RAISER), 2, "{got:?}");
+        assert_eq!(to("tom.hughes@council.example.gov.uk"), 2);
+        assert_eq!(to("dsl@school.example.org"), 1);
+        assert_eq!(to("team.manager@council.example.gov.uk"), 1);
+        let messages = server.messages();
+        let subjects: BTreeSet<String> = messages.iter().map(|m| header(m, "Subject")).collect();
+        assert_eq!(
+            subjects,
+            BTreeSet::from([
+                format!("[{reference}] Stage 1 deadline in one working day (due Wed 4 Nov 17:00)"),
+                format!("[{reference}] Escalated to Stage 2 (due Thu 12 Nov 17:00)"),
+            ])
+        );
+        for m in &messages {
+            let text = decoded(m);
+            for child in CHILD {
+                assert!(!text.contains(child), "{child} in:\n{text}");
+            }
+            assert!(text.contains("Content-Type: text/plain"), "{text}");
+            assert!(text.contains("Content-Type: text/html"), "{text}");
+            assert!(text.contains(&format!("/cases/{reference}")), "{text}");
+        }
+    }
+}
+
+#[test]
+fn a_refusing_or_absent_server_leaves_mail_queued_until_it_returns() {
+    for db in TestDb::all() {
+        let mut server = SmtpServer::down();
+        let s = Setup::new(db, &server.url());
+        let reference = s.open_dispute();
+        let note = [
+            "case",
+            "event",
+            &reference,
+            "escalate",
+            "--by",
+            RAISER,
+            "--reason",
+            "No reply",
+            "--now",
+            "2026-11-02T10:00:00Z",
+        ];
+        assert!(s.run(&note).status.success());
+
+        // Down: nothing goes, everything stays queued with the reason and a later attempt.
+        let report = s.tick("2026-11-02T10:00:00Z");
+        let queued = report["mail"]["retrying"].as_u64().unwrap();
+        assert_eq!(queued, 4, "{report}");
+        assert_eq!(report["mail"]["sent"], 0);
+        let outbox = s.outbox();
+        assert!(
+            outbox
+                .iter()
+                .all(|m| m["status"] == "queued" && m["attempts"] == 1)
+        );
+        assert!(
+            outbox
+                .iter()
+                .all(|m| m["last_error"].as_str().unwrap().contains("onnect")),
+            "{outbox:?}"
+        );
+
+        // Up but refusing for now (451): still queued; not retried before the backoff.
+        server.run();
+        server.set_mode("tempfail");
+        let early = s.tick("2026-11-02T10:00:30Z");
+        assert_eq!(
+            early["mail"]["retrying"], 0,
+            "retried before its backoff: {early}"
+        );
+        let refused = s.tick("2026-11-02T11:00:00Z");
+        assert_eq!(
+            refused["mail"]["retrying"].as_u64(),
+            Some(queued),
+            "{refused}"
+        );
+        assert!(server.messages().is_empty());
+        let shown = stdout(&s.run(&["case", "show", &reference]));
+        assert!(shown.contains("451"), "{shown}");
+
+        // Back: each message is delivered once, with the Message-ID it was queued with.
+        server.set_mode("accept");
+        let back = s.tick("2026-11-02T14:00:00Z");
+        assert_eq!(back["mail"]["sent"].as_u64(), Some(queued), "{back}");
+        let again = s.tick("2026-11-02T18:00:00Z");
+        assert_eq!(again["mail"]["sent"], 0);
+        let got = received(&server);
+        assert_eq!(got.len() as u64, queued);
+        assert_eq!(
+            got.into_iter().collect::<BTreeSet<_>>(),
+            rows(&s.outbox(), "sent")
+        );
+    }
+}
+
+#[test]
+fn a_permanent_refusal_is_recorded_and_can_be_retried() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        server.set_mode("permfail");
+        let s = Setup::new(db, &server.url());
+        let reference = s.open_dispute();
+        let escalate_it = [
+            "case",
+            "event",
+            &reference,
+            "escalate",
+            "--by",
+            RAISER,
+            "--reason",
+            "No reply",
+            "--now",
+            "2026-11-02T10:00:00Z",
+        ];
+        assert!(s.run(&escalate_it).status.success());
+        let report = s.tick("2026-11-02T10:00:00Z");
+        assert_eq!(report["mail"]["failed"], 4, "{report}");
+        let failed = s.run(&["outbox", "list", "--status", "failed"]);
+        let listing = stdout(&failed);
+        assert_eq!(listing.lines().count(), 4, "{listing}");
+        assert!(
+            listing
+                .lines()
+                .all(|l| l.contains("[failed, 1 attempt(s)]: ") && l.contains("550")),
+            "{listing}"
+        );
+        // Once the address is fixed, `outbox retry` sends it, once.
+        server.set_mode("accept");
+        let id = s.outbox()[0]["id"].as_i64().unwrap().to_string();
+        let retry = s.run(&["outbox", "retry", &id, "--now", "2026-11-02T11:00:00Z"]);
+        assert!(
+            stdout(&retry).starts_with(&format!("queued again: #{id} ")),
+            "{}",
+            stderr(&retry)
+        );
+        let report = s.tick("2026-11-02T11:00:00Z");
+        assert_eq!(report["mail"]["sent"], 1, "{report}");
+        assert_eq!(server.messages().len(), 1);
+        let unknown = s.run(&["outbox", "retry", "999999"]);
+        assert_eq!(unknown.status.code(), Some(2));
+        assert_eq!(
+            stderr(&unknown),
+            "escalate: no message #999999 that is queued or failed\n"
+        );
+    }
+}
+
+#[test]
+fn a_missing_contact_is_a_warning_on_the_case_not_a_silent_drop() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start();
+    let s = Setup::new(db, &server.url());
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agencies.yaml");
+    std::fs::write(
+        &file,
+        "partnership:\n  name: P\n  business_unit:\n    - {name: BU, email: bu@p.example.org}\n\
+         agencies:\n  - name: Riverside Primary School\n    line_manager:\n      - {name: DSL, email: dsl@school.example.org}\n",
+    )
+    .unwrap();
+    assert!(
+        s.run(&["agencies", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let reference = s.open_dispute();
+    let escalate_it = [
+        "case",
+        "event",
+        &reference,
+        "escalate",
+        "--by",
+        RAISER,
+        "--reason",
+        "No reply",
+        "--now",
+        "2026-11-02T10:00:00Z",
+    ];
+    assert!(s.run(&escalate_it).status.success());
+    let shown = stdout(&s.run(&["case", "show", &reference]));
+    assert!(
+        shown.contains(
+            "to nobody as line_manager (agency 'Children's Social Care' is not in the directory) [failed]"
+        ),
+        "{shown}"
+    );
+    s.tick("2026-11-02T10:00:00Z");
+    assert_eq!(server.messages().len(), 3);
+}
