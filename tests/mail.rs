@@ -330,3 +330,136 @@ fn a_missing_contact_is_a_warning_on_the_case_not_a_silent_drop() {
     s.tick("2026-11-02T10:00:00Z");
     assert_eq!(server.messages().len(), 3);
 }
+
+/// Every template every shipped workflow uses, for each of its states: it renders (subject
+/// with the reference, a text and an HTML part) and carries nothing of the child's.
+#[tokio::test]
+async fn every_template_of_every_shipped_workflow_renders_without_child_details() {
+    use escalate::directory::{Directory, Recipient};
+    use escalate::notify::{Dispatcher, MailSettings, Mailer, Templates};
+    use escalate::workflow::{ActionKind, EventFields, Workflows};
+    use std::path::Path;
+
+    let db = TestDb::sqlite();
+    let store = escalate::store::connect(&db.url).await.unwrap();
+    store.migrate().await.unwrap();
+    let text = std::fs::read_to_string("config/agencies.yaml").unwrap();
+    let directory = Directory::parse(Path::new("config/agencies.yaml"), &text).unwrap();
+    let now = "2026-11-02T09:00:00Z".parse().unwrap();
+    store.replace_directory(&directory, now).await.unwrap();
+    let workflows =
+        Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
+    let engine = escalate::engine::Engine::new(
+        store.clone(),
+        workflows.clone(),
+        escalate::calendar::Calendar::official(),
+    );
+    let mail_dir = tempfile::tempdir().unwrap();
+    let mailer = Mailer::from_url(
+        &format!("file://{}", mail_dir.path().display()),
+        None,
+        1,
+    )
+    .unwrap();
+    let settings = MailSettings {
+        from: "Escalations <escalate@partnership.example.org>".parse().unwrap(),
+        base_url: "https://escalate.example.org".into(),
+        retry_for: chrono::TimeDelta::hours(72),
+        first_backoff: chrono::TimeDelta::seconds(30),
+        max_backoff: chrono::TimeDelta::hours(1),
+        lease: chrono::TimeDelta::seconds(60),
+    };
+    let templates = Templates::load(Path::new("config/templates")).unwrap();
+    let dispatcher = Dispatcher::new(&engine, mailer, templates, settings);
+    let mut rendered = 0;
+    for def in workflows.iter() {
+        let data: Value = serde_json::from_str(
+            &std::fs::read_to_string(format!("examples/{}.json", def.id)).unwrap(),
+        )
+        .unwrap();
+        let child: Vec<String> = ["child.name", "child.reference", "child.date_of_birth"]
+            .iter()
+            .filter_map(|p| escalate::workflow::lookup(&data, p))
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        assert!(!child.is_empty(), "{} example names a child", def.id);
+        let case = engine
+            .open(&def.id, data, None, &EventFields::new(), "lead@example.org", now)
+            .await
+            .unwrap();
+        // Each template in the context of each state that sends it.
+        let mut uses: Vec<(String, &str, String)> = Vec::new();
+        for state in &def.states {
+            for action in &state.on_entry {
+                let kind = match action.kind {
+                    ActionKind::Email => "email",
+                    ActionKind::Form => "form",
+                };
+                uses.push((state.name.clone(), kind, action.template.clone()));
+            }
+            if let Some(deadline) = &state.deadline {
+                uses.push((state.name.clone(), "email", deadline.warn_template.clone()));
+                if let Some(t) = &deadline.on_lapse.template {
+                    uses.push((state.name.clone(), "email", t.clone()));
+                }
+            }
+        }
+        for task in &def.tasks {
+            uses.push((def.states[0].name.clone(), "email", task.deadline.warn_template.clone()));
+            if let Some(t) = &task.deadline.on_lapse.template {
+                uses.push((def.states[0].name.clone(), "email", t.clone()));
+            }
+        }
+        for (state, kind, template) in uses {
+            let row = escalate::store::OutboxRecord {
+                id: 1,
+                case_id: Some(case.id),
+                idempotency_key: format!("{}/1/1", case.reference),
+                message_id: Some(format!("<{}.1.1@escalate>", case.reference)),
+                kind: kind.into(),
+                template: template.clone(),
+                recipient: Recipient {
+                    role: "raiser".into(),
+                    title: "Professional who raised it".into(),
+                    name: "Priya Shah".into(),
+                    email: "priya.shah@school.example.org".into(),
+                    agency: None,
+                    missing: None,
+                },
+                payload: serde_json::json!({
+                    "workflow": def.title, "state": state, "entered": true,
+                    "event": "escalate", "event_title": "Escalate", "by": "lead@example.org",
+                    "reason": "No reply", "outcome": null, "slot": null,
+                }),
+                status: "queued".into(),
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+                reply: None,
+                created_at: now,
+                sent_at: None,
+            };
+            let message = dispatcher
+                .compose(&row, now)
+                .await
+                .unwrap_or_else(|e| panic!("{} {template} in {state}: {e}", def.id));
+            let formatted = String::from_utf8(message.formatted()).unwrap();
+            let subject = header(&formatted, "Subject");
+            assert!(
+                subject.starts_with(&format!("[{}] ", case.reference)),
+                "{template}: {subject}"
+            );
+            let text = decoded(&formatted);
+            assert!(text.contains("Content-Type: text/plain"), "{template}");
+            assert!(text.contains("Content-Type: text/html"), "{template}");
+            for c in &child {
+                assert!(!text.contains(c.as_str()), "{template} in {state} names {c}");
+            }
+            if kind == "form" {
+                assert!(text.contains("Content-Type: application/pdf"), "{template}");
+            }
+            rendered += 1;
+        }
+    }
+    assert!(rendered >= 20, "only {rendered} renderings");
+}
