@@ -251,3 +251,27 @@ fn html_has_the_sections_and_escapes_every_value() {
     assert!(!page.contains("<link"));
     assert!(!page.contains("@import"));
 }
+
+#[test]
+fn awkward_values_render_without_panicking() {
+    let mut f = sample();
+    f.child_at_risk = Some("Unclear at the time".into());
+    f.link = format!("https://escalate.example.org/cases/{}", "x".repeat(2000));
+    f.summary = format!("{}\n\n\t日本語 😀 end", "y".repeat(4000));
+    f.raising.agency = "🚸".repeat(50);
+    f.actions = vec![ActionRow {
+        action: "Review\r\nthe plan".into(),
+        by_whom: String::new(),
+        by_when: String::new(),
+    }];
+    f.outcome = Some("Agreed a strategy discussion — held within 2 working days.".into());
+    f.resolution_date = Some("Fri 13 Nov 2026".into());
+    let bytes = form::pdf(&f).expect("render");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_pdf(dir.path(), "awkward.pdf", &bytes);
+    let text = run("pdftotext", &["-layout", &path, "-"]);
+    assert!(text.contains("Recorded: Unclear at the time"), "{text}");
+    assert!(text.contains("??? ? end"), "{text}");
+    assert!(text.contains("Agreed a strategy discussion — held within 2 working days."));
+    assert!(text.contains("Fri 13 Nov 2026"));
+}

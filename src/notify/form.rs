@@ -839,13 +839,25 @@ impl Pager {
         for row in rows {
             let mut start = 0usize;
             let total = row.iter().map(Vec::len).max().unwrap_or(0);
+            // A row with an empty value cell is there to be written in: give it the room.
+            let min = if row
+                .iter()
+                .zip(cols)
+                .any(|(lines, col)| lines.is_empty() && matches!(col.face, Face::Regular))
+            {
+                BLANK_ROW
+            } else {
+                0.0
+            };
             loop {
                 let remaining = total - start;
                 let fits = ((self.room() - 2.0 * PAD_Y) / LEAD).floor().max(0.0) as usize;
                 let fresh_page = BOTTOM - MARGIN - 16.0 - header_height();
-                let take = if row_height(remaining) <= self.room() {
+                let take = if row_height(remaining).max(min) <= self.room() {
                     remaining
-                } else if fits >= 2 && (row_height(remaining) > fresh_page || remaining >= 6) {
+                } else if fits >= 2
+                    && (row_height(remaining).max(min) > fresh_page || remaining >= 6)
+                {
                     // Split a long row rather than leave a large gap; a short one moves whole.
                     fits
                 } else {
@@ -855,7 +867,7 @@ impl Pager {
                     }
                     continue;
                 };
-                self.draw_row(cols, &row, start, take);
+                self.draw_row(cols, &row, start, take, min);
                 start += take;
                 if start >= total {
                     break;
@@ -869,8 +881,8 @@ impl Pager {
     }
 
     /// One row (or the slice `start..start + n` of its lines), borders included.
-    fn draw_row(&mut self, cols: &[Col], row: &[Vec<String>], start: usize, n: usize) {
-        let h = row_height(n);
+    fn draw_row(&mut self, cols: &[Col], row: &[Vec<String>], start: usize, n: usize, min: f32) {
+        let h = row_height(n).max(min);
         let mut x = MARGIN;
         for (col, lines) in cols.iter().zip(row) {
             let w = col_width(col);
@@ -957,10 +969,16 @@ impl Pager {
         let size = 7.5;
         let top = PAGE_H - MARGIN - FOOTER_H + 8.0;
         self.hline(MARGIN, MARGIN + CONTENT_W, top, 0.5, 0.5);
-        let first = format!(
-            "Generated {generated} \u{b7} {} \u{b7} page {page} of {total}",
-            self.reference
-        );
+        // Empty parts are left out rather than printed as stray separators.
+        let mut parts = Vec::new();
+        if !generated.trim().is_empty() {
+            parts.push(format!("Generated {generated}"));
+        }
+        if !self.reference.trim().is_empty() {
+            parts.push(self.reference.clone());
+        }
+        parts.push(format!("page {page} of {total}"));
+        let first = parts.join(" \u{b7} ");
         let first = fit(&first, Face::Regular, size, CONTENT_W);
         self.text(MARGIN, top + 10.0, Face::Regular, size, 0.25, &first);
         let note = if link.is_empty() {
@@ -1313,6 +1331,39 @@ fn fit(s: &str, face: Face, size: f32, max: f32) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn width_tables_match_the_fonts_printpdf_ships() {
+        // The tables are Adobe's metrics, which readers use for the standard fonts; printpdf's
+        // own copies of the fonts must agree, or wrapping would be measured against the wrong
+        // font.
+        for (face, font) in [
+            (Face::Regular, BuiltinFont::Helvetica),
+            (Face::Bold, BuiltinFont::HelveticaBold),
+        ] {
+            let Some(parsed) = font.get_parsed_font() else {
+                panic!("printpdf ships {font:?}");
+            };
+            let upm = f32::from(parsed.units_per_em);
+            let mut checked = 0;
+            for c in ' '..='~' {
+                let Some(width) = parsed
+                    .lookup_glyph_index(c as u32)
+                    .and_then(|g| parsed.get_glyph_width(g))
+                else {
+                    continue;
+                };
+                let ours = f32::from(char_width(c, face));
+                let theirs = f32::from(width) * 1000.0 / upm;
+                assert!(
+                    (ours - theirs).abs() <= 2.0,
+                    "{font:?} {c:?}: {ours} vs {theirs}"
+                );
+                checked += 1;
+            }
+            assert!(checked > 90, "only {checked} glyphs of {font:?} compared");
+        }
+    }
 
     #[test]
     fn wrap_keeps_lines_within_the_width_and_loses_no_words() {
