@@ -102,10 +102,10 @@ pub struct DecisionRow {
 #[derive(Debug, thiserror::Error)]
 pub enum FormError {
     /// The form's text is larger than any real case produces.
-    #[error("the form holds {chars} characters of text, more than the {max} allowed")]
+    #[error("the form holds {bytes} bytes of text, more than the {max} allowed")]
     TooLarge {
-        /// Characters of text in the form.
-        chars: usize,
+        /// Bytes of text in the form.
+        bytes: usize,
         /// The most allowed.
         max: usize,
     },
@@ -129,7 +129,7 @@ const NO_IDENTIFIERS: &str =
     "This form contains no child identifiers. Record the completed form on the case page:";
 
 /// Bounds on the input, so a runaway case history cannot make an enormous attachment.
-const MAX_CHARS: usize = 2_000_000;
+const MAX_BYTES: usize = 2_000_000;
 /// Bounds the attachment size; a real dispute's form is a few pages.
 const MAX_PAGES: usize = 500;
 
@@ -149,11 +149,11 @@ const SECTIONS: [&str; 10] = [
 
 /// Renders the form as an A4 PDF.
 pub fn pdf(form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
-    let chars = text_len(form);
-    if chars > MAX_CHARS {
+    let bytes = text_len(form);
+    if bytes > MAX_BYTES {
         return Err(FormError::TooLarge {
-            chars,
-            max: MAX_CHARS,
+            bytes,
+            max: MAX_BYTES,
         });
     }
     let pages = layout(form);
@@ -446,7 +446,7 @@ fn at_risk(value: Option<&str>) -> (bool, bool, Option<&str>) {
     }
 }
 
-/// Characters of free text in the form, for the size bound.
+/// Bytes of text in the form, for the size bound.
 fn text_len(f: &MonitoringForm) -> usize {
     let party = |p: &Party| p.agency.len() + p.name.len() + p.role.len() + p.email.len();
     let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
@@ -1403,6 +1403,29 @@ mod tests {
         assert!(s.ends_with('\u{2026}'));
         assert!(text_width(&s, Face::Bold, 10.0) <= 50.0);
         assert_eq!(fit("ok", Face::Bold, 10.0, 50.0), "ok");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_not_rendered() {
+        let form = MonitoringForm {
+            summary: "x ".repeat(MAX_BYTES),
+            ..MonitoringForm::default()
+        };
+        assert!(matches!(pdf(&form), Err(FormError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_form_beyond_the_page_limit_is_refused() {
+        let row = DecisionRow {
+            when: "Mon 2 Nov 2026 09:00".into(),
+            who: "Jo Clarke".into(),
+            what: "Noted".into(),
+        };
+        let form = MonitoringForm {
+            decisions: vec![row; 40 * MAX_PAGES],
+            ..MonitoringForm::default()
+        };
+        assert!(matches!(pdf(&form), Err(FormError::TooManyPages { .. })));
     }
 
     #[test]
