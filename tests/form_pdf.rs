@@ -234,6 +234,9 @@ fn html_has_the_sections_and_escapes_every_value() {
     f.summary = "<script>alert('x')</script> & more".into();
     f.raising.name = "O\"Brien".into();
     let page = form::html(&f);
+    if let Ok(keep) = std::env::var("FORM_PDF_KEEP") {
+        let _ = std::fs::write(Path::new(&keep).join("form.html"), &page);
+    }
     assert!(page.starts_with("<!DOCTYPE html>"));
     assert!(page.contains("DSP-2026-000042"));
     for heading in HEADINGS {

@@ -329,7 +329,9 @@ td.blank { height: 7mm; }\n\
 .lines div { height: 7mm; border-bottom: 0.5pt solid #bbb; }\n\
 .choice span { margin-right: 10mm; font-size: 11pt; }\n\
 footer { margin-top: 8mm; border-top: 0.5pt solid #666; font-size: 7.5pt; color: #444; overflow-wrap: anywhere; }\n\
-footer p { margin: 1mm 0; }\n";
+footer p { margin: 1mm 0; }\n\
+table + table { margin-top: 2mm; }\n\
+@media print { main.form { max-width: none; padding: 0; } }\n";
 
 /// Escapes text for HTML element content and quoted attribute values.
 fn esc(s: &str) -> String {
