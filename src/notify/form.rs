@@ -1,59 +1,1462 @@
-//! Placeholder until the monitoring form module lands (branch `form`).
+//! The stage-3 monitoring form: a printable A4 PDF and a matching self-contained HTML page.
+//!
+//! Both renderings are pure functions of [`MonitoringForm`], so they can be tested without a
+//! mail transport and re-rendered byte-for-byte from the stored case. The form is meant to be
+//! printed and filled in by hand where the case history has nothing yet, so every section is
+//! always drawn, with ruled blank space when it is empty.
 
-use serde::Serialize;
+use std::fmt::Write as _;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 
-/// Everything printed on the form.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+use printpdf::{
+    BuiltinFont, Color, Greyscale, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle,
+    PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem,
+};
+
+/// Everything printed on the form (already free of child identifiers: never add any).
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct MonitoringForm {
+    /// The dispute reference, e.g. "DSP-2026-000042".
     pub reference: String,
+    /// The workflow's display name, e.g. "Professional disagreement".
     pub workflow: String,
+    /// The safeguarding partnership's name (may be empty).
     pub partnership: String,
+    /// The raising agency and professional.
     pub raising: Party,
+    /// The receiving (respondent) agency and professional.
     pub receiving: Party,
+    /// When the disagreement was first raised, as a formatted local date-time.
     pub first_raised: String,
+    /// The category's human label, e.g. "Threshold / level of need".
     pub category: String,
+    /// The disagreement in the raiser's words.
     pub summary: String,
+    /// The stages reached, with entry and exit dates.
     pub stages: Vec<StageRow>,
+    /// The actions agreed: what, by whom, by when.
     pub actions: Vec<ActionRow>,
+    /// Decisions made and action taken, from the case history.
     pub decisions: Vec<DecisionRow>,
+    /// The outcome, once there is one.
     pub outcome: Option<String>,
+    /// When the dispute was resolved, formatted.
     pub resolution_date: Option<String>,
+    /// "yes" or "no"; `None` leaves both boxes blank to fill in.
     pub child_at_risk: Option<String>,
+    /// Learning for the partnership.
     pub learning: Option<String>,
+    /// When the form was produced, formatted.
     pub generated: String,
+    /// URL of the case page, where the completed form is recorded.
     pub link: String,
 }
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+
+/// An agency and the professional acting for it.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Party {
+    /// The agency, e.g. "Northshire Children's Social Care".
     pub agency: String,
+    /// The professional's name.
     pub name: String,
+    /// The professional's role.
     pub role: String,
+    /// The professional's email address.
     pub email: String,
 }
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+
+/// One stage reached, with the dates it was entered and left.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct StageRow {
+    /// The stage's name.
     pub stage: String,
+    /// When the stage was entered, formatted.
     pub entered: String,
+    /// When the stage was left, formatted; `None` while it is current.
     pub exited: Option<String>,
 }
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+
+/// One action agreed.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct ActionRow {
+    /// What is to be done.
     pub action: String,
+    /// Who is to do it.
     pub by_whom: String,
+    /// By when, formatted.
     pub by_when: String,
 }
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+
+/// One decision made or action taken, from the case history.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct DecisionRow {
+    /// When it happened, formatted.
     pub when: String,
+    /// Who made or recorded it.
     pub who: String,
+    /// The event's title with its reason or fields.
     pub what: String,
 }
+
+/// Why a form could not be rendered.
 #[derive(Debug, thiserror::Error)]
-#[error("form: {0}")]
-pub struct FormError(String);
-pub fn pdf(_form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
-    Err(FormError("not yet".into()))
+pub enum FormError {
+    /// The form's text is larger than any real case produces.
+    #[error("the form holds {bytes} bytes of text, more than the {max} allowed")]
+    TooLarge {
+        /// Bytes of text in the form.
+        bytes: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The laid-out form would run to more pages than allowed.
+    #[error("the form would run to {pages} pages, more than the {max} allowed")]
+    TooManyPages {
+        /// Pages the form would need.
+        pages: usize,
+        /// The most allowed.
+        max: usize,
+    },
+    /// The PDF library failed while writing the document.
+    #[error("the PDF library failed while writing the form: {0}")]
+    Pdf(String),
 }
+
+/// The form's title, on the first page and in the HTML.
+const TITLE: &str = "Professional disagreement: monitoring form";
+/// The line under every footer: the form is safe to email and file, and where it belongs.
+const NO_IDENTIFIERS: &str =
+    "This form contains no child identifiers. Record the completed form on the case page:";
+
+/// Bounds on the input, so a runaway case history cannot make an enormous attachment.
+const MAX_BYTES: usize = 2_000_000;
+/// Bounds the attachment size; a real dispute's form is a few pages.
+const MAX_PAGES: usize = 500;
+
+/// The section headings, numbered as on the printed form (shared by the PDF and the HTML).
+const SECTIONS: [&str; 10] = [
+    "1. Reference & parties",
+    "2. Date first raised",
+    "3. Category",
+    "4. Summary of the disagreement",
+    "5. Stages reached",
+    "6. Actions agreed",
+    "7. Decisions made and action taken",
+    "8. Outcome and resolution date",
+    "9. Was the child at risk during the dispute?",
+    "10. Learning for the partnership",
+];
+
+/// Renders the form as an A4 PDF.
+pub fn pdf(form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
+    let bytes = text_len(form);
+    if bytes > MAX_BYTES {
+        return Err(FormError::TooLarge {
+            bytes,
+            max: MAX_BYTES,
+        });
+    }
+    let pages = layout(form);
+    if pages.len() > MAX_PAGES {
+        return Err(FormError::TooManyPages {
+            pages: pages.len(),
+            max: MAX_PAGES,
+        });
+    }
+    let title = format!("{TITLE} {}", clean(&form.reference));
+    // printpdf is large and not ours: a bug in it must cost one email its attachment, not
+    // take down the dispatcher that called us.
+    let bytes = catch_unwind(AssertUnwindSafe(|| {
+        let mut doc = PdfDocument::new(&title);
+        let pages = pages
+            .into_iter()
+            .map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops))
+            .collect();
+        doc.with_pages(pages)
+            .save(&PdfSaveOptions::default(), &mut Vec::new())
+    }))
+    .map_err(|panic| FormError::Pdf(panic_message(panic.as_ref())))?;
+    if !bytes.starts_with(b"%PDF-") {
+        return Err(FormError::Pdf("the output is not a PDF".into()));
+    }
+    Ok(bytes)
+}
+
+/// Renders the form as a complete, self-contained HTML document with print CSS.
 pub fn html(form: &MonitoringForm) -> String {
-    form.reference.clone()
+    let mut h = String::with_capacity(8 * 1024);
+    let reference = esc(&form.reference);
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <title>{} {reference}</title>\n<style>{CSS}</style>\n</head>\n<body>\n<main class=\"form\">\n",
+        esc(TITLE)
+    );
+    let _ = write!(
+        h,
+        "<header>\n<h1>{}</h1>\n<p class=\"reference\"><span>Reference</span> <strong>{reference}</strong></p>\n",
+        esc(TITLE)
+    );
+    if !form.partnership.trim().is_empty() {
+        let _ = writeln!(h, "<p class=\"partnership\">{}</p>", esc(&form.partnership));
+    }
+    h.push_str("</header>\n");
+
+    section_open(&mut h, 0);
+    h.push_str("<table class=\"kv\">\n");
+    kv_row(&mut h, "Reference", &form.reference);
+    kv_row(&mut h, "Workflow", &form.workflow);
+    kv_row(&mut h, "Partnership", &form.partnership);
+    h.push_str("</table>\n<table class=\"grid parties\">\n<thead><tr><th></th><th>Raising</th><th>Receiving (respondent)</th></tr></thead>\n<tbody>\n");
+    for (label, a, b) in party_rows(form) {
+        let _ = writeln!(
+            h,
+            "<tr><th scope=\"row\">{}</th>{}{}</tr>",
+            esc(label),
+            td(a),
+            td(b)
+        );
+    }
+    h.push_str("</tbody>\n</table>\n</section>\n");
+
+    section_open(&mut h, 1);
+    field(&mut h, &form.first_raised);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 2);
+    field(&mut h, &form.category);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 3);
+    para(&mut h, &form.summary, 6);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 4);
+    let rows: Vec<[&str; 3]> = form
+        .stages
+        .iter()
+        .map(|s| {
+            [
+                s.stage.as_str(),
+                s.entered.as_str(),
+                s.exited.as_deref().unwrap_or(""),
+            ]
+        })
+        .collect();
+    grid(&mut h, ["Stage", "Entered", "Exited"], &rows, 3);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 5);
+    let rows: Vec<[&str; 3]> = form
+        .actions
+        .iter()
+        .map(|a| [a.action.as_str(), a.by_whom.as_str(), a.by_when.as_str()])
+        .collect();
+    grid(&mut h, ["Action", "By whom", "By when"], &rows, 4);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 6);
+    let rows: Vec<[&str; 3]> = form
+        .decisions
+        .iter()
+        .map(|d| [d.when.as_str(), d.who.as_str(), d.what.as_str()])
+        .collect();
+    grid(&mut h, ["When", "Who", "What"], &rows, 4);
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 7);
+    h.push_str("<h3>Outcome</h3>\n");
+    para(&mut h, form.outcome.as_deref().unwrap_or(""), 4);
+    h.push_str("<h3>Resolution date</h3>\n");
+    field(&mut h, form.resolution_date.as_deref().unwrap_or(""));
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 8);
+    let (yes, no, other) = at_risk(form.child_at_risk.as_deref());
+    let tick = |on: bool| if on { "&#x2612;" } else { "&#x2610;" };
+    let _ = writeln!(
+        h,
+        "<p class=\"choice\"><span>{} Yes</span> <span>{} No</span></p>",
+        tick(yes),
+        tick(no)
+    );
+    if let Some(other) = other {
+        let _ = writeln!(h, "<p>Recorded: {}</p>", esc(other));
+    }
+    h.push_str("</section>\n");
+
+    section_open(&mut h, 9);
+    para(&mut h, form.learning.as_deref().unwrap_or(""), 5);
+    h.push_str("</section>\n");
+
+    let _ = write!(
+        h,
+        "<footer>\n<p>Generated {} &middot; {reference}</p>\n<p>{} {}</p>\n</footer>\n</main>\n</body>\n</html>\n",
+        esc(&form.generated),
+        esc(NO_IDENTIFIERS),
+        link_html(&form.link)
+    );
+    h
+}
+
+// ---------------------------------------------------------------------------------------------
+// HTML helpers
+
+/// Print-first styling: A4 pages with the PDF's margins, and nothing fetched from elsewhere.
+const CSS: &str = "\n\
+@page { size: A4; margin: 18mm; }\n\
+* { box-sizing: border-box; }\n\
+body { font-family: Helvetica, Arial, sans-serif; font-size: 10pt; color: #111; margin: 0; }\n\
+main.form { max-width: 174mm; margin: 0 auto; padding: 8mm 0; }\n\
+header { display: flex; flex-wrap: wrap; align-items: flex-start; justify-content: space-between; gap: 4mm; border-bottom: 1.5pt solid #222; padding-bottom: 3mm; }\n\
+h1 { font-size: 16pt; margin: 0; flex: 1 1 100mm; }\n\
+.reference { border: 1pt solid #222; padding: 1.5mm 3mm; margin: 0; }\n\
+.reference span { display: block; font-size: 7pt; text-transform: uppercase; color: #555; }\n\
+.reference strong { font-size: 13pt; }\n\
+.partnership { flex-basis: 100%; margin: 0; color: #444; }\n\
+section { margin-top: 5mm; }\n\
+h2 { font-size: 10.5pt; background: #e6e6e6; padding: 1mm 2mm; margin: 0 0 2mm; break-after: avoid; page-break-after: avoid; }\n\
+h3 { font-size: 8.5pt; margin: 2mm 0 1mm; }\n\
+table { width: 100%; border-collapse: collapse; }\n\
+th, td { border: 0.5pt solid #666; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }\n\
+thead th { background: #f0f0f0; font-size: 8.5pt; }\n\
+tbody th, .kv th { width: 30mm; font-size: 8.5pt; }\n\
+tr { break-inside: avoid; page-break-inside: avoid; }\n\
+td.blank { height: 7mm; }\n\
+.field, .text { border: 0.5pt solid #666; padding: 1mm 1.5mm; min-height: 7mm; white-space: pre-wrap; overflow-wrap: anywhere; }\n\
+.lines { border: 0.5pt solid #666; padding: 0 1.5mm; }\n\
+.lines div { height: 7mm; border-bottom: 0.5pt solid #bbb; }\n\
+.choice span { margin-right: 10mm; font-size: 11pt; }\n\
+footer { margin-top: 8mm; border-top: 0.5pt solid #666; font-size: 7.5pt; color: #444; overflow-wrap: anywhere; }\n\
+footer p { margin: 1mm 0; }\n\
+table + table { margin-top: 2mm; }\n\
+@media print { main.form { max-width: none; padding: 0; } }\n";
+
+/// Escapes text for HTML element content and quoted attribute values.
+fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + s.len() / 8);
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Opens section `i` with its heading.
+fn section_open(h: &mut String, i: usize) {
+    let title = SECTIONS.get(i).copied().unwrap_or("");
+    let _ = writeln!(h, "<section>\n<h2>{}</h2>", esc(title));
+}
+
+/// A key/value table row.
+fn kv_row(h: &mut String, key: &str, value: &str) {
+    let _ = writeln!(
+        h,
+        "<tr><th scope=\"row\">{}</th>{}</tr>",
+        esc(key),
+        td(value)
+    );
+}
+
+/// A table cell; blank cells get room to write in.
+fn td(value: &str) -> String {
+    if value.trim().is_empty() {
+        "<td class=\"blank\"></td>".into()
+    } else {
+        format!("<td>{}</td>", esc(value))
+    }
+}
+
+/// A one-line field, blank to fill in when empty.
+fn field(h: &mut String, value: &str) {
+    let _ = writeln!(h, "<div class=\"field\">{}</div>", esc(value));
+}
+
+/// A block of free text, or `blank_lines` ruled lines when there is none.
+fn para(h: &mut String, value: &str, blank_lines: usize) {
+    if value.trim().is_empty() {
+        h.push_str("<div class=\"lines\">");
+        for _ in 0..blank_lines {
+            h.push_str("<div></div>");
+        }
+        h.push_str("</div>\n");
+    } else {
+        let _ = writeln!(h, "<div class=\"text\">{}</div>", esc(value));
+    }
+}
+
+/// A three-column table; `blank_rows` empty rows when there are no rows.
+fn grid(h: &mut String, head: [&str; 3], rows: &[[&str; 3]], blank_rows: usize) {
+    let _ = writeln!(
+        h,
+        "<table class=\"grid\">\n<thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>\n<tbody>",
+        esc(head[0]),
+        esc(head[1]),
+        esc(head[2])
+    );
+    for row in rows {
+        let _ = writeln!(h, "<tr>{}{}{}</tr>", td(row[0]), td(row[1]), td(row[2]));
+    }
+    if rows.is_empty() {
+        for _ in 0..blank_rows {
+            h.push_str("<tr><td class=\"blank\"></td><td class=\"blank\"></td><td class=\"blank\"></td></tr>\n");
+        }
+    }
+    h.push_str("</tbody>\n</table>\n");
+}
+
+/// The case link: a hyperlink only for http(s), so a stored value can never become a
+/// `javascript:` URL in someone's mail client.
+fn link_html(link: &str) -> String {
+    let t = link.trim();
+    let lower = t.to_ascii_lowercase();
+    if lower.starts_with("https://") || lower.starts_with("http://") {
+        format!("<a href=\"{0}\">{0}</a>", esc(t))
+    } else {
+        esc(t)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shared helpers
+
+/// The parties table's rows: label, raising, receiving.
+fn party_rows(form: &MonitoringForm) -> [(&'static str, &str, &str); 4] {
+    let (r, s) = (&form.raising, &form.receiving);
+    [
+        ("Agency", &r.agency, &s.agency),
+        ("Name", &r.name, &s.name),
+        ("Role", &r.role, &s.role),
+        ("Email", &r.email, &s.email),
+    ]
+}
+
+/// Reads the at-risk answer: (yes ticked, no ticked, some other recorded answer).
+fn at_risk(value: Option<&str>) -> (bool, bool, Option<&str>) {
+    match value.map(str::trim) {
+        None | Some("") => (false, false, None),
+        Some(v) if v.eq_ignore_ascii_case("yes") => (true, false, None),
+        Some(v) if v.eq_ignore_ascii_case("no") => (false, true, None),
+        Some(v) => (false, false, Some(v)),
+    }
+}
+
+/// Bytes of text in the form, for the size bound.
+fn text_len(f: &MonitoringForm) -> usize {
+    let party = |p: &Party| p.agency.len() + p.name.len() + p.role.len() + p.email.len();
+    let opt = |o: &Option<String>| o.as_ref().map_or(0, String::len);
+    f.reference.len()
+        + f.workflow.len()
+        + f.partnership.len()
+        + party(&f.raising)
+        + party(&f.receiving)
+        + f.first_raised.len()
+        + f.category.len()
+        + f.summary.len()
+        + f.stages
+            .iter()
+            .map(|s| s.stage.len() + s.entered.len() + opt(&s.exited))
+            .sum::<usize>()
+        + f.actions
+            .iter()
+            .map(|a| a.action.len() + a.by_whom.len() + a.by_when.len())
+            .sum::<usize>()
+        + f.decisions
+            .iter()
+            .map(|d| d.when.len() + d.who.len() + d.what.len())
+            .sum::<usize>()
+        + opt(&f.outcome)
+        + opt(&f.resolution_date)
+        + opt(&f.child_at_risk)
+        + opt(&f.learning)
+        + f.generated.len()
+        + f.link.len()
+}
+
+/// A readable message from a caught panic's payload.
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "panic".into()
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PDF layout. Units are points; `y` runs down from the top edge (PDF's runs up from the bottom,
+// converted only when an op is emitted).
+
+/// A4 in points (210 × 297 mm).
+const PAGE_W: f32 = 595.2756;
+/// A4 in points (210 × 297 mm).
+const PAGE_H: f32 = 841.8898;
+/// 18 mm, the margin on every side.
+const MARGIN: f32 = 51.0236;
+/// The width between the margins.
+const CONTENT_W: f32 = PAGE_W - 2.0 * MARGIN;
+/// Space kept at the foot of every page for the footer.
+const FOOTER_H: f32 = 40.0;
+/// Content stops here.
+const BOTTOM: f32 = PAGE_H - MARGIN - FOOTER_H;
+
+/// Body text size.
+const BODY: f32 = 9.5;
+/// Body line height.
+const LEAD: f32 = 12.0;
+/// Label and table-header size.
+const LABEL: f32 = 8.5;
+/// Cell padding, horizontal.
+const PAD_X: f32 = 4.0;
+/// Cell padding, vertical.
+const PAD_Y: f32 = 3.5;
+/// Height of a blank row or field: room to write by hand.
+const BLANK_ROW: f32 = 22.0;
+/// Spacing of ruled lines in empty free-text boxes.
+const RULE_GAP: f32 = 20.0;
+/// Grey of cell borders.
+const BORDER: f32 = 0.45;
+
+/// Regular or bold Helvetica: the only fonts used, built into every PDF reader.
+#[derive(Clone, Copy)]
+enum Face {
+    Regular,
+    Bold,
+}
+
+impl Face {
+    fn builtin(self) -> BuiltinFont {
+        match self {
+            Face::Regular => BuiltinFont::Helvetica,
+            Face::Bold => BuiltinFont::HelveticaBold,
+        }
+    }
+}
+
+/// One table column: heading and share of the content width.
+struct Col {
+    title: &'static str,
+    frac: f32,
+    face: Face,
+}
+
+/// Lays the form out into pages of drawing ops, footers included.
+fn layout(form: &MonitoringForm) -> Vec<Vec<Op>> {
+    let mut p = Pager::new(clean(&form.reference));
+    p.title_block(form);
+
+    p.heading(SECTIONS[0], 60.0);
+    let kv = [
+        Col {
+            title: "",
+            frac: 0.2,
+            face: Face::Bold,
+        },
+        Col {
+            title: "",
+            frac: 0.8,
+            face: Face::Regular,
+        },
+    ];
+    let rows = vec![
+        vec!["Reference".to_string(), form.reference.clone()],
+        vec!["Workflow".to_string(), form.workflow.clone()],
+        vec!["Partnership".to_string(), form.partnership.clone()],
+    ];
+    p.table(&kv, false, &rows, 0);
+    p.y += 6.0;
+    let parties = [
+        Col {
+            title: "",
+            frac: 0.2,
+            face: Face::Bold,
+        },
+        Col {
+            title: "Raising",
+            frac: 0.4,
+            face: Face::Regular,
+        },
+        Col {
+            title: "Receiving (respondent)",
+            frac: 0.4,
+            face: Face::Regular,
+        },
+    ];
+    let rows: Vec<Vec<String>> = party_rows(form)
+        .iter()
+        .map(|(l, a, b)| vec![(*l).to_string(), (*a).to_string(), (*b).to_string()])
+        .collect();
+    p.table(&parties, true, &rows, 0);
+
+    p.heading(SECTIONS[1], BLANK_ROW);
+    p.text_box(&form.first_raised, 1);
+    p.heading(SECTIONS[2], BLANK_ROW);
+    p.text_box(&form.category, 1);
+    p.heading(SECTIONS[3], 3.0 * RULE_GAP);
+    p.text_box(&form.summary, 6);
+
+    p.heading(SECTIONS[4], 2.0 * BLANK_ROW);
+    let cols = three_cols(("Stage", 0.5), ("Entered", 0.25), ("Exited", 0.25));
+    let rows: Vec<Vec<String>> = form
+        .stages
+        .iter()
+        .map(|s| {
+            vec![
+                s.stage.clone(),
+                s.entered.clone(),
+                s.exited.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    p.table(&cols, true, &rows, 3);
+
+    p.heading(SECTIONS[5], 2.0 * BLANK_ROW);
+    let cols = three_cols(("Action", 0.56), ("By whom", 0.24), ("By when", 0.2));
+    let rows: Vec<Vec<String>> = form
+        .actions
+        .iter()
+        .map(|a| vec![a.action.clone(), a.by_whom.clone(), a.by_when.clone()])
+        .collect();
+    p.table(&cols, true, &rows, 4);
+
+    p.heading(SECTIONS[6], 2.0 * BLANK_ROW);
+    let cols = three_cols(("When", 0.23), ("Who", 0.2), ("What", 0.57));
+    let rows: Vec<Vec<String>> = form
+        .decisions
+        .iter()
+        .map(|d| vec![d.when.clone(), d.who.clone(), d.what.clone()])
+        .collect();
+    p.table(&cols, true, &rows, 4);
+
+    p.heading(SECTIONS[7], 3.0 * RULE_GAP);
+    p.label("Outcome");
+    p.text_box(form.outcome.as_deref().unwrap_or(""), 4);
+    p.y += 4.0;
+    p.ensure(12.0 + BLANK_ROW);
+    p.label("Resolution date");
+    p.text_box(form.resolution_date.as_deref().unwrap_or(""), 1);
+
+    p.heading(SECTIONS[8], BLANK_ROW);
+    p.at_risk(form.child_at_risk.as_deref());
+
+    p.heading(SECTIONS[9], 3.0 * RULE_GAP);
+    p.text_box(form.learning.as_deref().unwrap_or(""), 5);
+
+    p.finish(form)
+}
+
+/// Three regular-text columns.
+fn three_cols(a: (&'static str, f32), b: (&'static str, f32), c: (&'static str, f32)) -> [Col; 3] {
+    [a, b, c].map(|(title, frac)| Col {
+        title,
+        frac,
+        face: Face::Regular,
+    })
+}
+
+/// Places content on pages, starting a new one when the next piece does not fit.
+struct Pager {
+    /// Finished pages.
+    done: Vec<Vec<Op>>,
+    /// The page being filled.
+    ops: Vec<Op>,
+    /// Where the next content goes, from the top edge.
+    y: f32,
+    /// The cleaned reference, repeated at the top of continuation pages.
+    reference: String,
+}
+
+impl Pager {
+    fn new(reference: String) -> Self {
+        Pager {
+            done: Vec::new(),
+            ops: Vec::new(),
+            y: MARGIN,
+            reference,
+        }
+    }
+
+    /// Space left on this page.
+    fn room(&self) -> f32 {
+        BOTTOM - self.y
+    }
+
+    /// Starts a new page unless `h` points still fit on this one.
+    fn ensure(&mut self, h: f32) {
+        if self.room() < h {
+            self.new_page();
+        }
+    }
+
+    /// Ends this page and starts the next with a running head, so loose printed pages can
+    /// be matched up again.
+    fn new_page(&mut self) {
+        let page = std::mem::take(&mut self.ops);
+        self.done.push(page);
+        self.y = MARGIN;
+        let head = format!("{TITLE} \u{b7} {} (continued)", self.reference);
+        let head = fit(&head, Face::Regular, LABEL, CONTENT_W);
+        self.text(MARGIN, self.y + LABEL, Face::Regular, LABEL, 0.35, &head);
+        self.y += 12.0;
+        self.hline(MARGIN, MARGIN + CONTENT_W, self.y, 0.5, 0.6);
+        self.y += 8.0;
+    }
+
+    /// Title, partnership and the reference box at the top of the first page.
+    fn title_block(&mut self, form: &MonitoringForm) {
+        let box_w = 165.0;
+        let left_w = CONTENT_W - box_w - 12.0;
+        let top = self.y;
+        let mut y = top;
+        for line in wrap(TITLE, Face::Bold, 17.0, left_w) {
+            y += 20.0;
+            self.text(MARGIN, y - 4.0, Face::Bold, 17.0, 0.0, &line);
+        }
+        let partnership = clean(&form.partnership);
+        if !partnership.trim().is_empty() {
+            y += 3.0;
+            for line in wrap(&partnership, Face::Regular, 10.0, left_w) {
+                y += 13.0;
+                self.text(MARGIN, y - 3.0, Face::Regular, 10.0, 0.3, &line);
+            }
+        }
+
+        // The reference is what people quote on the phone: make it the most visible thing.
+        let bx = MARGIN + CONTENT_W - box_w;
+        let reference = clean(&form.reference);
+        let mut size: f32 = 14.0;
+        while size > 7.0 && text_width(&reference, Face::Bold, size) > box_w - 2.0 * PAD_X {
+            size -= 0.5;
+        }
+        let reference = fit(&reference, Face::Bold, size, box_w - 2.0 * PAD_X);
+        let box_h = 40.0;
+        self.rect(bx, top, box_w, box_h, None, Some((1.0, 0.1)));
+        self.text(
+            bx + PAD_X + 2.0,
+            top + 12.0,
+            Face::Bold,
+            7.0,
+            0.35,
+            "REFERENCE",
+        );
+        self.text(
+            bx + PAD_X + 2.0,
+            top + 31.0,
+            Face::Bold,
+            size,
+            0.0,
+            &reference,
+        );
+
+        self.y = y.max(top + box_h) + 8.0;
+        self.hline(MARGIN, MARGIN + CONTENT_W, self.y, 1.5, 0.1);
+        self.y += 4.0;
+    }
+
+    /// A section heading on a grey band, kept with at least `keep` points of what follows.
+    fn heading(&mut self, title: &str, keep: f32) {
+        let band = 17.0;
+        self.y += 10.0;
+        self.ensure(band + 4.0 + keep);
+        self.rect(MARGIN, self.y, CONTENT_W, band, Some(0.88), None);
+        let title = fit(title, Face::Bold, 10.5, CONTENT_W - 2.0 * PAD_X);
+        self.text(MARGIN + PAD_X, self.y + 12.0, Face::Bold, 10.5, 0.0, &title);
+        self.y += band + 5.0;
+    }
+
+    /// A small bold label above a box.
+    fn label(&mut self, text: &str) {
+        self.ensure(12.0 + BLANK_ROW);
+        self.text(MARGIN, self.y + LABEL, Face::Bold, LABEL, 0.2, text);
+        self.y += 12.0;
+    }
+
+    /// Free text in a bordered box, split across pages as needed; when empty, a box with
+    /// `blank_lines` ruled lines (one line: a plain box) to write in.
+    fn text_box(&mut self, text: &str, blank_lines: usize) {
+        let lines = wrap(&clean(text), Face::Regular, BODY, CONTENT_W - 2.0 * PAD_X);
+        if lines.is_empty() {
+            let h = if blank_lines <= 1 {
+                BLANK_ROW
+            } else {
+                blank_lines as f32 * RULE_GAP + 4.0
+            };
+            self.ensure(h);
+            self.rect(MARGIN, self.y, CONTENT_W, h, None, Some((0.5, BORDER)));
+            if blank_lines > 1 {
+                for i in 1..blank_lines {
+                    let ly = self.y + i as f32 * RULE_GAP;
+                    self.hline(MARGIN + PAD_X, MARGIN + CONTENT_W - PAD_X, ly, 0.4, 0.75);
+                }
+            }
+            self.y += h;
+            return;
+        }
+        let cols = [Col {
+            title: "",
+            frac: 1.0,
+            face: Face::Regular,
+        }];
+        self.draw_rows(&cols, false, vec![vec![lines]]);
+    }
+
+    /// A table with optional header row; `blank_rows` empty rows when `rows` is empty.
+    fn table(&mut self, cols: &[Col], header: bool, rows: &[Vec<String>], blank_rows: usize) {
+        let wrapped: Vec<Vec<Vec<String>>> = rows
+            .iter()
+            .map(|row| {
+                cols.iter()
+                    .enumerate()
+                    .map(|(i, col)| {
+                        let text = row.get(i).map(String::as_str).unwrap_or("");
+                        let size = cell_size(col.face);
+                        wrap(&clean(text), col.face, size, col_width(col) - 2.0 * PAD_X)
+                    })
+                    .collect()
+            })
+            .collect();
+        let blanks = if rows.is_empty() { blank_rows } else { 0 };
+        let blank: Vec<Vec<Vec<String>>> = (0..blanks)
+            .map(|_| cols.iter().map(|_| Vec::new()).collect())
+            .collect();
+        if header {
+            self.ensure(header_height() + BLANK_ROW);
+            self.header_row(cols);
+        }
+        self.draw_rows(cols, header, wrapped);
+        self.draw_rows(cols, header, blank);
+    }
+
+    /// Draws wrapped rows, splitting a row across pages only when it is taller than what is
+    /// left and repeating the header on each new page.
+    fn draw_rows(&mut self, cols: &[Col], header: bool, rows: Vec<Vec<Vec<String>>>) {
+        for row in rows {
+            let mut start = 0usize;
+            let total = row.iter().map(Vec::len).max().unwrap_or(0);
+            // A row with an empty value cell is there to be written in: give it the room.
+            let min = if row
+                .iter()
+                .zip(cols)
+                .any(|(lines, col)| lines.is_empty() && matches!(col.face, Face::Regular))
+            {
+                BLANK_ROW
+            } else {
+                0.0
+            };
+            loop {
+                let remaining = total - start;
+                let fits = ((self.room() - 2.0 * PAD_Y) / LEAD).floor().max(0.0) as usize;
+                let fresh_page = BOTTOM - MARGIN - 16.0 - header_height();
+                let take = if row_height(remaining).max(min) <= self.room() {
+                    remaining
+                } else if fits >= 2
+                    && (row_height(remaining).max(min) > fresh_page || remaining >= 6)
+                {
+                    // Split a long row rather than leave a large gap; a short one moves whole.
+                    fits
+                } else {
+                    self.new_page();
+                    if header {
+                        self.header_row(cols);
+                    }
+                    continue;
+                };
+                self.draw_row(cols, &row, start, take, min);
+                start += take;
+                if start >= total {
+                    break;
+                }
+                self.new_page();
+                if header {
+                    self.header_row(cols);
+                }
+            }
+        }
+    }
+
+    /// One row (or the slice `start..start + n` of its lines), borders included.
+    fn draw_row(&mut self, cols: &[Col], row: &[Vec<String>], start: usize, n: usize, min: f32) {
+        let h = row_height(n).max(min);
+        let mut x = MARGIN;
+        for (col, lines) in cols.iter().zip(row) {
+            let w = col_width(col);
+            self.rect(x, self.y, w, h, None, Some((0.5, BORDER)));
+            let size = cell_size(col.face);
+            for (i, line) in lines.iter().skip(start).take(n).enumerate() {
+                let base = self.y + PAD_Y + i as f32 * LEAD + size * 0.95;
+                self.text(x + PAD_X, base, col.face, size, 0.0, line);
+            }
+            x += w;
+        }
+        self.y += h;
+    }
+
+    /// A table's header row.
+    fn header_row(&mut self, cols: &[Col]) {
+        let h = header_height();
+        let mut x = MARGIN;
+        for col in cols {
+            let w = col_width(col);
+            self.rect(x, self.y, w, h, Some(0.94), Some((0.5, BORDER)));
+            let title = fit(col.title, Face::Bold, LABEL, w - 2.0 * PAD_X);
+            self.text(x + PAD_X, self.y + 11.0, Face::Bold, LABEL, 0.15, &title);
+            x += w;
+        }
+        self.y += h;
+    }
+
+    /// Yes/No tick boxes, ticked from the recorded answer.
+    fn at_risk(&mut self, value: Option<&str>) {
+        let (yes, no, other) = at_risk(value);
+        let side = 11.0;
+        let h = 22.0;
+        self.ensure(h + 14.0);
+        let mut x = MARGIN + 2.0;
+        for (label, on) in [("Yes", yes), ("No", no)] {
+            let top = self.y + (h - side) / 2.0;
+            self.rect(x, top, side, side, None, Some((0.8, 0.1)));
+            if on {
+                self.text(x + 2.2, top + side - 2.2, Face::Bold, 10.0, 0.0, "X");
+            }
+            self.text(
+                x + side + 5.0,
+                top + side - 2.0,
+                Face::Regular,
+                10.0,
+                0.0,
+                label,
+            );
+            x += 70.0;
+        }
+        self.y += h;
+        if let Some(other) = other {
+            let text = format!("Recorded: {}", clean(other));
+            for line in wrap(&text, Face::Regular, BODY, CONTENT_W) {
+                self.ensure(LEAD);
+                self.y += LEAD;
+                self.text(MARGIN, self.y - 3.0, Face::Regular, BODY, 0.0, &line);
+            }
+        }
+    }
+
+    /// Closes the last page and adds every page's footer, now that the count is known.
+    fn finish(mut self, form: &MonitoringForm) -> Vec<Vec<Op>> {
+        let last = std::mem::take(&mut self.ops);
+        self.done.push(last);
+        let total = self.done.len();
+        let generated = clean(&form.generated);
+        let link = clean(form.link.trim());
+        let pages = std::mem::take(&mut self.done);
+        pages
+            .into_iter()
+            .enumerate()
+            .map(|(i, ops)| {
+                self.ops = ops;
+                self.footer(&generated, &link, i + 1, total);
+                std::mem::take(&mut self.ops)
+            })
+            .collect()
+    }
+
+    /// The footer: when and what, page N of M, and the no-identifiers note with the link.
+    fn footer(&mut self, generated: &str, link: &str, page: usize, total: usize) {
+        let size = 7.5;
+        let top = PAGE_H - MARGIN - FOOTER_H + 8.0;
+        self.hline(MARGIN, MARGIN + CONTENT_W, top, 0.5, 0.5);
+        // Empty parts are left out rather than printed as stray separators.
+        let mut parts = Vec::new();
+        if !generated.trim().is_empty() {
+            parts.push(format!("Generated {generated}"));
+        }
+        if !self.reference.trim().is_empty() {
+            parts.push(self.reference.clone());
+        }
+        parts.push(format!("page {page} of {total}"));
+        let first = parts.join(" \u{b7} ");
+        let first = fit(&first, Face::Regular, size, CONTENT_W);
+        self.text(MARGIN, top + 10.0, Face::Regular, size, 0.25, &first);
+        let note = if link.is_empty() {
+            NO_IDENTIFIERS.trim_end_matches(':').to_string() + "."
+        } else {
+            format!("{NO_IDENTIFIERS} {link}")
+        };
+        // Two lines at most: a long link is cut rather than pushed into the margin.
+        let mut lines = wrap(&note, Face::Regular, size, CONTENT_W);
+        if lines.len() > 2 {
+            lines.truncate(2);
+            if let Some(l) = lines.last_mut() {
+                *l = fit(&format!("{l}\u{2026}"), Face::Regular, size, CONTENT_W);
+            }
+        }
+        for (i, line) in lines.iter().enumerate() {
+            let base = top + 20.0 + i as f32 * 9.0;
+            self.text(MARGIN, base, Face::Regular, size, 0.25, line);
+        }
+    }
+
+    // Drawing primitives.
+
+    /// Text with its baseline at `baseline` (from the top), in grey level `grey` (0 = black).
+    fn text(&mut self, x: f32, baseline: f32, face: Face, size: f32, grey: f32, s: &str) {
+        if s.is_empty() {
+            return;
+        }
+        self.ops.extend([
+            Op::StartTextSection,
+            Op::SetFillColor {
+                col: grey_col(grey),
+            },
+            Op::SetFont {
+                font: PdfFontHandle::Builtin(face.builtin()),
+                size: Pt(size),
+            },
+            Op::SetTextCursor {
+                pos: Point {
+                    x: Pt(x),
+                    y: Pt(PAGE_H - baseline),
+                },
+            },
+            Op::ShowText {
+                items: vec![TextItem::Text(s.to_string())],
+            },
+            Op::EndTextSection,
+        ]);
+    }
+
+    /// A horizontal rule at `y` from the top.
+    fn hline(&mut self, x1: f32, x2: f32, y: f32, width: f32, grey: f32) {
+        let at = |x: f32| LinePoint {
+            p: Point {
+                x: Pt(x),
+                y: Pt(PAGE_H - y),
+            },
+            bezier: false,
+        };
+        self.ops.extend([
+            Op::SetOutlineColor {
+                col: grey_col(grey),
+            },
+            Op::SetOutlineThickness { pt: Pt(width) },
+            Op::DrawLine {
+                line: Line {
+                    points: vec![at(x1), at(x2)],
+                    is_closed: false,
+                },
+            },
+        ]);
+    }
+
+    /// A rectangle whose top-left corner is at (`x`, `y` from the top), optionally filled
+    /// with a grey and/or stroked with (width, grey).
+    fn rect(
+        &mut self,
+        x: f32,
+        y: f32,
+        w: f32,
+        h: f32,
+        fill: Option<f32>,
+        stroke: Option<(f32, f32)>,
+    ) {
+        let mode = match (fill, stroke) {
+            (Some(_), Some(_)) => PaintMode::FillStroke,
+            (Some(_), None) => PaintMode::Fill,
+            (None, Some(_)) => PaintMode::Stroke,
+            (None, None) => return,
+        };
+        if let Some(g) = fill {
+            self.ops.push(Op::SetFillColor { col: grey_col(g) });
+        }
+        if let Some((width, g)) = stroke {
+            self.ops.extend([
+                Op::SetOutlineColor { col: grey_col(g) },
+                Op::SetOutlineThickness { pt: Pt(width) },
+            ]);
+        }
+        self.ops.push(Op::DrawRectangle {
+            rectangle: Rect {
+                x: Pt(x),
+                y: Pt(PAGE_H - y - h),
+                width: Pt(w),
+                height: Pt(h),
+                mode: Some(mode),
+                winding_order: None,
+            },
+        });
+    }
+}
+
+/// A grey level as a PDF colour (0 = black, 1 = white).
+fn grey_col(level: f32) -> Color {
+    Color::Greyscale(Greyscale {
+        percent: level,
+        icc_profile: None,
+    })
+}
+
+/// A column's width in points.
+fn col_width(col: &Col) -> f32 {
+    CONTENT_W * col.frac
+}
+
+/// Text size in a table cell: labels are set a little smaller.
+fn cell_size(face: Face) -> f32 {
+    match face {
+        Face::Regular => BODY,
+        Face::Bold => LABEL,
+    }
+}
+
+/// A table header row's height.
+fn header_height() -> f32 {
+    16.0
+}
+
+/// The height of a row showing `lines` lines (blank rows get room to write).
+fn row_height(lines: usize) -> f32 {
+    if lines == 0 {
+        BLANK_ROW
+    } else {
+        (2.0 * PAD_Y + lines as f32 * LEAD).max(18.0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Text: encoding and measuring for the standard Helvetica fonts.
+
+/// Makes text printable in the standard fonts' WinAnsi encoding: tabs and other controls
+/// become spaces (newlines are kept for [`wrap`]), and characters the encoding lacks (emoji,
+/// most non-Latin scripts) become '?', so nothing is silently dropped.
+fn clean(s: &str) -> String {
+    s.replace("\r\n", "\n")
+        .chars()
+        .map(|c| match c {
+            '\n' => '\n',
+            c if c.is_control() => ' ',
+            c if win_ansi(c) => c,
+            _ => '?',
+        })
+        .collect()
+}
+
+/// Whether the standard fonts' WinAnsi encoding has `c`.
+fn win_ansi(c: char) -> bool {
+    matches!(c as u32, 0x20..=0x7E | 0xA0..=0xFF)
+        || matches!(
+            c,
+            '\u{20AC}'
+                | '\u{201A}'
+                | '\u{0192}'
+                | '\u{201E}'
+                | '\u{2026}'
+                | '\u{2020}'
+                | '\u{2021}'
+                | '\u{02C6}'
+                | '\u{2030}'
+                | '\u{0160}'
+                | '\u{2039}'
+                | '\u{0152}'
+                | '\u{017D}'
+                | '\u{2018}'
+                | '\u{2019}'
+                | '\u{201C}'
+                | '\u{201D}'
+                | '\u{2022}'
+                | '\u{2013}'
+                | '\u{2014}'
+                | '\u{02DC}'
+                | '\u{2122}'
+                | '\u{0161}'
+                | '\u{203A}'
+                | '\u{0153}'
+                | '\u{017E}'
+                | '\u{0178}'
+        )
+}
+
+/// Helvetica advance widths (1/1000 em) for ' '..='~', from Adobe's AFM.
+const HELVETICA: [u16; 95] = [
+    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0..9
+    278, 278, 584, 584, 584, 556, 1015, // :..@
+    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
+    611, 722, 667, 944, 667, 667, 611, // A..Z
+    278, 278, 278, 469, 556, 333, // [..`
+    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500,
+    278, 556, 500, 722, 500, 500, 500, // a..z
+    334, 260, 334, 584, // {..~
+];
+
+/// Helvetica-Bold advance widths (1/1000 em) for ' '..='~', from Adobe's AFM.
+const HELVETICA_BOLD: [u16; 95] = [
+    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
+    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0..9
+    333, 333, 584, 584, 584, 611, 975, // :..@
+    722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722, 611, 833, 722, 778, 667, 778, 722, 667,
+    611, 722, 667, 944, 667, 667, 611, // A..Z
+    333, 278, 333, 584, 556, 333, // [..`
+    556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, 611, 611, 389, 556,
+    333, 611, 556, 778, 556, 556, 500, // a..z
+    389, 280, 389, 584, // {..~
+];
+
+/// The advance width of `c` in 1/1000 em. Accented letters take their base letter's width;
+/// the rest of WinAnsi errs wide, so a line is never measured shorter than it prints.
+fn char_width(c: char, face: Face) -> u16 {
+    let table = match face {
+        Face::Regular => &HELVETICA,
+        Face::Bold => &HELVETICA_BOLD,
+    };
+    let ascii = |b: char| {
+        let i = (b as usize).wrapping_sub(0x20);
+        table.get(i).copied().unwrap_or(600)
+    };
+    match c {
+        ' '..='~' => ascii(c),
+        '\u{a0}' => ascii(' '),
+        'À'..='Å' => ascii('A'),
+        'Ç' => ascii('C'),
+        'È'..='Ë' => ascii('E'),
+        'Ì'..='Ï' => ascii('I'),
+        'Ñ' => ascii('N'),
+        'Ò'..='Ö' | 'Ø' => ascii('O'),
+        'Ù'..='Ü' => ascii('U'),
+        'Ý' | 'Ÿ' => ascii('Y'),
+        'Š' => ascii('S'),
+        'Ž' => ascii('Z'),
+        'à'..='å' => ascii('a'),
+        'ç' => ascii('c'),
+        'è'..='ë' => ascii('e'),
+        'ì'..='ï' => ascii('i').max(278),
+        'ñ' => ascii('n'),
+        'ò'..='ö' | 'ø' => ascii('o'),
+        'ù'..='ü' => ascii('u'),
+        'ý' | 'ÿ' => ascii('y'),
+        'š' => ascii('s'),
+        'ž' => ascii('z'),
+        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{2039}' | '\u{203A}' => 333,
+        '\u{201C}' | '\u{201D}' | '\u{201E}' => 500,
+        '\u{2013}' | '£' | '€' => 556,
+        '\u{b7}' | '\u{2022}' => 350,
+        '\u{2014}' | '\u{2026}' | '\u{2030}' | 'Æ' | 'Œ' | '™' => 1000,
+        'æ' | 'œ' => 944,
+        _ => 667,
+    }
+}
+
+/// The printed width of `s` in points.
+fn text_width(s: &str, face: Face, size: f32) -> f32 {
+    s.chars()
+        .map(|c| f32::from(char_width(c, face)))
+        .sum::<f32>()
+        * size
+        / 1000.0
+}
+
+/// Breaks `text` into lines no wider than `max` points: at spaces where possible, inside a
+/// word only when the word alone is too wide (long URLs, reference lists). Newlines start a
+/// new line; empty text gives no lines.
+fn wrap(text: &str, face: Face, size: f32, max: f32) -> Vec<String> {
+    if text.trim().is_empty() {
+        return Vec::new();
+    }
+    let space = text_width(" ", face, size);
+    let mut out = Vec::new();
+    for para in text.split('\n') {
+        let mut line = String::new();
+        let mut width = 0.0f32;
+        for word in para.split(' ').filter(|w| !w.is_empty()) {
+            let ww = text_width(word, face, size);
+            if !line.is_empty() && width + space + ww <= max {
+                line.push(' ');
+                line.push_str(word);
+                width += space + ww;
+                continue;
+            }
+            if !line.is_empty() {
+                out.push(std::mem::take(&mut line));
+            }
+            if ww <= max {
+                line.push_str(word);
+                width = ww;
+                continue;
+            }
+            // A word wider than the line: break it between characters.
+            width = 0.0;
+            for c in word.chars() {
+                let cw = f32::from(char_width(c, face)) * size / 1000.0;
+                if !line.is_empty() && width + cw > max {
+                    out.push(std::mem::take(&mut line));
+                    width = 0.0;
+                }
+                line.push(c);
+                width += cw;
+            }
+        }
+        out.push(line);
+    }
+    // A trailing newline in the input should not print an empty last line.
+    while out.last().is_some_and(|l| l.is_empty()) {
+        out.pop();
+    }
+    out
+}
+
+/// `s` cut with an ellipsis so it fits in `max` points (used for one-line items only).
+fn fit(s: &str, face: Face, size: f32, max: f32) -> String {
+    if text_width(s, face, size) <= max {
+        return s.to_string();
+    }
+    let ellipsis = '\u{2026}';
+    let budget = max - text_width("\u{2026}", face, size);
+    let mut out = String::new();
+    let mut width = 0.0;
+    for c in s.chars() {
+        let cw = f32::from(char_width(c, face)) * size / 1000.0;
+        if width + cw > budget {
+            break;
+        }
+        out.push(c);
+        width += cw;
+    }
+    out.push(ellipsis);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn width_tables_match_the_fonts_printpdf_ships() {
+        // The tables are Adobe's metrics, which readers use for the standard fonts; printpdf's
+        // own copies of the fonts must agree, or wrapping would be measured against the wrong
+        // font.
+        for (face, font) in [
+            (Face::Regular, BuiltinFont::Helvetica),
+            (Face::Bold, BuiltinFont::HelveticaBold),
+        ] {
+            let Some(parsed) = font.get_parsed_font() else {
+                panic!("printpdf ships {font:?}");
+            };
+            let upm = f32::from(parsed.units_per_em);
+            let mut checked = 0;
+            for c in ' '..='~' {
+                let Some(width) = parsed
+                    .lookup_glyph_index(c as u32)
+                    .and_then(|g| parsed.get_glyph_width(g))
+                else {
+                    continue;
+                };
+                let ours = f32::from(char_width(c, face));
+                let theirs = f32::from(width) * 1000.0 / upm;
+                assert!(
+                    (ours - theirs).abs() <= 2.0,
+                    "{font:?} {c:?}: {ours} vs {theirs}"
+                );
+                checked += 1;
+            }
+            assert!(checked > 90, "only {checked} glyphs of {font:?} compared");
+        }
+    }
+
+    #[test]
+    fn wrap_keeps_lines_within_the_width_and_loses_no_words() {
+        let text = "The receiving agency did not accept that the threshold for a strategy \
+                    discussion was met, and asked for further information from school.";
+        let lines = wrap(text, Face::Regular, BODY, 150.0);
+        assert!(lines.len() > 2);
+        for l in &lines {
+            assert!(text_width(l, Face::Regular, BODY) <= 150.0, "{l}");
+        }
+        assert_eq!(
+            lines.join(" "),
+            text.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+    }
+
+    #[test]
+    fn wrap_breaks_a_word_wider_than_the_line() {
+        let url = "https://escalate.example.org/cases/".to_string() + &"x".repeat(200);
+        let lines = wrap(&url, Face::Regular, BODY, 100.0);
+        assert!(lines.len() > 3);
+        assert_eq!(lines.concat(), url);
+        assert!(wrap("  \n ", Face::Regular, BODY, 100.0).is_empty());
+        // Nothing fits: still terminates, one character a line.
+        assert_eq!(wrap("abc", Face::Bold, BODY, 0.0).len(), 3);
+    }
+
+    #[test]
+    fn clean_replaces_what_the_standard_fonts_cannot_print() {
+        assert_eq!(clean("Café – £5 \u{1F600}\tok\r\n"), "Café – £5 ? ok\n");
+        assert_eq!(clean("日本"), "??");
+    }
+
+    #[test]
+    fn fit_cuts_with_an_ellipsis() {
+        let s = fit(&"W".repeat(100), Face::Bold, 10.0, 50.0);
+        assert!(s.ends_with('\u{2026}'));
+        assert!(text_width(&s, Face::Bold, 10.0) <= 50.0);
+        assert_eq!(fit("ok", Face::Bold, 10.0, 50.0), "ok");
+    }
+
+    #[test]
+    fn oversized_input_is_refused_not_rendered() {
+        let form = MonitoringForm {
+            summary: "x ".repeat(MAX_BYTES),
+            ..MonitoringForm::default()
+        };
+        assert!(matches!(pdf(&form), Err(FormError::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_form_beyond_the_page_limit_is_refused() {
+        let row = DecisionRow {
+            when: "Mon 2 Nov 2026 09:00".into(),
+            who: "Jo Clarke".into(),
+            what: "Noted".into(),
+        };
+        let form = MonitoringForm {
+            decisions: vec![row; 40 * MAX_PAGES],
+            ..MonitoringForm::default()
+        };
+        assert!(matches!(pdf(&form), Err(FormError::TooManyPages { .. })));
+    }
+
+    #[test]
+    fn html_escapes_all_five_characters() {
+        assert_eq!(
+            esc(r#"<a href="x">&'"#),
+            "&lt;a href=&quot;x&quot;&gt;&amp;&#39;"
+        );
+    }
+
+    #[test]
+    fn only_http_links_become_hyperlinks() {
+        assert!(link_html("https://example.org/cases/1").starts_with("<a href="));
+        assert!(!link_html("javascript:alert(1)").contains("<a"));
+    }
+
+    #[test]
+    fn at_risk_reads_yes_no_and_blank() {
+        assert_eq!(at_risk(Some("Yes")), (true, false, None));
+        assert_eq!(at_risk(Some("no")), (false, true, None));
+        assert_eq!(at_risk(None), (false, false, None));
+        assert_eq!(at_risk(Some("unclear")), (false, false, Some("unclear")));
+    }
+
+    #[test]
+    fn an_empty_form_renders_every_section_blank() {
+        // Every section is drawn with room to write, which takes two pages.
+        let pages = layout(&MonitoringForm::default());
+        assert_eq!(pages.len(), 2);
+        assert!(pdf(&MonitoringForm::default()).is_ok());
+    }
 }
