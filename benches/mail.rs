@@ -64,7 +64,10 @@ fn main() {
         let opened: Vec<(serde_json::Value, DateTime<Utc>)> = (0..cases)
             .map(|i| (data.clone(), t0 + TimeDelta::milliseconds(i as i64)))
             .collect();
-        let refs = engine.open_batch("dispute", &opened, "lead@example.org").await.unwrap();
+        let refs = engine
+            .open_batch("dispute", &opened, "lead@example.org")
+            .await
+            .unwrap();
         let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
         let at = t0 + TimeDelta::hours(1);
         for r in &refs {
@@ -87,7 +90,9 @@ fn main() {
             }
             let mailer = Mailer::from_url(&format!("smtp://127.0.0.1:{port}"), None, pool).unwrap();
             let settings = MailSettings {
-                from: "Escalations <escalate@partnership.example.org>".parse().unwrap(),
+                from: "Escalations <escalate@partnership.example.org>"
+                    .parse()
+                    .unwrap(),
                 base_url: "https://escalate.example.org".into(),
                 retry_for: TimeDelta::hours(72),
                 first_backoff: TimeDelta::seconds(30),

@@ -355,14 +355,12 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
         escalate::calendar::Calendar::official(),
     );
     let mail_dir = tempfile::tempdir().unwrap();
-    let mailer = Mailer::from_url(
-        &format!("file://{}", mail_dir.path().display()),
-        None,
-        1,
-    )
-    .unwrap();
+    let mailer =
+        Mailer::from_url(&format!("file://{}", mail_dir.path().display()), None, 1).unwrap();
     let settings = MailSettings {
-        from: "Escalations <escalate@partnership.example.org>".parse().unwrap(),
+        from: "Escalations <escalate@partnership.example.org>"
+            .parse()
+            .unwrap(),
         base_url: "https://escalate.example.org".into(),
         retry_for: chrono::TimeDelta::hours(72),
         first_backoff: chrono::TimeDelta::seconds(30),
@@ -384,7 +382,14 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
             .collect();
         assert!(!child.is_empty(), "{} example names a child", def.id);
         let case = engine
-            .open(&def.id, data, None, &EventFields::new(), "lead@example.org", now)
+            .open(
+                &def.id,
+                data,
+                None,
+                &EventFields::new(),
+                "lead@example.org",
+                now,
+            )
             .await
             .unwrap();
         // Each template in the context of each state that sends it.
@@ -405,7 +410,11 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
             }
         }
         for task in &def.tasks {
-            uses.push((def.states[0].name.clone(), "email", task.deadline.warn_template.clone()));
+            uses.push((
+                def.states[0].name.clone(),
+                "email",
+                task.deadline.warn_template.clone(),
+            ));
             if let Some(t) = &task.deadline.on_lapse.template {
                 uses.push((def.states[0].name.clone(), "email", t.clone()));
             }
@@ -453,7 +462,10 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
             assert!(text.contains("Content-Type: text/plain"), "{template}");
             assert!(text.contains("Content-Type: text/html"), "{template}");
             for c in &child {
-                assert!(!text.contains(c.as_str()), "{template} in {state} names {c}");
+                assert!(
+                    !text.contains(c.as_str()),
+                    "{template} in {state} names {c}"
+                );
             }
             if kind == "form" {
                 assert!(text.contains("Content-Type: application/pdf"), "{template}");
@@ -462,4 +474,150 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
         }
     }
     assert!(rendered >= 20, "only {rendered} renderings");
+}
+
+/// The parts of a message as (content type, decoded bytes), read with Python's email package.
+fn parts(message: &str) -> Vec<(String, Vec<u8>)> {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("m.eml");
+    std::fs::write(&eml, message).unwrap();
+    let script = "import email,sys,os\n\
+        m=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+        for i,p in enumerate(m.walk()):\n\
+        \x20   if p.is_multipart(): continue\n\
+        \x20   open(os.path.join(sys.argv[2],'%02d'%i),'wb').write(p.get_payload(decode=True))\n\
+        \x20   print('%02d %s'%(i,p.get_content_type()))\n";
+    let out = std::process::Command::new("python3")
+        .args([
+            "-c",
+            script,
+            eml.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let (n, kind) = l.split_once(' ').unwrap();
+            (kind.to_string(), std::fs::read(dir.path().join(n)).unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn stage_3_sends_the_monitoring_form_as_a_pdf_and_html_without_child_details() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        let s = Setup::new(db, &server.url());
+        let reference = s.open_dispute();
+        for (event, by, at) in [
+            ("escalate", RAISER, "2026-11-02T10:00:00Z"),
+            ("escalate", "dsl@school.example.org", "2026-11-03T10:00:00Z"),
+        ] {
+            let o = s.run(&[
+                "case",
+                "event",
+                &reference,
+                event,
+                "--by",
+                by,
+                "--reason",
+                "No agreement",
+                "--now",
+                at,
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let report = s.tick("2026-11-03T10:05:00Z");
+        assert_eq!(report["mail"]["failed"], 0, "{report}");
+        let forms: Vec<String> = server
+            .messages()
+            .into_iter()
+            .filter(|m| header(m, "Subject") == format!("[{reference}] Stage 3 monitoring form"))
+            .collect();
+        // The raiser, the respondent, both senior managers and the business unit.
+        let to: BTreeSet<String> = forms.iter().map(|m| header(m, "X-Envelope-To")).collect();
+        assert_eq!(
+            to,
+            BTreeSet::from([
+                RAISER.to_string(),
+                "tom.hughes@council.example.gov.uk".to_string(),
+                "head@school.example.org".to_string(),
+                "head.of.service@council.example.gov.uk".to_string(),
+                "business.unit@partnership.example.org".to_string(),
+            ])
+        );
+        let form = parts(&forms[0]);
+        let kinds: Vec<&str> = form.iter().map(|(k, _)| k.as_str()).collect();
+        assert_eq!(kinds, ["text/plain", "text/html", "application/pdf"]);
+        let html = String::from_utf8(form[1].1.clone()).unwrap();
+        assert!(
+            html.contains(&reference) && html.contains("Decisions made"),
+            "{html}"
+        );
+        let pdf = &form[2].1;
+        assert!(pdf.starts_with(b"%PDF-"));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("form.pdf");
+        std::fs::write(&file, pdf).unwrap();
+        let text = std::process::Command::new("pdftotext")
+            .args([file.to_str().unwrap(), "-"])
+            .output()
+            .unwrap();
+        assert!(text.status.success(), "the PDF does not parse");
+        let text = String::from_utf8_lossy(&text.stdout).into_owned();
+        assert!(text.contains(&reference), "{text}");
+        assert!(text.contains("Riverside Primary School") && text.contains("No agreement"));
+        for part in [html.as_str(), text.as_str(), &decoded(&forms[0])] {
+            for child in CHILD {
+                assert!(!part.contains(child), "{child} in the form");
+            }
+        }
+    }
+}
+
+#[test]
+fn the_completed_form_is_recorded_back_on_the_case() {
+    let db = TestDb::sqlite();
+    let s = Setup::new(db, "file:///dev/null/unused");
+    let reference = s.open_dispute();
+    for (by, at) in [
+        (RAISER, "2026-11-02T10:00:00Z"),
+        ("dsl@school.example.org", "2026-11-03T10:00:00Z"),
+    ] {
+        let o = s.run(&[
+            "case", "event", &reference, "escalate", "--by", by, "--reason", "x", "--now", at,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = s.run(&[
+        "case",
+        "event",
+        &reference,
+        "record_form",
+        "--by",
+        "head@school.example.org",
+        "--field",
+        "decisions=Assessment to start",
+        "--field",
+        "child_at_risk=no",
+        "--field",
+        "learning=Share thresholds guidance",
+        "--now",
+        "2026-11-04T10:00:00Z",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let shown = json(&s.run(&["case", "show", &reference, "--json"]));
+    let last = shown["history"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["event"], "record_form");
+    assert_eq!(last["actor"], "head@school.example.org");
+    assert_eq!(last["fields"]["decisions"], "Assessment to start");
+    assert_eq!(last["fields"]["learning"], "Share thresholds guidance");
 }
