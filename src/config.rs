@@ -230,6 +230,22 @@ impl Settings {
     /// Who mail comes from, where links point, and the retry policy.
     pub fn mail_settings(&self) -> Result<crate::notify::MailSettings> {
         let m = &self.mail;
+        // A zero would make a failing message retry at once, forever, or leases meaningless.
+        for (key, value) in [
+            ("mail.first_retry_seconds", m.first_retry_seconds),
+            ("mail.max_retry_seconds", m.max_retry_seconds),
+            ("mail.retry_hours", m.retry_hours),
+            ("engine.lease_seconds", self.engine.lease_seconds),
+        ] {
+            if value == 0 {
+                return Err(Error::Config(format!("{key} must be at least 1")));
+            }
+        }
+        if m.max_retry_seconds < m.first_retry_seconds {
+            return Err(Error::Config(
+                "mail.max_retry_seconds must be at least mail.first_retry_seconds".into(),
+            ));
+        }
         let address = m.from.parse().map_err(|_| {
             Error::Config(format!("mail.from '{}' is not an email address", m.from))
         })?;

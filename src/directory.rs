@@ -69,6 +69,9 @@ impl std::fmt::Display for Recipient {
     }
 }
 
+/// The partnership's own entry in the directory.
+pub const PARTNERSHIP: &str = "partnership";
+
 /// A directory file that cannot be imported.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}: {message}")]
@@ -149,7 +152,7 @@ impl Directory {
         let mut agencies = Vec::new();
         let mut ids = BTreeSet::new();
         let mut names = BTreeSet::new();
-        let entries = std::iter::once(("partnership".to_string(), raw.partnership)).chain(
+        let entries = std::iter::once((PARTNERSHIP.to_string(), raw.partnership)).chain(
             raw.agencies
                 .into_iter()
                 .enumerate()
@@ -162,7 +165,7 @@ impl Directory {
             }
             let id = match &a.id {
                 Some(id) => id.trim().to_string(),
-                None if at == "partnership" => "partnership".to_string(),
+                None if at == PARTNERSHIP => PARTNERSHIP.to_string(),
                 None => slug(&name),
             };
             if id.is_empty()
@@ -172,6 +175,17 @@ impl Directory {
             {
                 return Err(error(format!(
                     "{at}.id: '{id}' must be letters, digits, '-' or '_'"
+                )));
+            }
+            // Partnership mail (and the partnership role) goes to the partnership's entry only.
+            if (at == PARTNERSHIP) != (id == PARTNERSHIP) {
+                return Err(error(format!(
+                    "{at}.id: '{PARTNERSHIP}' is the partnership's own entry, and it must have that id"
+                )));
+            }
+            if at != PARTNERSHIP && !a.business_unit.is_empty() {
+                return Err(error(format!(
+                    "{at}.business_unit: only the partnership has a business unit"
                 )));
             }
             if !ids.insert(id.clone()) {
@@ -220,7 +234,7 @@ impl Directory {
     }
 
     /// The agencies a contact role covers on a case: those of the parties it is `of`, or for
-    /// a role of no party, every agency (in practice the partnership's business unit).
+    /// a role of no party, the partnership itself (never another agency's staff).
     fn role_agencies<'a>(
         &'a self,
         def: &Definition,
@@ -228,7 +242,13 @@ impl Directory {
         of: &[String],
     ) -> (Vec<&'a Agency>, Vec<String>) {
         if of.is_empty() {
-            return (self.agencies.iter().collect(), Vec::new());
+            return (
+                self.agencies
+                    .iter()
+                    .filter(|a| a.id == PARTNERSHIP)
+                    .collect(),
+                Vec::new(),
+            );
         }
         let mut found = Vec::new();
         let mut problems = Vec::new();
@@ -373,6 +393,18 @@ mod tests {
         for bad in ["", "a", "a@b", "@b.org", "a@.org", "a b@c.org", "a@b.org."] {
             assert!(!is_email(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn partnership_roles_reach_the_partnership_only() {
+        let bad = "partnership:\n  name: P\nagencies:\n  - name: School\n    business_unit:\n      - {name: X, email: x@school.example.org}\n";
+        let err = Directory::parse(Path::new("a.yaml"), bad).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "a.yaml: agencies[0].business_unit: only the partnership has a business unit"
+        );
+        let clash = "partnership:\n  name: P\nagencies:\n  - {id: partnership, name: School}\n";
+        assert!(Directory::parse(Path::new("a.yaml"), clash).is_err());
     }
 
     #[test]

@@ -281,9 +281,13 @@ fn a_permanent_refusal_is_recorded_and_can_be_retried() {
         assert_eq!(server.messages().len(), 1);
         let unknown = s.run(&["outbox", "retry", "999999"]);
         assert_eq!(unknown.status.code(), Some(2));
+        assert_eq!(stderr(&unknown), "escalate: no message #999999\n");
+        let sent = s.run(&["outbox", "retry", &id]);
         assert_eq!(
-            stderr(&unknown),
-            "escalate: no message #999999 that is queued or failed\n"
+            stderr(&sent),
+            format!(
+                "escalate: message #{id} is sent, not failed: only a failed message is retried\n"
+            )
         );
     }
 }
@@ -447,6 +451,7 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
                 reply: None,
                 created_at: now,
                 sent_at: None,
+                queued_at: None,
             };
             let message = dispatcher
                 .compose(&row, now)

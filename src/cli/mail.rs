@@ -176,19 +176,32 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
                 Ok(())
             }
             OutboxCommand::Retry { id, now } => {
-                let row = store
+                match store
                     .requeue_outbox(id, now.unwrap_or_else(Utc::now))
                     .await?
-                    .ok_or_else(|| {
-                        Error::Input(format!("no message #{id} that is queued or failed"))
-                    })?;
-                if let Some(why) = &row.recipient.missing {
-                    return Err(Error::Input(format!(
-                        "message #{id} has nobody to go to ({why}); add the contact with \
-                         `escalate agencies import`, and later messages will reach them"
-                    )));
+                {
+                    Some(row) => emit(out, &format!("queued again: {}", outbox_line(&row))),
+                    None => {
+                        // Say why not, from what the row is.
+                        let row = store
+                            .list_outbox(&OutboxFilter::default())
+                            .await?
+                            .into_iter()
+                            .find(|m| m.id == id);
+                        Err(Error::Input(match row {
+                            None => format!("no message #{id}"),
+                            Some(m) if m.recipient.missing.is_some() => format!(
+                                "message #{id} has nobody to go to ({}); add the contact with \
+                                 `escalate agencies import`, and later messages will reach them",
+                                m.recipient.missing.unwrap_or_default()
+                            ),
+                            Some(m) => format!(
+                                "message #{id} is {}, not failed: only a failed message is retried",
+                                m.status
+                            ),
+                        }))
+                    }
                 }
-                emit(out, &format!("queued again: {}", outbox_line(&row)))
             }
         }
     })

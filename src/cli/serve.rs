@@ -66,7 +66,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
         tracing::info!(
             database = %crate::store::redact(&settings.database_url),
-            mail = %settings.smtp_url,
+            mail = %crate::store::redact(&settings.smtp_url),
             interval_seconds = interval.as_secs(),
             "escalate serve started"
         );

@@ -20,11 +20,14 @@ use crate::workflow::{
     Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup,
 };
 
-/// How many messages a pass claims at a time.
-const CLAIM_BATCH: i64 = 50;
-
-/// How many messages are in flight at once (the SMTP pool's size).
+/// How many messages are in flight at once (the SMTP pool's size). A pass claims this many at a
+/// time, so every claimed message is being sent while its lease runs.
 pub const IN_FLIGHT: usize = 8;
+
+/// The longest one message may take to compose and send: well inside the lease, so a message is
+/// never still being sent when another dispatcher may take it over. lettre bounds only the
+/// connect; a server that stalls mid-conversation is cut off here.
+const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Who mail comes from, where links point, and how long to keep trying.
 #[derive(Debug, Clone)]
@@ -101,7 +104,13 @@ impl<'a> Dispatcher<'a> {
             // Leases run on the real clock: they are about processes, not case time.
             let clock = Utc::now();
             let claimed = store
-                .claim_outbox(now, &owner, clock, clock + self.settings.lease, CLAIM_BATCH)
+                .claim_outbox(
+                    now,
+                    &owner,
+                    clock,
+                    clock + self.settings.lease,
+                    IN_FLIGHT as i64,
+                )
                 .await?;
             if claimed.is_empty() {
                 return Ok(report);
@@ -110,15 +119,46 @@ impl<'a> Dispatcher<'a> {
                 .map(|row| {
                     let owner = owner.as_str();
                     async move {
-                        let outcome = self.attempt(&row, now).await;
+                        let outcome =
+                            match tokio::time::timeout(SEND_TIMEOUT, self.attempt(&row, now)).await
+                            {
+                                Ok(outcome) => outcome,
+                                Err(_) => self.retry_or_give_up(
+                                    &row,
+                                    format!(
+                                        "no answer from the mail server within {} s",
+                                        SEND_TIMEOUT.as_secs()
+                                    ),
+                                    now,
+                                ),
+                            };
                         let recorded = store.record_delivery(row.id, owner, &outcome, now).await;
                         (row, outcome, recorded)
                     }
                 })
                 .buffer_unordered(IN_FLIGHT);
             while let Some((row, outcome, recorded)) = results.next().await {
-                recorded?;
                 let who = &row.recipient.email;
+                // Keep going: the other messages in flight must be recorded too.
+                match recorded {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::warn!(id = row.id, "lease lost before the outcome was recorded");
+                        report.problems.push(format!(
+                            "#{} {}: its lease ran out before the outcome was recorded",
+                            row.id, row.idempotency_key
+                        ));
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::error!(id = row.id, "outcome not recorded: {e}");
+                        report.problems.push(format!(
+                            "#{} {}: outcome not recorded: {e}",
+                            row.id, row.idempotency_key
+                        ));
+                        continue;
+                    }
+                }
                 match outcome {
                     DeliveryOutcome::Sent(reply) => {
                         tracing::info!(id = row.id, key = %row.idempotency_key, to = %who, %reply, "sent");
@@ -153,7 +193,10 @@ impl<'a> Dispatcher<'a> {
             Ok(m) => m,
             // A database hiccup: try again later. A template or form that cannot be made:
             // stop and show it (`outbox retry` once it is fixed).
-            Err(NotifyError::Store(e)) => return self.retry_or_give_up(row, e.to_string(), now),
+            Err(NotifyError::Store(e))
+            | Err(NotifyError::Engine(crate::engine::EngineError::Store(e))) => {
+                return self.retry_or_give_up(row, e.to_string(), now);
+            }
             Err(e) => return DeliveryOutcome::Failed(e.to_string()),
         };
         match self.mailer.send(message).await {

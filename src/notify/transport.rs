@@ -46,7 +46,9 @@ impl Mailer {
         credentials: Option<(String, String)>,
         pool_size: u32,
     ) -> Result<Mailer, NotifyError> {
-        let bad = |why: &str| NotifyError::Settings(format!("smtp_url '{url}': {why}"));
+        // Never echo a password that came in the URL.
+        let shown = crate::store::redact(url);
+        let bad = |why: &str| NotifyError::Settings(format!("smtp_url '{shown}': {why}"));
         if let Some(dir) = url.strip_prefix("file://") {
             if dir.is_empty() {
                 return Err(bad("file:// needs a directory, e.g. file://mail"));

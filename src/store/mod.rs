@@ -153,8 +153,8 @@ pub trait Store: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
-    /// Queues a message that is not sent again, due at `now`; `None` if there is no such
-    /// message or it was sent.
+    /// Queues a failed message again, due at `now`, with a fresh retry window; `None` if there is
+    /// no failed message with this id that has someone to go to.
     async fn requeue_outbox(
         &self,
         id: i64,
@@ -189,7 +189,7 @@ pub trait Store: Send + Sync {
 
 /// The outbox columns both backends select.
 const OUTBOX_COLUMNS: &str = "id, case_id, idempotency_key, message_id, kind, template, recipients, \
-     payload, status, attempts, next_attempt_at, last_error, reply, created_at, sent_at";
+     payload, status, attempts, next_attempt_at, last_error, reply, created_at, sent_at, queued_at";
 
 /// The directory, one row per contact (or per agency with none), partnership first.
 const DIRECTORY_QUERY: &str = "SELECT a.id, a.name, c.level, c.name AS contact_name, c.email \

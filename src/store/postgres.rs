@@ -141,6 +141,7 @@ struct OutboxRow {
     reply: Option<String>,
     created_at: DateTime<Utc>,
     sent_at: Option<DateTime<Utc>>,
+    queued_at: Option<DateTime<Utc>>,
 }
 
 impl OutboxRow {
@@ -161,6 +162,7 @@ impl OutboxRow {
             reply: self.reply,
             created_at: self.created_at,
             sent_at: self.sent_at,
+            queued_at: self.queued_at,
         })
     }
 }
@@ -297,7 +299,7 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
     if !w.outbox.is_empty() {
         q.push(
             ", queued AS (INSERT INTO outbox (case_id, idempotency_key, message_id, kind, template, \
-             recipients, payload, status, last_error, next_attempt_at, created_at) \
+             recipients, payload, status, last_error, next_attempt_at, created_at, queued_at) \
              SELECT head.id, v.* FROM head, (",
         );
         q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
@@ -315,7 +317,8 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
                 })
                 .push_bind(&m.recipient.missing)
                 .push_bind(now)
-                .push_bind(now);
+                .push_bind(now)
+                .push_bind(Utc::now());
         });
         q.push(") AS v)");
     }
@@ -661,13 +664,15 @@ impl Store for PostgresStore {
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxRecord>, StoreError> {
         let sql = format!(
-            "UPDATE outbox SET status = 'queued', next_attempt_at = $1, lease_owner = NULL,
-                 lease_expires_at = NULL
-             WHERE id = $2 AND status <> 'sent' RETURNING {OUTBOX_COLUMNS}"
+            "UPDATE outbox SET status = 'queued', next_attempt_at = $1, attempts = 0,
+                 queued_at = $3, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $2 AND status = 'failed' AND recipients->>'missing' IS NULL
+             RETURNING {OUTBOX_COLUMNS}"
         );
         sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
             .bind(now)
             .bind(id)
+            .bind(Utc::now())
             .fetch_optional(&self.pool)
             .await?
             .map(OutboxRow::record)

@@ -186,6 +186,8 @@ pub struct OutboxRecord {
     pub created_at: DateTime<Utc>,
     /// Accepted by the mail server at.
     pub sent_at: Option<DateTime<Utc>>,
+    /// Last put in the queue (written, or retried), on the real clock.
+    pub queued_at: Option<DateTime<Utc>>,
 }
 
 /// How a delivery attempt ended.

@@ -292,7 +292,7 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
     if !w.outbox.is_empty() {
         q.push(
             "INSERT INTO outbox (case_id, idempotency_key, message_id, kind, template, recipients, \
-             payload, status, last_error, next_attempt_at, created_at) ",
+             payload, status, last_error, next_attempt_at, created_at, queued_at) ",
         );
         q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
             match &w.target {
@@ -319,7 +319,8 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                 })
                 .push_bind(&m.recipient.missing)
                 .push_bind(text(now))
-                .push_bind(text(now));
+                .push_bind(text(now))
+                .push_bind(text(Utc::now()));
         });
         q.push(";\n");
     }
@@ -343,6 +344,7 @@ struct OutboxRow {
     reply: Option<String>,
     created_at: String,
     sent_at: Option<String>,
+    queued_at: Option<String>,
 }
 
 impl OutboxRow {
@@ -363,6 +365,7 @@ impl OutboxRow {
             reply: self.reply,
             created_at: time(&self.created_at)?,
             sent_at: opt_time(self.sent_at)?,
+            queued_at: opt_time(self.queued_at)?,
         })
     }
 }
@@ -708,12 +711,14 @@ impl Store for SqliteStore {
     ) -> Result<Option<OutboxRecord>, StoreError> {
         let _writer = self.writer.lock().await;
         let sql = format!(
-            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, lease_owner = NULL,
-                 lease_expires_at = NULL
-             WHERE id = ? AND status <> 'sent' RETURNING {OUTBOX_COLUMNS}"
+            "UPDATE outbox SET status = 'queued', next_attempt_at = ?, attempts = 0,
+                 queued_at = ?, lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = ? AND status = 'failed' AND json_extract(recipients, '$.missing') IS NULL
+             RETURNING {OUTBOX_COLUMNS}"
         );
         sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
             .bind(text(now))
+            .bind(text(Utc::now()))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?
