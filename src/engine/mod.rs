@@ -468,6 +468,12 @@ impl Engine {
                 Err(EngineError::Store(StoreError::Conflict(_))) => {
                     case = self.case(reference).await?;
                 }
+                // The case left that deadline's state without ending it: end it now, as
+                // `fire_due` does, rather than failing on every tick.
+                Err(EngineError::Refused(Refusal::StaleTimer(_))) => {
+                    self.store.cancel_deadline(deadline.id, now).await?;
+                    return Ok((0, 0));
+                }
                 Err(e) => return Err(e),
             }
         }

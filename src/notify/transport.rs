@@ -114,6 +114,14 @@ impl Mailer {
         let mut builder = builder
             .timeout(Some(SMTP_TIMEOUT))
             .pool_config(PoolConfig::new().max_size(pool_size.max(1)));
+        // A password goes only over TLS, or to this machine.
+        let encrypted =
+            scheme == "smtps" || matches!(tls_mode, "" | "required") && !is_local(&host);
+        if credentials.is_some() && !encrypted && !is_local(&host) {
+            return Err(bad(
+                "a login needs TLS: use smtps://, or smtp:// without ?tls=opportunistic or ?tls=none",
+            ));
+        }
         if let Some((user, password)) = credentials {
             builder = builder.credentials(Credentials::new(user, password));
         }
@@ -161,4 +169,49 @@ fn one_line(e: &dyn std::error::Error) -> String {
         source = s.source();
     }
     text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Mailer;
+
+    fn error(url: &str, login: bool) -> String {
+        let credentials = login.then(|| ("user".to_string(), "hunter2".to_string()));
+        match Mailer::from_url(url, credentials, 1) {
+            Ok(_) => String::new(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    // lettre's pool starts a task when built, so these run on a runtime.
+    #[tokio::test]
+    async fn urls_are_checked_and_passwords_never_shown() {
+        assert_eq!(
+            error("carrier-pigeon://loft", false),
+            "mail settings: smtp_url 'carrier-pigeon://loft': must start with smtp://, smtps:// or file://"
+        );
+        let shown = error("smtp://user:hunter2@mail.example.org:x", false);
+        assert!(
+            !shown.contains("hunter2") && shown.contains("***"),
+            "{shown}"
+        );
+        assert!(
+            error("smtp://mail.example.org:587?tls=sometimes", false).contains("tls=sometimes")
+        );
+        assert_eq!(error("smtp://127.0.0.1:2525", false), "");
+        assert_eq!(error("smtp://mail.example.org:587", true), "");
+        assert_eq!(error("smtps://mail.example.org", true), "");
+    }
+
+    #[tokio::test]
+    async fn a_login_never_goes_unencrypted_to_another_host() {
+        for url in [
+            "smtp://mail.example.org:25?tls=none",
+            "smtp://mail.example.org:587?tls=opportunistic",
+        ] {
+            assert!(error(url, true).contains("a login needs TLS"), "{url}");
+            assert_eq!(error(url, false), "", "{url}");
+        }
+        assert_eq!(error("smtp://localhost:25", true), "");
+    }
 }
