@@ -180,10 +180,12 @@ async fn open_and_record_keep_state_history_deadlines_and_outbox_together() {
             view.outbox[3].last_error.as_deref(),
             Some("agency 'Children's Social Care' is not in the directory")
         );
-        assert_eq!(
-            view.outbox[0].message_id.as_deref(),
-            Some("<DSP-2026-000001.2.1@escalate>")
+        let id = view.outbox[0].message_id.as_deref().unwrap();
+        assert!(
+            id.starts_with("<DSP-2026-000001.2.1.") && id.ends_with("@escalate>"),
+            "{id}"
         );
+        assert_ne!(view.outbox[0].message_id, view.outbox[1].message_id);
         let payload = view.outbox[0].payload.to_string();
         assert!(
             !payload.contains("Sam Example") && !payload.contains("LCS-204417"),

@@ -189,6 +189,10 @@ impl<'a> Dispatcher<'a> {
 
     /// One delivery attempt of a claimed row, as the outcome to record.
     async fn attempt(&self, row: &OutboxRecord, now: DateTime<Utc>) -> DeliveryOutcome {
+        // Nobody to send to (e.g. a row from before recipients were resolved): say why.
+        if let Some(why) = &row.recipient.missing {
+            return DeliveryOutcome::Failed(why.clone());
+        }
         let message = match self.compose(row, now).await {
             Ok(m) => m,
             // A database hiccup: try again later. A template or form that cannot be made:

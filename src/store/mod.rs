@@ -228,11 +228,17 @@ fn directory_from(rows: Vec<DirectoryRow>) -> Directory {
     directory
 }
 
-/// The idempotency key and Message-ID of message `i` (from 0) of entry `seq` of a case.
+/// The idempotency key and Message-ID of message `i` (from 0) of entry `seq` of a case. The
+/// Message-ID is fixed when queued, and carries a random part: references repeat across
+/// installations (staging, a restored backup), Message-IDs must not.
 fn message_keys(reference: &str, seq: i64, i: usize) -> (String, String) {
     (
         format!("{reference}/{seq}/{}", i + 1),
-        format!("<{reference}.{seq}.{}@escalate>", i + 1),
+        format!(
+            "<{reference}.{seq}.{}.{:016x}@escalate>",
+            i + 1,
+            fastrand::u64(..)
+        ),
     )
 }
 
