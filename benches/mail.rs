@@ -34,7 +34,10 @@ fn main() {
         .unwrap()
         .port();
     let mut server = Command::new("python3")
-        .arg("tests/support/smtp_server.py")
+        .arg(
+            std::env::var("ESCALATE_BENCH_SMTP_SCRIPT")
+                .unwrap_or("tests/support/smtp_server.py".into()),
+        )
         .arg(port.to_string())
         .arg(&spool)
         .stdout(Stdio::piped())
@@ -63,7 +66,7 @@ fn main() {
                 .unwrap();
         let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
         let at = t0 + TimeDelta::hours(1);
-        for pool in [1u32, 8] {
+        for pool in [1u32, 8, 16, 32] {
             // Fresh messages for each run: `cases` disputes escalated, 4 messages each.
             let opened: Vec<(serde_json::Value, DateTime<Utc>)> = (0..cases)
                 .map(|i| (data.clone(), t0 + TimeDelta::milliseconds(i as i64)))
@@ -90,6 +93,7 @@ fn main() {
                 first_backoff: TimeDelta::seconds(30),
                 max_backoff: TimeDelta::hours(1),
                 lease: TimeDelta::seconds(60),
+                in_flight: pool as usize,
             };
             let templates = Templates::load(Path::new("config/templates")).unwrap();
             let dispatcher = Dispatcher::new(&engine, mailer, templates, settings);

@@ -138,7 +138,7 @@ impl Settings {
             .and_then(|b| b.set_default("mail.retry_hours", 72))
             .and_then(|b| b.set_default("mail.first_retry_seconds", 30))
             .and_then(|b| b.set_default("mail.max_retry_seconds", 3600))
-            .and_then(|b| b.set_default("mail.pool_size", 8))
+            .and_then(|b| b.set_default("mail.pool_size", 16))
             .and_then(|b| b.set_default("serve.interval_seconds", 30))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
@@ -256,6 +256,7 @@ impl Settings {
             first_backoff: chrono::TimeDelta::seconds(m.first_retry_seconds.into()),
             max_backoff: chrono::TimeDelta::seconds(m.max_retry_seconds.into()),
             lease: chrono::TimeDelta::seconds(self.engine.lease_seconds.into()),
+            in_flight: m.pool_size.max(1) as usize,
         })
     }
 

@@ -370,6 +370,7 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
         first_backoff: chrono::TimeDelta::seconds(30),
         max_backoff: chrono::TimeDelta::hours(1),
         lease: chrono::TimeDelta::seconds(60),
+        in_flight: 8,
     };
     let templates = Templates::load(Path::new("config/templates")).unwrap();
     let dispatcher = Dispatcher::new(&engine, mailer, templates, settings);

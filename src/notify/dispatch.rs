@@ -20,10 +20,6 @@ use crate::workflow::{
     Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup,
 };
 
-/// How many messages are in flight at once (the SMTP pool's size). A pass claims this many at a
-/// time, so every claimed message is being sent while its lease runs.
-pub const IN_FLIGHT: usize = 8;
-
 /// The longest one message may take to compose and send: well inside the lease, so a message is
 /// never still being sent when another dispatcher may take it over. lettre bounds only the
 /// connect; a server that stalls mid-conversation is cut off here.
@@ -44,6 +40,9 @@ pub struct MailSettings {
     pub max_backoff: TimeDelta,
     /// How long a claimed message stays leased to this dispatcher.
     pub lease: TimeDelta,
+    /// How many messages are sent at once (the SMTP pool's size). A pass claims this many at a
+    /// time, so every claimed message is being sent while its lease runs.
+    pub in_flight: usize,
 }
 
 /// What a delivery pass did.
@@ -109,7 +108,7 @@ impl<'a> Dispatcher<'a> {
                     &owner,
                     clock,
                     clock + self.settings.lease,
-                    IN_FLIGHT as i64,
+                    self.settings.in_flight.max(1) as i64,
                 )
                 .await?;
             if claimed.is_empty() {
@@ -136,7 +135,7 @@ impl<'a> Dispatcher<'a> {
                         (row, outcome, recorded)
                     }
                 })
-                .buffer_unordered(IN_FLIGHT);
+                .buffer_unordered(self.settings.in_flight.max(1));
             while let Some((row, outcome, recorded)) = results.next().await {
                 let who = &row.recipient.email;
                 // Keep going: the other messages in flight must be recorded too.
