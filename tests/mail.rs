@@ -627,3 +627,57 @@ fn the_completed_form_is_recorded_back_on_the_case() {
     assert_eq!(last["fields"]["decisions"], "Assessment to start");
     assert_eq!(last["fields"]["learning"], "Share thresholds guidance");
 }
+
+#[test]
+fn three_ticks_at_once_deliver_each_message_once() {
+    for db in TestDb::all() {
+        let server = SmtpServer::start();
+        let s = Setup::new(db, &server.url());
+        for _ in 0..15 {
+            let reference = s.open_dispute();
+            let o = s.run(&[
+                "case",
+                "event",
+                &reference,
+                "escalate",
+                "--by",
+                RAISER,
+                "--reason",
+                "No reply",
+                "--now",
+                "2026-11-02T10:00:00Z",
+            ]);
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let env: Vec<(&str, &str)> = s.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let ticks: Vec<_> = (0..3)
+            .map(|_| {
+                let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_escalate"));
+                cmd.args(["tick", "--now", "2026-11-02T10:00:00Z", "--json"])
+                    .current_dir(env!("CARGO_MANIFEST_DIR"))
+                    .envs(env.iter().copied())
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                cmd.spawn().unwrap()
+            })
+            .collect();
+        let mut sent = 0;
+        for t in ticks {
+            let out = t.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+            sent += report["mail"]["sent"].as_u64().unwrap();
+        }
+        let got = received(&server);
+        // 15 escalations, four messages each: every one sent by exactly one of the ticks.
+        assert_eq!(got.len(), 60, "{}", s.db.url);
+        assert_eq!(sent, 60);
+        let unique: BTreeSet<_> = got.iter().cloned().collect();
+        assert_eq!(unique.len(), 60);
+        assert_eq!(unique, rows(&s.outbox(), "sent"));
+    }
+}
