@@ -86,6 +86,14 @@ impl Setup {
         json(&o)["reference"].as_str().unwrap().to_string()
     }
 
+    /// Records `escalate` on the case, which must succeed.
+    fn escalate(&self, reference: &str, by: &str, reason: &str, at: &str) {
+        let o = self.run(&[
+            "case", "event", reference, "escalate", "--by", by, "--reason", reason, "--now", at,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+
     fn tick(&self, now: &str) -> Value {
         json(&self.run(&["tick", "--now", now, "--json"]))
     }
@@ -171,19 +179,7 @@ fn a_refusing_or_absent_server_leaves_mail_queued_until_it_returns() {
         let mut server = SmtpServer::down();
         let s = Setup::new(db, &server.url());
         let reference = s.open_dispute();
-        let note = [
-            "case",
-            "event",
-            &reference,
-            "escalate",
-            "--by",
-            RAISER,
-            "--reason",
-            "No reply",
-            "--now",
-            "2026-11-02T10:00:00Z",
-        ];
-        assert!(s.run(&note).status.success());
+        s.escalate(&reference, RAISER, "No reply", "2026-11-02T10:00:00Z");
 
         // Down: nothing goes, everything stays queued with the reason and a later attempt.
         let report = s.tick("2026-11-02T10:00:00Z");
@@ -243,19 +239,7 @@ fn a_permanent_refusal_is_recorded_and_can_be_retried() {
         server.set_mode("permfail");
         let s = Setup::new(db, &server.url());
         let reference = s.open_dispute();
-        let escalate_it = [
-            "case",
-            "event",
-            &reference,
-            "escalate",
-            "--by",
-            RAISER,
-            "--reason",
-            "No reply",
-            "--now",
-            "2026-11-02T10:00:00Z",
-        ];
-        assert!(s.run(&escalate_it).status.success());
+        s.escalate(&reference, RAISER, "No reply", "2026-11-02T10:00:00Z");
         let report = s.tick("2026-11-02T10:00:00Z");
         assert_eq!(report["mail"]["failed"], 4, "{report}");
         let failed = s.run(&["outbox", "list", "--status", "failed"]);
@@ -311,19 +295,7 @@ fn a_missing_contact_is_a_warning_on_the_case_not_a_silent_drop() {
             .success()
     );
     let reference = s.open_dispute();
-    let escalate_it = [
-        "case",
-        "event",
-        &reference,
-        "escalate",
-        "--by",
-        RAISER,
-        "--reason",
-        "No reply",
-        "--now",
-        "2026-11-02T10:00:00Z",
-    ];
-    assert!(s.run(&escalate_it).status.success());
+    s.escalate(&reference, RAISER, "No reply", "2026-11-02T10:00:00Z");
     let shown = stdout(&s.run(&["case", "show", &reference]));
     assert!(
         shown.contains(
@@ -523,23 +495,11 @@ fn stage_3_sends_the_monitoring_form_as_a_pdf_and_html_without_child_details() {
         let server = SmtpServer::start();
         let s = Setup::new(db, &server.url());
         let reference = s.open_dispute();
-        for (event, by, at) in [
-            ("escalate", RAISER, "2026-11-02T10:00:00Z"),
-            ("escalate", "dsl@school.example.org", "2026-11-03T10:00:00Z"),
+        for (by, at) in [
+            (RAISER, "2026-11-02T10:00:00Z"),
+            ("dsl@school.example.org", "2026-11-03T10:00:00Z"),
         ] {
-            let o = s.run(&[
-                "case",
-                "event",
-                &reference,
-                event,
-                "--by",
-                by,
-                "--reason",
-                "No agreement",
-                "--now",
-                at,
-            ]);
-            assert!(o.status.success(), "{}", stderr(&o));
+            s.escalate(&reference, by, "No agreement", at);
         }
         let report = s.tick("2026-11-03T10:05:00Z");
         assert_eq!(report["mail"]["failed"], 0, "{report}");
@@ -598,10 +558,7 @@ fn the_completed_form_is_recorded_back_on_the_case() {
         (RAISER, "2026-11-02T10:00:00Z"),
         ("dsl@school.example.org", "2026-11-03T10:00:00Z"),
     ] {
-        let o = s.run(&[
-            "case", "event", &reference, "escalate", "--by", by, "--reason", "x", "--now", at,
-        ]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        s.escalate(&reference, by, "x", at);
     }
     let o = s.run(&[
         "case",
@@ -635,19 +592,7 @@ fn three_ticks_at_once_deliver_each_message_once() {
         let s = Setup::new(db, &server.url());
         for _ in 0..15 {
             let reference = s.open_dispute();
-            let o = s.run(&[
-                "case",
-                "event",
-                &reference,
-                "escalate",
-                "--by",
-                RAISER,
-                "--reason",
-                "No reply",
-                "--now",
-                "2026-11-02T10:00:00Z",
-            ]);
-            assert!(o.status.success(), "{}", stderr(&o));
+            s.escalate(&reference, RAISER, "No reply", "2026-11-02T10:00:00Z");
         }
         let env: Vec<(&str, &str)> = s.env.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let ticks: Vec<_> = (0..3)

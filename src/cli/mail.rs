@@ -161,6 +161,7 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
                     .list_outbox(&OutboxFilter {
                         status,
                         case_id,
+                        id: None,
                         limit,
                     })
                     .await?;
@@ -184,10 +185,12 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
                     None => {
                         // Say why not, from what the row is.
                         let row = store
-                            .list_outbox(&OutboxFilter::default())
+                            .list_outbox(&OutboxFilter {
+                                id: Some(id),
+                                ..Default::default()
+                            })
                             .await?
-                            .into_iter()
-                            .find(|m| m.id == id);
+                            .pop();
                         Err(Error::Input(match row {
                             None => format!("no message #{id}"),
                             Some(m) if m.recipient.missing.is_some() => format!(

@@ -585,12 +585,14 @@ impl Store for PostgresStore {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox
              WHERE ($1::text IS NULL OR status = $1) AND ($2::bigint IS NULL OR case_id = $2)
+               AND ($4::bigint IS NULL OR id = $4)
              ORDER BY id DESC LIMIT $3"
         );
         sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
             .bind(&filter.status)
             .bind(filter.case_id)
             .bind((filter.limit > 0).then_some(filter.limit))
+            .bind(filter.id)
             .fetch_all(&self.pool)
             .await?
             .into_iter()

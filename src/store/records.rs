@@ -208,6 +208,8 @@ pub struct OutboxFilter {
     pub status: Option<String>,
     /// Only this case.
     pub case_id: Option<i64>,
+    /// Only this message.
+    pub id: Option<i64>,
     /// At most this many, newest first.
     pub limit: i64,
 }

@@ -267,18 +267,11 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
             "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
              data_version, started_at) ",
         );
+        q.push("SELECT ");
+        case_id(&mut q);
+        q.push(", v.* FROM (");
         q.push_values(&w.start, |mut row, d| {
             let (kind, name) = slot_parts(&d.slot);
-            match &w.target {
-                Target::Existing { id, .. } => {
-                    row.push_bind(*id);
-                }
-                Target::New { .. } => {
-                    row.push("(SELECT id FROM cases WHERE reference = ")
-                        .push_bind_unseparated(link.reference.clone())
-                        .push_unseparated(")");
-                }
-            }
             row.push_bind(kind)
                 .push_bind(name)
                 .push_bind(timer_kind_str(d.kind))
@@ -287,24 +280,17 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                 .push_bind(&d.data_version)
                 .push_bind(at.clone());
         });
-        q.push(";\n");
+        q.push(") AS v;\n");
     }
     if !w.outbox.is_empty() {
         q.push(
             "INSERT INTO outbox (case_id, idempotency_key, message_id, kind, template, recipients, \
              payload, status, last_error, next_attempt_at, created_at, queued_at) ",
         );
+        q.push("SELECT ");
+        case_id(&mut q);
+        q.push(", v.* FROM (");
         q.push_values(w.outbox.iter().enumerate(), |mut row, (i, m)| {
-            match &w.target {
-                Target::Existing { id, .. } => {
-                    row.push_bind(*id);
-                }
-                Target::New { .. } => {
-                    row.push("(SELECT id FROM cases WHERE reference = ")
-                        .push_bind_unseparated(link.reference.clone())
-                        .push_unseparated(")");
-                }
-            }
             let (key, message_id) = message_keys(&link.reference, link.seq, i);
             row.push_bind(key)
                 .push_bind(message_id)
@@ -322,7 +308,7 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                 .push_bind(text(now))
                 .push_bind(text(Utc::now()));
         });
-        q.push(";\n");
+        q.push(") AS v;\n");
     }
     q
 }
@@ -629,12 +615,14 @@ impl Store for SqliteStore {
         let sql = format!(
             "SELECT {OUTBOX_COLUMNS} FROM outbox
              WHERE (?1 IS NULL OR status = ?1) AND (?2 IS NULL OR case_id = ?2)
+               AND (?4 IS NULL OR id = ?4)
              ORDER BY id DESC LIMIT ?3"
         );
         sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
             .bind(&filter.status)
             .bind(filter.case_id)
             .bind(if filter.limit > 0 { filter.limit } else { -1 })
+            .bind(filter.id)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
