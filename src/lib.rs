@@ -11,6 +11,7 @@ pub mod engine;
 mod error;
 pub mod notify;
 pub mod store;
+pub mod text;
 pub mod workflow;
 
 pub use error::{Error, Result};

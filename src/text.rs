@@ -1,0 +1,194 @@
+//! Checks on text that people type, made once at the boundary (`case open`, `case event`,
+//! `agencies import`, later the API): names, emails and other single-line values must not carry
+//! line breaks or other control characters (they end up in mail headers and terminal lines), and
+//! no text may carry the invisible controls that reorder what a reader sees. Also the one escape
+//! used when stored text is printed to a terminal.
+
+use std::borrow::Cow;
+use std::fmt;
+
+/// Why a piece of text was refused. Its `Display` is the tail of a one-line message; callers
+/// put the field's name in front (`raised_by.name: contains a line break …`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TextError {
+    /// A control or formatting character where it is not allowed.
+    #[error("contains {what} (U+{code:04X}) at character {position}{hint}")]
+    Control {
+        /// What the character is, in words.
+        what: &'static str,
+        /// Its code point.
+        code: u32,
+        /// Its position, from 1, in characters.
+        position: usize,
+        /// How to fix it, when there is more to say.
+        hint: Hint,
+    },
+    /// Longer than allowed.
+    #[error("is {length} characters long; at most {max} are allowed")]
+    TooLong {
+        /// The text's length in characters.
+        length: usize,
+        /// The limit.
+        max: usize,
+    },
+}
+
+/// A suffix for [`TextError::Control`], so the message says what to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hint {
+    /// Nothing more to say.
+    None,
+    /// The value must be one line.
+    OneLine,
+}
+
+impl fmt::Display for Hint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Hint::None => Ok(()),
+            Hint::OneLine => f.write_str("; it must be one line"),
+        }
+    }
+}
+
+/// What `c` is, if it is one of the characters no typed text may hold: C0/C1 controls (other
+/// than those `multi_line` allows), the bidirectional overrides and isolates (which make text
+/// display in an order other than it is stored: "Trojan Source"), line and paragraph
+/// separators, and a byte-order mark inside text.
+fn forbidden(c: char) -> Option<&'static str> {
+    match c {
+        '\n' | '\r' => Some("a line break"),
+        '\t' => Some("a tab"),
+        '\u{2028}' | '\u{2029}' => Some("a line separator"),
+        '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => {
+            Some("a bidirectional override character")
+        }
+        '\u{FEFF}' => Some("a byte-order mark"),
+        c if c.is_control() => Some("a control character"),
+        _ => None,
+    }
+}
+
+/// Checks a single-line value (a name, an email address, a choice, a date): no control,
+/// line-break or reordering characters, and at most `max` characters.
+pub fn single_line(value: &str, max: usize) -> Result<(), TextError> {
+    check(value, max, |_| false, Hint::OneLine)
+}
+
+/// Checks free text (a summary, a reason): line breaks and tabs are allowed, other control
+/// and reordering characters are not, and at most `max` characters.
+pub fn multi_line(value: &str, max: usize) -> Result<(), TextError> {
+    check(value, max, |c| matches!(c, '\n' | '\r' | '\t'), Hint::None)
+}
+
+fn check(
+    value: &str,
+    max: usize,
+    allowed: impl Fn(char) -> bool,
+    hint: Hint,
+) -> Result<(), TextError> {
+    let mut length = 0;
+    for (i, c) in value.chars().enumerate() {
+        length = i + 1;
+        if allowed(c) {
+            continue;
+        }
+        if let Some(what) = forbidden(c) {
+            return Err(TextError::Control {
+                what,
+                code: u32::from(c),
+                position: i + 1,
+                hint,
+            });
+        }
+    }
+    if length > max {
+        return Err(TextError::TooLong { length, max });
+    }
+    Ok(())
+}
+
+/// Stored text made safe to print on one terminal line: control, line-break and reordering
+/// characters become visible escapes (`\n`, `\u{202e}`), so a note cannot forge a history
+/// line or recolour the terminal. Borrowed when there is nothing to escape.
+pub fn for_terminal(value: &str) -> Cow<'_, str> {
+    if !value.chars().any(|c| forbidden(c).is_some()) {
+        return Cow::Borrowed(value);
+    }
+    let mut out = String::with_capacity(value.len() + 8);
+    for c in value.chars() {
+        match c {
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if forbidden(c).is_some() => out.push_str(&format!("\\u{{{:x}}}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_line_values_refuse_breaks_controls_and_overrides() {
+        assert!(single_line("Siân Llŷr", 100).is_ok());
+        assert!(single_line("محمد الأحمد", 100).is_ok());
+        assert!(single_line("Zoë 👩🏽‍⚕️", 100).is_ok());
+        let e = single_line("Tom\nHughes", 100).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "contains a line break (U+000A) at character 4; it must be one line"
+        );
+        assert!(matches!(
+            single_line("Name\r\nBcc: x@y", 100),
+            Err(TextError::Control { code: 0x0D, .. })
+        ));
+        assert!(matches!(
+            single_line("abc\u{202E}fdp.exe", 100),
+            Err(TextError::Control { code: 0x202E, .. })
+        ));
+        assert!(matches!(
+            single_line("a\u{7}b", 100),
+            Err(TextError::Control { code: 7, .. })
+        ));
+        assert!(matches!(
+            single_line("a\u{85}b", 100),
+            Err(TextError::Control { code: 0x85, .. })
+        ));
+        assert!(single_line("a\tb", 100).is_err());
+    }
+
+    #[test]
+    fn free_text_keeps_lines_but_not_other_controls() {
+        assert!(multi_line("line one\nline two\r\n\tindented", 100).is_ok());
+        assert!(multi_line("bell\u{7}", 100).is_err());
+        assert!(multi_line("escape \u{1b}[31mred", 100).is_err());
+        assert!(multi_line("\u{2067}hidden", 100).is_err());
+    }
+
+    #[test]
+    fn lengths_count_characters_not_bytes() {
+        assert!(single_line(&"ŷ".repeat(10), 10).is_ok());
+        assert_eq!(
+            single_line(&"a".repeat(11), 10),
+            Err(TextError::TooLong {
+                length: 11,
+                max: 10
+            })
+        );
+    }
+
+    #[test]
+    fn terminal_output_shows_controls_as_escapes() {
+        assert_eq!(for_terminal("plain Siân"), "plain Siân");
+        assert_eq!(
+            for_terminal("ok\n  2 2026-01-01 forged"),
+            "ok\\n  2 2026-01-01 forged"
+        );
+        assert_eq!(for_terminal("\u{1b}[2J"), "\\u{1b}[2J");
+        assert_eq!(for_terminal("a\u{202e}b"), "a\\u{202e}b");
+    }
+}
