@@ -5,6 +5,7 @@
 //! postgres://postgres@127.0.0.1:5432/test if it answers; each run uses a database of its own).
 //! `ESCALATE_BENCH_N` sets how many transitions (default 2000).
 
+use escalate::ids::{CaseRef, UserEmail};
 use std::path::Path;
 use std::time::Instant;
 
@@ -99,7 +100,8 @@ async fn transition_rates(url: &str, n: usize, clients: usize) -> (f64, f64) {
     store.migrate().await.unwrap();
     let workflows =
         Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
-    let engine = std::sync::Arc::new(Engine::new(store, workflows, Calendar::official()));
+    let engine =
+        std::sync::Arc::new(Engine::new(store, workflows, Calendar::official()).allow_future(true));
     let t0: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
     let start = Instant::now();
     let opens: Vec<_> = (0..clients)
@@ -109,7 +111,7 @@ async fn transition_rates(url: &str, n: usize, clients: usize) -> (f64, f64) {
                 let mut refs = Vec::new();
                 for i in (c..n).step_by(clients) {
                     let at = t0 + TimeDelta::milliseconds(i as i64);
-                    let lead = "lead@example.org";
+                    let lead = &UserEmail::parse("priya.shah@school.example.org").unwrap();
                     let case = engine
                         .open("dispute", example(), None, &EventFields::new(), lead, at)
                         .await
@@ -135,7 +137,13 @@ async fn transition_rates(url: &str, n: usize, clients: usize) -> (f64, f64) {
                 let reason = EventFields::from([("reason".to_string(), "No reply".to_string())]);
                 for r in &refs {
                     engine
-                        .record(r, "escalate", &reason, "priya.shah@school.example.org", at)
+                        .record(
+                            &CaseRef::parse(r).unwrap(),
+                            "escalate",
+                            &reason,
+                            &UserEmail::parse("priya.shah@school.example.org").unwrap(),
+                            at,
+                        )
                         .await
                         .unwrap();
                 }

@@ -4,6 +4,7 @@
 //! `cargo bench --bench mail` (needs python3 with aiosmtpd: `scripts/ensure-test-tools`).
 //! `ESCALATE_BENCH_CASES` sets how many disputes are escalated (4 messages each; default 250).
 
+use escalate::ids::{CaseRef, UserEmail};
 use std::io::BufRead;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -60,7 +61,7 @@ fn main() {
         store.replace_directory(&directory, t0).await.unwrap();
         let workflows =
             Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
-        let engine = Engine::new(store, workflows, Calendar::official());
+        let engine = Engine::new(store, workflows, Calendar::official()).allow_future(true);
         let data: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap())
                 .unwrap();
@@ -72,12 +73,22 @@ fn main() {
                 .map(|i| (data.clone(), t0 + TimeDelta::milliseconds(i as i64)))
                 .collect();
             let refs = engine
-                .open_batch("dispute", &opened, "lead@example.org")
+                .open_batch(
+                    "dispute",
+                    &opened,
+                    &UserEmail::parse("priya.shah@school.example.org").unwrap(),
+                )
                 .await
                 .unwrap();
             for r in &refs {
                 engine
-                    .record(r, "escalate", &reason, "priya.shah@school.example.org", at)
+                    .record(
+                        &CaseRef::parse(r).unwrap(),
+                        "escalate",
+                        &reason,
+                        &UserEmail::parse("priya.shah@school.example.org").unwrap(),
+                        at,
+                    )
                     .await
                     .unwrap();
             }

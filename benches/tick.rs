@@ -3,6 +3,7 @@
 //! memory before and after. `cargo bench --bench tick` (PostgreSQL as for the engine bench).
 //! `ESCALATE_BENCH_OPEN` and `ESCALATE_BENCH_DUE_CASES` change the sizes.
 
+use escalate::ids::UserEmail;
 use std::path::Path;
 use std::time::Instant;
 
@@ -41,7 +42,7 @@ async fn run(name: &str, url: &str, open: usize, due_cases: usize) {
     store.migrate().await.unwrap();
     let workflows =
         Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
-    let engine = Engine::new(store, workflows, Calendar::official());
+    let engine = Engine::new(store, workflows, Calendar::official()).allow_future(true);
     let early: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
     let now: DateTime<Utc> = "2026-11-05T09:00:00Z".parse().unwrap();
     let load = Instant::now();
@@ -61,7 +62,11 @@ async fn run(name: &str, url: &str, open: usize, due_cases: usize) {
             })
             .collect();
         engine
-            .open_batch("dispute", &cases, "lead@example.org")
+            .open_batch(
+                "dispute",
+                &cases,
+                &UserEmail::parse("priya.shah@school.example.org").unwrap(),
+            )
             .await
             .unwrap();
     }

@@ -75,6 +75,10 @@ pub struct EngineSettings {
     /// dies, another takes over after this. Correctness never depends on it: a deadline fires
     /// once whatever the lease.
     pub lease_seconds: u32,
+    /// Accept `--now` later than the real clock: for tests and simulations only, never on by
+    /// default (one mistyped year would escalate every case).
+    #[serde(default)]
+    pub allow_future: bool,
 }
 
 /// The `[calendar]` table.

@@ -9,6 +9,7 @@ pub mod config;
 pub mod directory;
 pub mod engine;
 mod error;
+pub mod ids;
 pub mod notify;
 pub mod store;
 pub mod text;

@@ -4,8 +4,9 @@ mod common;
 
 use common::{TestDb, escalate, stderr, stdout};
 
-const LEAD: &str = "lead@school.example.org";
 const RAISER: &str = "priya.shah@school.example.org";
+/// Opens cases: the raiser (only a party or a directory contact may open one).
+const LEAD: &str = RAISER;
 
 /// Two cases with a few entries each, through the command line.
 fn populate(env: &[(&str, &str)]) {
@@ -107,7 +108,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_changed_entry() {
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(
             stderr(&o),
-            "escalate: audit chain broken: DSP-2026-000001 entry 2 (escalate by someone.else@example.org at 2026-11-03T10:00:00+00:00): its content does not match its hash\n"
+            "escalate: audit chain broken: DSP-2026-000001: entry 2 (escalate by someone.else@example.org at 2026-11-03T10:00:00+00:00): its content does not match its hash\n"
         );
     }
 }

@@ -358,13 +358,26 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
             .filter_map(|v| v.as_str().map(str::to_string))
             .collect();
         assert!(!child.is_empty(), "{} example names a child", def.id);
+        // Opened by the first party the example names (only a party or a contact may open).
+        let opener = def
+            .roles
+            .iter()
+            .find_map(|r| match &r.kind {
+                escalate::workflow::RoleKind::Party { path } => {
+                    escalate::workflow::lookup(&data, &format!("{path}.email"))
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                }
+                _ => None,
+            })
+            .unwrap();
         let case = engine
             .open(
                 &def.id,
                 data,
                 None,
                 &EventFields::new(),
-                "lead@example.org",
+                &escalate::ids::UserEmail::parse(&opener).unwrap(),
                 now,
             )
             .await

@@ -6,7 +6,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
-use common::TestDb;
+use common::{TestDb, user};
 use escalate::calendar::Calendar;
 use escalate::engine::Engine;
 use escalate::store::{self, DeadlineStatus};
@@ -26,7 +26,7 @@ async fn engine(url: &str) -> Engine {
     store.migrate().await.unwrap();
     let workflows =
         Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
-    Engine::new(store, workflows, Calendar::official())
+    Engine::new(store, workflows, Calendar::official()).allow_future(true)
 }
 
 /// (time, event, state) of every entry of a case.
@@ -54,7 +54,7 @@ async fn history_does_not_depend_on_when_the_sweeps_ran() {
                         example(),
                         None,
                         &EventFields::new(),
-                        "lead@example.org",
+                        &user("priya.shah@school.example.org"),
                         t(at),
                     )
                     .await
@@ -140,7 +140,7 @@ fn four_concurrent_ticks_fire_each_due_deadline_exactly_once() {
                         example(),
                         None,
                         &EventFields::new(),
-                        "lead@example.org",
+                        &user("priya.shah@school.example.org"),
                         at,
                     )
                     .await
@@ -214,7 +214,7 @@ fn a_tick_killed_half_way_loses_nothing_and_the_next_finishes() {
                         example(),
                         None,
                         &EventFields::new(),
-                        "lead@example.org",
+                        &user("priya.shah@school.example.org"),
                         at,
                     )
                     .await
@@ -267,7 +267,10 @@ fn a_tick_killed_half_way_loses_nothing_and_the_next_finishes() {
                 );
                 assert_eq!(view.case.state, "stage2");
             }
-            assert_eq!(engine.verify_audit().await.unwrap().1, 3 * cases as usize);
+            assert_eq!(
+                engine.verify_audit().await.unwrap().entries,
+                3 * cases as usize
+            );
         });
     }
 }

@@ -11,6 +11,7 @@ use super::{block_on, emit, parse_time};
 use crate::calendar::local_time;
 use crate::config::Settings;
 use crate::engine::{CaseView, Engine};
+use crate::ids::{CaseRef, UserEmail};
 use crate::store::{CaseFilter, CaseRecord, DeadlineStatus};
 use crate::workflow::{EventFields, Slot, TimerKind};
 use crate::{Error, Result};
@@ -26,8 +27,8 @@ pub(crate) enum CaseCommand {
         #[arg(long, value_name = "FILE|-")]
         data: String,
         /// Who is acting: an email address [default: $ESCALATE_USER].
-        #[arg(long, value_name = "USER")]
-        by: Option<String>,
+        #[arg(long, value_name = "USER", value_parser = parse_user)]
+        by: Option<UserEmail>,
         /// Open at a later starting state (e.g. stage2 when the child is at immediate risk).
         #[arg(long, value_name = "STATE")]
         start: Option<String>,
@@ -43,16 +44,17 @@ pub(crate) enum CaseCommand {
     },
     /// Record an event on a case.
     Event {
-        /// The case reference, e.g. DSP-2026-000042.
-        reference: String,
+        /// The case reference, e.g. DSP-2026-000042 (any case).
+        #[arg(value_parser = parse_reference)]
+        reference: CaseRef,
         /// The event, e.g. escalate.
         event: String,
         /// A field of the event, KEY=VALUE; repeat for more.
         #[arg(long = "field", value_name = "KEY=VALUE", value_parser = parse_field)]
         fields: Vec<(String, String)>,
         /// Who is acting: an email address.
-        #[arg(long, value_name = "USER")]
-        by: String,
+        #[arg(long, value_name = "USER", value_parser = parse_user)]
+        by: UserEmail,
         /// Why (the `reason` field).
         #[arg(long, value_name = "TEXT")]
         reason: Option<String>,
@@ -66,7 +68,8 @@ pub(crate) enum CaseCommand {
     /// A case's state, data, full history and deadlines with their explanations.
     Show {
         /// The case reference.
-        reference: String,
+        #[arg(value_parser = parse_reference)]
+        reference: CaseRef,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -89,6 +92,16 @@ pub(crate) enum CaseCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `--by`: an email address, never a reserved name such as `engine`.
+pub(crate) fn parse_user(text: &str) -> std::result::Result<UserEmail, String> {
+    UserEmail::parse(text).map_err(|e| e.to_string())
+}
+
+/// A case reference, in any letter case.
+pub(crate) fn parse_reference(text: &str) -> std::result::Result<CaseRef, String> {
+    CaseRef::parse(text).map_err(|e| e.to_string())
 }
 
 fn parse_field(text: &str) -> std::result::Result<(String, String), String> {
@@ -134,7 +147,7 @@ pub(crate) async fn engine(settings: &Settings) -> Result<Engine> {
     let calendar = settings.calendar(None)?;
     let store = crate::store::connect(&settings.database_url).await?;
     store.migrate().await?;
-    Ok(Engine::new(store, workflows, calendar))
+    Ok(Engine::new(store, workflows, calendar).allow_future(settings.engine.allow_future))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -213,12 +226,18 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                 now,
                 json,
             } => {
-                let by = by
-                    .or_else(|| std::env::var("ESCALATE_USER").ok())
-                    .filter(|b| !b.trim().is_empty())
-                    .ok_or_else(|| {
-                        Error::Input("say who is opening the case with --by EMAIL".into())
-                    })?;
+                let by = match by {
+                    Some(by) => by,
+                    None => match std::env::var("ESCALATE_USER") {
+                        Ok(user) => UserEmail::parse(&user)
+                            .map_err(|e| Error::Input(format!("ESCALATE_USER: {e}")))?,
+                        Err(_) => {
+                            return Err(Error::Input(
+                                "say who is opening the case with --by EMAIL".into(),
+                            ));
+                        }
+                    },
+                };
                 let data = read_data(&data)?;
                 let fields = fields(Vec::new(), reason)?;
                 let now = now.unwrap_or_else(Utc::now);
@@ -250,15 +269,19 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                 let fields = fields(pairs, reason)?;
                 let now = now.unwrap_or_else(Utc::now);
                 let recorded = engine.record(&reference, &event, &fields, &by, now).await?;
-                let view = engine.show(&reference).await?;
+                let view = engine.show(reference.as_str()).await?;
                 if json {
                     let mut value = case_json(&view);
                     value["fired_first"] = json!(recorded.fired_first);
                     value["opened"] = json!(recorded.opened);
                     emit(out, &pretty(&value)?)
                 } else {
-                    let mut text =
-                        format!("{}: {event} recorded; now {}", reference, recorded.state);
+                    let mut text = format!(
+                        "{}: {} recorded; now {}",
+                        reference,
+                        crate::text::for_terminal(&event),
+                        recorded.state
+                    );
                     if recorded.fired_first > 0 {
                         text.push_str(&format!(
                             " ({} lapsed deadline(s) fired first)",
@@ -277,7 +300,7 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                 }
             }
             CaseCommand::Show { reference, json } => {
-                let view = engine.show(&reference).await?;
+                let view = engine.show(reference.as_str()).await?;
                 if json {
                     let value =
                         serde_json::to_value(&view).map_err(|e| Error::Input(e.to_string()))?;
@@ -378,14 +401,58 @@ pub(crate) fn tick(
     })
 }
 
-/// `escalate audit verify`.
+/// `escalate audit verify`: every problem on standard output, one line each; a one-line
+/// summary on standard error and exit 1 if there is any.
 pub(crate) fn verify(settings: &Settings, out: &mut dyn Write) -> Result<()> {
     block_on(async {
         let engine = engine(settings).await?;
-        let (cases, entries) = engine.verify_audit().await?;
+        let report = engine.verify_audit().await?;
+        if let Some(first) = report.problems.first() {
+            for problem in &report.problems {
+                emit(out, problem)?;
+            }
+            let more = match report.problems.len() - 1 {
+                0 => String::new(),
+                n => format!(" (and {n} more problem(s), listed above)"),
+            };
+            return Err(Error::Engine(crate::engine::EngineError::Tampered(
+                format!("{first}{more}"),
+            )));
+        }
+        let mut text = format!(
+            "audit log intact: {} entries in {} cases",
+            report.entries, report.cases
+        );
+        if report.legacy_entries > 0 {
+            text.push_str(&format!(
+                "; {} entries predate the full hash (their reason, recorded time and opening data are not covered)",
+                report.legacy_entries
+            ));
+        }
+        if let Some(root) = &report.latest_root {
+            text.push_str(&format!(
+                "\n{} checkpoint(s); latest root {root}",
+                report.checkpoints
+            ));
+        }
+        emit(out, &text)
+    })
+}
+
+/// `escalate audit checkpoint`: records a root hash over every case's head and prints it.
+pub(crate) fn checkpoint(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    block_on(async {
+        let engine = engine(settings).await?;
+        let cp = engine.checkpoint().await?;
         emit(
             out,
-            &format!("audit log intact: {entries} entries in {cases} cases"),
+            &format!(
+                "checkpoint {} at {}: {} cases, root {}",
+                cp.id,
+                rfc3339(cp.created_at),
+                cp.cases,
+                cp.root
+            ),
         )
     })
 }

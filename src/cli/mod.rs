@@ -69,8 +69,11 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum AuditCommand {
-    /// Check every case's hash-chained event log; exit 1 at the first broken link.
+    /// Check every case's hash chain, each case row against its history, and the checkpoints;
+    /// exit 1 if anything was changed or deleted.
     Verify,
+    /// Record and print one root hash over every case's head, chained to the previous one.
+    Checkpoint,
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -134,6 +137,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Case(cmd) => case::run(cmd, &settings, out),
         Command::Tick { now, json, verbose } => case::tick(&settings, now, json, verbose, out),
         Command::Audit(AuditCommand::Verify) => case::verify(&settings, out),
+        Command::Audit(AuditCommand::Checkpoint) => case::checkpoint(&settings, out),
         Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
         Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
         Command::Serve => serve::run(&settings),

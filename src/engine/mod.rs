@@ -10,15 +10,21 @@ use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::{Value, json};
 
+mod audit;
+
+pub use audit::AuditReport;
+
 use crate::calendar::Calendar;
 use crate::directory::Directory;
+use crate::ids::{CaseRef, UserEmail};
+use crate::store::chain;
 use crate::store::{
     CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, NewDeadline,
     NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
     ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, RoleKind, Transition,
-    Workflows, apply, fire, lookup, open, parse,
+    Workflows, apply, fire, lookup, open, parse, withdraw,
 };
 
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
@@ -36,6 +42,16 @@ const CLAIM_BATCH: i64 = 200;
 
 /// How many times a write that lost a race with another writer is retried on a fresh read.
 const RETRIES: usize = 16;
+
+/// How far ahead of the real clock an event's time may be without `allow_future`: clocks of
+/// different machines differ a little, a mistyped year must not.
+pub const CLOCK_SKEW: TimeDelta = TimeDelta::minutes(5);
+
+/// The real clock, to the microsecond, as times are stored and hashed.
+pub(crate) fn real_now() -> DateTime<Utc> {
+    use chrono::SubsecRound;
+    Utc::now().trunc_subsecs(6)
+}
 
 /// What a tick did.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -70,6 +86,26 @@ pub enum EngineError {
         at: DateTime<Utc>,
         /// The latest entry's time.
         last: DateTime<Utc>,
+    },
+    /// The person is not involved in the case they try to open.
+    #[error(
+        "{who} may not open a {workflow} case: they are neither a party it names nor a directory contact of a party's agency"
+    )]
+    NotInvolved {
+        /// Who tried.
+        who: String,
+        /// The workflow.
+        workflow: String,
+    },
+    /// A time later than the real clock, without `[engine] allow_future`.
+    #[error(
+        "{at} is later than the real clock ({clock}); entries cannot be dated in the future (tests and simulations set [engine] allow_future = true)"
+    )]
+    Future {
+        /// The time asked for.
+        at: String,
+        /// The real clock.
+        clock: String,
     },
     /// The case's workflow version is neither current nor kept in the store.
     #[error("workflow {0} version {1} is not available")]
@@ -125,6 +161,8 @@ pub struct Engine {
     /// Workflow versions by (id, hash): the current ones, and older ones that cases still
     /// use, parsed from the store on demand.
     versions: Mutex<HashMap<(String, String), Arc<Definition>>>,
+    /// Accept event times later than the real clock (tests and simulations only).
+    allow_future: bool,
 }
 
 impl Engine {
@@ -139,7 +177,28 @@ impl Engine {
             workflows,
             calendar,
             versions: Mutex::new(versions),
+            allow_future: false,
         }
+    }
+
+    /// Lets event times run ahead of the real clock (`[engine] allow_future`: tests and
+    /// simulations only, never on by default).
+    pub fn allow_future(mut self, allow: bool) -> Self {
+        self.allow_future = allow;
+        self
+    }
+
+    /// Refuses a time later than the real clock (beyond [`CLOCK_SKEW`]) unless allowed: one
+    /// mistyped year would otherwise escalate every case and lock them against real entries.
+    pub fn check_time(&self, at: DateTime<Utc>) -> EngineResult<()> {
+        let clock = Utc::now();
+        if !self.allow_future && at > clock + CLOCK_SKEW {
+            return Err(EngineError::Future {
+                at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                clock: clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+        }
+        Ok(())
     }
 
     /// The store.
@@ -199,15 +258,15 @@ impl Engine {
         data: Value,
         start: Option<&str>,
         fields: &EventFields,
-        by: &str,
+        by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<CaseRecord> {
+        self.check_time(now)?;
         let def = self.current(workflow)?;
+        // Bad data is bad input, whoever sends it: say so before who may open.
+        crate::workflow::check_data(def, &data)?;
+        let actor = self.opener(def, &data, by).await?;
         self.store.save_workflow_version(def, now).await?;
-        let actor = Actor {
-            id: by.trim().to_string(),
-            roles: def.party_roles(&data, by),
-        };
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
         let directory = self.directory_for(def, &transition).await?;
         let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
@@ -223,19 +282,19 @@ impl Engine {
         &self,
         workflow: &str,
         cases: &[(Value, DateTime<Utc>)],
-        by: &str,
+        by: &UserEmail,
     ) -> EngineResult<Vec<String>> {
         let def = self.current(workflow)?;
+        for (_, at) in cases {
+            self.check_time(*at)?;
+        }
         if let Some((_, first)) = cases.first() {
             self.store.save_workflow_version(def, *first).await?;
         }
         let mut writes = Vec::with_capacity(cases.len());
         let mut directory = None;
         for (data, at) in cases {
-            let actor = Actor {
-                id: by.trim().to_string(),
-                roles: def.party_roles(data, by),
-            };
+            let actor = self.opener(def, data, by).await?;
             let (case, opening) = open(
                 def,
                 data.clone(),
@@ -264,12 +323,15 @@ impl Engine {
     /// that lapsed before `now`, in due order, then applies the event in one transaction.
     pub async fn record(
         &self,
-        reference: &str,
+        reference: &CaseRef,
         event: &str,
         fields: &EventFields,
-        by: &str,
+        by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<Recorded> {
+        self.check_time(now)?;
+        let reference = reference.as_str();
+        let by = by.as_str();
         let mut fired_first = 0;
         let mut attempt = 0;
         loop {
@@ -284,7 +346,7 @@ impl Engine {
             fired_first += self.fire_due(&mut case, now, now).await?.0;
             let def = self.definition(&case.workflow, &case.workflow_hash).await?;
             let mut actor = Actor {
-                id: by.trim().to_string(),
+                id: by.to_string(),
                 roles: def.party_roles(&case.data, by),
             };
             let before = machine_case(&case);
@@ -322,6 +384,29 @@ impl Engine {
         }
     }
 
+    /// The person opening a case of `def` with `data`, with their roles on it: a party the data
+    /// names, or a directory contact of a party's agency; anyone else is refused.
+    async fn opener(&self, def: &Definition, data: &Value, by: &UserEmail) -> EngineResult<Actor> {
+        let mut roles = def.party_roles(data, by.as_str());
+        if roles.is_empty() {
+            roles = self
+                .store
+                .directory()
+                .await?
+                .contact_roles(def, data, by.as_str());
+        }
+        if roles.is_empty() {
+            return Err(EngineError::NotInvolved {
+                who: by.to_string(),
+                workflow: def.id.clone(),
+            });
+        }
+        Ok(Actor {
+            id: by.to_string(),
+            roles,
+        })
+    }
+
     /// Fires the case's pending deadlines due at or before `until`, each at its own due time,
     /// each in its own transaction; `recorded_now` decides lateness. A write that loses a race
     /// with another process is retried on a fresh read. Returns how many fired, and how many
@@ -356,8 +441,17 @@ impl Engine {
                     conflicts += 1;
                 }
                 Err(EngineError::Refused(Refusal::StaleTimer(_))) => {
-                    // The case left that deadline's state without ending it: end it now.
-                    self.store.cancel_deadline(next.id, recorded_now).await?;
+                    // The case, as read, left that deadline's state without ending it. End it
+                    // with an entry in its history, guarded like any write: if the read was
+                    // stale the write conflicts, and the deadline is judged again on a fresh
+                    // read (where it may well apply and fire).
+                    match self.withdraw_one(case, &next, recorded_now).await {
+                        Ok(()) => {}
+                        Err(EngineError::Store(StoreError::Conflict(_))) if conflicts < RETRIES => {
+                            conflicts += 1;
+                        }
+                        Err(e) => return Err(e),
+                    }
                 }
                 Err(e) => return Err(e),
             }
@@ -464,15 +558,12 @@ impl Engine {
         if case.next_due == Some(deadline.due_at) {
             match self.fire_one(&case, deadline, now).await {
                 Ok(()) => return Ok((1, usize::from(now - deadline.due_at > LATE_AFTER))),
-                // Someone else moved the case on: take the careful path on a fresh read.
-                Err(EngineError::Store(StoreError::Conflict(_))) => {
+                // Someone else moved the case on, or the case as read is no longer in the
+                // deadline's state: take the careful path on a fresh read, which fires it or
+                // withdraws it with a guarded write.
+                Err(EngineError::Store(StoreError::Conflict(_)))
+                | Err(EngineError::Refused(Refusal::StaleTimer(_))) => {
                     case = self.case(reference).await?;
-                }
-                // The case left that deadline's state without ending it: end it now, as
-                // `fire_due` does, rather than failing on every tick.
-                Err(EngineError::Refused(Refusal::StaleTimer(_))) => {
-                    self.store.cancel_deadline(deadline.id, now).await?;
-                    return Ok((0, 0));
                 }
                 Err(e) => return Err(e),
             }
@@ -504,6 +595,22 @@ impl Engine {
             vec![self.existing_write(&def, case, &transition, Some((deadline, late)), &directory)];
         self.linked(&transition, &mut writes, at).await?;
         self.store.write(&writes, recorded_now).await?;
+        Ok(())
+    }
+
+    /// Cancels a deadline that no longer applies to `case` as read, with an engine entry in its
+    /// history; a conflict if the case moved on since it was read.
+    async fn withdraw_one(
+        &self,
+        case: &CaseRecord,
+        deadline: &DeadlineRecord,
+        recorded_now: DateTime<Utc>,
+    ) -> EngineResult<()> {
+        let def = self.definition(&case.workflow, &case.workflow_hash).await?;
+        let at = recorded_now.min(deadline.due_at).max(case.last_at);
+        let transition = withdraw(&machine_case(case), &deadline.slot, at);
+        let write = self.existing_write(&def, case, &transition, None, &Directory::default());
+        self.store.write(&[write], recorded_now).await?;
         Ok(())
     }
 
@@ -586,6 +693,7 @@ impl Engine {
             data: case.data.clone(),
             division: def.division_of(&case.data).to_string(),
             agency,
+            data_salt: chain::new_salt(),
         };
         self.case_write(def, target, case, transition, None, directory)
     }
@@ -649,6 +757,8 @@ impl Engine {
                 from_state: transition.from.clone(),
                 to_state: transition.to.clone(),
                 fields: transition.fields.clone(),
+                reason: transition.fields.get("reason").cloned(),
+                recorded_at: real_now(),
             },
             meet: Vec::new(),
             cancel: Vec::new(),
@@ -704,51 +814,6 @@ impl Engine {
             }
         }
         write
-    }
-
-    /// Checks every case's event log against its hash chain. Returns how many cases and
-    /// entries were checked, or the first broken link.
-    pub async fn verify_audit(&self) -> EngineResult<(usize, usize)> {
-        let cases = self.store.list_cases(&CaseFilter::default()).await?;
-        let mut entries = 0;
-        for case in cases.iter().rev() {
-            let mut prev = crate::store::chain::GENESIS.to_string();
-            let log = self.store.events(case.id).await?;
-            for (i, e) in log.iter().enumerate() {
-                let broken = |why: &str| {
-                    EngineError::Tampered(format!(
-                        "{} entry {} ({} by {} at {}): {why}",
-                        case.reference,
-                        e.seq,
-                        e.event,
-                        e.actor,
-                        e.at.to_rfc3339()
-                    ))
-                };
-                if e.seq != i as i64 + 1 {
-                    return Err(broken("entries are missing before it"));
-                }
-                if e.prev_hash != prev {
-                    return Err(broken("does not link to the entry before it"));
-                }
-                let recomputed =
-                    crate::store::chain::entry_hash(&prev, &case.reference, e.seq, &e.content());
-                if recomputed != e.hash {
-                    return Err(broken("its content does not match its hash"));
-                }
-                prev = e.hash.clone();
-                entries += 1;
-            }
-            if case.last_hash != prev || case.seq != log.len() as i64 {
-                return Err(EngineError::Tampered(format!(
-                    "{}: the case's latest entry is {} but the log ends at entry {}",
-                    case.reference,
-                    case.seq,
-                    log.len()
-                )));
-            }
-        }
-        Ok((cases.len(), entries))
     }
 
     /// The case with this reference.

@@ -171,9 +171,6 @@ pub trait Store: Send + Sync {
     /// The agency directory.
     async fn directory(&self) -> Result<Directory, StoreError>;
 
-    /// Ends a pending deadline that no longer applies, as cancelled.
-    async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError>;
-
     /// Claims up to `limit` pending deadlines due at or before `due_by` whose lease is free or
     /// expired at `clock`, leasing them to `owner` until `lease_until`; returns them with their
     /// case references, by due time. Two claimers never get the same deadline while its lease runs.
@@ -185,6 +182,26 @@ pub trait Store: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(DeadlineRecord, String)>, StoreError>;
+
+    /// Every case's head, `(reference, seq, hash)`, in reference order.
+    async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError>;
+
+    /// The reference counters, `(prefix, year, last number given)`.
+    async fn reference_counters(&self) -> Result<Vec<(String, i64, i64)>, StoreError>;
+
+    /// Records an audit checkpoint with its heads, in one transaction; a
+    /// [`StoreError::Conflict`] if another checkpoint already follows `prev_root`.
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        heads: &[(String, i64, String)],
+    ) -> Result<i64, StoreError>;
+
+    /// Every audit checkpoint, oldest first.
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError>;
+
+    /// The heads a checkpoint recorded, in reference order.
+    async fn checkpoint_heads(&self, id: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
 }
 
 /// The outbox columns both backends select.

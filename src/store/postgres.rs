@@ -12,11 +12,11 @@ use std::collections::BTreeMap;
 
 use sqlx::types::Json;
 
-use super::chain::Link;
+use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
-    Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
-    OutboxRecord, Store, StoreError, Target, redact, write_error,
+    Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
+    EventRecord, OutboxRecord, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
@@ -44,6 +44,7 @@ struct CaseRow {
     last_at: DateTime<Utc>,
     last_hash: String,
     next_due: Option<DateTime<Utc>>,
+    data_salt: Option<String>,
 }
 
 impl CaseRow {
@@ -66,13 +67,15 @@ impl CaseRow {
             last_at: self.last_at,
             last_hash: self.last_hash,
             next_due: self.next_due,
+            data_salt: self.data_salt,
         })
     }
 }
 
 const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
      opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
-     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due";
+     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
+     data_salt";
 
 #[derive(sqlx::FromRow)]
 struct DeadlineRow {
@@ -180,12 +183,13 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
             data,
             division,
             agency,
+            data_salt,
             ..
         } => {
             q.push(
                 "INSERT INTO cases (reference, workflow, workflow_hash, state, data, division, \
                  agency, opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, \
-                 last_hash) ",
+                 last_hash, data_salt) ",
             );
             q.push_values([()], |mut row, ()| {
                 row.push_bind(&link.reference)
@@ -202,7 +206,8 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
                     .push_bind(Json(&w.event_times))
                     .push_bind(link.seq)
                     .push_bind(at)
-                    .push_bind(&link.hash);
+                    .push_bind(&link.hash)
+                    .push_bind(data_salt);
             });
         }
         Target::Existing { id, .. } => {
@@ -228,20 +233,23 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
     }
     q.push(
         " RETURNING id), entry AS (INSERT INTO events (case_id, seq, at, recorded_at, actor, \
-         event, from_state, to_state, fields, reason, prev_hash, hash) SELECT id, ",
+         event, from_state, to_state, fields, reason, prev_hash, hash, hash_version, data_digest) \
+         SELECT id, ",
     );
     q.separated(", ")
         .push_bind(link.seq)
         .push_bind(at)
-        .push_bind(now)
+        .push_bind(w.event.recorded_at)
         .push_bind(&w.event.actor)
         .push_bind(&w.event.event)
         .push_bind(&w.event.from_state)
         .push_bind(&w.event.to_state)
         .push_bind(Json(&w.event.fields))
-        .push_bind(w.event.fields.get("reason"))
+        .push_bind(&w.event.reason)
         .push_bind(&link.prev_hash)
-        .push_bind(&link.hash);
+        .push_bind(&link.hash)
+        .push_bind(chain::HASH_VERSION)
+        .push_bind(&link.data_digest);
     q.push(" FROM head)");
     if let Some((deadline, late)) = w.fired {
         q.push(", fired AS (UPDATE deadlines SET status = 'fired', ended_at = ")
@@ -457,7 +465,8 @@ impl Store for PostgresStore {
                     .bind(year)
                     .fetch_one(&mut *tx)
                     .await?;
-                    Link::opening(format!("{prefix}-{year}-{n:06}"), &w.event)
+                    Link::opening(format!("{prefix}-{year}-{n:06}"), w)
+                        .ok_or_else(|| StoreError::Damaged("a new case without its data".into()))?
                 }
                 Target::Existing {
                     reference,
@@ -529,10 +538,12 @@ impl Store for PostgresStore {
             Option<String>,
             String,
             String,
+            i64,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
-                 prev_hash, hash
+                 prev_hash, hash, hash_version, data_digest
              FROM events WHERE case_id = $1 ORDER BY seq",
         )
         .bind(case_id)
@@ -552,6 +563,8 @@ impl Store for PostgresStore {
                     reason: r.8,
                     prev_hash: r.9,
                     hash: r.10,
+                    hash_version: r.11,
+                    data_digest: r.12,
                 })
             })
             .collect()
@@ -760,15 +773,84 @@ impl Store for PostgresStore {
         Ok(claimed)
     }
 
-    async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE deadlines SET status = 'cancelled', ended_at = $1, lease_owner = NULL
-             WHERE id = $2 AND status = 'pending'",
+    async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT reference, seq, last_hash FROM cases ORDER BY reference")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(at)
-        .bind(id)
-        .execute(&self.pool)
+    }
+
+    async fn reference_counters(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        let rows: Vec<(String, i32, i64)> = sqlx::query_as(
+            "SELECT prefix, year, last::bigint FROM reference_counters ORDER BY prefix, year",
+        )
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        Ok(rows
+            .into_iter()
+            .map(|(p, y, l)| (p, i64::from(y), l))
+            .collect())
+    }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        heads: &[(String, i64, String)],
+    ) -> Result<i64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO audit_checkpoints (created_at, cases, prev_root, root)
+             VALUES ($1, $2, $3, $4) ON CONFLICT (prev_root) DO NOTHING RETURNING id",
+        )
+        .bind(checkpoint.created_at)
+        .bind(checkpoint.cases)
+        .bind(&checkpoint.prev_root)
+        .bind(&checkpoint.root)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("the audit checkpoint".into()))?;
+        for chunk in heads.chunks(5_000) {
+            let mut q = QueryBuilder::<Postgres>::new(
+                "INSERT INTO audit_checkpoint_heads (checkpoint, reference, seq, hash) ",
+            );
+            q.push_values(chunk, |mut row, (reference, seq, hash)| {
+                row.push_bind(id)
+                    .push_bind(reference)
+                    .push_bind(seq)
+                    .push_bind(hash);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<(i64, DateTime<Utc>, i64, String, String)> = sqlx::query_as(
+            "SELECT id, created_at, cases, prev_root, root FROM audit_checkpoints ORDER BY id",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Checkpoint {
+                id: r.0,
+                created_at: r.1,
+                cases: r.2,
+                prev_root: r.3,
+                root: r.4,
+            })
+            .collect())
+    }
+
+    async fn checkpoint_heads(&self, id: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT reference, seq, hash FROM audit_checkpoint_heads WHERE checkpoint = $1
+             ORDER BY reference",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

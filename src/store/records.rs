@@ -46,6 +46,9 @@ pub struct CaseRecord {
     pub last_hash: String,
     /// When its next pending deadline falls due, if any.
     pub next_due: Option<DateTime<Utc>>,
+    /// The salt of the opening data's digest (hash chain 2); `None` for cases opened before it.
+    #[serde(skip)]
+    pub data_salt: Option<String>,
 }
 
 /// One entry of a case's append-only, hash-chained event log.
@@ -73,6 +76,10 @@ pub struct EventRecord {
     pub prev_hash: String,
     /// This entry's hash.
     pub hash: String,
+    /// The hashing scheme it was written with (see [`super::chain`]).
+    pub hash_version: i64,
+    /// For the opening entry: the salted digest of the opening data.
+    pub data_digest: Option<String>,
 }
 
 impl EventRecord {
@@ -80,11 +87,13 @@ impl EventRecord {
     pub fn content(&self) -> NewEvent {
         NewEvent {
             at: self.at,
+            recorded_at: self.recorded_at,
             actor: self.actor.clone(),
             event: self.event.clone(),
             from_state: self.from_state.clone(),
             to_state: self.to_state.clone(),
             fields: self.fields.clone(),
+            reason: self.reason.clone(),
         }
     }
 }
@@ -244,6 +253,8 @@ pub enum Target {
         division: String,
         /// Raising party's agency.
         agency: Option<String>,
+        /// Salt of the opening data's digest, kept beside the data.
+        data_salt: String,
     },
     /// An existing case, which must still be at `expected_seq`.
     Existing {
@@ -319,8 +330,10 @@ pub struct CaseWrite {
 /// An event-log entry before the store numbers and chains it.
 #[derive(Debug, Clone, Serialize)]
 pub struct NewEvent {
-    /// When it happened.
+    /// When it happened (may be back-dated).
     pub at: DateTime<Utc>,
+    /// When it is written, on the real clock, to the microsecond (as stored).
+    pub recorded_at: DateTime<Utc>,
     /// Who.
     pub actor: String,
     /// The event.
@@ -331,6 +344,8 @@ pub struct NewEvent {
     pub to_state: String,
     /// Fields given.
     pub fields: BTreeMap<String, String>,
+    /// Why: the `reason` field, kept in a column of its own.
+    pub reason: Option<String>,
 }
 
 /// `state`/`task` and the name, as stored.
@@ -369,4 +384,19 @@ pub(crate) fn timer_kind_from(text: &str) -> Result<TimerKind, super::StoreError
             "deadline kind '{other}'"
         ))),
     }
+}
+
+/// An audit checkpoint: one root hash over every case's head, chained to the one before.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Checkpoint {
+    /// Row id (0 before it is saved).
+    pub id: i64,
+    /// When it was taken, on the real clock.
+    pub created_at: DateTime<Utc>,
+    /// How many cases it covers.
+    pub cases: i64,
+    /// The previous checkpoint's root (`genesis` for the first).
+    pub prev_root: String,
+    /// Its root hash.
+    pub root: String,
 }

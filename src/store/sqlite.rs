@@ -10,11 +10,11 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
-use super::chain::Link;
+use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
-    Backend, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
-    OutboxRecord, Store, StoreError, Target, redact, write_error,
+    Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
+    EventRecord, OutboxRecord, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
@@ -67,6 +67,7 @@ struct CaseRow {
     last_at: String,
     last_hash: String,
     next_due: Option<String>,
+    data_salt: Option<String>,
 }
 
 impl CaseRow {
@@ -89,13 +90,15 @@ impl CaseRow {
             last_at: time(&self.last_at)?,
             last_hash: self.last_hash,
             next_due: opt_time(self.next_due)?,
+            data_salt: self.data_salt,
         })
     }
 }
 
 const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data, division, agency, \
      opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
-     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due";
+     (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
+     data_salt";
 
 #[derive(sqlx::FromRow)]
 struct DeadlineRow {
@@ -156,12 +159,13 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
             data,
             division,
             agency,
+            data_salt,
             ..
         } => {
             q.push(
                 "INSERT INTO cases (reference, workflow, workflow_hash, state, data, division, \
                  agency, opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, \
-                 last_hash) ",
+                 last_hash, data_salt) ",
             );
             q.push_values([()], |mut row, ()| {
                 row.push_bind(link.reference.clone())
@@ -178,7 +182,8 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                     .push_bind(to_json(&w.event_times))
                     .push_bind(link.seq)
                     .push_bind(at.clone())
-                    .push_bind(link.hash.clone());
+                    .push_bind(link.hash.clone())
+                    .push_bind(data_salt);
             });
             q.push(" RETURNING id;\n");
         }
@@ -217,22 +222,24 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
     };
     q.push(
         "INSERT INTO events (case_id, seq, at, recorded_at, actor, event, from_state, to_state, \
-         fields, reason, prev_hash, hash) VALUES (",
+         fields, reason, prev_hash, hash, hash_version, data_digest) VALUES (",
     );
     case_id(&mut q);
     q.push(", ")
         .separated(", ")
         .push_bind(link.seq)
         .push_bind(at.clone())
-        .push_bind(text(now))
+        .push_bind(text(w.event.recorded_at))
         .push_bind(&w.event.actor)
         .push_bind(&w.event.event)
         .push_bind(&w.event.from_state)
         .push_bind(&w.event.to_state)
         .push_bind(to_json(&w.event.fields))
-        .push_bind(w.event.fields.get("reason"))
+        .push_bind(&w.event.reason)
         .push_bind(link.prev_hash.clone())
-        .push_bind(link.hash.clone());
+        .push_bind(link.hash.clone())
+        .push_bind(chain::HASH_VERSION)
+        .push_bind(link.data_digest.clone());
     q.push(");\n");
     if let Some((deadline, late)) = w.fired {
         q.push("UPDATE deadlines SET status = 'fired', ended_at = ")
@@ -478,7 +485,8 @@ impl Store for SqliteStore {
                     .bind(year)
                     .fetch_one(&mut *tx)
                     .await?;
-                    Link::opening(format!("{prefix}-{year}-{n:06}"), &w.event)
+                    Link::opening(format!("{prefix}-{year}-{n:06}"), w)
+                        .ok_or_else(|| StoreError::Damaged("a new case without its data".into()))?
                 }
                 Target::Existing {
                     reference,
@@ -559,10 +567,12 @@ impl Store for SqliteStore {
             Option<String>,
             String,
             String,
+            i64,
+            Option<String>,
         );
         let rows: Vec<Row> = sqlx::query_as(
             "SELECT seq, at, recorded_at, actor, event, from_state, to_state, fields, reason,
-                 prev_hash, hash
+                 prev_hash, hash, hash_version, data_digest
              FROM events WHERE case_id = ? ORDER BY seq",
         )
         .bind(case_id)
@@ -582,6 +592,8 @@ impl Store for SqliteStore {
                     reason: r.8,
                     prev_hash: r.9,
                     hash: r.10,
+                    hash_version: r.11,
+                    data_digest: r.12,
                 })
             })
             .collect()
@@ -794,16 +806,82 @@ impl Store for SqliteStore {
         Ok(claimed)
     }
 
-    async fn cancel_deadline(&self, id: i64, at: DateTime<Utc>) -> Result<(), StoreError> {
-        let _writer = self.writer.lock().await;
-        sqlx::query(
-            "UPDATE deadlines SET status = 'cancelled', ended_at = ?, lease_owner = NULL
-             WHERE id = ? AND status = 'pending'",
+    async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT reference, seq, last_hash FROM cases ORDER BY reference")
+                .fetch_all(&self.pool)
+                .await?,
         )
-        .bind(text(at))
-        .bind(id)
-        .execute(&self.pool)
+    }
+
+    async fn reference_counters(&self) -> Result<Vec<(String, i64, i64)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT prefix, year, last FROM reference_counters ORDER BY prefix, year",
+        )
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn save_checkpoint(
+        &self,
+        checkpoint: &Checkpoint,
+        heads: &[(String, i64, String)],
+    ) -> Result<i64, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let (id,): (i64,) = sqlx::query_as(
+            "INSERT INTO audit_checkpoints (created_at, cases, prev_root, root)
+             VALUES (?, ?, ?, ?) ON CONFLICT (prev_root) DO NOTHING RETURNING id",
+        )
+        .bind(text(checkpoint.created_at))
+        .bind(checkpoint.cases)
+        .bind(&checkpoint.prev_root)
+        .bind(&checkpoint.root)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| StoreError::Conflict("the audit checkpoint".into()))?;
+        for chunk in heads.chunks(5_000) {
+            let mut q = QueryBuilder::<Sqlite>::new(
+                "INSERT INTO audit_checkpoint_heads (checkpoint, reference, seq, hash) ",
+            );
+            q.push_values(chunk, |mut row, (reference, seq, hash)| {
+                row.push_bind(id)
+                    .push_bind(reference)
+                    .push_bind(seq)
+                    .push_bind(hash);
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    async fn checkpoints(&self) -> Result<Vec<Checkpoint>, StoreError> {
+        let rows: Vec<(i64, String, i64, String, String)> = sqlx::query_as(
+            "SELECT id, created_at, cases, prev_root, root FROM audit_checkpoints ORDER BY id",
+        )
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        rows.into_iter()
+            .map(|r| {
+                Ok(Checkpoint {
+                    id: r.0,
+                    created_at: time(&r.1)?,
+                    cases: r.2,
+                    prev_root: r.3,
+                    root: r.4,
+                })
+            })
+            .collect()
+    }
+
+    async fn checkpoint_heads(&self, id: i64) -> Result<Vec<(String, i64, String)>, StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT reference, seq, hash FROM audit_checkpoint_heads WHERE checkpoint = ?
+             ORDER BY reference",
+        )
+        .bind(id)
+        .fetch_all(&self.pool)
+        .await?)
     }
 }

@@ -95,6 +95,8 @@ pub const OPEN_EVENT: &str = "open";
 pub const WARNING_EVENT: &str = "deadline_warning";
 /// The event recorded when a deadline lapses without an automatic escalation.
 pub const LAPSE_EVENT: &str = "deadline_lapsed";
+/// The event recorded when a pending deadline no longer applies and is cancelled.
+pub const WITHDRAW_EVENT: &str = "deadline_withdrawn";
 
 /// A state a case may open in.
 #[derive(Debug, Clone)]
@@ -257,6 +259,7 @@ impl Definition {
             OPEN_EVENT => "Opened".into(),
             WARNING_EVENT => "Deadline warning".into(),
             LAPSE_EVENT => "Deadline passed".into(),
+            WITHDRAW_EVENT => "Deadline withdrawn".into(),
             other => {
                 let words = other.replace('_', " ");
                 let mut chars = words.chars();

@@ -30,25 +30,18 @@ pub struct Case {
 /// Who is acting and in which roles on this case.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Actor {
-    /// An email address, or `engine`.
+    /// An email address.
     pub id: String,
     /// Role names held on this case.
     pub roles: Vec<String>,
 }
 
-impl Actor {
-    /// The engine itself, acting on a lapsed deadline.
-    pub fn engine() -> Self {
-        Actor {
-            id: ENGINE.to_string(),
-            roles: Vec::new(),
-        }
-    }
-
-    /// Is this the engine?
-    pub fn is_engine(&self) -> bool {
-        self.id == ENGINE
-    }
+/// Who decides an event: a person, whose roles are checked, or the engine acting on a lapsed
+/// deadline. Only [`fire`] acts as the engine; nothing a caller passes can.
+#[derive(Clone, Copy)]
+enum By<'a> {
+    Person(&'a Actor),
+    Engine,
 }
 
 /// Which deadline of a case a timer belongs to.
@@ -573,6 +566,19 @@ pub fn apply(
     now: DateTime<Utc>,
     calendar: &Calendar,
 ) -> Result<Transition, Refusal> {
+    decide(def, case, event, By::Person(actor), fields, now, calendar)
+}
+
+/// [`apply`] for a person or the engine: the role check applies to every person.
+fn decide(
+    def: &Definition,
+    case: &Case,
+    event: &str,
+    by: By<'_>,
+    fields: &EventFields,
+    now: DateTime<Utc>,
+    calendar: &Calendar,
+) -> Result<Transition, Refusal> {
     let state = def
         .state(&case.state)
         .ok_or_else(|| Refusal::UnknownState(case.state.clone()))?;
@@ -586,14 +592,18 @@ pub fn apply(
         state: state.name.clone(),
         allowed: list(state.events.iter().map(|e| &e.name)),
     })?;
-    if !actor.is_engine() && !ev.by.iter().any(|r| actor.roles.contains(r)) {
-        return Err(Refusal::NotAllowed {
-            actor: actor.id.clone(),
-            event: event.into(),
-            state: state.name.clone(),
-            roles: list(&ev.by),
-        });
-    }
+    let actor_id = match by {
+        By::Engine => ENGINE.to_string(),
+        By::Person(actor) if ev.by.iter().any(|r| actor.roles.contains(r)) => actor.id.clone(),
+        By::Person(actor) => {
+            return Err(Refusal::NotAllowed {
+                actor: actor.id.clone(),
+                event: event.into(),
+                state: state.name.clone(),
+                roles: list(&ev.by),
+            });
+        }
+    };
     check_fields(event, &ev.fields, fields)?;
 
     let clock = Clock::new(def, &case.data, calendar);
@@ -630,7 +640,7 @@ pub fn apply(
     }
     Ok(Transition {
         event: event.into(),
-        actor: actor.id.clone(),
+        actor: actor_id,
         at: now,
         from: state.name.clone(),
         to,
@@ -692,7 +702,7 @@ pub fn fire(
             match (&lapse.escalate, slot) {
                 (Some(event), Slot::State(_)) => {
                     let fields = EventFields::from([("reason".to_string(), lapse.reason.clone())]);
-                    let mut t = apply(def, case, event, &Actor::engine(), &fields, now, calendar)?;
+                    let mut t = decide(def, case, event, By::Engine, &fields, now, calendar)?;
                     // The deadline lapsed: it was not met, so do not mark it met.
                     t.effects.retain(|e| *e != Effect::Meet(slot.clone()));
                     t.effects.splice(0..0, notify);
@@ -701,6 +711,36 @@ pub fn fire(
                 _ => Ok(record(LAPSE_EVENT, notify)),
             }
         }
+    }
+}
+
+/// What the engine records when a pending deadline no longer applies (its case left the
+/// deadline's state without ending it): the deadline is cancelled, in a write that advances the
+/// case like any other, so every cancellation has its cause in the history.
+pub fn withdraw(case: &Case, slot: &Slot, now: DateTime<Utc>) -> Transition {
+    let (what, name) = match slot {
+        Slot::State(s) => ("stage", s),
+        Slot::Task(t) => ("task", t),
+    };
+    Transition {
+        event: WITHDRAW_EVENT.into(),
+        actor: ENGINE.into(),
+        at: now,
+        from: case.state.clone(),
+        to: case.state.clone(),
+        entered: false,
+        closes: false,
+        fields: EventFields::from([
+            ("deadline".to_string(), name.clone()),
+            (
+                "reason".to_string(),
+                format!(
+                    "the {what} deadline '{name}' no longer applies: the case is in '{}'",
+                    case.state
+                ),
+            ),
+        ]),
+        effects: vec![Effect::Cancel(slot.clone())],
     }
 }
 

@@ -3,13 +3,16 @@
 
 use std::process::{Command, Output};
 
-/// Runs escalate in the crate directory with only the given `ESCALATE_*` variables.
+/// Runs escalate in the crate directory with only the given `ESCALATE_*` variables. Tests use
+/// fixed dates, some later than today, so `[engine] allow_future` is on unless `env` says
+/// otherwise.
 pub fn escalate(args: &[&str], env: &[(&str, &str)]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
     cmd.args(args).current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
         cmd.env_remove(k);
     }
+    cmd.env("ESCALATE_ENGINE__ALLOW_FUTURE", "true");
     cmd.envs(env.iter().copied());
     cmd.output().unwrap()
 }
@@ -207,4 +210,14 @@ impl Drop for SmtpServer {
             let _ = child.wait();
         }
     }
+}
+
+/// An acting person's address, parsed as the engine takes it.
+pub fn user(email: &str) -> escalate::ids::UserEmail {
+    escalate::ids::UserEmail::parse(email).unwrap()
+}
+
+/// A case reference, parsed as the engine takes it.
+pub fn cref(reference: &str) -> escalate::ids::CaseRef {
+    escalate::ids::CaseRef::parse(reference).unwrap()
 }

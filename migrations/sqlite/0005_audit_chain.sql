@@ -1,0 +1,40 @@
+-- The hash chain covers every recorded column (scheme 2, see src/store/chain.rs). Entries
+-- written before this migration keep scheme 1 and are checked as they were: nothing is rehashed.
+ALTER TABLE events ADD COLUMN hash_version INTEGER NOT NULL DEFAULT 1;
+-- The opening entry's salted digest of the case's opening data; the salt stays beside the data,
+-- so a retention job can erase both and the chain still verifies.
+ALTER TABLE events ADD COLUMN data_digest TEXT;
+ALTER TABLE cases ADD COLUMN data_salt TEXT;
+
+-- Audit checkpoints: one root hash over every case's head, chained to the previous checkpoint,
+-- witnessed outside the database (the monthly report mail). Append-only.
+CREATE TABLE audit_checkpoints (
+    id         INTEGER PRIMARY KEY,
+    created_at TEXT    NOT NULL,
+    cases      INTEGER NOT NULL,
+    prev_root  TEXT    NOT NULL UNIQUE,
+    root       TEXT    NOT NULL UNIQUE
+);
+CREATE TABLE audit_checkpoint_heads (
+    checkpoint INTEGER NOT NULL REFERENCES audit_checkpoints (id),
+    reference  TEXT    NOT NULL,
+    seq        INTEGER NOT NULL,
+    hash       TEXT    NOT NULL,
+    PRIMARY KEY (checkpoint, reference)
+);
+CREATE TRIGGER audit_checkpoints_append_only_update BEFORE UPDATE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
+CREATE TRIGGER audit_checkpoints_append_only_delete BEFORE DELETE ON audit_checkpoints
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
+CREATE TRIGGER audit_checkpoint_heads_append_only_update BEFORE UPDATE ON audit_checkpoint_heads
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
+CREATE TRIGGER audit_checkpoint_heads_append_only_delete BEFORE DELETE ON audit_checkpoint_heads
+BEGIN
+    SELECT RAISE(ABORT, 'audit checkpoints are append-only');
+END;
