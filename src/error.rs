@@ -48,13 +48,48 @@ pub enum Error {
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
-    /// The process exit code: 1 when workflows or an event fail their checks, 2 for bad input,
-    /// configuration or data, as for usage errors.
+    /// The process exit code, as design.md fixes it: 1 refused (by the workflow, the engine or
+    /// the policy) or an audit problem, 2 bad input (arguments, files, configuration, data), 3 the
+    /// database or another service unreachable, or a delivery failed.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Reported(code) => *code,
-            Error::Workflows(_) | Error::Refused(_) | Error::Store(_) | Error::Engine(_) => 1,
+            Error::Workflows(_) => 1,
+            Error::Refused(r) => refusal_exit_code(r),
+            Error::Store(e) => store_exit_code(e),
+            Error::Engine(e) => match e {
+                EngineError::Refused(r) => refusal_exit_code(r),
+                EngineError::Store(e) => store_exit_code(e),
+                EngineError::Future { .. } => 2,
+                EngineError::UnknownReference(_)
+                | EngineError::UnknownWorkflow(..)
+                | EngineError::Backdated { .. }
+                | EngineError::NotInvolved { .. }
+                | EngineError::UnknownVersion(..)
+                | EngineError::Tampered(_) => 1,
+            },
             Error::Calendar(_) | Error::Read { .. } | Error::Config(_) | Error::Input(_) => 2,
         }
+    }
+}
+
+/// Malformed data or fields are bad input (2); an event the workflow does not allow now, or
+/// not from this person, is a refusal (1).
+fn refusal_exit_code(refusal: &Refusal) -> u8 {
+    match refusal {
+        Refusal::BadData { .. }
+        | Refusal::MissingField { .. }
+        | Refusal::UnknownField { .. }
+        | Refusal::BadChoice { .. } => 2,
+        _ => 1,
+    }
+}
+
+/// The database unreachable (or failing) is 3; a lost race or damaged data is a refusal.
+fn store_exit_code(e: &StoreError) -> u8 {
+    match e {
+        StoreError::BadUrl(_) => 2,
+        StoreError::Unreachable { .. } | StoreError::Database(_) | StoreError::Migrate(_) => 3,
+        StoreError::Conflict(_) | StoreError::Damaged(_) => 1,
     }
 }

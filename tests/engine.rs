@@ -708,7 +708,7 @@ fn bad_case_data_is_one_line_with_the_path() {
         ],
         &env,
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "bad data is bad input");
     assert!(
         stderr(&o).starts_with("escalate: case data: category: must be one of threshold"),
         "{}",
