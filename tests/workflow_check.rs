@@ -464,6 +464,24 @@ fn bad_type_declarations_are_reported_where_they_are() {
 }
 
 #[test]
+fn an_unreadable_type_is_reported_once() {
+    let base = typed("    risk: bool\n", "");
+    let text = base.replacen(
+        "  - state: one\n",
+        "  - state: one\n  - state: one_b\n    when: { risk: true }\n",
+        1,
+    );
+    let found = problems(&text);
+    assert!(found.iter().all(|p| !p.contains("when risk")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("'risk': unknown type 'bool'")),
+        "{found:#?}"
+    );
+}
+
+#[test]
 fn a_choice_field_is_a_choice() {
     let text = edit(
         "data:\n  requires: [a.email]\n",

@@ -189,6 +189,7 @@ pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, P
         file,
         catalog,
         problems: Vec::new(),
+        untyped: BTreeSet::new(),
     };
     let mut definition = checker.workflow(raw, text.as_bytes());
     definition.source = text.to_string();
@@ -212,6 +213,8 @@ struct Checker<'a> {
     file: &'a Path,
     catalog: &'a Catalog,
     problems: Vec<Problem>,
+    /// Data paths whose type could not be read: already reported, so not checked again.
+    untyped: BTreeSet<String>,
 }
 
 /// Names people write in workflow files: lower case, digits and underscores.
@@ -515,6 +518,9 @@ impl Checker<'_> {
                 Ok(t) => t,
                 Err(e) => {
                     self.err(ty.referenced, format!("'{name}': {e}"));
+                    if dotted {
+                        self.untyped.insert(name.to_string());
+                    }
                     continue;
                 }
             };
@@ -576,6 +582,8 @@ impl Checker<'_> {
                         path.value
                     ),
                 );
+            } else if self.untyped.contains(&path.value) {
+                // Its type is already reported as unreadable.
             } else if let Err(message) = value_problem(data, &path.value, value) {
                 self.err(
                     path.referenced,
