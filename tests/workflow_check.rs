@@ -352,3 +352,217 @@ fn the_version_is_the_content_hash_and_the_text_is_kept() {
     assert_eq!(a.hash, c.hash);
     assert_eq!(a.source, MINI);
 }
+
+/// MINI with typed data and event fields: `a.email`, a note, a due date, a start condition.
+fn typed(types: &str, event_types: &str) -> String {
+    let text = edit(
+        "data:\n  requires: [a.email]\n",
+        &format!(
+            "data:\n  requires: [a.email]\n  optional: [a.name, summary, risk]\n  types:\n{types}"
+        ),
+    );
+    let types = if event_types.is_empty() {
+        String::new()
+    } else {
+        format!("        types:\n{event_types}")
+    };
+    text.replacen(
+        "        requires: [reason]\n",
+        &format!("        requires: [reason]\n        optional: [due]\n{types}"),
+        1,
+    )
+}
+
+#[test]
+fn typed_fields_load() {
+    let text = typed(
+        "    a.name: text max 80\n    summary: long text\n    risk: boolean\n",
+        "          due: date\n          reason: long text max 500\n",
+    );
+    let def = parse(Path::new("workflows/mini.yaml"), &text, &catalog()).unwrap();
+    use escalate::workflow::FieldType;
+    assert_eq!(def.data.types["a.name"], FieldType::Text { max: 80 });
+    assert_eq!(def.data.types["a.email"], FieldType::Email);
+    assert_eq!(
+        def.data.types["summary"],
+        FieldType::LongText { max: 10_000 }
+    );
+    assert_eq!(def.data.types["risk"], FieldType::Boolean);
+    let go = def.state("one").unwrap().event("go").unwrap();
+    assert_eq!(go.fields.types["due"], FieldType::Date);
+    assert_eq!(go.fields.types["reason"], FieldType::LongText { max: 500 });
+}
+
+#[test]
+fn bad_type_declarations_are_reported_where_they_are() {
+    let cases = [
+        (
+            "    summary: txt\n",
+            "",
+            "txt",
+            "'summary': unknown type 'txt'; the types are text, long text, email, date, boolean and choice",
+        ),
+        (
+            "    summary: text max 0\n",
+            "",
+            "text max 0",
+            "max must be a whole number from 1 to 100000",
+        ),
+        (
+            "    summary: long text max lots\n",
+            "",
+            "long text max lots",
+            "max must be a whole number",
+        ),
+        (
+            "    summary: text up to 80\n",
+            "",
+            "text up to 80",
+            "only 'max N' may follow",
+        ),
+        (
+            "    risk: boolean max 3\n",
+            "",
+            "boolean max 3",
+            "only text and long text take a max length",
+        ),
+        (
+            "    risk: choice\n",
+            "",
+            "choice",
+            "'risk' is a choice but has no values under choices",
+        ),
+        (
+            "    a.email: text\n",
+            "",
+            "text\n",
+            "'a.email' is a party's address, so its type is email, not text max 200",
+        ),
+        (
+            "    colour: text\n",
+            "",
+            "colour",
+            "type for 'colour', which is not listed in requires or optional",
+        ),
+        (
+            "    summary: text\n",
+            "          due: dat\n",
+            "dat\n",
+            "'due': unknown type 'dat'",
+        ),
+        (
+            "    summary: text\n",
+            "          outcome: date\n",
+            "outcome",
+            "type for 'outcome', which is not listed",
+        ),
+    ];
+    for (types, event_types, needle, words) in cases {
+        let text = typed(types, event_types);
+        assert_one(&text, &at(&text, needle, 0), words);
+    }
+}
+
+#[test]
+fn an_unreadable_type_is_reported_once() {
+    let base = typed("    risk: bool\n", "");
+    let text = base.replacen(
+        "  - state: one\n",
+        "  - state: one\n  - state: one_b\n    when: { risk: true }\n",
+        1,
+    );
+    let found = problems(&text);
+    assert!(found.iter().all(|p| !p.contains("when risk")), "{found:#?}");
+    assert!(
+        found
+            .iter()
+            .any(|p| p.contains("'risk': unknown type 'bool'")),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn a_choice_field_is_a_choice() {
+    let text = edit(
+        "data:\n  requires: [a.email]\n",
+        "data:\n  requires: [a.email, kind]\n  types:\n    kind: date\n  choices:\n    kind: [x, y]\n",
+    );
+    assert_one(
+        &text,
+        &at(&text, "date", 0),
+        "'kind' has choices, so its type is choice, not date",
+    );
+    let ok = text.replace("kind: date", "kind: choice");
+    assert_eq!(problems(&ok), Vec::<String>::new());
+}
+
+#[test]
+fn a_field_cannot_also_be_an_object_of_fields() {
+    let text = edit(
+        "data:\n  requires: [a.email]\n",
+        "data:\n  requires: [a.email]\n  optional: [a]\n",
+    );
+    assert_one(
+        &text,
+        &at(&text, "a.email]", 0),
+        "field 'a.email' is inside 'a', which is listed as a field itself",
+    );
+}
+
+#[test]
+fn start_and_task_conditions_name_typed_fields() {
+    let base = typed("    risk: boolean\n", "          due: date\n");
+    let text = base.replacen(
+        "  - state: one\n",
+        "  - state: one\n  - state: one_b\n    when: { risk: \"yes\" }\n",
+        1,
+    );
+    let found = problems(&text);
+    assert!(
+        found.iter().any(|p| p.starts_with(&format!(
+            "workflows/mini.yaml:{}: start 'one_b': when risk: must be true or false (a JSON boolean), not \"yes\"",
+            at(&text, "risk: \"yes\"", 0)
+        ))),
+        "{found:#?}"
+    );
+    let text = base.replacen(
+        "  - state: one\n",
+        "  - state: one\n  - state: one_b\n    when: { urgent: true }\n",
+        1,
+    );
+    let found = problems(&text);
+    assert!(
+        found.iter().any(|p| p.contains(
+            "start 'one_b': when names 'urgent', which is not listed in data requires or optional"
+        )),
+        "{found:#?}"
+    );
+}
+
+#[test]
+fn an_escalation_on_lapse_must_take_a_reason_of_its_type() {
+    let text = edit(
+        "    on_lapse:\n      notify: [a]\n      template: lapse_reminder\n",
+        "    on_lapse:\n      escalate: go\n      reason: \"Lapsed\\nagain\"\n",
+    )
+    .replacen(
+        "        requires: [reason]\n",
+        "        requires: [reason]\n        types:\n          reason: text\n",
+        1,
+    );
+    assert_one(
+        &text,
+        &at(&text, "escalate: go", 0),
+        "on_lapse reason: contains a line break (U+000A) at character 7; it must be one line (event 'go' takes reason as text max 200)",
+    );
+    let text = edit(
+        "    on_lapse:\n      notify: [a]\n      template: lapse_reminder\n",
+        "    on_lapse:\n      escalate: go\n",
+    )
+    .replacen("        requires: [reason]\n", "", 1);
+    assert_one(
+        &text,
+        &at(&text, "go\n", 0),
+        "on_lapse escalates with event 'go', which does not take the 'reason' the engine records",
+    );
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use escalate::calendar::Calendar;
 use escalate::workflow::{
     ActionKind, Actor, Case, Definition, Effect, EventFields, Message, Refusal, Slot, TimerKind,
-    Transition, Workflows, apply, check_data, fire, open,
+    Transition, Workflows, apply, check_data, fire, open, parse_data, parse_date,
 };
 use serde_json::Value;
 
@@ -961,4 +961,381 @@ fn transfer_timescale_can_be_calendar_days() {
         TimerKind::Warning,
         "2026-12-29T17:00:00+00:00".into()
     )));
+}
+
+// Data checks (issue 10, items 1 and 7): each input below was accepted before the workflows
+// declared types; each is now refused with one line naming the path.
+
+fn refusal(def: &Definition, data: &Value) -> String {
+    check_data(def, data)
+        .expect_err("the data should be refused")
+        .to_string()
+}
+
+#[test]
+fn a_summary_must_be_text_not_a_number_or_an_object() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["summary"] = serde_json::json!(42);
+    assert_eq!(
+        refusal(def, &data),
+        "case data: summary: must be text, not a number"
+    );
+    data["summary"] = serde_json::json!({"text": "neglect"});
+    assert_eq!(
+        refusal(def, &data),
+        "case data: summary: must be text, not an object"
+    );
+}
+
+#[test]
+fn immediate_risk_must_be_a_json_boolean() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["immediate_risk"] = Value::String("yes".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: immediate_risk: must be true or false (a JSON boolean), not \"yes\""
+    );
+    data["immediate_risk"] = Value::Bool(true);
+    check_data(def, &data).unwrap();
+    let mut data = example("referral");
+    data["urgent"] = serde_json::json!(1);
+    assert_eq!(
+        refusal(all.get("referral").unwrap(), &data),
+        "case data: urgent: must be true or false (a JSON boolean), not a number"
+    );
+}
+
+#[test]
+fn unknown_keys_are_refused_with_their_path() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["child"]["nickname"] = Value::String("Sammy".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: child.nickname: unknown field; allowed: child.reference, child.name"
+    );
+    let mut data = example("dispute");
+    data["colour"] = Value::String("red".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: colour: unknown field; allowed: category, summary, child, raised_by, \
+         respondent, division, immediate_risk, related_case"
+    );
+    // A key that looks like a path is not one.
+    let mut data = example("dispute");
+    data["child.name"] = Value::String("Sam".into());
+    assert!(
+        refusal(def, &data).starts_with("case data: child.name: unknown field; allowed: category"),
+        "{}",
+        refusal(def, &data)
+    );
+    // An object where a party should be.
+    let mut data = example("dispute");
+    data["raised_by"] = Value::String("Priya".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: raised_by: must be an object with raised_by.name, raised_by.email, \
+         raised_by.agency, not \"Priya\""
+    );
+    // A key with a line break is shown escaped, on one line.
+    let mut data = example("dispute");
+    data["respondent"]["x\nBcc: y"] = Value::String("z".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: respondent.x\\nBcc: y: unknown field; allowed: respondent.name, \
+         respondent.email, respondent.agency"
+    );
+}
+
+#[test]
+fn the_raiser_and_the_respondent_must_be_different_people() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["respondent"]["email"] = Value::String(" Priya.Shah@School.example.org".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: respondent.email: is the same address as raised_by.email; the raiser and \
+         the respondent must be different people"
+    );
+    let mut data = example("transfer");
+    data["receiving"]["email"] = data["originating"]["email"].clone();
+    assert!(
+        refusal(all.get("transfer").unwrap(), &data)
+            .starts_with("case data: receiving.email: is the same address as originating.email")
+    );
+}
+
+#[test]
+fn a_one_megabyte_summary_is_refused() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["summary"] = Value::String("x".repeat(1 << 20));
+    assert_eq!(
+        refusal(def, &data),
+        "case data: summary: is 1048576 characters long; at most 10000 are allowed"
+    );
+    data["summary"] = Value::String("Line one.\nLine two.\n".repeat(400));
+    check_data(def, &data).expect("a long summary with line breaks is fine");
+}
+
+#[test]
+fn names_with_line_breaks_or_controls_are_refused() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["respondent"]["name"] = Value::String("Tom\nHughes".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: respondent.name: contains a line break (U+000A) at character 4; it must be one line"
+    );
+    data["respondent"]["name"] = Value::String("Name\r\nBcc: x@y".into());
+    assert!(refusal(def, &data).starts_with("case data: respondent.name: contains a line break"));
+    data["respondent"]["name"] = Value::String("Tom".into());
+    data["respondent"]["agency"] = Value::String("Council\u{7}".into());
+    assert!(refusal(def, &data).starts_with(
+        "case data: respondent.agency: contains a control character (U+0007) at character 8"
+    ));
+    // Names in any script, with accents and emoji, are welcome.
+    let mut data = example("dispute");
+    data["raised_by"]["name"] = Value::String("Siân Llŷr 👩🏽‍⚕️".into());
+    data["respondent"]["name"] = Value::String("محمد الأحمد".into());
+    check_data(def, &data).unwrap();
+}
+
+#[test]
+fn right_to_left_overrides_are_refused_in_names_and_free_text() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["child"]["reference"] = Value::String("LCS\u{202E}714402".into());
+    assert_eq!(
+        refusal(def, &data),
+        "case data: child.reference: contains a bidirectional override character (U+202E) at \
+         character 4; it must be one line"
+    );
+    let mut data = example("dispute");
+    data["summary"] = Value::String("Concern \u{2067}hidden\u{2069}".into());
+    assert!(
+        refusal(def, &data).starts_with(
+            "case data: summary: contains a bidirectional override character (U+2067)"
+        )
+    );
+}
+
+#[test]
+fn email_addresses_are_checked_and_stored_lower_case() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["raised_by"]["email"] = Value::String("  Priya.Shah@School.Example.ORG ".into());
+    let parsed = parse_data(def, data).unwrap();
+    assert_eq!(
+        parsed["raised_by"]["email"],
+        "priya.shah@school.example.org"
+    );
+    assert_eq!(
+        parsed["raised_by"]["name"], "Priya Shah",
+        "other text is kept"
+    );
+    assert_eq!(
+        def.party_roles(&parsed, "PRIYA.SHAH@school.example.org"),
+        ["raiser"]
+    );
+
+    let long = format!("{}@example.org", "a".repeat(250));
+    for (bad, why) in [
+        ("priya@@school.example.org", "is not an email address"),
+        ("priya@school", "is not an email address"),
+        ("priya shah@school.example.org", "is not an email address"),
+        ("a@b.org, c@d.org", "is not an email address"),
+        ("@school.example.org", "is not an email address"),
+        ("priya@school..org", "is not an email address"),
+        (
+            "priya@school.example.org\r\nBcc: x@y.org",
+            "contains a line break",
+        ),
+        (
+            long.as_str(),
+            "is 262 characters long; at most 254 are allowed",
+        ),
+    ] {
+        let mut data = example("dispute");
+        data["raised_by"]["email"] = Value::String(bad.into());
+        let err = refusal(def, &data);
+        assert!(
+            err.starts_with("case data: raised_by.email: ") && err.contains(why),
+            "{bad}: {err}"
+        );
+    }
+    let mut data = example("dispute");
+    data["raised_by"]["email"] = serde_json::json!(["priya.shah@school.example.org"]);
+    assert_eq!(
+        refusal(def, &data),
+        "case data: raised_by.email: a list is not an email address"
+    );
+}
+
+#[test]
+fn null_optional_fields_are_absent_and_null_required_ones_missing() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["immediate_risk"] = Value::Null;
+    let parsed = parse_data(def, data).unwrap();
+    assert!(parsed.get("immediate_risk").is_none());
+    let mut data = example("dispute");
+    data["summary"] = Value::Null;
+    assert_eq!(refusal(def, &data), "case data: summary: is required");
+    let mut data = example("dispute");
+    data["child"] = Value::Null;
+    assert_eq!(
+        refusal(def, &data),
+        "case data: child.reference: is required"
+    );
+}
+
+#[test]
+fn dates_are_iso_dates() {
+    assert_eq!(
+        parse_date("2026-11-30").unwrap(),
+        chrono::NaiveDate::from_ymd_opt(2026, 11, 30).unwrap()
+    );
+    for bad in [
+        "next tuesday",
+        "30/11/2026",
+        "2026-02-30",
+        "2026-1-5",
+        "+2026-11-30",
+        "",
+    ] {
+        assert_eq!(
+            parse_date(bad).unwrap_err(),
+            format!("must be a date such as 2026-11-30, not \"{bad}\"")
+        );
+    }
+}
+
+#[test]
+fn event_fields_are_checked_against_their_types() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let cal = Calendar::official();
+    let now = t("2026-11-02T09:00:00Z");
+    let (case, _) = open(
+        def,
+        example("dispute"),
+        None,
+        &EventFields::new(),
+        &role("lead"),
+        now,
+        &cal,
+    )
+    .unwrap();
+    let raiser = as_role(def, &case, RAISER);
+    let agree = |pairs: &[(&str, &str)]| {
+        apply(
+            def,
+            &case,
+            "agree_action",
+            &raiser,
+            &fields(pairs),
+            now,
+            &cal,
+        )
+    };
+    let err = agree(&[
+        ("action", "Visit"),
+        ("owner", "Tom"),
+        ("due", "next tuesday"),
+    ])
+    .unwrap_err();
+    assert!(matches!(err, Refusal::BadField { .. }), "{err}");
+    assert_eq!(
+        err.to_string(),
+        "'agree_action' field 'due': must be a date such as 2026-11-30, not \"next tuesday\""
+    );
+    let err = agree(&[("action", "Visit"), ("owner", "Tom\nHughes")]).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "'agree_action' field 'owner': contains a line break (U+000A) at character 4; it must be one line"
+    );
+    let ok = agree(&[
+        ("action", "Home visit\nthen a call"),
+        ("owner", "Tom Hughes"),
+        ("due", "2026-11-30"),
+        ("reason", "Agreed at the meeting:\n- visit\n- call"),
+    ]);
+    assert!(ok.is_ok(), "{ok:?}");
+
+    // Untyped fields are free text: lines allowed, controls and overrides not, 10,000 at most.
+    let escalate = |reason: &str| {
+        apply(
+            def,
+            &case,
+            "escalate",
+            &raiser,
+            &fields(&[("reason", reason)]),
+            now,
+            &cal,
+        )
+    };
+    assert!(escalate("No reply.\r\nTwo calls.").is_ok());
+    assert_eq!(
+        escalate("red \u{1b}[31m").unwrap_err().to_string(),
+        "'escalate' field 'reason': contains a control character (U+001B) at character 5"
+    );
+    assert!(
+        escalate(&"x".repeat(1 << 20))
+            .unwrap_err()
+            .to_string()
+            .ends_with("is 1048576 characters long; at most 10000 are allowed")
+    );
+    // An unknown field's name is shown on one line.
+    let err = agree(&[("action", "a"), ("owner", "b"), ("x\ny", "z")]).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("'agree_action' does not take field 'x\\ny'"),
+        "{err}"
+    );
+}
+
+#[test]
+fn open_refuses_bad_data_before_anything_happens() {
+    let all = workflows();
+    let def = all.get("dispute").unwrap();
+    let mut data = example("dispute");
+    data["raised_by"]["name"] = Value::String("Tom\nHughes".into());
+    let err = open(
+        def,
+        data,
+        None,
+        &EventFields::new(),
+        &role("lead"),
+        t("2026-11-02T09:00:00Z"),
+        &Calendar::official(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, Refusal::BadData { path, .. } if path == "raised_by.name"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_examples_are_valid_and_already_normal() {
+    let all = workflows();
+    for name in ["dispute", "referral", "transfer"] {
+        let data = example(name);
+        assert_eq!(
+            parse_data(all.get(name).unwrap(), data.clone()).unwrap(),
+            data
+        );
+    }
 }

@@ -113,10 +113,16 @@ pub(crate) fn read_json(path: &Path) -> Result<serde_json::Value> {
         path: path.to_path_buf(),
         source,
     })?;
-    serde_json::from_str(&text).map_err(|e| {
+    parse_json(&text, &path.display().to_string())
+}
+
+/// JSON text read from `name` (a path, or `<stdin>`). A leading UTF-8 byte-order mark, which
+/// Windows editors write, is skipped.
+pub(crate) fn parse_json(text: &str, name: &str) -> Result<serde_json::Value> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    serde_json::from_str(text).map_err(|e| {
         Error::Input(format!(
-            "{}:{}:{}: invalid JSON: {e}",
-            path.display(),
+            "{name}:{}:{}: invalid JSON: {e}",
             e.line(),
             e.column()
         ))
@@ -426,4 +432,23 @@ fn timeline(
         let _ = writeln!(s, "(then nothing further happens until someone acts)");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_json_file_with_a_byte_order_mark_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bom.json");
+        std::fs::write(&path, "\u{feff}{\"summary\": \"x\"}\n").unwrap();
+        assert_eq!(
+            read_json(&path).unwrap(),
+            serde_json::json!({"summary": "x"})
+        );
+        // Only a leading one: elsewhere it is not JSON.
+        std::fs::write(&path, "{\"summary\": \"x\"}\u{feff}").unwrap();
+        assert!(read_json(&path).is_err());
+    }
 }

@@ -40,7 +40,7 @@ pub struct Definition {
     pub states: Vec<State>,
 }
 
-/// Required and optional fields and the values some of them must take.
+/// Required and optional fields, what each holds, and the values some of them must take.
 #[derive(Debug, Clone, Default)]
 pub struct FieldSpec {
     /// Must be present and not blank. Dotted paths for case data (`raised_by.email`).
@@ -49,6 +49,128 @@ pub struct FieldSpec {
     pub optional: Vec<String>,
     /// Allowed values for a field.
     pub choices: BTreeMap<String, Vec<String>>,
+    /// What each field holds. A loaded workflow lists every field here (the defaults filled
+    /// in); a field missing from a spec built by hand takes the default of its kind.
+    pub types: BTreeMap<String, FieldType>,
+}
+
+impl FieldSpec {
+    /// The type of `field`, or `default` when the spec does not say.
+    pub fn type_of(&self, field: &str, default: FieldType) -> FieldType {
+        if self.choices.contains_key(field) {
+            return FieldType::Choice;
+        }
+        self.types.get(field).copied().unwrap_or(default)
+    }
+
+    /// Every field, required first, in file order.
+    pub fn fields(&self) -> impl Iterator<Item = &String> {
+        self.requires.iter().chain(&self.optional)
+    }
+}
+
+/// The default length limit of single-line text: a name, an agency, a reference.
+pub const TEXT_MAX: usize = 200;
+/// The default length limit of free text: a summary, a reason, a note.
+pub const LONG_TEXT_MAX: usize = 10_000;
+/// The largest `max` a workflow may set: larger values are documents, not fields.
+pub const MAX_LIMIT: usize = 100_000;
+
+/// What a field of the case data or of an event holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FieldType {
+    /// One line of text (no line breaks or control characters), at most `max` characters.
+    /// The default for case data.
+    Text {
+        /// Length limit in characters.
+        max: usize,
+    },
+    /// Free text with line breaks, at most `max` characters. The default for event fields.
+    LongText {
+        /// Length limit in characters.
+        max: usize,
+    },
+    /// An email address, compared and stored lower-case.
+    Email,
+    /// A calendar date written `2026-11-30`.
+    Date,
+    /// `true` or `false` (a JSON boolean in case data).
+    Boolean,
+    /// One of the field's `choices`.
+    Choice,
+}
+
+impl FieldType {
+    /// Single-line text with the default limit: undeclared case data.
+    pub const TEXT: FieldType = FieldType::Text { max: TEXT_MAX };
+    /// Free text with the default limit: undeclared event fields.
+    pub const LONG_TEXT: FieldType = FieldType::LongText { max: LONG_TEXT_MAX };
+}
+
+impl std::str::FromStr for FieldType {
+    type Err = String;
+
+    /// `text`, `long text`, either followed by `max N`; `email`, `date`, `boolean`, `choice`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        let (kind, rest) = match words.as_slice() {
+            ["long", "text", rest @ ..] => ("long text", rest),
+            [kind, rest @ ..] => (*kind, rest),
+            [] => ("", &[][..]),
+        };
+        let max = match rest {
+            [] => None,
+            ["max", n] => match n.parse::<usize>() {
+                Ok(n) if (1..=MAX_LIMIT).contains(&n) => Some(n),
+                _ => {
+                    return Err(format!(
+                        "type '{s}': max must be a whole number from 1 to {MAX_LIMIT}"
+                    ));
+                }
+            },
+            _ => {
+                return Err(format!(
+                    "type '{s}' is not understood; after the type only 'max N' may follow, e.g. 'long text max 5000'"
+                ));
+            }
+        };
+        let ty = match kind {
+            "text" => FieldType::Text {
+                max: max.unwrap_or(TEXT_MAX),
+            },
+            "long text" => FieldType::LongText {
+                max: max.unwrap_or(LONG_TEXT_MAX),
+            },
+            "email" | "date" | "boolean" | "choice" if max.is_some() => {
+                return Err(format!(
+                    "type '{s}': only text and long text take a max length"
+                ));
+            }
+            "email" => FieldType::Email,
+            "date" => FieldType::Date,
+            "boolean" => FieldType::Boolean,
+            "choice" => FieldType::Choice,
+            _ => {
+                return Err(format!(
+                    "unknown type '{s}'; the types are text, long text, email, date, boolean and choice"
+                ));
+            }
+        };
+        Ok(ty)
+    }
+}
+
+impl std::fmt::Display for FieldType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FieldType::Text { max } => write!(f, "text max {max}"),
+            FieldType::LongText { max } => write!(f, "long text max {max}"),
+            FieldType::Email => f.write_str("email"),
+            FieldType::Date => f.write_str("date"),
+            FieldType::Boolean => f.write_str("boolean"),
+            FieldType::Choice => f.write_str("choice"),
+        }
+    }
 }
 
 /// Who someone is on a case.
@@ -296,7 +418,7 @@ impl Definition {
             .filter(|r| match &r.kind {
                 RoleKind::Party { path } => lookup(data, &format!("{path}.email"))
                     .and_then(Value::as_str)
-                    .is_some_and(|e| e.trim().eq_ignore_ascii_case(email.trim())),
+                    .is_some_and(|e| same_email(e, email)),
                 RoleKind::Contact { .. } => false,
             })
             .map(|r| r.name.clone())
@@ -310,6 +432,13 @@ impl Definition {
             .and_then(|d| d.parse().ok())
             .unwrap_or(self.division)
     }
+}
+
+/// Do two email addresses name the same mailbox? Case and surrounding spaces do not count
+/// (stored addresses are lower-case; one typed at the command line may not be).
+pub fn same_email(a: &str, b: &str) -> bool {
+    let (a, b) = (a.trim(), b.trim());
+    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
 }
 
 /// The value at a dotted path (`raised_by.email`) in case data.

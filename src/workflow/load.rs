@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use serde_saphyr::{DuplicateKeyPolicy, Location, MessageFormatter, Spanned};
 use sha2::{Digest, Sha256};
 
+use super::data::{is_inside, value_problem};
 use super::definition::*;
 use super::source::*;
 use crate::calendar::{Division, Duration};
@@ -188,6 +189,7 @@ pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, P
         file,
         catalog,
         problems: Vec::new(),
+        untyped: BTreeSet::new(),
     };
     let mut definition = checker.workflow(raw, text.as_bytes());
     definition.source = text.to_string();
@@ -199,10 +201,20 @@ pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, P
     }
 }
 
+/// The field lists of `data` or of an event, as written.
+struct FieldsRef<'r> {
+    requires: &'r [Text],
+    optional: &'r [Text],
+    choices: &'r Entries<Vec<Text>>,
+    types: &'r Entries<Text>,
+}
+
 struct Checker<'a> {
     file: &'a Path,
     catalog: &'a Catalog,
     problems: Vec<Problem>,
+    /// Data paths whose type could not be read: already reported, so not checked again.
+    untyped: BTreeSet<String>,
 }
 
 /// Names people write in workflow files: lower case, digits and underscores.
@@ -290,14 +302,25 @@ impl Checker<'_> {
         };
 
         let names = self.names(&raw);
+        let emails: BTreeSet<String> = raw
+            .roles
+            .0
+            .iter()
+            .filter_map(|(_, r)| r.party.as_ref().map(|p| format!("{}.email", p.value)))
+            .collect();
         let data = self.fields(
-            &raw.data.requires,
-            &raw.data.optional,
-            &raw.data.choices,
+            FieldsRef {
+                requires: &raw.data.requires,
+                optional: &raw.data.optional,
+                choices: &raw.data.choices,
+                types: &raw.data.types,
+            },
             true,
+            FieldType::TEXT,
+            &emails,
         );
         let roles = self.roles(&raw, &names, &data);
-        let starts = self.starts(&raw, &names);
+        let starts = self.starts(&raw, &names, &data);
         let global: Vec<Event> = self.events(&raw.events, &names);
         let mut states = Vec::new();
         for (name, state) in &raw.states.0 {
@@ -307,7 +330,7 @@ impl Checker<'_> {
             .tasks
             .0
             .iter()
-            .map(|(name, task)| self.task(name, task, &names))
+            .map(|(name, task)| self.task(name, task, &names, &data))
             .collect();
         self.graph(&raw, &states, &starts);
 
@@ -398,13 +421,21 @@ impl Checker<'_> {
         }
     }
 
+    /// The fields of the opening data (`dotted`) or of an event, with their types: declared,
+    /// from `choices`, or the default (`emails` are party addresses, of type email).
     fn fields(
         &mut self,
-        requires: &[Text],
-        optional: &[Text],
-        choices: &Entries<Vec<Text>>,
+        raw: FieldsRef,
         dotted: bool,
+        default: FieldType,
+        emails: &BTreeSet<String>,
     ) -> FieldSpec {
+        let FieldsRef {
+            requires,
+            optional,
+            choices,
+            types,
+        } = raw;
         let mut seen = BTreeSet::new();
         for f in requires.iter().chain(optional) {
             let ok = if dotted {
@@ -430,6 +461,20 @@ impl Checker<'_> {
                 self.err(f.referenced, format!("field '{}' is listed twice", f.value));
             }
         }
+        if dotted {
+            // `child` and `child.name` cannot both be values: one is an object.
+            for f in requires.iter().chain(optional) {
+                if let Some(outer) = seen.iter().find(|g| is_inside(&f.value, g)) {
+                    self.err(
+                        f.referenced,
+                        format!(
+                            "field '{}' is inside '{outer}', which is listed as a field itself; list one or the other",
+                            f.value
+                        ),
+                    );
+                }
+            }
+        }
         let mut allowed = BTreeMap::new();
         for (field, values) in &choices.0 {
             if !seen.contains(field.value.as_str()) {
@@ -447,15 +492,104 @@ impl Checker<'_> {
                     format!("choices for '{}' list no values", field.value),
                 );
             }
+            for v in values {
+                if let Err(e) = crate::text::single_line(&v.value, TEXT_MAX) {
+                    self.err(
+                        v.referenced,
+                        format!("choice '{}' {e}", v.value.escape_debug()),
+                    );
+                }
+            }
             allowed.insert(
                 field.value.clone(),
                 values.iter().map(|v| v.value.clone()).collect(),
             );
         }
+        let mut declared = BTreeMap::new();
+        for (field, ty) in &types.0 {
+            let name = field.value.as_str();
+            if !seen.contains(name) {
+                self.err(
+                    field.referenced,
+                    format!("type for '{name}', which is not listed in requires or optional"),
+                );
+            }
+            let parsed = match ty.value.parse::<FieldType>() {
+                Ok(t) => t,
+                Err(e) => {
+                    self.err(ty.referenced, format!("'{name}': {e}"));
+                    if dotted {
+                        self.untyped.insert(name.to_string());
+                    }
+                    continue;
+                }
+            };
+            let problem = match parsed {
+                FieldType::Choice if !allowed.contains_key(name) => Some(format!(
+                    "'{name}' is a choice but has no values under choices"
+                )),
+                t if t != FieldType::Choice && allowed.contains_key(name) => Some(format!(
+                    "'{name}' has choices, so its type is choice, not {t}"
+                )),
+                t if t != FieldType::Email && emails.contains(name) => Some(format!(
+                    "'{name}' is a party's address, so its type is email, not {t}"
+                )),
+                _ => None,
+            };
+            if let Some(problem) = problem {
+                self.err(ty.referenced, problem);
+            }
+            if declared.insert(name, parsed).is_some() {
+                self.err(
+                    field.referenced,
+                    format!("type for '{name}' is given twice"),
+                );
+            }
+        }
+        let types = requires
+            .iter()
+            .chain(optional)
+            .map(|f| {
+                let name = f.value.as_str();
+                let ty = if allowed.contains_key(name) {
+                    FieldType::Choice
+                } else if let Some(t) = declared.get(name) {
+                    *t
+                } else if emails.contains(name) {
+                    FieldType::Email
+                } else {
+                    default
+                };
+                (f.value.clone(), ty)
+            })
+            .collect();
         FieldSpec {
             requires: requires.iter().map(|f| f.value.clone()).collect(),
             optional: optional.iter().map(|f| f.value.clone()).collect(),
             choices: allowed,
+            types,
+        }
+    }
+
+    /// `when: { path: value }` conditions: each path a field of the data, each value of its type.
+    fn conditions(&mut self, what: &str, when: &Entries<serde_json::Value>, data: &FieldSpec) {
+        for (path, value) in &when.0 {
+            if !data.fields().any(|f| *f == path.value) {
+                self.err(
+                    path.referenced,
+                    format!(
+                        "{what}: when names '{}', which is not listed in data requires or optional",
+                        path.value
+                    ),
+                );
+            } else if self.untyped.contains(&path.value) {
+                // Its type is already reported as unreadable.
+            } else if let Err(message) = value_problem(data, &path.value, value) {
+                self.err(
+                    path.referenced,
+                    format!("{what}: when {}: {message}", path.value),
+                );
+            }
         }
     }
 
@@ -555,7 +689,7 @@ impl Checker<'_> {
         roles
     }
 
-    fn starts(&mut self, raw: &RawWorkflow, names: &Names) -> Vec<Start> {
+    fn starts(&mut self, raw: &RawWorkflow, names: &Names, data: &FieldSpec) -> Vec<Start> {
         if raw.start.is_empty() {
             self.err(raw.id.referenced, "start lists no starting state");
         }
@@ -593,6 +727,7 @@ impl Checker<'_> {
                     );
                 }
             }
+            self.conditions(&format!("start '{}'", s.state.value), &s.when, data);
             starts.push(Start {
                 state: s.state.value.clone(),
                 when: s
@@ -693,7 +828,17 @@ impl Checker<'_> {
             }
             let what = format!("event '{}'", name.value);
             let by = self.role_refs(&e.by, names, &what);
-            let fields = self.fields(&e.requires, &e.optional, &e.choices, false);
+            let fields = self.fields(
+                FieldsRef {
+                    requires: &e.requires,
+                    optional: &e.optional,
+                    choices: &e.choices,
+                    types: &e.types,
+                },
+                false,
+                FieldType::LONG_TEXT,
+                &BTreeSet::new(),
+            );
             let notify = self.actions(&e.notify, names, &what);
             let opens = e.opens.as_ref().map(|o| {
                 if !self.catalog.workflows.contains(&o.workflow.value) {
@@ -823,6 +968,13 @@ impl Checker<'_> {
                 Some(Some(e)) => {
                     if let Some(f) = e.fields.requires.iter().find(|f| *f != "reason") {
                         self.err(esc.referenced, format!("{what}: on_lapse escalates with event '{}', which requires '{f}' that the engine cannot give", esc.value));
+                    } else if !e.fields.fields().any(|f| f == "reason") {
+                        self.err(esc.referenced, format!("{what}: on_lapse escalates with event '{}', which does not take the 'reason' the engine records", esc.value));
+                    } else if let Some(reason) = &lapse.reason {
+                        let ty = e.fields.type_of("reason", FieldType::LONG_TEXT);
+                        if let Err(message) = value_problem(&e.fields, "reason", &serde_json::Value::String(reason.clone())) {
+                            self.err(at, format!("{what}: on_lapse reason: {message} (event '{}' takes reason as {ty})", esc.value));
+                        }
                     }
                 }
             }
@@ -941,8 +1093,9 @@ impl Checker<'_> {
         }
     }
 
-    fn task(&mut self, name: &Text, raw: &RawTask, names: &Names) -> Task {
+    fn task(&mut self, name: &Text, raw: &RawTask, names: &Names, data: &FieldSpec) -> Task {
         let what = format!("task '{}'", name.value);
+        self.conditions(&what, &raw.when, data);
         if !is_name(&name.value) {
             self.err(
                 name.referenced,

@@ -228,6 +228,16 @@ pub enum Refusal {
         /// Allowed values.
         allowed: String,
     },
+    /// An event field whose value is not of the field's type.
+    #[error("'{event}' field '{field}': {message}")]
+    BadField {
+        /// The event.
+        event: String,
+        /// The field.
+        field: String,
+        /// What is wrong.
+        message: String,
+    },
     /// Opening data that does not satisfy the workflow.
     #[error("case data: {path}: {message}")]
     BadData {
@@ -265,91 +275,13 @@ fn list(items: impl IntoIterator<Item = impl AsRef<str>>) -> String {
 }
 
 fn check_fields(event: &str, spec: &FieldSpec, fields: &EventFields) -> Result<(), Refusal> {
-    for field in &spec.requires {
-        if fields.get(field).is_none_or(|v| v.trim().is_empty()) {
-            return Err(Refusal::MissingField {
-                event: event.into(),
-                field: field.clone(),
-            });
-        }
-    }
-    for (field, value) in fields {
-        if !spec.requires.contains(field) && !spec.optional.contains(field) {
-            return Err(Refusal::UnknownField {
-                event: event.into(),
-                field: field.clone(),
-                allowed: list(spec.requires.iter().chain(&spec.optional)),
-            });
-        }
-        if let Some(allowed) = spec.choices.get(field)
-            && !allowed.iter().any(|a| a == value.trim())
-        {
-            return Err(Refusal::BadChoice {
-                field: field.clone(),
-                value: value.clone(),
-                allowed: list(allowed),
-            });
-        }
-    }
-    Ok(())
+    super::data::check_fields(event, spec, fields)
 }
 
-/// Checks opening data against the workflow: an object, required paths present and not blank,
-/// choices respected, parties' emails plausible, the division known.
+/// Checks opening data against the workflow (see [`super::data::parse_data`], which also
+/// returns the data normalised: use that before storing it).
 pub fn check_data(def: &Definition, data: &Value) -> Result<(), Refusal> {
-    let bad = |path: &str, message: String| Refusal::BadData {
-        path: path.to_string(),
-        message,
-    };
-    if !data.is_object() {
-        return Err(bad("(top)", "must be a JSON object".into()));
-    }
-    for path in &def.data.requires {
-        match lookup(data, path) {
-            None | Some(Value::Null) => return Err(bad(path, "is required".into())),
-            Some(Value::String(s)) if s.trim().is_empty() => {
-                return Err(bad(path, "must not be blank".into()));
-            }
-            _ => {}
-        }
-    }
-    for (path, allowed) in &def.data.choices {
-        match lookup(data, path) {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if allowed.iter().any(|a| a == s) => {}
-            Some(other) => {
-                return Err(bad(
-                    path,
-                    format!("must be one of {}, not {other}", list(allowed)),
-                ));
-            }
-        }
-    }
-    for role in &def.roles {
-        if let RoleKind::Party { path } = &role.kind {
-            let path = format!("{path}.email");
-            if let Some(v) = lookup(data, &path) {
-                let ok = v.as_str().is_some_and(|e| {
-                    let e = e.trim();
-                    e.split_once('@')
-                        .is_some_and(|(user, host)| !user.is_empty() && host.contains('.'))
-                        && !e.contains(char::is_whitespace)
-                });
-                if !ok {
-                    return Err(bad(&path, format!("{v} is not an email address")));
-                }
-            }
-        }
-    }
-    if let Some(d) = lookup(data, "division") {
-        let parsed = d.as_str().map(str::parse::<crate::calendar::Division>);
-        match parsed {
-            Some(Ok(_)) => {}
-            Some(Err(e)) => return Err(bad("division", e.to_string())),
-            None => return Err(bad("division", format!("{d} is not a division name"))),
-        }
-    }
-    Ok(())
+    super::data::parse_data(def, data.clone()).map(drop)
 }
 
 /// The calendar context of one case: its division and the workflow's business hours.
@@ -522,7 +454,7 @@ pub fn open(
     let spec = FieldSpec {
         requires: start.requires.clone(),
         optional: vec!["reason".into()],
-        choices: BTreeMap::new(),
+        ..FieldSpec::default()
     };
     check_fields(OPEN_EVENT, &spec, fields)?;
     let state = def

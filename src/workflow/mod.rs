@@ -3,12 +3,14 @@
 //! Nothing here reads the clock or touches a database: `now`, the case and the calendar come in,
 //! a [`Transition`] (the new state and the effects to carry out) comes out.
 
+mod data;
 mod definition;
 mod load;
 mod machine;
 mod simulate;
 mod source;
 
+pub use data::{EMAIL_MAX, parse_data, parse_date, parse_email};
 pub use definition::*;
 pub use load::{Catalog, Problem, Problems, Workflows, parse};
 pub use machine::*;

@@ -66,7 +66,8 @@ pub(super) struct RawWorkflow {
     pub states: Entries<RawState>,
 }
 
-/// Fields an event (or the opening data) requires, may carry, and the values some must take.
+/// Fields an event (or the opening data) requires, may carry, what each holds, and the values
+/// some must take.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawFields {
@@ -76,6 +77,8 @@ pub(super) struct RawFields {
     pub optional: Vec<Text>,
     #[serde(default)]
     pub choices: Entries<Vec<Text>>,
+    #[serde(default)]
+    pub types: Entries<Text>,
 }
 
 /// A role: a party named in the case data, or a contact level in the agency directory.
@@ -169,6 +172,8 @@ pub(super) struct RawEvent {
     pub optional: Vec<Text>,
     #[serde(default)]
     pub choices: Entries<Vec<Text>>,
+    #[serde(default)]
+    pub types: Entries<Text>,
     #[serde(default)]
     pub notify: Vec<RawAction>,
     #[serde(default)]
