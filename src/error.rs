@@ -78,6 +78,7 @@ impl Error {
 fn refusal_exit_code(refusal: &Refusal) -> u8 {
     match refusal {
         Refusal::BadData { .. }
+        | Refusal::BadField { .. }
         | Refusal::MissingField { .. }
         | Refusal::UnknownField { .. }
         | Refusal::BadChoice { .. } => 2,

@@ -215,6 +215,6 @@ fn simulate_with_bad_data_is_one_line_naming_the_file_or_field() {
         ],
         &[],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "bad data is bad input");
     assert_eq!(stderr(&o), "escalate: case data: summary: is required\n");
 }

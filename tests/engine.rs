@@ -613,7 +613,7 @@ fn the_case_commands_work_end_to_end() {
             ],
             &env,
         );
-        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(o.status.code(), Some(2), "a bad field value is bad input");
         assert_eq!(
             stderr(&o),
             "escalate: field 'outcome' must be one of resolved, partly_resolved, not 'maybe'\n"

@@ -130,13 +130,7 @@ fn read_data(source: &str) -> Result<Value> {
         std::io::stdin()
             .read_to_string(&mut text)
             .map_err(|e| Error::Input(format!("cannot read standard input: {e}")))?;
-        serde_json::from_str(&text).map_err(|e| {
-            Error::Input(format!(
-                "<stdin>:{}:{}: invalid JSON: {e}",
-                e.line(),
-                e.column()
-            ))
-        })
+        super::workflows::parse_json(&text, "<stdin>")
     } else {
         super::workflows::read_json(&PathBuf::from(source))
     }

@@ -264,7 +264,7 @@ impl Engine {
         self.check_time(now)?;
         let def = self.current(workflow)?;
         // Bad data is bad input, whoever sends it: say so before who may open.
-        crate::workflow::check_data(def, &data)?;
+        let data = crate::workflow::parse_data(def, data)?;
         let actor = self.opener(def, &data, by).await?;
         self.store.save_workflow_version(def, now).await?;
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;

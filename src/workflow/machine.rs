@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 
 use super::definition::*;
 use crate::calendar::{BusinessHours, Calendar, CalendarError, Deadline};
+use crate::workflow::parse_data;
 
 /// Field values given with an event, e.g. `reason`, `outcome`.
 pub type EventFields = BTreeMap<String, String>;
@@ -424,7 +425,7 @@ pub fn open(
     now: DateTime<Utc>,
     calendar: &Calendar,
 ) -> Result<(Case, Transition), Refusal> {
-    check_data(def, &data)?;
+    let data = parse_data(def, data)?;
     let start = match start {
         None => def.default_start(),
         Some(name) => {
