@@ -99,10 +99,15 @@ pub(crate) fn agencies(
                     "the directory is empty: escalate agencies import config/agencies.yaml",
                 );
             }
+            // Imported before names were checked, a name may hold anything: one line each.
+            let line = crate::text::for_terminal;
             for a in &directory.agencies {
-                emit(out, &format!("{} ({})", a.name, a.id))?;
+                emit(out, &format!("{} ({})", line(&a.name), a.id))?;
                 for c in &a.contacts {
-                    emit(out, &format!("  {:<15} {} <{}>", c.level, c.name, c.email))?;
+                    emit(
+                        out,
+                        &format!("  {:<15} {} <{}>", c.level, line(&c.name), line(&c.email)),
+                    )?;
                 }
             }
             Ok(())
@@ -117,7 +122,8 @@ fn outbox_line(m: &OutboxRecord) -> String {
         m.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         m.idempotency_key,
         m.template,
-        m.recipient,
+        // Stored names and errors may hold anything: one terminal line each.
+        crate::text::for_terminal(&m.recipient.to_string()),
         m.status
     );
     if m.attempts > 0 {
@@ -131,7 +137,7 @@ fn outbox_line(m: &OutboxRecord) -> String {
     }
     line.push(']');
     if let (Some(e), "queued" | "failed") = (&m.last_error, m.status.as_str()) {
-        line.push_str(&format!(": {e}"));
+        line.push_str(&format!(": {}", crate::text::for_terminal(e)));
     }
     line
 }
