@@ -185,6 +185,14 @@ pub trait Store: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<(DeadlineRecord, String)>, StoreError>;
+
+    /// How many pending deadlines due at or before `due_by` are leased at `clock` (held by a
+    /// process that is firing them, or that died doing so), and when the last lease runs out.
+    async fn leased_due(
+        &self,
+        due_by: DateTime<Utc>,
+        clock: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 }
 
 /// The outbox columns both backends select.

@@ -806,4 +806,20 @@ impl Store for SqliteStore {
         .await?;
         Ok(())
     }
+
+    async fn leased_due(
+        &self,
+        due_by: DateTime<Utc>,
+        clock: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        let (count, until): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(lease_expires_at) FROM deadlines
+             WHERE status = 'pending' AND due_at <= ? AND lease_expires_at > ?",
+        )
+        .bind(text(due_by))
+        .bind(text(clock))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count, opt_time(until)?))
+    }
 }
