@@ -352,3 +352,30 @@ fn agencies_import_refuses_names_and_addresses_that_are_not_one_line() {
     let listed = run(&db, "file:///dev/null/unused", &["agencies", "list"]);
     assert!(common::stdout(&listed).contains("the directory is empty"));
 }
+
+#[test]
+fn a_from_name_that_is_not_one_line_is_a_configuration_error_not_a_panic() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::start();
+    let (good, _) = hostile_outbox(&db, &server.url());
+    assert!(!good.is_empty());
+    let o = escalate(
+        &["tick", "--now", "2026-11-02T10:00:00Z"],
+        &[
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_SMTP_URL", &server.url()),
+            (
+                "ESCALATE_MAIL__FROM_NAME",
+                "Partnership\r\nBcc: x@y.example",
+            ),
+        ],
+    );
+    no_panic(&o);
+    let err = stderr(&o);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("mail.from_name contains a line break (U+000D) at character 12"),
+        "{err}"
+    );
+    assert!(server.messages().is_empty());
+}
