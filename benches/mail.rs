@@ -105,6 +105,8 @@ fn main() {
                 max_backoff: TimeDelta::hours(1),
                 lease: TimeDelta::seconds(60),
                 in_flight: pool as usize,
+                send_timeout: std::time::Duration::from_secs(30),
+                form_free_text: false,
             };
             let templates = Templates::load(Path::new("config/templates")).unwrap();
             let dispatcher = Dispatcher::new(&engine, mailer, templates, settings);

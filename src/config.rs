@@ -57,6 +57,11 @@ pub struct MailConfig {
     pub max_retry_seconds: u32,
     /// SMTP connections kept open and reused.
     pub pool_size: u32,
+    /// The longest one message may take to send, in seconds; must be less than
+    /// `engine.lease_seconds`. Also bounds how long `serve` takes to stop.
+    pub send_timeout_seconds: u32,
+    /// Whether the emailed monitoring form carries the free text typed into the case.
+    pub form_free_text: bool,
 }
 
 /// The `[serve]` table.
@@ -143,6 +148,8 @@ impl Settings {
             .and_then(|b| b.set_default("mail.first_retry_seconds", 30))
             .and_then(|b| b.set_default("mail.max_retry_seconds", 3600))
             .and_then(|b| b.set_default("mail.pool_size", 16))
+            .and_then(|b| b.set_default("mail.send_timeout_seconds", 30))
+            .and_then(|b| b.set_default("mail.form_free_text", false))
             .and_then(|b| b.set_default("serve.interval_seconds", 30))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
@@ -239,6 +246,7 @@ impl Settings {
             ("mail.first_retry_seconds", m.first_retry_seconds),
             ("mail.max_retry_seconds", m.max_retry_seconds),
             ("mail.retry_hours", m.retry_hours),
+            ("mail.send_timeout_seconds", m.send_timeout_seconds),
             ("engine.lease_seconds", self.engine.lease_seconds),
         ] {
             if value == 0 {
@@ -250,6 +258,16 @@ impl Settings {
                 "mail.max_retry_seconds must be at least mail.first_retry_seconds".into(),
             ));
         }
+        // A message still being sent when its lease runs out could be sent twice.
+        if m.send_timeout_seconds >= self.engine.lease_seconds {
+            return Err(Error::Config(format!(
+                "mail.send_timeout_seconds ({}) must be less than engine.lease_seconds ({})",
+                m.send_timeout_seconds, self.engine.lease_seconds
+            )));
+        }
+        // The name goes into every From: header: one line, or no mail can be built.
+        crate::text::single_line(&m.from_name, 200)
+            .map_err(|e| Error::Config(format!("mail.from_name {e}")))?;
         let address = m.from.parse().map_err(|_| {
             Error::Config(format!("mail.from '{}' is not an email address", m.from))
         })?;
@@ -261,6 +279,8 @@ impl Settings {
             max_backoff: chrono::TimeDelta::seconds(m.max_retry_seconds.into()),
             lease: chrono::TimeDelta::seconds(self.engine.lease_seconds.into()),
             in_flight: m.pool_size.max(1) as usize,
+            send_timeout: std::time::Duration::from_secs(m.send_timeout_seconds.into()),
+            form_free_text: m.form_free_text,
         })
     }
 

@@ -113,6 +113,11 @@ struct RawContact {
     email: String,
 }
 
+/// The longest name of an agency or contact.
+const MAX_NAME: usize = 200;
+/// The longest email address (RFC 5321's path limit).
+const MAX_EMAIL: usize = 254;
+
 /// A plausible email address: one `@` with something either side and no spaces.
 fn is_email(text: &str) -> bool {
     match text.split_once('@') {
@@ -163,6 +168,8 @@ impl Directory {
             if name.is_empty() {
                 return Err(error(format!("{at}.name: an agency needs a name")));
             }
+            crate::text::single_line(&name, MAX_NAME)
+                .map_err(|e| error(format!("{at}.name: {e}")))?;
             let id = match &a.id {
                 Some(id) => id.trim().to_string(),
                 None if at == PARTNERSHIP => PARTNERSHIP.to_string(),
@@ -202,6 +209,13 @@ impl Directory {
                 ("business_unit", a.business_unit),
             ] {
                 for (j, c) in list.into_iter().enumerate() {
+                    // Names and addresses go into mail headers: one line of plain text each.
+                    for (field, value, max) in
+                        [("name", &c.name, MAX_NAME), ("email", &c.email, MAX_EMAIL)]
+                    {
+                        crate::text::single_line(value.trim(), max)
+                            .map_err(|e| error(format!("{at}.{level}[{j}].{field}: {e}")))?;
+                    }
                     let email = c.email.trim().to_string();
                     if !is_email(&email) {
                         return Err(error(format!(

@@ -343,6 +343,8 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
         max_backoff: chrono::TimeDelta::hours(1),
         lease: chrono::TimeDelta::seconds(60),
         in_flight: 8,
+        send_timeout: std::time::Duration::from_secs(30),
+        form_free_text: false,
     };
     let templates = Templates::load(Path::new("config/templates")).unwrap();
     let dispatcher = Dispatcher::new(&engine, mailer, templates, settings);
@@ -553,7 +555,7 @@ fn stage_3_sends_the_monitoring_form_as_a_pdf_and_html_without_child_details() {
         assert!(text.status.success(), "the PDF does not parse");
         let text = String::from_utf8_lossy(&text.stdout).into_owned();
         assert!(text.contains(&reference), "{text}");
-        assert!(text.contains("Riverside Primary School") && text.contains("No agreement"));
+        assert!(text.contains("Riverside Primary School") && text.contains("Escalate to stage"));
         for part in [html.as_str(), text.as_str(), &decoded(&forms[0])] {
             for child in CHILD {
                 assert!(!part.contains(child), "{child} in the form");
@@ -637,5 +639,93 @@ fn three_ticks_at_once_deliver_each_message_once() {
         let unique: BTreeSet<_> = got.iter().cloned().collect();
         assert_eq!(unique.len(), 60);
         assert_eq!(unique, rows(&s.outbox(), "sent"));
+    }
+}
+
+/// The PDF's text, by pdftotext.
+fn pdf_text(pdf: &[u8]) -> String {
+    assert!(pdf.starts_with(b"%PDF-"));
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("form.pdf");
+    std::fs::write(&file, pdf).unwrap();
+    let text = std::process::Command::new("pdftotext")
+        .args([file.to_str().unwrap(), "-"])
+        .output()
+        .unwrap();
+    assert!(text.status.success(), "the PDF does not parse");
+    String::from_utf8_lossy(&text.stdout).into_owned()
+}
+
+#[test]
+fn the_emailed_form_carries_free_text_only_when_the_partnership_turns_it_on() {
+    // Typed text that may name a child: the summary, a reason, an agreed action.
+    const SUMMARY: &str = "Referral about neglect concerns";
+    const REASON: &str = "Mother of the child did not attend";
+    const ACTION: &str = "Strategy discussion with the family";
+    for free_text in [false, true] {
+        let server = SmtpServer::start();
+        let mut s = Setup::new(TestDb::sqlite(), &server.url());
+        if free_text {
+            s.env
+                .push(("ESCALATE_MAIL__FORM_FREE_TEXT", "true".to_string()));
+        }
+        let reference = s.open_dispute();
+        let o = s.run(&[
+            "case",
+            "event",
+            &reference,
+            "agree_action",
+            "--by",
+            RAISER,
+            "--field",
+            &format!("action={ACTION}"),
+            "--field",
+            "owner=tom.hughes@council.example.gov.uk",
+            "--now",
+            "2026-11-02T09:30:00Z",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        s.escalate(&reference, RAISER, REASON, "2026-11-02T10:00:00Z");
+        s.escalate(
+            &reference,
+            "dsl@school.example.org",
+            REASON,
+            "2026-11-03T10:00:00Z",
+        );
+        let report = s.tick("2026-11-03T10:05:00Z");
+        assert_eq!(report["mail"]["failed"], 0, "{report}");
+        let form = server
+            .messages()
+            .into_iter()
+            .find(|m| header(m, "Subject") == format!("[{reference}] Stage 3 monitoring form"))
+            .unwrap();
+        let parts = parts(&form);
+        let html = String::from_utf8(parts[1].1.clone()).unwrap();
+        let pdf = pdf_text(&parts[2].1);
+        let text = String::from_utf8(parts[0].1.clone()).unwrap();
+        // pdftotext may break long lines anywhere: compare without line breaks.
+        let pdf_flat = pdf.split_whitespace().collect::<Vec<_>>().join(" ");
+        for typed in [SUMMARY, REASON, ACTION] {
+            for (what, part) in [("PDF", &pdf_flat), ("HTML", &html), ("text", &text)] {
+                if free_text && what != "text" {
+                    assert!(
+                        part.contains(typed),
+                        "{typed} missing from the {what}: {part}"
+                    );
+                } else if !free_text {
+                    assert!(!part.contains(typed), "{typed} in the {what}: {part}");
+                }
+            }
+        }
+        if !free_text {
+            assert!(pdf_flat.contains("read it on the case page"), "{pdf}");
+            assert!(html.contains("read it on the case page"), "{html}");
+        }
+        // Who agreed what with whom, and when, is on the form either way.
+        assert!(pdf_flat.contains("Record an action agreed"), "{pdf}");
+        assert!(
+            pdf_flat.contains("tom.hughes@council.example.gov.uk"),
+            "{pdf}"
+        );
     }
 }

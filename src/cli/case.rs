@@ -368,9 +368,11 @@ pub(crate) fn tick(
             .await?;
         // Then the outbox, once: what the sweep queued goes out now.
         let mail = super::mail::deliver(settings, &engine, now.unwrap_or_else(Utc::now)).await?;
+        let leased = super::mail::leased_due(&engine, now.unwrap_or_else(Utc::now)).await?;
         if as_json {
             let mut value = json!(report);
             value["mail"] = json!(mail);
+            value["leased"] = leased.json;
             emit(out, &pretty(&value)?)?;
         } else {
             emit(
@@ -380,6 +382,9 @@ pub(crate) fn tick(
                     report.fired, report.late, report.skipped
                 ),
             )?;
+            if let Some(line) = &leased.line {
+                emit(out, line)?;
+            }
             emit(out, &super::mail::delivery_summary(&mail))?;
             for problem in &mail.problems {
                 emit(out, &format!("  {problem}"))?;

@@ -99,10 +99,15 @@ pub(crate) fn agencies(
                     "the directory is empty: escalate agencies import config/agencies.yaml",
                 );
             }
+            // Imported before names were checked, a name may hold anything: one line each.
+            let line = crate::text::for_terminal;
             for a in &directory.agencies {
-                emit(out, &format!("{} ({})", a.name, a.id))?;
+                emit(out, &format!("{} ({})", line(&a.name), a.id))?;
                 for c in &a.contacts {
-                    emit(out, &format!("  {:<15} {} <{}>", c.level, c.name, c.email))?;
+                    emit(
+                        out,
+                        &format!("  {:<15} {} <{}>", c.level, line(&c.name), line(&c.email)),
+                    )?;
                 }
             }
             Ok(())
@@ -117,7 +122,8 @@ fn outbox_line(m: &OutboxRecord) -> String {
         m.created_at.to_rfc3339_opts(SecondsFormat::Secs, true),
         m.idempotency_key,
         m.template,
-        m.recipient,
+        // Stored names and errors may hold anything: one terminal line each.
+        crate::text::for_terminal(&m.recipient.to_string()),
         m.status
     );
     if m.attempts > 0 {
@@ -131,7 +137,7 @@ fn outbox_line(m: &OutboxRecord) -> String {
     }
     line.push(']');
     if let (Some(e), "queued" | "failed") = (&m.last_error, m.status.as_str()) {
-        line.push_str(&format!(": {e}"));
+        line.push_str(&format!(": {}", crate::text::for_terminal(e)));
     }
     line
 }
@@ -210,17 +216,26 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
     })
 }
 
+/// A dispatcher for the configured transport, templates and retry policy.
+pub(crate) fn dispatcher<'a>(settings: &Settings, engine: &'a Engine) -> Result<Dispatcher<'a>> {
+    let mailer = settings.mailer()?;
+    let templates =
+        Templates::load(&settings.templates_dir).map_err(|e| Error::Config(e.to_string()))?;
+    Ok(Dispatcher::new(
+        engine,
+        mailer,
+        templates,
+        settings.mail_settings()?,
+    ))
+}
+
 /// Delivers every queued message due by `now` once, through the configured transport.
 pub(crate) async fn deliver(
     settings: &Settings,
     engine: &Engine,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport> {
-    let mailer = settings.mailer()?;
-    let templates =
-        Templates::load(&settings.templates_dir).map_err(|e| Error::Config(e.to_string()))?;
-    let dispatcher = Dispatcher::new(engine, mailer, templates, settings.mail_settings()?);
-    dispatcher
+    dispatcher(settings, engine)?
         .deliver_due(now)
         .await
         .map_err(|e| Error::Input(e.to_string()))
@@ -232,4 +247,29 @@ pub(crate) fn delivery_summary(report: &DeliveryReport) -> String {
         "delivered {} message(s); {} will be retried; {} failed",
         report.sent, report.retrying, report.failed
     )
+}
+
+/// Due deadlines that another process holds (see [`leased_due`]).
+pub(crate) struct Leased {
+    /// `{"count": N, "until": TIME|null}`.
+    pub json: serde_json::Value,
+    /// The line `tick` prints, when any are held.
+    pub line: Option<String>,
+}
+
+/// How many deadlines due by `now` are leased to another process (perhaps one that died)
+/// and until when: `tick` says so rather than reporting "fired 0" as if nothing were due.
+pub(crate) async fn leased_due(engine: &Engine, now: DateTime<Utc>) -> Result<Leased> {
+    let (count, until) = engine.store().leased_due(now, Utc::now()).await?;
+    let until = until.map(|t| t.to_rfc3339_opts(SecondsFormat::Secs, true));
+    Ok(Leased {
+        json: json!({ "count": count, "until": until }),
+        line: (count > 0).then(|| {
+            format!(
+                "{count} due deadline(s) are held by another process, perhaps one that stopped, \
+                 until {}; they fire at the first tick after that",
+                until.as_deref().unwrap_or("?")
+            )
+        }),
+    })
 }

@@ -1,14 +1,18 @@
-//! `escalate serve`: the daemon. Until the HTTP API and scheduled jobs arrive it sweeps due
-//! deadlines and delivers the outbox every `[serve] interval_seconds`, logging what it did.
+//! `escalate serve`: the daemon. Until the HTTP API and scheduled jobs arrive it runs two
+//! independent loops: one fires due deadlines every `[serve] interval_seconds`, the other
+//! delivers the outbox, so a slow or dead mail server never delays a lapse.
 
+use std::future::Future;
 use std::time::Duration;
 
 use chrono::Utc;
 use tokio::signal::unix::{SignalKind, signal};
+use tokio::sync::{Notify, watch};
 
 use super::block_on;
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::notify::{DeliveryReport, Dispatcher};
 use crate::{Error, Result};
 
 /// Logs to stderr; `ESCALATE_LOG` filters (default `info`).
@@ -23,26 +27,92 @@ fn init_logging() {
         .try_init();
 }
 
-/// One sweep: deadlines first (they queue messages), then the outbox.
-async fn sweep(settings: &Settings, engine: &Engine) -> Result<()> {
-    let now = Utc::now();
+/// Waits for `interval`, for `wake`, or for the stop signal; true when it was the stop.
+async fn pause(
+    interval: Duration,
+    stop: &mut watch::Receiver<bool>,
+    wake: impl Future<Output = ()>,
+) -> bool {
+    tokio::select! {
+        _ = tokio::time::sleep(interval) => false,
+        _ = wake => false,
+        _ = stop.wait_for(|stopping| *stopping) => true,
+    }
+}
+
+/// Fires due deadlines every `interval` until stopped; tells the mail loop when it queued mail.
+/// A sweep in progress finishes (each deadline is its own transaction, and quick).
+async fn deadlines(
+    settings: &Settings,
+    engine: &Engine,
+    interval: Duration,
+    queued: &Notify,
+    mut stop: watch::Receiver<bool>,
+) {
     let lease = chrono::TimeDelta::seconds(settings.engine.lease_seconds.into());
-    let fired = engine.tick_with(now, lease, |_, _| {}).await?;
-    for failure in &fired.failed {
-        tracing::error!("deadline not fired, stays due: {failure}");
+    while !*stop.borrow() {
+        match engine.tick_with(Utc::now(), lease, |_, _| {}).await {
+            Ok(fired) => {
+                for failure in &fired.failed {
+                    tracing::error!("deadline not fired, stays due: {failure}");
+                }
+                if fired.fired + fired.skipped > 0 {
+                    tracing::info!(
+                        fired = fired.fired,
+                        late = fired.late,
+                        skipped = fired.skipped,
+                        "deadline sweep"
+                    );
+                }
+                if fired.fired > 0 {
+                    queued.notify_one();
+                }
+            }
+            // The database may be down: say so and try at the next sweep.
+            Err(e) => tracing::error!("deadline sweep failed: {e}"),
+        }
+        if pause(interval, &mut stop, std::future::pending()).await {
+            break;
+        }
     }
-    let mail = super::mail::deliver(settings, engine, now).await?;
-    if fired.fired + fired.skipped + mail.sent + mail.retrying + mail.failed > 0 {
-        tracing::info!(
-            fired = fired.fired,
-            late = fired.late,
-            sent = mail.sent,
-            retrying = mail.retrying,
-            failed = mail.failed,
-            "sweep"
-        );
+}
+
+/// Delivers the outbox a batch at a time until stopped: when it is asked to stop it finishes
+/// the batch in flight (each message is cut off at the send timeout) and no more.
+async fn mail(
+    dispatcher: &Dispatcher<'_>,
+    interval: Duration,
+    queued: &Notify,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut report = DeliveryReport::default();
+    while !*stop.borrow() {
+        match dispatcher.deliver_next(&mut report).await {
+            Ok(0) => {
+                if report.sent + report.retrying + report.failed > 0 {
+                    tracing::info!(
+                        sent = report.sent,
+                        retrying = report.retrying,
+                        failed = report.failed,
+                        "mail sweep"
+                    );
+                }
+                report = DeliveryReport::default();
+                // Until the next interval, or until the deadline loop queues something.
+                if pause(interval, &mut stop, queued.notified()).await {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                // The database may be down: say so and try again after an interval.
+                tracing::error!("mail delivery failed: {e}");
+                if pause(interval, &mut stop, std::future::pending()).await {
+                    break;
+                }
+            }
+        }
     }
-    Ok(())
 }
 
 pub(crate) fn run(settings: &Settings) -> Result<()> {
@@ -60,6 +130,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         }
         let engine = Engine::new(store, workflows, calendar);
         engine.register_workflows(Utc::now()).await?;
+        let dispatcher = super::mail::dispatcher(settings, &engine)?;
         let interval = Duration::from_secs(settings.serve.interval_seconds.max(1).into());
         let signal_error = |e: std::io::Error| Error::Config(format!("cannot watch signals: {e}"));
         let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
@@ -70,19 +141,21 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
             interval_seconds = interval.as_secs(),
             "escalate serve started"
         );
-        loop {
-            // A sweep is never cut short: each deadline and message is its own transaction,
-            // and the sweep in progress finishes before a signal is acted on.
-            if let Err(e) = sweep(settings, &engine).await {
-                // The database or mail server may be down: say so and try at the next sweep.
-                tracing::error!("sweep failed: {e}");
-            }
+        let (stop, stopping) = watch::channel(false);
+        let queued = Notify::new();
+        let signals = async {
             tokio::select! {
-                _ = tokio::time::sleep(interval) => {}
-                _ = terminate.recv() => break,
-                _ = interrupt.recv() => break,
+                _ = terminate.recv() => {}
+                _ = interrupt.recv() => {}
             }
-        }
+            tracing::info!("stopping after the messages in flight");
+            let _ = stop.send(true);
+        };
+        tokio::join!(
+            signals,
+            deadlines(settings, &engine, interval, &queued, stopping.clone()),
+            mail(&dispatcher, interval, &queued, stopping),
+        );
         tracing::info!("escalate serve stopped");
         Ok(())
     })

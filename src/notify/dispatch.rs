@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
+use lettre::Address;
 use lettre::Message;
 use lettre::message::header::{ContentType, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart};
@@ -16,14 +17,19 @@ use crate::engine::Engine;
 use crate::store::{
     CaseRecord, DeadlineRecord, DeliveryOutcome, EventRecord, OutboxRecord, StoreError,
 };
+use crate::text;
 use crate::workflow::{
     Definition, LAPSE_EVENT, OPEN_EVENT, Slot, TimerKind, WARNING_EVENT, lookup,
 };
 
-/// The longest one message may take to compose and send: well inside the lease, so a message is
-/// never still being sent when another dispatcher may take it over. lettre bounds only the
-/// connect; a server that stalls mid-conversation is cut off here.
-const SEND_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// The longest a recipient's display name may be: a header line, not a document.
+const MAX_NAME: usize = 200;
+/// The longest an email address may be (RFC 5321's path limit).
+const MAX_EMAIL: usize = 254;
+
+/// What an emailed monitoring form shows where free text was typed (unless
+/// `[mail] form_free_text` is on): practitioners type children's names into summaries.
+pub const WITHHELD: &str = "Not in emailed copies: read it on the case page.";
 
 /// Who mail comes from, where links point, and how long to keep trying.
 #[derive(Debug, Clone)]
@@ -43,6 +49,41 @@ pub struct MailSettings {
     /// How many messages are sent at once (the SMTP pool's size). A pass claims this many at a
     /// time, so every claimed message is being sent while its lease runs.
     pub in_flight: usize,
+    /// The longest one message may take to compose and send: shorter than the lease, so a
+    /// message is never still being sent when another dispatcher may take it over. lettre
+    /// bounds only each step; a server that stalls mid-conversation is cut off here.
+    pub send_timeout: std::time::Duration,
+    /// Whether the emailed monitoring form carries the free text typed into the case (the
+    /// summary, reasons, actions, learning). Off by default.
+    pub form_free_text: bool,
+}
+
+/// One delivery pass: which messages are due, who holds their leases, and the clock its
+/// attempts are timed by (the real clock, shifted as far as `now` was from it), so each
+/// retry waits from its own attempt, however long the pass.
+struct Pass {
+    due_by: DateTime<Utc>,
+    offset: TimeDelta,
+    owner: String,
+}
+
+impl Pass {
+    fn starting(now: DateTime<Utc>) -> Pass {
+        let clock = Utc::now();
+        Pass {
+            due_by: now,
+            offset: now - clock,
+            owner: format!(
+                "{}-{}",
+                std::process::id(),
+                clock.timestamp_nanos_opt().unwrap_or_default()
+            ),
+        }
+    }
+
+    fn clock(&self) -> DateTime<Utc> {
+        Utc::now() + self.offset
+    }
 }
 
 /// What a delivery pass did.
@@ -92,120 +133,130 @@ impl<'a> Dispatcher<'a> {
 
     /// Delivers every queued message due by `now`, each once; returns what happened.
     pub async fn deliver_due(&self, now: DateTime<Utc>) -> Result<DeliveryReport, NotifyError> {
-        let owner = format!(
-            "{}-{}",
-            std::process::id(),
-            Utc::now().timestamp_nanos_opt().unwrap_or_default()
-        );
-        let store = self.engine.store();
+        let pass = Pass::starting(now);
         let mut report = DeliveryReport::default();
-        loop {
-            // Leases run on the real clock: they are about processes, not case time.
-            let clock = Utc::now();
-            let claimed = store
-                .claim_outbox(
-                    now,
-                    &owner,
-                    clock,
-                    clock + self.settings.lease,
-                    self.settings.in_flight.max(1) as i64,
-                )
-                .await?;
-            if claimed.is_empty() {
-                return Ok(report);
-            }
-            let mut results = futures_util::stream::iter(claimed)
-                .map(|row| {
-                    let owner = owner.as_str();
-                    async move {
-                        let outcome =
-                            match tokio::time::timeout(SEND_TIMEOUT, self.attempt(&row, now)).await
-                            {
-                                Ok(outcome) => outcome,
-                                Err(_) => self.retry_or_give_up(
-                                    &row,
-                                    format!(
-                                        "no answer from the mail server within {} s",
-                                        SEND_TIMEOUT.as_secs()
-                                    ),
-                                    now,
-                                ),
-                            };
-                        let recorded = store.record_delivery(row.id, owner, &outcome, now).await;
-                        (row, outcome, recorded)
-                    }
-                })
-                .buffer_unordered(self.settings.in_flight.max(1));
-            while let Some((row, outcome, recorded)) = results.next().await {
-                let who = &row.recipient.email;
-                // Keep going: the other messages in flight must be recorded too.
-                match recorded {
-                    Ok(true) => {}
-                    Ok(false) => {
-                        tracing::warn!(id = row.id, "lease lost before the outcome was recorded");
-                        report.problems.push(format!(
-                            "#{} {}: its lease ran out before the outcome was recorded",
-                            row.id, row.idempotency_key
-                        ));
-                        continue;
-                    }
-                    Err(e) => {
-                        tracing::error!(id = row.id, "outcome not recorded: {e}");
-                        report.problems.push(format!(
-                            "#{} {}: outcome not recorded: {e}",
-                            row.id, row.idempotency_key
-                        ));
-                        continue;
-                    }
+        while self.deliver_batch(&pass, &mut report).await? > 0 {}
+        Ok(report)
+    }
+
+    /// Delivers at most one batch (`in_flight` messages) of those due now on the real clock,
+    /// adding to `report`; returns how many were claimed (0: nothing is due). Takes at most
+    /// about the send timeout, so a daemon calling it in a loop stops promptly when asked.
+    pub async fn deliver_next(&self, report: &mut DeliveryReport) -> Result<usize, NotifyError> {
+        self.deliver_batch(&Pass::starting(Utc::now()), report)
+            .await
+    }
+
+    /// Claims one batch and sends it, recording each message's outcome as soon as it is known.
+    async fn deliver_batch(
+        &self,
+        pass: &Pass,
+        report: &mut DeliveryReport,
+    ) -> Result<usize, NotifyError> {
+        let store = self.engine.store();
+        // Leases run on the real clock: they are about processes, not case time.
+        let clock = Utc::now();
+        let claimed = store
+            .claim_outbox(
+                pass.due_by,
+                &pass.owner,
+                clock,
+                clock + self.settings.lease,
+                self.settings.in_flight.max(1) as i64,
+            )
+            .await?;
+        let count = claimed.len();
+        let timeout = self.settings.send_timeout;
+        let mut results = futures_util::stream::iter(claimed)
+            .map(|row| async move {
+                let outcome = match tokio::time::timeout(timeout, self.attempt(&row, pass)).await {
+                    Ok(outcome) => outcome,
+                    Err(_) => self.retry_or_give_up(
+                        &row,
+                        format!(
+                            "no answer from the mail server within {} s",
+                            timeout.as_secs()
+                        ),
+                        pass.clock(),
+                    ),
+                };
+                let recorded = store
+                    .record_delivery(row.id, &pass.owner, &outcome, pass.clock())
+                    .await;
+                (row, outcome, recorded)
+            })
+            .buffer_unordered(self.settings.in_flight.max(1));
+        while let Some((row, outcome, recorded)) = results.next().await {
+            let who = text::for_terminal(&row.recipient.email);
+            // Keep going: the other messages in flight must be recorded too.
+            match recorded {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(id = row.id, "lease lost before the outcome was recorded");
+                    report.problems.push(format!(
+                        "#{} {}: its lease ran out before the outcome was recorded",
+                        row.id, row.idempotency_key
+                    ));
+                    continue;
                 }
-                match outcome {
-                    DeliveryOutcome::Sent(reply) => {
-                        tracing::info!(id = row.id, key = %row.idempotency_key, to = %who, %reply, "sent");
-                        report.sent += 1;
-                    }
-                    DeliveryOutcome::Retry(why, at) => {
-                        tracing::warn!(id = row.id, to = %who, next = %at, "not sent, will retry: {why}");
-                        report.retrying += 1;
-                        report.problems.push(format!(
-                            "#{} {} to {who}: {why} (retrying from {})",
-                            row.id,
-                            row.idempotency_key,
-                            at.to_rfc3339()
-                        ));
-                    }
-                    DeliveryOutcome::Failed(why) => {
-                        tracing::error!(id = row.id, to = %who, "not sent, gave up: {why}");
-                        report.failed += 1;
-                        report.problems.push(format!(
-                            "#{} {} to {who}: {why}",
-                            row.id, row.idempotency_key
-                        ));
-                    }
+                Err(e) => {
+                    tracing::error!(id = row.id, "outcome not recorded: {e}");
+                    report.problems.push(format!(
+                        "#{} {}: outcome not recorded: {e}",
+                        row.id, row.idempotency_key
+                    ));
+                    continue;
+                }
+            }
+            match outcome {
+                DeliveryOutcome::Sent(reply) => {
+                    tracing::info!(id = row.id, key = %row.idempotency_key, to = %who, %reply, "sent");
+                    report.sent += 1;
+                }
+                DeliveryOutcome::Retry(why, at) => {
+                    tracing::warn!(id = row.id, to = %who, next = %at, "not sent, will retry: {why}");
+                    report.retrying += 1;
+                    report.problems.push(format!(
+                        "#{} {} to {who}: {why} (retrying from {})",
+                        row.id,
+                        row.idempotency_key,
+                        at.to_rfc3339()
+                    ));
+                }
+                DeliveryOutcome::Failed(why) => {
+                    tracing::error!(id = row.id, to = %who, "not sent, gave up: {why}");
+                    report.failed += 1;
+                    report.problems.push(format!(
+                        "#{} {} to {who}: {why}",
+                        row.id, row.idempotency_key
+                    ));
                 }
             }
         }
+        Ok(count)
     }
 
     /// One delivery attempt of a claimed row, as the outcome to record.
-    async fn attempt(&self, row: &OutboxRecord, now: DateTime<Utc>) -> DeliveryOutcome {
+    async fn attempt(&self, row: &OutboxRecord, pass: &Pass) -> DeliveryOutcome {
         // Nobody to send to (e.g. a row from before recipients were resolved): say why.
         if let Some(why) = &row.recipient.missing {
             return DeliveryOutcome::Failed(why.clone());
         }
-        let message = match self.compose(row, now).await {
+        let message = match self.compose(row, pass.clock()).await {
             Ok(m) => m,
             // A database hiccup: try again later. A template or form that cannot be made:
             // stop and show it (`outbox retry` once it is fixed).
             Err(NotifyError::Store(e))
             | Err(NotifyError::Engine(crate::engine::EngineError::Store(e))) => {
-                return self.retry_or_give_up(row, e.to_string(), now);
+                return self.retry_or_give_up(row, e.to_string(), pass.clock());
             }
             Err(e) => return DeliveryOutcome::Failed(e.to_string()),
         };
         match self.mailer.send(message).await {
             Ok(reply) => DeliveryOutcome::Sent(reply),
             Err(e) if e.permanent => DeliveryOutcome::Failed(e.message),
-            Err(e) => self.retry_or_give_up(row, e.message, now),
+            // Timed from the end of this attempt, not the start of the pass.
+            Err(e) => self.retry_or_give_up(row, e.message, pass.clock()),
         }
     }
 
@@ -238,6 +289,7 @@ impl<'a> Dispatcher<'a> {
         row: &OutboxRecord,
         now: DateTime<Utc>,
     ) -> Result<Message, NotifyError> {
+        let to = recipient_mailbox(row)?;
         let store = self.engine.store();
         let case_id = row
             .case_id
@@ -260,6 +312,7 @@ impl<'a> Dispatcher<'a> {
                 &history,
                 &self.link(&case.reference),
                 now,
+                self.settings.form_free_text,
             ))
         } else {
             None
@@ -273,12 +326,6 @@ impl<'a> Dispatcher<'a> {
             }
             None => self.templates.render(&row.template, &context)?,
         };
-        let to = Mailbox::new(
-            (!row.recipient.name.is_empty()).then(|| row.recipient.name.clone()),
-            row.recipient.email.parse().map_err(|_| {
-                NotifyError::Settings(format!("'{}' is not an email address", row.recipient.email))
-            })?,
-        );
         let alternative = MultiPart::alternative_plain_html(rendered.text, rendered.html);
         let body = match &form {
             Some(f) => MultiPart::mixed().multipart(alternative).singlepart(
@@ -296,7 +343,7 @@ impl<'a> Dispatcher<'a> {
         }
         let mut message = builder
             .multipart(body)
-            .map_err(|e| NotifyError::Settings(e.to_string()))?;
+            .map_err(|e| NotifyError::Unsendable(e.to_string()))?;
         // Tell mail systems this is automatic, so out-of-office replies are not sent back.
         message.headers_mut().insert_raw(HeaderValue::new(
             HeaderName::new_from_ascii_str("Auto-Submitted"),
@@ -408,19 +455,52 @@ fn human_span(span: TimeDelta) -> String {
     }
 }
 
+/// The `To:` mailbox of a row, checked as the boundary checks typed text: a name or address
+/// that is not one line of plain text (a line break would make lettre's header writer panic,
+/// a bidirectional override would disguise it) or that is longer than any real one fails
+/// this message, with the reason, and no other.
+fn recipient_mailbox(row: &OutboxRecord) -> Result<Mailbox, NotifyError> {
+    let (name, email) = (&row.recipient.name, &row.recipient.email);
+    let refused = |what: &str, e: text::TextError| {
+        NotifyError::Unsendable(format!("the recipient's {what} {e}"))
+    };
+    text::single_line(name, MAX_NAME).map_err(|e| refused("name", e))?;
+    text::single_line(email, MAX_EMAIL).map_err(|e| refused("email address", e))?;
+    let address: Address = email.parse().map_err(|_| {
+        NotifyError::Unsendable(format!(
+            "the recipient's email address '{email}' is not valid"
+        ))
+    })?;
+    let name = name.trim();
+    Ok(Mailbox::new(
+        (!name.is_empty()).then(|| name.to_string()),
+        address,
+    ))
+}
+
 fn pdf_type() -> ContentType {
     ContentType::parse("application/pdf").unwrap_or(ContentType::TEXT_PLAIN)
 }
 
 /// The monitoring form of a case as far as it has gone: parties, stages with their dates, what
-/// was decided and done. No child identifiers.
+/// was decided and done. No child identifiers. Without `free_text`, what people typed (the
+/// summary, actions, learning, and the values recorded with each decision) is replaced by
+/// [`WITHHELD`]: a child's name typed there must not travel by email.
 pub fn monitoring_form(
     def: &Definition,
     case: &CaseRecord,
     history: &[EventRecord],
     link: &str,
     now: DateTime<Utc>,
+    free_text: bool,
 ) -> MonitoringForm {
+    let typed = |value: String| {
+        if free_text || value.is_empty() {
+            value
+        } else {
+            WITHHELD.to_string()
+        }
+    };
     let tz = def.time_zone;
     let when = |t: DateTime<Utc>| {
         t.with_timezone(&tz)
@@ -483,7 +563,7 @@ pub fn monitoring_form(
         // An action agreed (`agree_action`: action, owner, due) or listed on the form.
         if let Some(a) = e.fields.get("action").or_else(|| e.fields.get("actions")) {
             actions.push(ActionRow {
-                action: a.clone(),
+                action: typed(a.clone()),
                 by_whom: e
                     .fields
                     .get("owner")
@@ -496,13 +576,14 @@ pub fn monitoring_form(
             child_at_risk = Some(v.clone());
         }
         if let Some(v) = e.fields.get("learning") {
-            learning = Some(v.clone());
+            learning = Some(typed(v.clone()));
         }
         let mut what = if e.event == LAPSE_EVENT {
             "Deadline passed".to_string()
         } else {
             def.event_title(&e.from_state, &e.event)
         };
+        let mut withheld = false;
         for (k, v) in &e.fields {
             if ![
                 "action",
@@ -515,8 +596,15 @@ pub fn monitoring_form(
             ]
             .contains(&k.as_str())
             {
-                what.push_str(&format!("; {}: {v}", k.replace('_', " ")));
+                if free_text {
+                    what.push_str(&format!("; {}: {v}", k.replace('_', " ")));
+                } else {
+                    withheld = true;
+                }
             }
+        }
+        if withheld {
+            what.push_str(" (details on the case page)");
         }
         decisions.push(DecisionRow {
             when: when(e.at),
@@ -537,10 +625,12 @@ pub fn monitoring_form(
         receiving: party(parties.get(1).copied().unwrap_or("respondent")),
         first_raised: when(case.opened_at),
         category,
-        summary: lookup(&case.data, "summary")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string(),
+        summary: typed(
+            lookup(&case.data, "summary")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        ),
         stages,
         actions,
         decisions,

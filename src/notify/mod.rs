@@ -8,7 +8,7 @@ pub mod form;
 mod templates;
 mod transport;
 
-pub use dispatch::{DeliveryReport, Dispatcher, MailSettings};
+pub use dispatch::{DeliveryReport, Dispatcher, MailSettings, WITHHELD};
 pub use templates::{Rendered, Templates};
 pub use transport::{Mailer, SendError};
 
@@ -18,6 +18,10 @@ pub enum NotifyError {
     /// The mail URL or settings are wrong.
     #[error("mail settings: {0}")]
     Settings(String),
+    /// This message cannot be made (e.g. a recipient name with a line break in it, stored
+    /// before such names were refused): it fails, and no other message with it.
+    #[error("the message cannot be built: {0}")]
+    Unsendable(String),
     /// A template is missing or does not render.
     #[error("template {name}: {message}")]
     Template {

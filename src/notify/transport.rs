@@ -1,11 +1,14 @@
 //! Where messages go: an SMTP server (through lettre, pooled) or a directory of `.eml` files.
 
+use std::io::Write as _;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use lettre::transport::smtp::PoolConfig;
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::transport::smtp::client::{Tls, TlsParameters};
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::NotifyError;
 
@@ -18,8 +21,10 @@ const SMTP_TIMEOUT: Duration = Duration::from_secs(20);
 pub enum Mailer {
     /// An SMTP server.
     Smtp(AsyncSmtpTransport<Tokio1Executor>),
-    /// One `.eml` file per message in a directory.
-    File(AsyncFileTransport<Tokio1Executor>, std::path::PathBuf),
+    /// One `.eml` file per message in a directory, readable by its owner only (0600): each
+    /// holds a case's mail. Written here rather than by lettre's file transport, which
+    /// creates files with the process umask (0644 usually).
+    File(PathBuf),
 }
 
 /// Why a message was not accepted.
@@ -53,11 +58,14 @@ impl Mailer {
             if dir.is_empty() {
                 return Err(bad("file:// needs a directory, e.g. file://mail"));
             }
-            std::fs::create_dir_all(dir).map_err(|e| bad(&format!("cannot create {dir}: {e}")))?;
-            return Ok(Mailer::File(
-                AsyncFileTransport::<Tokio1Executor>::new(dir),
-                dir.into(),
-            ));
+            // A directory made here is private (0700); one that exists keeps the mode its owner
+            // gave it, and the files in it are private whatever it is.
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| bad(&format!("cannot create {dir}: {e}")))?;
+            return Ok(Mailer::File(dir.into()));
         }
         let (scheme, rest) = url
             .split_once("://")
@@ -142,18 +150,50 @@ impl Mailer {
                     message: one_line(&e),
                 }),
             },
-            Mailer::File(file, dir) => match file.send(message).await {
-                Ok(id) => Ok(format!(
-                    "written to {}",
-                    dir.join(format!("{id}.eml")).display()
-                )),
-                Err(e) => Err(SendError {
-                    permanent: false,
-                    message: one_line(&e),
-                }),
-            },
+            Mailer::File(dir) => {
+                let dir = dir.clone();
+                let written =
+                    tokio::task::spawn_blocking(move || write_eml(&dir, &message.formatted()))
+                        .await;
+                match written {
+                    Ok(Ok(path)) => Ok(format!("written to {}", path.display())),
+                    Ok(Err(message)) => Err(SendError {
+                        permanent: false,
+                        message,
+                    }),
+                    Err(e) => Err(SendError {
+                        permanent: false,
+                        message: format!("writing the message failed: {e}"),
+                    }),
+                }
+            }
         }
     }
+}
+
+/// Writes one message as `DIR/NAME.eml`, mode 0600, under a fresh random name; it appears
+/// complete or not at all (written under a dot-name, then renamed), so a program collecting
+/// the directory never reads half a message. The error names the path.
+fn write_eml(dir: &Path, message: &[u8]) -> Result<PathBuf, String> {
+    let name = format!("{:032x}", fastrand::u128(..));
+    let part = dir.join(format!(".{name}.eml.part"));
+    let path = dir.join(format!("{name}.eml"));
+    let failed = |path: &Path, e: std::io::Error| format!("cannot write {}: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&part)
+        .map_err(|e| failed(&part, e))?;
+    if let Err(e) = file.write_all(message).and_then(|()| file.sync_all()) {
+        let _ = std::fs::remove_file(&part);
+        return Err(failed(&part, e));
+    }
+    std::fs::rename(&part, &path).map_err(|e| {
+        let _ = std::fs::remove_file(&part);
+        failed(&path, e)
+    })?;
+    Ok(path)
 }
 
 /// An error and its causes on one line.

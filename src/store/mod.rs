@@ -202,6 +202,14 @@ pub trait Store: Send + Sync {
 
     /// The heads a checkpoint recorded, in reference order.
     async fn checkpoint_heads(&self, id: i64) -> Result<Vec<(String, i64, String)>, StoreError>;
+
+    /// How many pending deadlines due at or before `due_by` are leased at `clock` (held by a
+    /// process that is firing them, or that died doing so), and when the last lease runs out.
+    async fn leased_due(
+        &self,
+        due_by: DateTime<Utc>,
+        clock: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 }
 
 /// The outbox columns both backends select.

@@ -853,4 +853,19 @@ impl Store for PostgresStore {
         .fetch_all(&self.pool)
         .await?)
     }
+
+    async fn leased_due(
+        &self,
+        due_by: DateTime<Utc>,
+        clock: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        Ok(sqlx::query_as(
+            "SELECT COUNT(*), MAX(lease_expires_at) FROM deadlines
+             WHERE status = 'pending' AND due_at <= $1 AND lease_expires_at > $2",
+        )
+        .bind(due_by)
+        .bind(clock)
+        .fetch_one(&self.pool)
+        .await?)
+    }
 }

@@ -48,6 +48,24 @@ fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain data serialises")
 }
 
+/// Creates the database file, readable and writable by its owner only (0600), if it does not
+/// exist: it holds case data. SQLite would create it 0644 (less the umask); its `-wal` and
+/// `-shm` files take the main file's permissions, so they are private too. An existing file
+/// keeps the permissions its owner gave it.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 #[derive(sqlx::FromRow)]
 struct CaseRow {
     id: i64,
@@ -379,8 +397,16 @@ impl SqliteStore {
             url: redact(url),
             message: e.to_string(),
         };
-        let options = SqliteConnectOptions::from_str(url)
-            .map_err(unreachable)?
+        let options = SqliteConnectOptions::from_str(url).map_err(unreachable)?;
+        // An in-memory database has no file (sqlx names it `file:sqlx-in-memory-N`).
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory {
+            create_private(options.get_filename()).map_err(|e| StoreError::Unreachable {
+                url: redact(url),
+                message: format!("cannot create {}: {e}", options.get_filename().display()),
+            })?;
+        }
+        let options = options
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             // A committed transition must survive a power cut, not only a crash.
@@ -883,5 +909,21 @@ impl Store for SqliteStore {
         .bind(id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn leased_due(
+        &self,
+        due_by: DateTime<Utc>,
+        clock: DateTime<Utc>,
+    ) -> Result<(i64, Option<DateTime<Utc>>), StoreError> {
+        let (count, until): (i64, Option<String>) = sqlx::query_as(
+            "SELECT COUNT(*), MAX(lease_expires_at) FROM deadlines
+             WHERE status = 'pending' AND due_at <= ? AND lease_expires_at > ?",
+        )
+        .bind(text(due_by))
+        .bind(text(clock))
+        .fetch_one(&self.pool)
+        .await?;
+        Ok((count, opt_time(until)?))
     }
 }
