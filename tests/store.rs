@@ -104,7 +104,7 @@ fn an_unreachable_or_unknown_database_is_one_line() {
             "postgres://esc:secret@127.0.0.1:1/escalate",
         )],
     );
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "an unreachable database");
     let err = stderr(&o);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
@@ -115,7 +115,7 @@ fn an_unreachable_or_unknown_database_is_one_line() {
     );
     assert!(!err.contains("secret"));
     let o = escalate(&["migrate"], &[("ESCALATE_DATABASE_URL", "mysql://x/y")]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "a bad URL is bad input");
     assert_eq!(
         stderr(&o),
         "escalate: database URL 'mysql://x/y' must start with sqlite:// or postgres://\n"

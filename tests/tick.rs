@@ -7,6 +7,7 @@ use std::process::{Command, Stdio};
 
 use chrono::{DateTime, Utc};
 use common::{TestDb, user};
+
 use escalate::calendar::Calendar;
 use escalate::engine::Engine;
 use escalate::store::{self, DeadlineStatus};
@@ -271,6 +272,106 @@ fn a_tick_killed_half_way_loses_nothing_and_the_next_finishes() {
                 engine.verify_audit().await.unwrap().entries,
                 3 * cases as usize
             );
+        });
+    }
+}
+
+/// Ticks racing writers (who fire a case's due deadlines before their own event) never lose or
+/// repeat a deadline, on both backends, round after round: every case ends with exactly the
+/// history a case nobody acted on would have (by `workflow::simulate`), notes aside, and no
+/// deadline is ever withdrawn. Rounds: `ESCALATE_RACE_ROUNDS` (default 100 per backend).
+#[test]
+fn ticks_racing_writers_fire_every_deadline_exactly_once() {
+    let rounds: usize = std::env::var("ESCALATE_RACE_ROUNDS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(100);
+    let cases_per_round = 4;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(4)
+        .enable_all()
+        .build()
+        .unwrap();
+    let workflows =
+        Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
+    let def = workflows.get("dispute").unwrap().clone();
+    let calendar = Calendar::official();
+    for db in TestDb::all() {
+        rt.block_on(async {
+            // Three tickers and three writers, each its own engine and connections, as processes.
+            let mut engines = Vec::new();
+            for _ in 0..6 {
+                engines.push(std::sync::Arc::new(engine(&db.url).await));
+            }
+            let raiser = user("priya.shah@school.example.org");
+            for round in 0..rounds {
+                let t0 = t("2026-11-02T09:00:00Z") + chrono::TimeDelta::minutes(round as i64);
+                let expected: Vec<(String, DateTime<Utc>, String)> =
+                    escalate::workflow::simulate(&def, example(), t0, &calendar)
+                        .unwrap()
+                        .into_iter()
+                        .map(|s| (s.transition.event, s.transition.at, s.transition.to))
+                        .collect();
+                let mut steps: Vec<DateTime<Utc>> = expected[1..].iter().map(|e| e.1).collect();
+                steps.dedup();
+                // Sweep several deadlines at once now and then: a case then moves through
+                // stages within one sweep, which is where a stale read can meet a due deadline.
+                let stride = 1 + round % 4;
+                let last = *steps.last().unwrap();
+                let mut steps: Vec<DateTime<Utc>> = steps.into_iter().step_by(stride).collect();
+                if steps.last() != Some(&last) {
+                    steps.push(last);
+                }
+                let mut refs = Vec::new();
+                for i in 0..cases_per_round {
+                    let case = engines[i % 6]
+                        .open("dispute", example(), None, &EventFields::new(), &raiser, t0)
+                        .await
+                        .unwrap();
+                    refs.push(common::cref(&case.reference));
+                }
+                for now in steps {
+                    let mut tasks = Vec::new();
+                    for e in &engines[..3] {
+                        let e = e.clone();
+                        tasks.push(tokio::spawn(async move {
+                            let report = e.tick(now).await.unwrap();
+                            assert!(report.failed.is_empty(), "{:?}", report.failed);
+                        }));
+                    }
+                    for e in &engines[3..] {
+                        let e = e.clone();
+                        let target = refs[fastrand::usize(..refs.len())].clone();
+                        let by = raiser.clone();
+                        tasks.push(tokio::spawn(async move {
+                            let note =
+                                EventFields::from([("text".to_string(), "called".to_string())]);
+                            e.record(&target, "note", &note, &by, now).await.unwrap();
+                        }));
+                    }
+                    for task in tasks {
+                        task.await.unwrap();
+                    }
+                }
+                for reference in &refs {
+                    let view = engines[0].show(reference.as_str()).await.unwrap();
+                    let history: Vec<(String, DateTime<Utc>, String)> = view
+                        .history
+                        .iter()
+                        .filter(|e| e.event != "note")
+                        .map(|e| (e.event.clone(), e.at, e.to_state.clone()))
+                        .collect();
+                    assert_eq!(history, expected, "{reference} on {} round {round}", db.url);
+                    assert!(
+                        view.deadlines
+                            .iter()
+                            .all(|d| d.status != DeadlineStatus::Cancelled),
+                        "{reference}: a deadline was cancelled"
+                    );
+                }
+            }
+            let audit = engines[0].verify_audit().await.unwrap();
+            assert_eq!(audit.problems, Vec::<String>::new());
         });
     }
 }

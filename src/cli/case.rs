@@ -467,7 +467,33 @@ fn list_json(c: &CaseRecord) -> Value {
     })
 }
 
+/// A time as people read it: local, with its zone, then UTC.
+fn both_times(t: DateTime<Utc>) -> String {
+    format!(
+        "{} ({})",
+        local_time(t, chrono_tz::Europe::London),
+        rfc3339(t)
+    )
+}
+
+/// An entry's time, and when it was written if that differs by more than a minute: a
+/// back-dated entry says so, and one dated after it was written was made with
+/// `[engine] allow_future` (tests and simulations only).
+fn entry_times(at: DateTime<Utc>, recorded_at: DateTime<Utc>) -> String {
+    let mut text = both_times(at);
+    if at - recorded_at > chrono::TimeDelta::minutes(1) {
+        text.push_str(&format!(
+            " [dated in the future (allow_future), written {}]",
+            rfc3339(recorded_at)
+        ));
+    } else if recorded_at - at > chrono::TimeDelta::minutes(1) {
+        text.push_str(&format!(" [back-dated, written {}]", rfc3339(recorded_at)));
+    }
+    text
+}
+
 fn show_text(view: &CaseView) -> Result<String> {
+    use crate::text::for_terminal as esc;
     let c = &view.case;
     let mut s = format!(
         "{} ({} {})\nstate: {}{}\nopened: {}\n",
@@ -479,8 +505,16 @@ fn show_text(view: &CaseView) -> Result<String> {
             .as_deref()
             .map(|o| format!(" (closed: {o})"))
             .unwrap_or_default(),
-        rfc3339(c.opened_at)
+        both_times(c.opened_at)
     );
+    if view
+        .history
+        .iter()
+        .any(|e| e.at - e.recorded_at > chrono::TimeDelta::minutes(1))
+    {
+        s.push_str("note: entries of this case are dated later than they were written ([engine] allow_future: a test or simulation)\n");
+    }
+    // JSON escapes every control character itself.
     s.push_str(&format!("data:\n{}\n", pretty(&c.data)?));
     s.push_str("history:\n");
     for e in &view.history {
@@ -488,13 +522,14 @@ fn show_text(view: &CaseView) -> Result<String> {
             .fields
             .iter()
             .filter(|(k, _)| k.as_str() != "reason")
-            .map(|(k, v)| format!("{k}={v}"))
+            .map(|(k, v)| format!("{}={}", esc(k), esc(v)))
             .collect();
         s.push_str(&format!(
-            "  {:>3} {} {:<30} {} -> {}{}{}\n",
+            "  {:>3} {} {} by {}: {} -> {}{}{}\n",
             e.seq,
-            rfc3339(e.at),
-            format!("{} by {}", e.event, e.actor),
+            entry_times(e.at, e.recorded_at),
+            esc(&e.event),
+            esc(&e.actor),
             if e.from_state.is_empty() {
                 "-"
             } else {
@@ -508,7 +543,7 @@ fn show_text(view: &CaseView) -> Result<String> {
             },
             e.reason
                 .as_deref()
-                .map(|r| format!(": {r}"))
+                .map(|r| format!(": {}", esc(r)))
                 .unwrap_or_default()
         ));
     }
@@ -518,12 +553,12 @@ fn show_text(view: &CaseView) -> Result<String> {
             "  {} {} due {} [{}{}]\n",
             slot_name(&d.slot),
             kind_name(d.kind),
-            rfc3339(d.due_at),
+            both_times(d.due_at),
             d.status.as_str(),
             if d.late { ", late" } else { "" }
         ));
         for line in d.explanation.lines() {
-            s.push_str(&format!("      {line}\n"));
+            s.push_str(&format!("      {}\n", esc(line)));
         }
     }
     if !view.outbox.is_empty() {
@@ -534,11 +569,11 @@ fn show_text(view: &CaseView) -> Result<String> {
                 m.id,
                 m.kind,
                 m.template,
-                m.recipient,
+                esc(&m.recipient.to_string()),
                 m.status,
                 m.last_error
                     .as_deref()
-                    .map(|e| format!(": {e}"))
+                    .map(|e| format!(": {}", esc(e)))
                     .unwrap_or_default()
             ));
         }

@@ -474,6 +474,7 @@ impl Engine {
         lease: TimeDelta,
         mut swept: impl FnMut(&str, usize) + Send,
     ) -> EngineResult<TickReport> {
+        self.check_time(now)?;
         let owner = format!(
             "{}-{}",
             std::process::id(),
