@@ -278,3 +278,116 @@ fn awkward_values_render_without_panicking() {
     assert!(text.contains("Agreed a strategy discussion — held within 2 working days."));
     assert!(text.contains("Fri 13 Nov 2026"));
 }
+
+/// Names in the scripts partnerships meet (invented people).
+const WELSH: &str = "Siân Llŷr";
+const POLISH: &str = "Zażółć Gęślą";
+const POLISH_2: &str = "Łukasz Żółkiewski";
+const ARABIC: &str = "محمد الأحمد";
+const GREEK: &str = "Νίκος Παπαδόπουλος";
+const CYRILLIC: &str = "Олена Шевченко";
+
+/// The sample with those names in the parties, the actions and the decisions.
+fn names_sample() -> MonitoringForm {
+    let mut f = sample();
+    f.raising.name = WELSH.into();
+    f.receiving.name = POLISH_2.into();
+    f.actions[0].by_whom = POLISH.into();
+    f.decisions[0].who = ARABIC.into();
+    f.decisions[1].who = GREEK.into();
+    f.decisions.push(DecisionRow {
+        when: "Wed 11 Nov 2026 09:30".into(),
+        who: CYRILLIC.into(),
+        what: format!("Noted: {WELSH} and {POLISH_2} agreed 🙂 to meet"),
+    });
+    f
+}
+
+#[test]
+fn every_letter_of_every_name_comes_back_from_the_pdf() {
+    let bytes = form::pdf(&names_sample()).expect("render");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_pdf(dir.path(), "names.pdf", &bytes);
+    // A name may wrap inside its cell: compare with the line breaks made spaces.
+    let text = run("pdftotext", &[&path, "-"]);
+    let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    for name in [WELSH, POLISH, POLISH_2, GREEK, CYRILLIC] {
+        assert!(text.contains(name), "missing {name:?} in\n{text}");
+    }
+    // Arabic is drawn right to left (letters unjoined), and pdftotext reads it back in
+    // logical order, the name exactly as typed, wrapped in U+202B/U+202C embedding marks.
+    assert!(
+        text.contains(&format!("\u{202B}{ARABIC}\u{202C}")),
+        "missing {ARABIC:?} in\n{text}"
+    );
+    // The emoji (the font has no glyph for it) is replaced visibly; its neighbours stay.
+    assert!(text.contains("agreed ? to meet"), "{text}");
+}
+
+#[test]
+fn the_html_form_keeps_every_name_as_typed() {
+    let page = form::html(&names_sample());
+    for name in [WELSH, POLISH, POLISH_2, ARABIC, GREEK, CYRILLIC] {
+        assert!(page.contains(name), "missing {name:?}");
+    }
+    assert!(page.contains("agreed 🙂 to meet"));
+    assert!(page.contains("<meta charset=\"utf-8\">"));
+}
+
+#[test]
+fn text_in_other_scripts_never_crosses_the_right_margin() {
+    // Wrapping is measured with the embedded font's own widths: if it measured narrower
+    // than the font prints, the ends of lines would run past the margin.
+    let mut f = names_sample();
+    let words = [WELSH, POLISH, POLISH_2, GREEK, CYRILLIC, "WWWWMMMM", "ŴŶŵŷ"];
+    f.summary = words
+        .iter()
+        .cycle()
+        .take(140)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    f.raising.agency = words.concat().repeat(3);
+    let bytes = form::pdf(&f).expect("render");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = write_pdf(dir.path(), "margins.pdf", &bytes);
+    let html = run("pdftotext", &["-bbox", &path, "-"]);
+    // 18 mm from the right edge of A4, with half a point for rounding.
+    let right = 595.2756 - 51.0236 + 0.5;
+    let mut words_seen = 0;
+    for line in html.lines().filter(|l| l.contains("<word ")) {
+        let x_max: f32 = line
+            .split("xMax=\"")
+            .nth(1)
+            .and_then(|s| s.split('"').next())
+            .and_then(|s| s.parse().ok())
+            .expect("xMax");
+        assert!(
+            x_max <= right,
+            "past the margin ({x_max} > {right}): {line}"
+        );
+        words_seen += 1;
+    }
+    assert!(words_seen > 200, "only {words_seen} words");
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+    /// Any text at all, in any script, with controls, marks and bidi overrides, renders.
+    #[test]
+    fn any_text_in_any_field_renders_without_panicking(
+        name in "\\PC{0,40}",
+        mixed in "[a-zŵŷ\u{0600}-\u{06FF}\u{0590}-\u{05FF}\u{0300}-\u{036F}\u{202A}-\u{202E} 0-9\t\r\n\u{1F600}-\u{1F64F}]{0,300}",
+        anything in proptest::collection::vec(proptest::char::any(), 0..200),
+    ) {
+        let mut f = sample();
+        f.raising.name = name.clone();
+        f.reference = name;
+        f.summary = mixed.clone();
+        f.decisions[0].who = mixed;
+        f.learning = Some(anything.into_iter().collect());
+        let bytes = form::pdf(&f).expect("render");
+        proptest::prop_assert!(bytes.starts_with(b"%PDF-"));
+    }
+}

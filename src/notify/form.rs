@@ -5,13 +5,16 @@
 //! printed and filled in by hand where the case history has nothing yet, so every section is
 //! always drawn, with ruled blank space when it is empty.
 
+use std::collections::{BTreeSet, HashMap};
 use std::fmt::Write as _;
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::LazyLock;
 
 use printpdf::{
-    BuiltinFont, Color, Greyscale, Line, LinePoint, Mm, Op, PaintMode, PdfDocument, PdfFontHandle,
-    PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem,
+    Color, FontId, Greyscale, Line, LinePoint, Mm, Op, PaintMode, ParsedFont, PdfDocument, PdfFont,
+    PdfFontHandle, PdfPage, PdfSaveOptions, Point, Pt, Rect, TextItem,
 };
+use sha2::{Digest, Sha256};
 
 /// Everything printed on the form (already free of child identifiers: never add any).
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
@@ -156,7 +159,10 @@ pub fn pdf(form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
             max: MAX_BYTES,
         });
     }
-    let pages = layout(form);
+    let Some(fonts) = FONTS.as_ref() else {
+        return Err(FormError::Pdf("the embedded font could not be read".into()));
+    };
+    let Layout { pages, glyphs } = layout(form);
     if pages.len() > MAX_PAGES {
         return Err(FormError::TooManyPages {
             pages: pages.len(),
@@ -164,18 +170,30 @@ pub fn pdf(form: &MonitoringForm) -> Result<Vec<u8>, FormError> {
         });
     }
     let title = format!("{TITLE} {}", clean(&form.reference));
-    // printpdf is large and not ours: a bug in it must cost one email its attachment, not
-    // take down the dispatcher that called us.
-    let bytes = catch_unwind(AssertUnwindSafe(|| {
+    // printpdf and allsorts are large and not ours: a bug in them must cost one email its
+    // attachment, not take down the dispatcher that called us.
+    let bytes = catch_unwind(AssertUnwindSafe(|| -> Result<Vec<u8>, String> {
         let mut doc = PdfDocument::new(&title);
+        for face in [Face::Regular, Face::Bold] {
+            let used = &glyphs[face.index()];
+            if !used.is_empty() {
+                let font = subset(&fonts[face.index()], used)?;
+                doc.resources
+                    .fonts
+                    .map
+                    .insert(FontId(face.id().into()), PdfFont::new(font));
+            }
+        }
         let pages = pages
             .into_iter()
             .map(|ops| PdfPage::new(Mm(210.0), Mm(297.0), ops))
             .collect();
-        doc.with_pages(pages)
-            .save(&PdfSaveOptions::default(), &mut Vec::new())
+        Ok(doc
+            .with_pages(pages)
+            .save(&PdfSaveOptions::default(), &mut Vec::new()))
     }))
-    .map_err(|panic| FormError::Pdf(panic_message(panic.as_ref())))?;
+    .map_err(|panic| FormError::Pdf(panic_message(panic.as_ref())))?
+    .map_err(FormError::Pdf)?;
     if !bytes.starts_with(b"%PDF-") {
         return Err(FormError::Pdf("the output is not a PDF".into()));
     }
@@ -525,7 +543,7 @@ const RULE_GAP: f32 = 20.0;
 /// Grey of cell borders.
 const BORDER: f32 = 0.45;
 
-/// Regular or bold Helvetica: the only fonts used, built into every PDF reader.
+/// Regular or bold DejaVu Sans: the two faces embedded in every form.
 #[derive(Clone, Copy)]
 enum Face {
     Regular,
@@ -533,12 +551,34 @@ enum Face {
 }
 
 impl Face {
-    fn builtin(self) -> BuiltinFont {
+    /// Where the face sits in [`FONTS`] and in [`Layout::glyphs`].
+    fn index(self) -> usize {
         match self {
-            Face::Regular => BuiltinFont::Helvetica,
-            Face::Bold => BuiltinFont::HelveticaBold,
+            Face::Regular => 0,
+            Face::Bold => 1,
         }
     }
+
+    /// The face's resource name inside the PDF.
+    fn id(self) -> &'static str {
+        match self {
+            Face::Regular => "F1",
+            Face::Bold => "F2",
+        }
+    }
+
+    /// The face's glyphs and widths (`None` only if the compiled-in font is unreadable,
+    /// which [`pdf`] reports and a unit test rules out).
+    fn font(self) -> Option<&'static FontFace> {
+        FONTS.as_ref().map(|f| &f[self.index()])
+    }
+}
+
+/// The laid-out form: each page's drawing ops, and the glyphs each face prints (what goes
+/// into the embedded subsets).
+struct Layout {
+    pages: Vec<Vec<Op>>,
+    glyphs: [BTreeSet<u16>; 2],
 }
 
 /// One table column: heading and share of the content width.
@@ -549,7 +589,7 @@ struct Col {
 }
 
 /// Lays the form out into pages of drawing ops, footers included.
-fn layout(form: &MonitoringForm) -> Vec<Vec<Op>> {
+fn layout(form: &MonitoringForm) -> Layout {
     let mut p = Pager::new(clean(&form.reference));
     p.title_block(form);
 
@@ -672,6 +712,8 @@ struct Pager {
     y: f32,
     /// The cleaned reference, repeated at the top of continuation pages.
     reference: String,
+    /// Glyph ids printed so far, per face.
+    glyphs: [BTreeSet<u16>; 2],
 }
 
 impl Pager {
@@ -681,6 +723,7 @@ impl Pager {
             ops: Vec::new(),
             y: MARGIN,
             reference,
+            glyphs: [BTreeSet::new(), BTreeSet::new()],
         }
     }
 
@@ -948,14 +991,14 @@ impl Pager {
     }
 
     /// Closes the last page and adds every page's footer, now that the count is known.
-    fn finish(mut self, form: &MonitoringForm) -> Vec<Vec<Op>> {
+    fn finish(mut self, form: &MonitoringForm) -> Layout {
         let last = std::mem::take(&mut self.ops);
         self.done.push(last);
         let total = self.done.len();
         let generated = clean(&form.generated);
         let link = clean(form.link.trim());
         let pages = std::mem::take(&mut self.done);
-        pages
+        let pages = pages
             .into_iter()
             .enumerate()
             .map(|(i, ops)| {
@@ -963,7 +1006,11 @@ impl Pager {
                 self.footer(&generated, &link, i + 1, total);
                 std::mem::take(&mut self.ops)
             })
-            .collect()
+            .collect();
+        Layout {
+            pages,
+            glyphs: self.glyphs,
+        }
     }
 
     /// The footer: when and what, page N of M, and the no-identifiers note with the link.
@@ -1005,17 +1052,36 @@ impl Pager {
     // Drawing primitives.
 
     /// Text with its baseline at `baseline` (from the top), in grey level `grey` (0 = black).
+    /// A character the face has no glyph for prints as [`MISSING`], as [`char_width`]
+    /// measured it.
     fn text(&mut self, x: f32, baseline: f32, face: Face, size: f32, grey: f32, s: &str) {
+        let Some(font) = face.font() else {
+            return;
+        };
         if s.is_empty() {
             return;
         }
+        let used = &mut self.glyphs[face.index()];
+        let shown: String = visual_order(s)
+            .into_iter()
+            .map(|c| match font.glyph(c) {
+                Some((gid, _)) => {
+                    used.insert(gid);
+                    c
+                }
+                None => {
+                    used.insert(font.glyph(MISSING).map_or(0, |g| g.0));
+                    MISSING
+                }
+            })
+            .collect();
         self.ops.extend([
             Op::StartTextSection,
             Op::SetFillColor {
                 col: grey_col(grey),
             },
             Op::SetFont {
-                font: PdfFontHandle::Builtin(face.builtin()),
+                font: PdfFontHandle::External(FontId(face.id().into())),
                 size: Pt(size),
             },
             Op::SetTextCursor {
@@ -1025,7 +1091,7 @@ impl Pager {
                 },
             },
             Op::ShowText {
-                items: vec![TextItem::Text(s.to_string())],
+                items: vec![TextItem::Text(shown)],
             },
             Op::EndTextSection,
         ]);
@@ -1129,135 +1195,207 @@ fn row_height(lines: usize) -> f32 {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Text: encoding and measuring for the standard Helvetica fonts.
+// Text: the embedded font, what it can print, and how wide it is.
 
-/// Makes text printable in the standard fonts' WinAnsi encoding: tabs and other controls
-/// become spaces (newlines are kept for [`wrap`]), and characters the encoding lacks (emoji,
-/// most non-Latin scripts) become '?', so nothing is silently dropped.
+/// DejaVu Sans 2.37, regular (config/fonts/README.md says where it comes from). Compiled in,
+/// so nothing is read at run time and a stored case always renders the same way.
+const REGULAR_TTF: &[u8] = include_bytes!("../../config/fonts/DejaVuSans.ttf");
+/// DejaVu Sans 2.37, bold.
+const BOLD_TTF: &[u8] = include_bytes!("../../config/fonts/DejaVuSans-Bold.ttf");
+
+/// Printed in place of a character the font has no glyph for (and of emoji), so a reader
+/// sees that something was there.
+const MISSING: char = '?';
+
+/// Both faces, parsed on first use; `None` if the compiled-in font cannot be read.
+static FONTS: LazyLock<Option<[FontFace; 2]>> = LazyLock::new(|| {
+    Some([
+        FontFace::parse(REGULAR_TTF, "DejaVuSans")?,
+        FontFace::parse(BOLD_TTF, "DejaVuSans-Bold")?,
+    ])
+});
+
+/// One face of the embedded font: its file, and the glyph and width of every character it has.
+struct FontFace {
+    /// The whole TrueType file, subset for each form.
+    ttf: &'static [u8],
+    /// The PostScript name, written (with a subset tag) into the PDF.
+    name: &'static str,
+    /// Character → (glyph id, advance width in 1/1000 em).
+    glyphs: HashMap<char, (u16, f32)>,
+}
+
+impl FontFace {
+    /// Reads the character map and advance widths out of a TrueType file.
+    fn parse(ttf: &'static [u8], name: &'static str) -> Option<Self> {
+        let parsed = ParsedFont::from_bytes(ttf, 0, &mut Vec::new())?;
+        let units = f32::from(parsed.units_per_em);
+        let glyphs: HashMap<char, (u16, f32)> = parsed
+            .codepoint_to_glyph
+            .iter()
+            .filter_map(|(&cp, &gid)| {
+                let c = char::from_u32(cp)?;
+                let advance = parsed.get_glyph_width(gid)?;
+                Some((c, (gid, f32::from(advance) * 1000.0 / units)))
+            })
+            .collect();
+        glyphs
+            .contains_key(&MISSING)
+            .then_some(FontFace { ttf, name, glyphs })
+    }
+
+    /// The glyph id and width printing `c`, if the face has one.
+    fn glyph(&self, c: char) -> Option<(u16, f32)> {
+        self.glyphs.get(&c).copied()
+    }
+}
+
+/// A copy of `face` holding only `glyphs` (and .notdef), for embedding: a form uses about a
+/// hundred of the font's 6,000 glyphs, and the two whole faces would add ~730 KB (compressed)
+/// to every PDF. The subset keeps the font's `name` table, about half of what is embedded,
+/// because it carries the copyright notice the licence asks every copy to keep.
+fn subset(face: &FontFace, glyphs: &BTreeSet<u16>) -> Result<ParsedFont, String> {
+    use allsorts::binary::read::ReadScope;
+    use allsorts::font_data::FontData;
+    use allsorts::subset::{CmapTarget, SubsetProfile};
+
+    let file = ReadScope::new(face.ttf)
+        .read::<FontData<'_>>()
+        .map_err(|e| format!("reading the embedded font: {e}"))?;
+    let provider = file
+        .table_provider(0)
+        .map_err(|e| format!("reading the embedded font: {e}"))?;
+    // .notdef must come first; the subset renumbers glyphs in this order and keeps a
+    // Unicode cmap for them, so the text is still encoded by character.
+    let ids: Vec<u16> = std::iter::once(0)
+        .chain(glyphs.iter().copied().filter(|&g| g != 0))
+        .collect();
+    let bytes = allsorts::subset::subset(&provider, &ids, &SubsetProfile::Pdf, CmapTarget::Unicode)
+        .map_err(|e| format!("subsetting the embedded font: {e}"))?;
+    let mut font = ParsedFont::from_bytes(&bytes, 0, &mut Vec::new())
+        .ok_or_else(|| "the subset of the embedded font could not be read".to_string())?;
+    // A subset's name carries a six-letter tag (ISO 32000-1, 9.6.4); deriving it from the
+    // glyph set keeps the output reproducible and distinct subsets distinct.
+    let digest = Sha256::digest(ids.iter().flat_map(|g| g.to_be_bytes()).collect::<Vec<_>>());
+    let tag: String = digest
+        .iter()
+        .take(6)
+        .map(|b| char::from(b'A' + b % 26))
+        .collect();
+    font.font_name = Some(format!("{tag}+{}", face.name));
+    Ok(font)
+}
+
+/// Makes text printable in the embedded font: tabs and other controls become spaces
+/// (newlines are kept for [`wrap`]); characters the font has no glyph for, and emoji, become
+/// [`MISSING`], so nothing is silently dropped.
 fn clean(s: &str) -> String {
     s.replace("\r\n", "\n")
         .chars()
         .map(|c| match c {
             '\n' => '\n',
             c if c.is_control() => ' ',
-            c if win_ansi(c) => c,
-            _ => '?',
+            c if printable(c) => c,
+            _ => MISSING,
         })
         .collect()
 }
 
-/// Whether the standard fonts' WinAnsi encoding has `c`.
-fn win_ansi(c: char) -> bool {
-    matches!(c as u32, 0x20..=0x7E | 0xA0..=0xFF)
-        || matches!(
-            c,
-            '\u{20AC}'
-                | '\u{201A}'
-                | '\u{0192}'
-                | '\u{201E}'
-                | '\u{2026}'
-                | '\u{2020}'
-                | '\u{2021}'
-                | '\u{02C6}'
-                | '\u{2030}'
-                | '\u{0160}'
-                | '\u{2039}'
-                | '\u{0152}'
-                | '\u{017D}'
-                | '\u{2018}'
-                | '\u{2019}'
-                | '\u{201C}'
-                | '\u{201D}'
-                | '\u{2022}'
-                | '\u{2013}'
-                | '\u{2014}'
-                | '\u{02DC}'
-                | '\u{2122}'
-                | '\u{0161}'
-                | '\u{203A}'
-                | '\u{0153}'
-                | '\u{017E}'
-                | '\u{0178}'
-        )
+/// Whether the regular face prints `c` (the bold face, used for a few labels and the
+/// reference, falls back to [`MISSING`] itself). Emoji are refused although DejaVu draws a
+/// few dozen of them in black and white: a note would otherwise show some and lose others.
+fn printable(c: char) -> bool {
+    !matches!(c, '\u{1F000}'..='\u{1FAFF}')
+        && Face::Regular.font().is_some_and(|f| f.glyph(c).is_some())
 }
 
-/// Helvetica advance widths (1/1000 em) for ' '..='~', from Adobe's AFM.
-const HELVETICA: [u16; 95] = [
-    278, 278, 355, 556, 556, 889, 667, 191, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0..9
-    278, 278, 584, 584, 584, 556, 1015, // :..@
-    667, 667, 722, 722, 667, 611, 778, 722, 278, 500, 667, 556, 833, 722, 778, 667, 778, 722, 667,
-    611, 722, 667, 944, 667, 667, 611, // A..Z
-    278, 278, 278, 469, 556, 333, // [..`
-    556, 556, 500, 556, 556, 278, 556, 556, 222, 222, 500, 222, 833, 556, 556, 556, 556, 333, 500,
-    278, 556, 500, 722, 500, 500, 500, // a..z
-    334, 260, 334, 584, // {..~
-];
-
-/// Helvetica-Bold advance widths (1/1000 em) for ' '..='~', from Adobe's AFM.
-const HELVETICA_BOLD: [u16; 95] = [
-    278, 333, 474, 556, 556, 889, 722, 238, 333, 333, 389, 584, 278, 333, 278, 278, // ' '../
-    556, 556, 556, 556, 556, 556, 556, 556, 556, 556, // 0..9
-    333, 333, 584, 584, 584, 611, 975, // :..@
-    722, 722, 722, 722, 667, 611, 778, 722, 278, 556, 722, 611, 833, 722, 778, 667, 778, 722, 667,
-    611, 722, 667, 944, 667, 667, 611, // A..Z
-    333, 278, 333, 584, 556, 333, // [..`
-    556, 611, 556, 611, 556, 333, 611, 611, 278, 278, 556, 278, 889, 611, 611, 611, 611, 389, 556,
-    333, 611, 556, 778, 556, 556, 500, // a..z
-    389, 280, 389, 584, // {..~
-];
-
-/// The advance width of `c` in 1/1000 em. Accented letters take their base letter's width;
-/// the rest of WinAnsi errs wide, so a line is never measured shorter than it prints.
-fn char_width(c: char, face: Face) -> u16 {
-    let table = match face {
-        Face::Regular => &HELVETICA,
-        Face::Bold => &HELVETICA_BOLD,
-    };
-    let ascii = |b: char| {
-        let i = (b as usize).wrapping_sub(0x20);
-        table.get(i).copied().unwrap_or(600)
-    };
-    match c {
-        ' '..='~' => ascii(c),
-        '\u{a0}' => ascii(' '),
-        'À'..='Å' => ascii('A'),
-        'Ç' => ascii('C'),
-        'È'..='Ë' => ascii('E'),
-        'Ì'..='Ï' => ascii('I'),
-        'Ñ' => ascii('N'),
-        'Ò'..='Ö' | 'Ø' => ascii('O'),
-        'Ù'..='Ü' => ascii('U'),
-        'Ý' | 'Ÿ' => ascii('Y'),
-        'Š' => ascii('S'),
-        'Ž' => ascii('Z'),
-        'à'..='å' => ascii('a'),
-        'ç' => ascii('c'),
-        'è'..='ë' => ascii('e'),
-        'ì'..='ï' => ascii('i').max(278),
-        'ñ' => ascii('n'),
-        'ò'..='ö' | 'ø' => ascii('o'),
-        'ù'..='ü' => ascii('u'),
-        'ý' | 'ÿ' => ascii('y'),
-        'š' => ascii('s'),
-        'ž' => ascii('z'),
-        '\u{2018}' | '\u{2019}' | '\u{201A}' | '\u{2039}' | '\u{203A}' => 333,
-        '\u{201C}' | '\u{201D}' | '\u{201E}' => 500,
-        '\u{2013}' | '£' | '€' => 556,
-        '\u{b7}' | '\u{2022}' => 350,
-        '\u{2014}' | '\u{2026}' | '\u{2030}' | 'Æ' | 'Œ' | '™' => 1000,
-        'æ' | 'œ' => 944,
-        _ => 667,
+/// `line` in the order its characters are drawn, left to right: each run of right-to-left
+/// text (Arabic, Hebrew) is reversed, keeping numbers in it left to right and combining marks
+/// after their letter. The form itself runs left to right, so this is the part of the Unicode
+/// bidirectional algorithm a name or a phrase in a line needs; letters are not joined.
+fn visual_order(line: &str) -> Vec<char> {
+    let chars: Vec<char> = line.chars().collect();
+    if !chars.iter().copied().any(rtl) {
+        return chars;
     }
+    let mut out = Vec::with_capacity(chars.len());
+    let mut i = 0;
+    while i < chars.len() {
+        if !rtl(chars[i]) {
+            out.push(chars[i]);
+            i += 1;
+            continue;
+        }
+        // The run goes on through neutrals and numbers up to the last right-to-left letter
+        // before the next left-to-right one.
+        let mut end = i + 1;
+        let mut j = i + 1;
+        while j < chars.len() && !ltr(chars[j]) {
+            if rtl(chars[j]) || mark(chars[j]) && rtl(chars[j - 1]) {
+                end = j + 1;
+            }
+            j += 1;
+        }
+        let mut clusters: Vec<Vec<char>> = Vec::new();
+        for &c in &chars[i..end] {
+            let joins = clusters.last().is_some_and(|last| {
+                mark(c) || c.is_ascii_digit() && last.iter().all(char::is_ascii_digit)
+            });
+            match clusters.last_mut() {
+                Some(last) if joins => last.push(c),
+                _ => clusters.push(vec![c]),
+            }
+        }
+        out.extend(clusters.into_iter().rev().flatten());
+        i = end;
+    }
+    out
+}
+
+/// Whether `c` is a right-to-left letter (Hebrew, Arabic and their presentation forms).
+fn rtl(c: char) -> bool {
+    matches!(c,
+        '\u{05D0}'..='\u{05FF}'
+            | '\u{0600}'..='\u{06FF}'
+            | '\u{0750}'..='\u{077F}'
+            | '\u{08A0}'..='\u{08FF}'
+            | '\u{FB1D}'..='\u{FDFF}'
+            | '\u{FE70}'..='\u{FEFF}')
+        && !mark(c)
+        && !matches!(c, '\u{0660}'..='\u{0669}' | '\u{06F0}'..='\u{06F9}')
+}
+
+/// Whether `c` is a left-to-right letter (marks count as letters to Unicode, but follow
+/// their base's direction).
+fn ltr(c: char) -> bool {
+    c.is_alphabetic() && !rtl(c) && !mark(c)
+}
+
+/// Whether `c` is a combining mark drawn over the letter before it.
+fn mark(c: char) -> bool {
+    matches!(c,
+        '\u{0300}'..='\u{036F}'
+            | '\u{0591}'..='\u{05C7}'
+            | '\u{0610}'..='\u{061A}'
+            | '\u{064B}'..='\u{065F}'
+            | '\u{0670}'
+            | '\u{06D6}'..='\u{06ED}')
+}
+
+/// The advance width of `c` in 1/1000 em, from the face's own metrics; a character the
+/// face lacks is measured as the [`MISSING`] mark that replaces it.
+fn char_width(c: char, face: Face) -> f32 {
+    let Some(font) = face.font() else {
+        return 1000.0;
+    };
+    font.glyph(c)
+        .or_else(|| font.glyph(MISSING))
+        .map_or(1000.0, |g| g.1)
 }
 
 /// The printed width of `s` in points.
 fn text_width(s: &str, face: Face, size: f32) -> f32 {
-    s.chars()
-        .map(|c| f32::from(char_width(c, face)))
-        .sum::<f32>()
-        * size
-        / 1000.0
+    s.chars().map(|c| char_width(c, face)).sum::<f32>() * size / 1000.0
 }
 
 /// Breaks `text` into lines no wider than `max` points: at spaces where possible, inside a
@@ -1291,7 +1429,7 @@ fn wrap(text: &str, face: Face, size: f32, max: f32) -> Vec<String> {
             // A word wider than the line: break it between characters.
             width = 0.0;
             for c in word.chars() {
-                let cw = f32::from(char_width(c, face)) * size / 1000.0;
+                let cw = char_width(c, face) * size / 1000.0;
                 if !line.is_empty() && width + cw > max {
                     out.push(std::mem::take(&mut line));
                     width = 0.0;
@@ -1319,7 +1457,7 @@ fn fit(s: &str, face: Face, size: f32, max: f32) -> String {
     let mut out = String::new();
     let mut width = 0.0;
     for c in s.chars() {
-        let cw = f32::from(char_width(c, face)) * size / 1000.0;
+        let cw = char_width(c, face) * size / 1000.0;
         if width + cw > budget {
             break;
         }
@@ -1335,36 +1473,73 @@ mod tests {
     use super::*;
 
     #[test]
-    fn width_tables_match_the_fonts_printpdf_ships() {
-        // The tables are Adobe's metrics, which readers use for the standard fonts; printpdf's
-        // own copies of the fonts must agree, or wrapping would be measured against the wrong
-        // font.
-        for (face, font) in [
-            (Face::Regular, BuiltinFont::Helvetica),
-            (Face::Bold, BuiltinFont::HelveticaBold),
-        ] {
-            let Some(parsed) = font.get_parsed_font() else {
-                panic!("printpdf ships {font:?}");
-            };
-            let upm = f32::from(parsed.units_per_em);
-            let mut checked = 0;
-            for c in ' '..='~' {
-                let Some(width) = parsed
-                    .lookup_glyph_index(c as u32)
-                    .and_then(|g| parsed.get_glyph_width(g))
-                else {
-                    continue;
-                };
-                let ours = f32::from(char_width(c, face));
-                let theirs = f32::from(width) * 1000.0 / upm;
-                assert!(
-                    (ours - theirs).abs() <= 2.0,
-                    "{font:?} {c:?}: {ours} vs {theirs}"
-                );
-                checked += 1;
-            }
-            assert!(checked > 90, "only {checked} glyphs of {font:?} compared");
+    fn widths_are_the_embedded_fonts_own() {
+        // Advance widths read independently with FreeType (font units / 2048 em, × 1000).
+        // Wrapping measured against any other font would run lines past the margin.
+        let expected = [
+            (Face::Regular, ' ', 317.871),
+            (Face::Regular, 'a', 612.793),
+            (Face::Regular, 'W', 988.770),
+            (Face::Regular, '\u{177}', 591.797),  // ŷ
+            (Face::Regular, '\u{141}', 562.012),  // Ł
+            (Face::Regular, '\u{645}', 619.141),  // م
+            (Face::Regular, '\u{3A9}', 764.160),  // Ω
+            (Face::Regular, '\u{416}', 1077.148), // Ж
+            (Face::Bold, ' ', 348.145),
+            (Face::Bold, 'a', 674.805),
+            (Face::Bold, 'W', 1103.027),
+            (Face::Bold, '\u{177}', 651.855),
+            (Face::Bold, '\u{645}', 732.910),
+            (Face::Bold, '\u{416}', 1224.121),
+        ];
+        for (face, c, width) in expected {
+            let ours = char_width(c, face);
+            assert!((ours - width).abs() < 0.01, "{c:?}: {ours} vs {width}");
         }
+        // What the font lacks is measured as the mark printed instead.
+        assert_eq!(
+            char_width('\u{65E5}', Face::Regular),
+            char_width('?', Face::Regular)
+        );
+    }
+
+    #[test]
+    fn both_faces_print_every_letter_of_the_names_we_meet() {
+        let names = "Siân Llŷr Ŵŵ Ŷŷ âêîôû Zażółć Gęślą jaźń ĄĆĘŁŃÓŚŹŻ Łukasz Żółkiewski \
+                     محمد الأحمد Νίκος Παπαδόπουλος Олена Шевченко Ёё Її Ґґ";
+        for face in [Face::Regular, Face::Bold] {
+            let font = face.font().expect("the embedded font reads");
+            for c in names.chars() {
+                assert!(font.glyph(c).is_some(), "face {} lacks {c:?}", face.id());
+            }
+        }
+        assert_eq!(clean(names), names);
+    }
+
+    #[test]
+    fn a_subset_keeps_the_glyphs_asked_for_and_is_small() {
+        let font = Face::Regular.font().expect("the embedded font reads");
+        let glyphs: BTreeSet<u16> = "Siân Llŷr محمد"
+            .chars()
+            .filter_map(|c| font.glyph(c).map(|g| g.0))
+            .collect();
+        let sub = subset(font, &glyphs).expect("subset");
+        for c in "Siân Llŷr محمد".chars() {
+            let gid = sub.lookup_glyph_index(c as u32).expect("mapped");
+            assert_ne!(gid, 0, "{c:?} maps to .notdef");
+            let width = f32::from(sub.get_glyph_width(gid).expect("width")) * 1000.0 / 2048.0;
+            assert!((width - char_width(c, Face::Regular)).abs() < 0.01, "{c:?}");
+        }
+        assert!(
+            sub.original_bytes.len() < 30_000,
+            "{}",
+            sub.original_bytes.len()
+        );
+        let name = sub.font_name.expect("named");
+        assert!(
+            name.ends_with("+DejaVuSans") && name.len() == 7 + 10,
+            "{name}"
+        );
     }
 
     #[test]
@@ -1394,9 +1569,28 @@ mod tests {
     }
 
     #[test]
-    fn clean_replaces_what_the_standard_fonts_cannot_print() {
+    fn clean_replaces_what_the_font_cannot_print() {
         assert_eq!(clean("Café – £5 \u{1F600}\tok\r\n"), "Café – £5 ? ok\n");
         assert_eq!(clean("日本"), "??");
+        // Emoji the font happens to draw are replaced too, like the rest.
+        assert!(
+            Face::Regular
+                .font()
+                .is_some_and(|f| f.glyph('\u{1F600}').is_some())
+        );
+        assert_eq!(clean("\u{1F642}\u{1F600}"), "??");
+    }
+
+    #[test]
+    fn right_to_left_runs_are_drawn_reversed_and_the_rest_is_left_alone() {
+        let drawn = |s: &str| visual_order(s).into_iter().collect::<String>();
+        assert_eq!(drawn("Siân Llŷr"), "Siân Llŷr");
+        // محمد الأحمد: the whole name is one run, spaces included.
+        assert_eq!(drawn("Who: محمد الأحمد."), "Who: دمحألا دمحم.");
+        // A number inside keeps its order; a mark stays after its letter.
+        assert_eq!(drawn("غرفة 12 ب"), "ب 12 ةفرغ");
+        assert_eq!(drawn("مَن"), "نمَ");
+        assert_eq!(drawn("שלום and سلام"), "םולש and مالس");
     }
 
     #[test]
@@ -1455,7 +1649,7 @@ mod tests {
     #[test]
     fn an_empty_form_renders_every_section_blank() {
         // Every section is drawn with room to write, which takes two pages.
-        let pages = layout(&MonitoringForm::default());
+        let pages = layout(&MonitoringForm::default()).pages;
         assert_eq!(pages.len(), 2);
         assert!(pdf(&MonitoringForm::default()).is_ok());
     }
