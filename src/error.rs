@@ -65,6 +65,7 @@ impl Error {
                 | EngineError::UnknownWorkflow(..)
                 | EngineError::Backdated { .. }
                 | EngineError::NotInvolved { .. }
+                | EngineError::LinkedStillOpen { .. }
                 | EngineError::UnknownVersion(..)
                 | EngineError::Tampered(_) => 1,
             },

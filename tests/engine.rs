@@ -411,8 +411,10 @@ async fn escalate_with_stale_read(
         start: vec![],
         outbox: vec![],
         fired: None,
+        opened_by: None,
     };
     let mut dispute = write.clone();
+    dispute.opened_by = Some(0);
     dispute.target = store::Target::New {
         prefix: "DSP".into(),
         year: 2026,
@@ -838,6 +840,7 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
             payload: serde_json::json!({}),
         }],
         fired: fired.map(|id| (id, false)),
+        opened_by: None,
     }
 }
 

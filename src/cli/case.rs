@@ -547,6 +547,25 @@ fn show_text(view: &CaseView) -> Result<String> {
                 .unwrap_or_default()
         ));
     }
+    if !view.links.is_empty() {
+        s.push_str("links:\n");
+        for l in &view.links {
+            s.push_str(&format!(
+                "  {} {} ({}, {}{}) by '{}' at {}\n",
+                if l.relation == "opened" {
+                    "opened"
+                } else {
+                    "opened by"
+                },
+                l.reference,
+                l.workflow,
+                l.state,
+                if l.closed { ", closed" } else { "" },
+                l.event,
+                both_times(l.at)
+            ));
+        }
+    }
     s.push_str("deadlines:\n");
     for d in &view.deadlines {
         s.push_str(&format!(

@@ -19,12 +19,12 @@ use crate::directory::Directory;
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::chain;
 use crate::store::{
-    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, NewDeadline,
-    NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
+    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, LinkRecord,
+    NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
     ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, RoleKind, Transition,
-    Workflows, apply, fire, lookup, open, parse, withdraw,
+    Workflows, apply, fire, linked_closed, lookup, open, parse, withdraw,
 };
 
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
@@ -97,6 +97,14 @@ pub enum EngineError {
         /// The workflow.
         workflow: String,
     },
+    /// A case of that workflow opened by this case is still open.
+    #[error("{reference} already has {other} open; it takes no second one until that one closes")]
+    LinkedStillOpen {
+        /// The case.
+        reference: String,
+        /// The open linked case.
+        other: String,
+    },
     /// A time later than the real clock, without `[engine] allow_future`.
     #[error(
         "{at} is later than the real clock ({clock}); entries cannot be dated in the future (tests and simulations set [engine] allow_future = true)"
@@ -136,6 +144,8 @@ pub struct CaseView {
     pub deadlines: Vec<DeadlineRecord>,
     /// Its messages.
     pub outbox: Vec<OutboxRecord>,
+    /// Cases it opened, or that opened it.
+    pub links: Vec<LinkRecord>,
 }
 
 /// What recording an event did.
@@ -270,7 +280,7 @@ impl Engine {
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
         let directory = self.directory_for(def, &transition).await?;
         let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
-        self.linked(&transition, &mut writes, now).await?;
+        self.linked(None, &transition, &mut writes, now).await?;
         let written = self.store.write(&writes, now).await?;
         let reference = &written[0].1;
         self.case(reference).await
@@ -365,7 +375,8 @@ impl Engine {
             };
             let directory = self.directory_for(&def, &transition).await?;
             let mut writes = vec![self.existing_write(&def, &case, &transition, None, &directory)];
-            self.linked(&transition, &mut writes, now).await?;
+            self.linked(Some(&case), &transition, &mut writes, now)
+                .await?;
             match self.store.write(&writes, now).await {
                 Ok(written) => {
                     return Ok(Recorded {
@@ -373,7 +384,12 @@ impl Engine {
                         state: transition.to.clone(),
                         closed: transition.closes,
                         fired_first,
-                        opened: written.into_iter().skip(1).map(|(_, r)| r).collect(),
+                        opened: writes
+                            .iter()
+                            .zip(written)
+                            .filter(|(w, _)| w.opened_by.is_some())
+                            .map(|(_, (_, r))| r)
+                            .collect(),
                     });
                 }
                 // Another writer got there first: decide again on what the case is now, which
@@ -594,7 +610,8 @@ impl Engine {
         let directory = self.directory_for(&def, &transition).await?;
         let mut writes =
             vec![self.existing_write(&def, case, &transition, Some((deadline, late)), &directory)];
-        self.linked(&transition, &mut writes, at).await?;
+        self.linked(Some(case), &transition, &mut writes, at)
+            .await?;
         self.store.write(&writes, recorded_now).await?;
         Ok(())
     }
@@ -615,22 +632,45 @@ impl Engine {
         Ok(())
     }
 
-    /// Linked cases an event opens, as further writes in the same transaction.
+    /// What an event on `source` (`None` for a case being opened) means for linked cases, as
+    /// further writes in the same transaction: the cases it opens, linked to it (refused while
+    /// a case of that workflow it opened is still open), and when it closes `source`, an entry
+    /// and a message on each open case linked to it.
     async fn linked(
         &self,
+        source: Option<&CaseRecord>,
         transition: &Transition,
         writes: &mut Vec<CaseWrite>,
         now: DateTime<Utc>,
     ) -> EngineResult<()> {
+        let opens = transition
+            .effects
+            .iter()
+            .any(|e| matches!(e, Effect::Open { .. }));
+        let links = match source {
+            Some(case) if opens || transition.closes => self.store.links(case.id).await?,
+            _ => Vec::new(),
+        };
         for effect in &transition.effects {
             if let Effect::Open { workflow, data } = effect {
+                if let (Some(case), Some(open_one)) = (
+                    source,
+                    links
+                        .iter()
+                        .find(|l| l.relation == "opened" && l.workflow == *workflow && !l.closed),
+                ) {
+                    return Err(EngineError::LinkedStillOpen {
+                        reference: case.reference.clone(),
+                        other: open_one.reference.clone(),
+                    });
+                }
                 let def = self.current(workflow)?;
                 self.store.save_workflow_version(def, now).await?;
                 let actor = Actor {
                     id: transition.actor.clone(),
                     roles: Vec::new(),
                 };
-                let (case, opening) = open(
+                let (case, mut opening) = open(
                     def,
                     data.clone(),
                     None,
@@ -639,8 +679,34 @@ impl Engine {
                     now,
                     &self.calendar,
                 )?;
+                if let Some(source) = source {
+                    // In the new case's (hashed) opening entry, and in the links table.
+                    opening
+                        .fields
+                        .insert("opened_from".into(), source.reference.clone());
+                }
                 let directory = self.directory_for(def, &opening).await?;
-                writes.push(self.new_case_write(def, &case, &opening, &directory));
+                let mut write = self.new_case_write(def, &case, &opening, &directory);
+                write.opened_by = Some(0);
+                writes.push(write);
+            }
+        }
+        if let (Some(case), true) = (source, transition.closes) {
+            let outcome = transition
+                .fields
+                .get("outcome")
+                .cloned()
+                .unwrap_or_else(|| transition.to.clone());
+            for link in links.iter().filter(|l| !l.closed) {
+                let other = self.case(&link.reference).await?;
+                let def = self
+                    .definition(&other.workflow, &other.workflow_hash)
+                    .await?;
+                let at = now.max(other.last_at);
+                let notice =
+                    linked_closed(&def, &machine_case(&other), &case.reference, &outcome, at);
+                let directory = self.directory_for(&def, &notice).await?;
+                writes.push(self.existing_write(&def, &other, &notice, None, &directory));
             }
         }
         Ok(())
@@ -766,6 +832,7 @@ impl Engine {
             start: Vec::new(),
             outbox: Vec::new(),
             fired: fired.map(|(d, late)| (d.id, late)),
+            opened_by: None,
         };
         for effect in &transition.effects {
             match effect {
@@ -832,6 +899,7 @@ impl Engine {
             history: self.store.events(case.id).await?,
             deadlines: self.store.deadlines(case.id).await?,
             outbox: self.store.outbox(case.id).await?,
+            links: self.store.links(case.id).await?,
             case,
         })
     }

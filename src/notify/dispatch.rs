@@ -266,11 +266,14 @@ impl<'a> Dispatcher<'a> {
         why: String,
         now: DateTime<Utc>,
     ) -> DeliveryOutcome {
-        if now - row.created_at >= self.settings.retry_for {
+        // How long it has been trying counts on the real clock from when it was queued, so a
+        // back-dated event's message (or one retried by hand) gets its full window.
+        let trying = Utc::now() - row.queued_at.unwrap_or(row.created_at);
+        if trying >= self.settings.retry_for {
             return DeliveryOutcome::Failed(format!(
                 "gave up after {} attempts over {}: {why}",
                 row.attempts + 1,
-                human_span(now - row.created_at)
+                human_span(trying)
             ));
         }
         let wait = backoff(

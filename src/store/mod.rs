@@ -183,6 +183,9 @@ pub trait Store: Send + Sync {
         limit: i64,
     ) -> Result<Vec<(DeadlineRecord, String)>, StoreError>;
 
+    /// The cases linked to a case, both ways, oldest link first.
+    async fn links(&self, case_id: i64) -> Result<Vec<LinkRecord>, StoreError>;
+
     /// Every case's head, `(reference, seq, hash)`, in reference order.
     async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError>;
 
@@ -211,6 +214,15 @@ pub trait Store: Send + Sync {
         clock: DateTime<Utc>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 }
+
+/// The cases linked to case `$1`, both ways (the same text on both backends).
+const LINKS_QUERY: &str = "SELECT 'opened' AS relation, c.reference, c.workflow, c.state, \
+     c.closed_at IS NOT NULL AS closed, l.event, l.created_at AS at \
+     FROM case_links l JOIN cases c ON c.id = l.target_id WHERE l.source_id = $1 \
+     UNION ALL \
+     SELECT 'opened_by', c.reference, c.workflow, c.state, c.closed_at IS NOT NULL, l.event, \
+     l.created_at FROM case_links l JOIN cases c ON c.id = l.source_id WHERE l.target_id = $1 \
+     ORDER BY at";
 
 /// The outbox columns both backends select.
 const OUTBOX_COLUMNS: &str = "id, case_id, idempotency_key, message_id, kind, template, recipients, \

@@ -16,7 +16,8 @@ use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
-    EventRecord, OutboxRecord, Store, StoreError, Target, redact, write_error,
+    EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
+    write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
@@ -482,6 +483,20 @@ impl Store for PostgresStore {
                 .map_err(|e| write_error(e, &link.reference))?;
             written.push((id, link.reference));
         }
+        for (w, (target, _)) in writes.iter().zip(&written) {
+            if let Some((source, _)) = w.opened_by.and_then(|k| written.get(k)) {
+                sqlx::query(
+                    "INSERT INTO case_links (source_id, target_id, event, created_at)
+                     VALUES ($1, $2, $3, $4)",
+                )
+                .bind(source)
+                .bind(target)
+                .bind(&writes[w.opened_by.unwrap_or_default()].event.event)
+                .bind(w.event.at)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(written)
     }
@@ -771,6 +786,26 @@ impl Store for PostgresStore {
         // RETURNING gives no order.
         claimed.sort_by_key(|(d, _)| (d.due_at, d.id));
         Ok(claimed)
+    }
+
+    async fn links(&self, case_id: i64) -> Result<Vec<LinkRecord>, StoreError> {
+        let rows: Vec<(String, String, String, String, bool, String, DateTime<Utc>)> =
+            sqlx::query_as(LINKS_QUERY)
+                .bind(case_id)
+                .fetch_all(&self.pool)
+                .await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| LinkRecord {
+                relation: r.0,
+                reference: r.1,
+                workflow: r.2,
+                state: r.3,
+                closed: r.4,
+                event: r.5,
+                at: r.6,
+            })
+            .collect())
     }
 
     async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {

@@ -325,6 +325,9 @@ pub struct CaseWrite {
     pub outbox: Vec<NewMessage>,
     /// The deadline whose firing this is, marked fired (late if so) in the same transaction.
     pub fired: Option<(i64, bool)>,
+    /// For a new case opened by another case's event: the index, in the same batch, of the
+    /// write recording that event; the store links the two cases.
+    pub opened_by: Option<usize>,
 }
 
 /// An event-log entry before the store numbers and chains it.
@@ -399,4 +402,23 @@ pub struct Checkpoint {
     pub prev_root: String,
     /// Its root hash.
     pub root: String,
+}
+
+/// A case linked to another: one opened by the other's event, or the one that opened it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LinkRecord {
+    /// `opened` (this case's event opened the other) or `opened_by`.
+    pub relation: String,
+    /// The other case.
+    pub reference: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its state.
+    pub state: String,
+    /// Whether it is closed.
+    pub closed: bool,
+    /// The event that opened the new case.
+    pub event: String,
+    /// When.
+    pub at: DateTime<Utc>,
 }

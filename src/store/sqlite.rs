@@ -14,7 +14,8 @@ use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
-    EventRecord, OutboxRecord, Store, StoreError, Target, redact, write_error,
+    EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
+    write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
@@ -535,6 +536,20 @@ impl Store for SqliteStore {
             };
             written.push((id, link.reference));
         }
+        for (w, (target, _)) in writes.iter().zip(&written) {
+            if let Some((source, _)) = w.opened_by.and_then(|k| written.get(k)) {
+                sqlx::query(
+                    "INSERT INTO case_links (source_id, target_id, event, created_at)
+                     VALUES (?, ?, ?, ?)",
+                )
+                .bind(source)
+                .bind(target)
+                .bind(&writes[w.opened_by.unwrap_or_default()].event.event)
+                .bind(text(w.event.at))
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
         tx.commit().await?;
         Ok(written)
     }
@@ -830,6 +845,27 @@ impl Store for SqliteStore {
         // RETURNING gives no order.
         claimed.sort_by_key(|(d, _)| (d.due_at, d.id));
         Ok(claimed)
+    }
+
+    async fn links(&self, case_id: i64) -> Result<Vec<LinkRecord>, StoreError> {
+        let rows: Vec<(String, String, String, String, bool, String, String)> =
+            sqlx::query_as(LINKS_QUERY)
+                .bind(case_id)
+                .fetch_all(&self.pool)
+                .await?;
+        rows.into_iter()
+            .map(|r| {
+                Ok(LinkRecord {
+                    relation: r.0,
+                    reference: r.1,
+                    workflow: r.2,
+                    state: r.3,
+                    closed: r.4,
+                    event: r.5,
+                    at: time(&r.6)?,
+                })
+            })
+            .collect()
     }
 
     async fn heads(&self) -> Result<Vec<(String, i64, String)>, StoreError> {

@@ -219,6 +219,10 @@ pub const WARNING_EVENT: &str = "deadline_warning";
 pub const LAPSE_EVENT: &str = "deadline_lapsed";
 /// The event recorded when a pending deadline no longer applies and is cancelled.
 pub const WITHDRAW_EVENT: &str = "deadline_withdrawn";
+/// The event recorded on an open case when a case linked to it closes.
+pub const LINKED_CLOSED_EVENT: &str = "linked_case_closed";
+/// The template of the message telling an open case's parties that a linked case closed.
+pub const LINKED_CLOSED_TEMPLATE: &str = "linked_closed";
 
 /// A state a case may open in.
 #[derive(Debug, Clone)]
@@ -382,6 +386,7 @@ impl Definition {
             WARNING_EVENT => "Deadline warning".into(),
             LAPSE_EVENT => "Deadline passed".into(),
             WITHDRAW_EVENT => "Deadline withdrawn".into(),
+            LINKED_CLOSED_EVENT => "Linked case closed".into(),
             other => {
                 let words = other.replace('_', " ");
                 let mut chars = words.chars();

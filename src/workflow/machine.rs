@@ -677,6 +677,45 @@ pub fn withdraw(case: &Case, slot: &Slot, now: DateTime<Utc>) -> Transition {
     }
 }
 
+/// What the engine records on an open case when a case linked to it (`other`) closes: an
+/// entry, and a message to the case's parties. It stays open: only they can tell whether it
+/// is still needed.
+pub fn linked_closed(
+    def: &Definition,
+    case: &Case,
+    other: &str,
+    outcome: &str,
+    now: DateTime<Utc>,
+) -> Transition {
+    let parties: Vec<String> = def
+        .roles
+        .iter()
+        .filter(|r| matches!(r.kind, RoleKind::Party { .. }))
+        .map(|r| r.name.clone())
+        .collect();
+    Transition {
+        event: LINKED_CLOSED_EVENT.into(),
+        actor: ENGINE.into(),
+        at: now,
+        from: case.state.clone(),
+        to: case.state.clone(),
+        entered: false,
+        closes: false,
+        fields: EventFields::from([
+            ("linked".to_string(), other.to_string()),
+            (
+                "reason".to_string(),
+                format!("The linked case {other} has closed ({outcome})"),
+            ),
+        ]),
+        effects: vec![Effect::Send(Message {
+            kind: ActionKind::Email,
+            template: LINKED_CLOSED_TEMPLATE.into(),
+            to: parties,
+        })],
+    }
+}
+
 /// Data for a linked case: `$path` copies from the event's fields, then this case's data;
 /// anything else is a literal.
 fn linked_data(opens: &Opens, case: &Case, fields: &EventFields) -> Value {
