@@ -779,14 +779,20 @@ impl Engine {
             expected_seq: case.seq,
             prev_hash: case.last_hash.clone(),
         };
-        self.case_write(
+        let mut write = self.case_write(
             def,
             target,
             &machine_case(case),
             transition,
             fired,
             directory,
-        )
+        );
+        // A record-only event on a closed case (`after_close`) keeps it closed as it was.
+        if !transition.closes && case.closed_at.is_some() {
+            write.closed_at = case.closed_at;
+            write.outcome.clone_from(&case.outcome);
+        }
+        write
     }
 
     /// The write that records `transition` on the case `before` it.

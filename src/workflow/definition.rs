@@ -38,6 +38,9 @@ pub struct Definition {
     pub tasks: Vec<Task>,
     /// States in file order.
     pub states: Vec<State>,
+    /// Record-only events a closed case still takes (`after_close:`), e.g. the monitoring
+    /// form and notes: the learning is often recorded after the outcome.
+    pub after_close: Vec<String>,
 }
 
 /// Required and optional fields, what each holds, and the values some of them must take.
@@ -414,6 +417,17 @@ impl Definition {
             .iter()
             .find(|s| s.when.is_empty() && s.requires.is_empty())
             .unwrap_or(&self.starts[0])
+    }
+
+    /// The record-only event `name` as a closed case takes it, if `after_close` lists it.
+    pub fn after_close_event(&self, name: &str) -> Option<&Event> {
+        if !self.after_close.iter().any(|e| e == name) {
+            return None;
+        }
+        self.states
+            .iter()
+            .flat_map(|s| &s.events)
+            .find(|e| e.name == name && e.to.is_none() && e.opens.is_none())
     }
 
     /// The party roles held by the person with this email address on a case with `data`.

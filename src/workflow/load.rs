@@ -339,6 +339,32 @@ impl Checker<'_> {
             .map(|(name, task)| self.task(name, task, &names, &data))
             .collect();
         self.graph(&raw, &states, &starts);
+        let mut after_close = Vec::new();
+        for name in &raw.after_close {
+            let record_only = states
+                .iter()
+                .flat_map(|s| &s.events)
+                .filter(|e| e.name == name.value)
+                .all(|e| e.to.is_none() && e.opens.is_none());
+            let known = states
+                .iter()
+                .any(|s| s.events.iter().any(|e| e.name == name.value));
+            if !known {
+                self.err(
+                    name.referenced,
+                    format!("after_close names '{}', which is no event", name.value),
+                );
+            } else if !record_only {
+                self.err(
+                    name.referenced,
+                    format!(
+                        "after_close event '{}' must only record (no `to`, no `opens`): a closed case does not move",
+                        name.value
+                    ),
+                );
+            }
+            after_close.push(name.value.clone());
+        }
 
         let digest = Sha256::digest(bytes);
         let hash = digest[..8]
@@ -362,6 +388,7 @@ impl Checker<'_> {
             starts,
             tasks,
             states,
+            after_close,
         }
     }
 

@@ -515,16 +515,19 @@ fn decide(
     let state = def
         .state(&case.state)
         .ok_or_else(|| Refusal::UnknownState(case.state.clone()))?;
-    if state.is_terminal() {
-        return Err(Refusal::Closed {
+    let ev = if state.is_terminal() {
+        // A closed case takes only the record-only events the workflow keeps open.
+        def.after_close_event(event)
+            .ok_or_else(|| Refusal::Closed {
+                state: state.name.clone(),
+            })?
+    } else {
+        state.event(event).ok_or_else(|| Refusal::UnknownEvent {
+            event: event.into(),
             state: state.name.clone(),
-        });
-    }
-    let ev = state.event(event).ok_or_else(|| Refusal::UnknownEvent {
-        event: event.into(),
-        state: state.name.clone(),
-        allowed: list(state.events.iter().map(|e| &e.name)),
-    })?;
+            allowed: list(state.events.iter().map(|e| &e.name)),
+        })?
+    };
     let actor_id = match by {
         By::Engine => ENGINE.to_string(),
         By::Person(actor) if ev.by.iter().any(|r| actor.roles.contains(r)) => actor.id.clone(),
@@ -568,7 +571,8 @@ fn decide(
         }
         None => (state.name.clone(), false),
     };
-    if !closes {
+    // A closed case starts nothing, whatever it records.
+    if !closes && !state.is_terminal() {
         start_tasks(def, case, event, now, &clock, &mut effects)?;
     }
     Ok(Transition {

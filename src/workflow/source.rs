@@ -64,6 +64,9 @@ pub(super) struct RawWorkflow {
     #[serde(default)]
     pub tasks: Entries<RawTask>,
     pub states: Entries<RawState>,
+    /// Record-only events still allowed once a case has closed (e.g. `record_form`, `note`).
+    #[serde(default)]
+    pub after_close: Vec<Text>,
 }
 
 /// Fields an event (or the opening data) requires, may carry, what each holds, and the values
