@@ -137,6 +137,10 @@ fn simulate_dispute_lists_every_warning_lapse_and_escalation_with_dates() {
         // 10 working days from Mon 23 Nov 2026.
         ("2026-12-04T17:00:00Z", "warning", "stage4", "stage4"),
         ("2026-12-07T17:00:00Z", "lapse", "stage4", "stage4"),
+        // Reminded again 5 working days after each lapse (a lapse at 17:00 counts from the
+        // next working day), shown twice.
+        ("2026-12-15T17:00:00Z", "lapse", "stage4", "stage4"),
+        ("2026-12-23T17:00:00Z", "lapse", "stage4", "stage4"),
     ]
     .map(|(a, b, c, d)| (a.to_string(), b.to_string(), c.to_string(), d.to_string()));
     assert_eq!(summary, expected);

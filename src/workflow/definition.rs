@@ -277,6 +277,9 @@ pub struct Lapse {
     pub escalate: Option<String>,
     /// The reason recorded with that event.
     pub reason: String,
+    /// Remind again this long after each lapse (a deadline that does not escalate), until the
+    /// case leaves the state or closes.
+    pub repeat: Option<Duration>,
 }
 
 /// An email or form to send.

@@ -1012,6 +1012,17 @@ impl Checker<'_> {
                 }
             }
         }
+        let repeat = lapse.repeat.as_ref().and_then(|r| {
+            if lapse.escalate.is_some() {
+                self.err(
+                    r.referenced,
+                    format!("{what}: on_lapse cannot both escalate and repeat: the case leaves the state"),
+                );
+            } else if lapse.notify.is_empty() {
+                self.err(r.referenced, format!("{what}: on_lapse repeat needs someone to notify"));
+            }
+            self.duration(r)
+        });
         Some(DeadlineRule {
             within: duration?,
             from: anchor,
@@ -1026,6 +1037,7 @@ impl Checker<'_> {
                     .reason
                     .clone()
                     .unwrap_or_else(|| format!("{what} timescale lapsed")),
+                repeat,
             },
         })
     }
@@ -1189,6 +1201,7 @@ impl Checker<'_> {
                     template: None,
                     escalate: None,
                     reason: String::new(),
+                    repeat: None,
                 },
             }),
         }

@@ -645,7 +645,23 @@ pub fn fire(
                     t.effects.splice(0..0, notify);
                     Ok(t)
                 }
-                _ => Ok(record(LAPSE_EVENT, notify)),
+                _ => {
+                    let mut effects = notify;
+                    // Remind again, until the case leaves the state: the next lapse of the
+                    // same deadline, this long after this one.
+                    if let Some(every) = lapse.repeat {
+                        let clock = Clock::new(def, &case.data, calendar);
+                        let deadline =
+                            calendar.due_with(now, every, clock.division, &clock.hours)?;
+                        effects.push(Effect::Start(Timer {
+                            slot: slot.clone(),
+                            kind: TimerKind::Lapse,
+                            due_at: deadline.due_at,
+                            deadline,
+                        }));
+                    }
+                    Ok(record(LAPSE_EVENT, effects))
+                }
             }
         }
     }

@@ -16,6 +16,9 @@ pub struct Step {
     pub transition: Transition,
 }
 
+/// How many lapses of one deadline a simulation shows (the first and its repeats).
+const REPEATS_SHOWN: usize = 3;
+
 /// Stops a workflow whose lapses loop for ever (one that escalates back to an earlier state).
 const MAX_STEPS: usize = 200;
 
@@ -55,6 +58,18 @@ pub fn simulate(
             break;
         };
         let timer = pending.remove(next);
+        // A reminder that repeats until someone acts would go on for ever: show it twice.
+        let lapses = steps
+            .iter()
+            .filter(|s| {
+                s.timer
+                    .as_ref()
+                    .is_some_and(|t| t.slot == timer.slot && t.kind == timer.kind)
+            })
+            .count();
+        if timer.kind == super::machine::TimerKind::Lapse && lapses >= REPEATS_SHOWN {
+            continue;
+        }
         let transition = fire(def, &case, &timer.slot, timer.kind, timer.due_at, calendar)?;
         transition.apply_to(&mut case);
         track(&mut pending, &transition);

@@ -120,6 +120,9 @@ pub(super) struct RawLapse {
     pub escalate: Option<Text>,
     #[serde(default)]
     pub reason: Option<String>,
+    /// Remind again this long after each lapse, until the case leaves the state.
+    #[serde(default)]
+    pub repeat: Option<Text>,
 }
 
 /// An email or a form sent on entering a state or on an event.
