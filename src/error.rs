@@ -60,7 +60,7 @@ impl Error {
             Error::Engine(e) => match e {
                 EngineError::Refused(r) => refusal_exit_code(r),
                 EngineError::Store(e) => store_exit_code(e),
-                EngineError::Future { .. } => 2,
+                EngineError::Future { .. } | EngineError::WorkflowFiles(_) => 2,
                 EngineError::UnknownReference(_)
                 | EngineError::UnknownWorkflow(..)
                 | EngineError::Backdated { .. }

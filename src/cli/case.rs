@@ -136,12 +136,23 @@ fn read_data(source: &str) -> Result<Value> {
     }
 }
 
+/// The engine for a command. Workflow files that do not load stop nothing here: cases run on
+/// the versions they started on, kept in the store, so reading, firing and delivering carry
+/// on; only what needs the current files (opening a case) is refused, naming the problem.
 pub(crate) async fn engine(settings: &Settings) -> Result<Engine> {
-    let workflows = settings.workflows(None)?;
+    let workflows = match settings.workflows(None) {
+        Ok(w) => Ok(w),
+        Err(Error::Workflows(problems)) => Err(problems),
+        Err(e) => return Err(e),
+    };
     let calendar = settings.calendar(None)?;
     let store = crate::store::connect(&settings.database_url).await?;
     store.migrate().await?;
-    Ok(Engine::new(store, workflows, calendar).allow_future(settings.engine.allow_future))
+    let engine = match workflows {
+        Ok(workflows) => Engine::new(store, workflows, calendar),
+        Err(problems) => Engine::without_current(store, calendar, &problems),
+    };
+    Ok(engine.allow_future(settings.engine.allow_future))
 }
 
 fn rfc3339(t: DateTime<Utc>) -> String {
@@ -345,7 +356,8 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
     })
 }
 
-/// `escalate tick`: fires what is due and says what it did; exit 1 if anything failed.
+/// `escalate tick`: fires what is due and says what it did; exit 2 if a deadline could not
+/// fire, 3 if messages failed because their case's workflow version could not be loaded.
 pub(crate) fn tick(
     settings: &Settings,
     now: Option<DateTime<Utc>>,
@@ -390,13 +402,21 @@ pub(crate) fn tick(
                 emit(out, &format!("  {problem}"))?;
             }
         }
-        match report.failed.first() {
-            None => Ok(()),
-            Some(first) => Err(Error::Input(format!(
+        if let Some(first) = report.failed.first() {
+            return Err(Error::Input(format!(
                 "{} deadline(s) could not fire and stay due; first: {first}",
                 report.failed.len()
-            ))),
+            )));
         }
+        if mail.no_workflow > 0 {
+            // A delivery failed (exit 3), and not for anything the recipient did.
+            eprintln!(
+                "escalate: {} message(s) failed because their case's workflow version could not be loaded (escalate outbox list --status failed; outbox retry ID once fixed)",
+                mail.no_workflow
+            );
+            return Err(Error::Reported(3));
+        }
+        Ok(())
     })
 }
 

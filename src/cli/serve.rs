@@ -119,7 +119,15 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
     init_logging();
     block_on(async {
         // Check everything before the first sweep, so a bad setting stops the start, not a sweep.
-        let workflows = settings.workflows(None)?;
+        // Cases already open would run on their stored versions, but a daemon that cannot open
+        // new ones is not started: name the broken file instead.
+        let workflows = settings.workflows(None).map_err(|e| match e {
+            Error::Workflows(problems) => Error::Config(format!(
+                "{}; serve does not start until the workflow files are fixed (escalate workflows check lists every problem)",
+                problems.one_line()
+            )),
+            e => e,
+        })?;
         let calendar = settings.calendar(None)?;
         settings.mailer()?;
         settings.mail_settings()?;

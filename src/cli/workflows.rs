@@ -43,7 +43,20 @@ pub(crate) enum WorkflowsCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Each version kept in the database, newest first, with its open cases: a case always
+    /// runs on the version it was opened on.
+    Versions {
+        /// The workflow's id, e.g. dispute.
+        name: String,
+        /// Print JSON: {"workflow", "current", "versions": [{"hash", "label", "first_seen",
+        /// "current", "cases", "open_cases", "references"}]}.
+        #[arg(long)]
+        json: bool,
+    },
 }
+
+/// How many open cases' references `workflows versions` names per version.
+const VERSION_REFERENCES: i64 = 5;
 
 pub(crate) fn run(cmd: WorkflowsCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
     match cmd {
@@ -94,7 +107,96 @@ pub(crate) fn run(cmd: WorkflowsCommand, settings: &Settings, out: &mut dyn Writ
                 )
             }
         }
+        WorkflowsCommand::Versions { name, json } => {
+            super::block_on(versions(settings, &name, json, out))
+        }
     }
+}
+
+/// `escalate workflows versions NAME`: read from the store, so it works whatever the files
+/// say; the current file's version is marked when the files load.
+async fn versions(
+    settings: &Settings,
+    name: &str,
+    as_json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let (current, broken) = match settings.workflows(None) {
+        Ok(w) => (w.get(name).map(|d| d.hash.clone()), None),
+        Err(Error::Workflows(problems)) => (None, Some(problems.one_line())),
+        Err(e) => return Err(e),
+    };
+    let store = crate::store::connect(&settings.database_url).await?;
+    store.migrate().await?;
+    let versions = store.workflow_versions(name, VERSION_REFERENCES).await?;
+    if versions.is_empty() && current.is_none() && broken.is_none() {
+        return Err(Error::Input(format!(
+            "no workflow '{name}': no version of it is kept in the database and no file defines it"
+        )));
+    }
+    let is_current = |hash: &str| current.as_deref() == Some(hash);
+    if as_json {
+        let rows: Vec<serde_json::Value> = versions
+            .iter()
+            .map(|v| {
+                let mut row = serde_json::json!(v);
+                row["first_seen"] = serde_json::json!(rfc3339(v.first_seen));
+                row["current"] = serde_json::json!(is_current(&v.hash));
+                row
+            })
+            .collect();
+        let value = serde_json::json!({
+            "workflow": name,
+            "current": current,
+            "files_problem": broken,
+            "versions": rows,
+        });
+        return emit(out, &super::case::pretty(&value)?);
+    }
+    let mut text = match versions.len() {
+        0 => format!("{name}: no version kept yet (one is kept when a case opens or serve starts)"),
+        n => format!("{name}: {n} version(s) kept, newest first"),
+    };
+    for v in &versions {
+        let mut line = format!(
+            "\n  {}  version {}  first seen {}{}  {} case(s), {} open",
+            v.hash,
+            v.label,
+            rfc3339(v.first_seen),
+            if is_current(&v.hash) {
+                " (current)"
+            } else {
+                ""
+            },
+            v.cases,
+            v.open_cases
+        );
+        if !v.references.is_empty() {
+            let more = if v.open_cases > v.references.len() as i64 {
+                ", …"
+            } else {
+                ""
+            };
+            let _ = write!(line, ": {}{more}", v.references.join(", "));
+        }
+        text.push_str(&line);
+    }
+    match (&current, &broken) {
+        (Some(hash), _) if !versions.iter().any(|v| &v.hash == hash) => {
+            let _ = write!(
+                text,
+                "\n  {hash} is the current file's version; new cases will be opened on it"
+            );
+        }
+        (_, Some(problem)) => {
+            let _ = write!(
+                text,
+                "\nthe workflow files do not load, so no version is current: {problem}"
+            );
+        }
+        _ => {}
+    }
+    emit(out, &text)
 }
 
 fn find<'a>(workflows: &'a crate::workflow::Workflows, name: &str) -> Result<&'a Definition> {

@@ -23,8 +23,8 @@ use crate::store::{
     NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
-    ActionKind, Actor, Case, Definition, Effect, EventFields, Refusal, RoleKind, Transition,
-    Workflows, apply, fire, linked_closed, lookup, open, parse, withdraw,
+    ActionKind, Actor, Case, Definition, Effect, EventFields, Problems, Refusal, RoleKind,
+    Transition, Workflows, apply, fire, linked_closed, lookup, open, parse_stored, withdraw,
 };
 
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
@@ -115,9 +115,16 @@ pub enum EngineError {
         /// The real clock.
         clock: String,
     },
-    /// The case's workflow version is neither current nor kept in the store.
-    #[error("workflow {0} version {1} is not available")]
-    UnknownVersion(String, String),
+    /// The case's workflow version is neither current nor kept in the store, or what is kept
+    /// cannot be read (the reason).
+    #[error("workflow {0} version {1} is not available: {2}")]
+    UnknownVersion(String, String, String),
+    /// The workflow files could not be loaded (the first problem, `file:line:col: message`):
+    /// cases already open run on their stored versions, but nothing new can start.
+    #[error(
+        "{0}; no case can be opened until the workflow files are fixed (escalate workflows check lists every problem)"
+    )]
+    WorkflowFiles(String),
     /// The audit log was changed after it was written.
     #[error("audit chain broken: {0}")]
     Tampered(String),
@@ -167,6 +174,9 @@ pub struct Recorded {
 pub struct Engine {
     store: Arc<dyn Store>,
     workflows: Workflows,
+    /// Why there are no current workflows, when the files could not be loaded (one line).
+    /// Running cases never need them: they run on the versions they started on, from the store.
+    files_broken: Option<String>,
     calendar: Calendar,
     /// Workflow versions by (id, hash): the current ones, and older ones that cases still
     /// use, parsed from the store on demand.
@@ -185,10 +195,21 @@ impl Engine {
         Engine {
             store,
             workflows,
+            files_broken: None,
             calendar,
             versions: Mutex::new(versions),
             allow_future: false,
         }
+    }
+
+    /// An engine for when the workflow files cannot be loaded (`problems`): every case already
+    /// open runs, fires and shows as usual on the version it started on, read from the store;
+    /// what needs the current files (opening a case, a linked case included) is refused,
+    /// naming the first problem.
+    pub fn without_current(store: Arc<dyn Store>, calendar: Calendar, problems: &Problems) -> Self {
+        let mut engine = Engine::new(store, Workflows::default(), calendar);
+        engine.files_broken = Some(problems.one_line());
+        engine
     }
 
     /// Lets event times run ahead of the real clock (`[engine] allow_future`: tests and
@@ -230,13 +251,17 @@ impl Engine {
     }
 
     fn current(&self, workflow: &str) -> EngineResult<&Definition> {
+        if let Some(why) = &self.files_broken {
+            return Err(EngineError::WorkflowFiles(why.clone()));
+        }
         self.workflows.get(workflow).ok_or_else(|| {
             let known: Vec<&str> = self.workflows.iter().map(|d| d.id.as_str()).collect();
             EngineError::UnknownWorkflow(workflow.into(), known.join(", "))
         })
     }
 
-    /// The definition a case runs on: the current one if the hash matches, else the kept one.
+    /// The definition a case runs on: the version it started on, whatever the files say now
+    /// (the current one if the hash matches, else the one kept in the store).
     pub(crate) async fn definition(
         &self,
         workflow: &str,
@@ -246,13 +271,24 @@ impl Engine {
         if let Some(def) = self.versions.lock().expect("not poisoned").get(&key) {
             return Ok(def.clone());
         }
-        let unknown = || EngineError::UnknownVersion(workflow.into(), hash.into());
+        let unknown = |why: String| EngineError::UnknownVersion(workflow.into(), hash.into(), why);
         let source = self
             .store
             .workflow_source(workflow, hash)
             .await?
-            .ok_or_else(unknown)?;
-        let def = lenient_parse(workflow, &source).map_err(|_| unknown())?;
+            .ok_or_else(|| unknown("it is not in workflow_versions".into()))?;
+        // Named as its file was, so that the id still matches the name; the error says which
+        // version.
+        let file = std::path::PathBuf::from(format!("{workflow}.yaml"));
+        let (def, problems) =
+            parse_stored(&file, &source).map_err(|problems| unknown(problems.one_line()))?;
+        if let Some(first) = problems.first() {
+            // Checked in full when it was current; rules added since do not stop its cases.
+            tracing::warn!(
+                count = problems.len(),
+                "a stored workflow version does not meet today's rules; its cases run on it as it is: {first}"
+            );
+        }
         let def = Arc::new(def);
         self.versions
             .lock()
@@ -276,7 +312,7 @@ impl Engine {
         // Bad data is bad input, whoever sends it: say so before who may open.
         let data = crate::workflow::parse_data(def, data)?;
         let actor = self.opener(def, &data, by).await?;
-        self.store.save_workflow_version(def, now).await?;
+        self.store.save_workflow_version(def, real_now()).await?;
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
         let directory = self.directory_for(def, &transition).await?;
         let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
@@ -298,8 +334,8 @@ impl Engine {
         for (_, at) in cases {
             self.check_time(*at)?;
         }
-        if let Some((_, first)) = cases.first() {
-            self.store.save_workflow_version(def, *first).await?;
+        if !cases.is_empty() {
+            self.store.save_workflow_version(def, real_now()).await?;
         }
         let mut writes = Vec::with_capacity(cases.len());
         let mut directory = None;
@@ -665,7 +701,7 @@ impl Engine {
                     });
                 }
                 let def = self.current(workflow)?;
-                self.store.save_workflow_version(def, now).await?;
+                self.store.save_workflow_version(def, real_now()).await?;
                 let actor = Actor {
                     id: transition.actor.clone(),
                     roles: Vec::new(),
@@ -925,22 +961,4 @@ fn machine_case(case: &CaseRecord) -> Case {
         entered_at: case.entered_at,
         event_times: case.event_times.clone(),
     }
-}
-
-/// Parses a kept version whose templates or linked workflows no longer exist: it was checked
-/// when current, so only those references are allowed to dangle.
-fn lenient_parse(workflow: &str, source: &str) -> Result<Definition, crate::workflow::Problems> {
-    let mut catalog = crate::workflow::Catalog::default();
-    let words: Vec<String> = source
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect();
-    catalog.templates.extend(words.iter().cloned());
-    catalog.workflows.extend(words);
-    parse(
-        std::path::Path::new(&format!("{workflow}.yaml")),
-        source,
-        &catalog,
-    )
 }

@@ -95,6 +95,9 @@ pub struct DeliveryReport {
     pub retrying: usize,
     /// Failed for good (refused, or failing for too long).
     pub failed: usize,
+    /// Of those, the ones that failed because their case's workflow version could not be
+    /// loaded: a fault of the deployment, not of the message (`outbox retry` once fixed).
+    pub no_workflow: usize,
     /// One line per message that did not go, with why.
     pub problems: Vec<String>,
 }
@@ -169,24 +172,28 @@ impl<'a> Dispatcher<'a> {
         let timeout = self.settings.send_timeout;
         let mut results = futures_util::stream::iter(claimed)
             .map(|row| async move {
-                let outcome = match tokio::time::timeout(timeout, self.attempt(&row, pass)).await {
-                    Ok(outcome) => outcome,
-                    Err(_) => self.retry_or_give_up(
-                        &row,
-                        format!(
-                            "no answer from the mail server within {} s",
-                            timeout.as_secs()
+                let (outcome, no_workflow) =
+                    match tokio::time::timeout(timeout, self.attempt(&row, pass)).await {
+                        Ok(attempt) => attempt,
+                        Err(_) => (
+                            self.retry_or_give_up(
+                                &row,
+                                format!(
+                                    "no answer from the mail server within {} s",
+                                    timeout.as_secs()
+                                ),
+                                pass.clock(),
+                            ),
+                            false,
                         ),
-                        pass.clock(),
-                    ),
-                };
+                    };
                 let recorded = store
                     .record_delivery(row.id, &pass.owner, &outcome, pass.clock())
                     .await;
-                (row, outcome, recorded)
+                (row, outcome, no_workflow, recorded)
             })
             .buffer_unordered(self.settings.in_flight.max(1));
-        while let Some((row, outcome, recorded)) = results.next().await {
+        while let Some((row, outcome, no_workflow, recorded)) = results.next().await {
             let who = text::for_terminal(&row.recipient.email);
             // Keep going: the other messages in flight must be recorded too.
             match recorded {
@@ -226,6 +233,7 @@ impl<'a> Dispatcher<'a> {
                 DeliveryOutcome::Failed(why) => {
                     tracing::error!(id = row.id, to = %who, "not sent, gave up: {why}");
                     report.failed += 1;
+                    report.no_workflow += usize::from(no_workflow);
                     report.problems.push(format!(
                         "#{} {} to {who}: {why}",
                         row.id, row.idempotency_key
@@ -236,28 +244,36 @@ impl<'a> Dispatcher<'a> {
         Ok(count)
     }
 
-    /// One delivery attempt of a claimed row, as the outcome to record.
-    async fn attempt(&self, row: &OutboxRecord, pass: &Pass) -> DeliveryOutcome {
+    /// One delivery attempt of a claimed row, as the outcome to record, and whether it failed
+    /// because the case's workflow version could not be loaded.
+    async fn attempt(&self, row: &OutboxRecord, pass: &Pass) -> (DeliveryOutcome, bool) {
+        use crate::engine::EngineError;
         // Nobody to send to (e.g. a row from before recipients were resolved): say why.
         if let Some(why) = &row.recipient.missing {
-            return DeliveryOutcome::Failed(why.clone());
+            return (DeliveryOutcome::Failed(why.clone()), false);
         }
         let message = match self.compose(row, pass.clock()).await {
             Ok(m) => m,
             // A database hiccup: try again later. A template or form that cannot be made:
             // stop and show it (`outbox retry` once it is fixed).
-            Err(NotifyError::Store(e))
-            | Err(NotifyError::Engine(crate::engine::EngineError::Store(e))) => {
-                return self.retry_or_give_up(row, e.to_string(), pass.clock());
+            Err(NotifyError::Store(e)) | Err(NotifyError::Engine(EngineError::Store(e))) => {
+                return (
+                    self.retry_or_give_up(row, e.to_string(), pass.clock()),
+                    false,
+                );
             }
-            Err(e) => return DeliveryOutcome::Failed(e.to_string()),
+            Err(e) => {
+                let no_workflow = matches!(e, NotifyError::Engine(EngineError::UnknownVersion(..)));
+                return (DeliveryOutcome::Failed(e.to_string()), no_workflow);
+            }
         };
-        match self.mailer.send(message).await {
+        let outcome = match self.mailer.send(message).await {
             Ok(reply) => DeliveryOutcome::Sent(reply),
             Err(e) if e.permanent => DeliveryOutcome::Failed(e.message),
             // Timed from the end of this attempt, not the start of the pass.
             Err(e) => self.retry_or_give_up(row, e.message, pass.clock()),
-        }
+        };
+        (outcome, false)
     }
 
     fn retry_or_give_up(

@@ -64,6 +64,23 @@ pub(crate) fn write_error(e: sqlx::Error, reference: &str) -> StoreError {
     StoreError::Database(e)
 }
 
+/// A kept workflow version and the cases that run on it (`escalate workflows versions`).
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct WorkflowVersion {
+    /// The content hash, e.g. `sha256:c9f0d052578e81ab`.
+    pub hash: String,
+    /// The file's `version:` number when it was kept.
+    pub label: i64,
+    /// When this deployment first kept it (the real clock).
+    pub first_seen: DateTime<Utc>,
+    /// Cases opened on it.
+    pub cases: i64,
+    /// Of those, the ones still open.
+    pub open_cases: i64,
+    /// References of some of its open cases, oldest first.
+    pub references: Vec<String>,
+}
+
 /// Which database a store uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -99,6 +116,14 @@ pub trait Store: Send + Sync {
         workflow: &str,
         hash: &str,
     ) -> Result<Option<String>, StoreError>;
+
+    /// Every kept version of `workflow`, newest first (by when it was first seen), each with
+    /// how many cases run on it and the references of up to `references` of its open cases.
+    async fn workflow_versions(
+        &self,
+        workflow: &str,
+        references: i64,
+    ) -> Result<Vec<WorkflowVersion>, StoreError>;
 
     /// Writes case changes in ONE transaction: each new or updated case with its event-log
     /// entry, deadlines started, met or cancelled, outbox rows, and the deadline that fired.

@@ -491,6 +491,48 @@ impl Store for SqliteStore {
         Ok(row.map(|r| r.0))
     }
 
+    async fn workflow_versions(
+        &self,
+        workflow: &str,
+        references: i64,
+    ) -> Result<Vec<super::WorkflowVersion>, StoreError> {
+        let rows: Vec<(String, i64, String, i64, i64)> = sqlx::query_as(
+            "SELECT v.hash, v.label, v.first_seen,
+                    (SELECT COUNT(*) FROM cases c
+                      WHERE c.workflow = v.workflow AND c.workflow_hash = v.hash),
+                    (SELECT COUNT(*) FROM cases c
+                      WHERE c.workflow = v.workflow AND c.workflow_hash = v.hash
+                        AND c.closed_at IS NULL)
+             FROM workflow_versions v WHERE v.workflow = ?
+             ORDER BY v.first_seen DESC, v.hash",
+        )
+        .bind(workflow)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut versions = Vec::with_capacity(rows.len());
+        for (hash, label, first_seen, cases, open_cases) in rows {
+            let refs: Vec<(String,)> = sqlx::query_as(
+                "SELECT reference FROM cases
+                 WHERE workflow = ? AND workflow_hash = ? AND closed_at IS NULL
+                 ORDER BY id LIMIT ?",
+            )
+            .bind(workflow)
+            .bind(&hash)
+            .bind(references)
+            .fetch_all(&self.pool)
+            .await?;
+            versions.push(super::WorkflowVersion {
+                first_seen: time(&first_seen)?,
+                hash,
+                label,
+                cases,
+                open_cases,
+                references: refs.into_iter().map(|r| r.0).collect(),
+            });
+        }
+        Ok(versions)
+    }
+
     async fn write(
         &self,
         writes: &[CaseWrite],

@@ -42,6 +42,18 @@ impl fmt::Display for Problem {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct Problems(pub Vec<Problem>);
 
+impl Problems {
+    /// The first problem, and how many more there are, as one line (for errors of commands
+    /// that need valid files; `workflows check` lists them all).
+    pub fn one_line(&self) -> String {
+        match self.0.split_first() {
+            None => "the workflow files have problems".into(),
+            Some((first, [])) => first.to_string(),
+            Some((first, more)) => format!("{first} (and {} more problem(s))", more.len()),
+        }
+    }
+}
+
 impl fmt::Display for Problems {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         for (i, p) in self.0.iter().enumerate() {
@@ -170,6 +182,29 @@ impl Workflows {
 /// Parses and checks one workflow file's text against what the deployment has (`catalog`);
 /// `file` names the file in messages and its stem must be the workflow's id.
 pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, Problems> {
+    match check(file, text, Some(catalog))? {
+        (definition, problems) if problems.is_empty() => Ok(definition),
+        (_, problems) => Err(Problems(problems)),
+    }
+}
+
+/// Parses a workflow version kept in the store, which cases opened on it still run on. It was
+/// checked in full when it was current, so only its shape can stop it now: the templates and
+/// workflows of today's directories are not consulted, and what today's rules find (they may
+/// be stricter than the rules it was checked by) is returned beside the definition rather than
+/// refused. `file` names it in messages; its stem must be the workflow's id.
+pub fn parse_stored(file: &Path, text: &str) -> Result<(Definition, Vec<Problem>), Problems> {
+    check(file, text, None)
+}
+
+/// The YAML's shape (an error if it has none), then its meaning: the definition and every
+/// problem found, sorted. Without a catalog, references to templates and workflows are taken
+/// as they are.
+fn check(
+    file: &Path,
+    text: &str,
+    catalog: Option<&Catalog>,
+) -> Result<(Definition, Vec<Problem>), Problems> {
     let options = serde_saphyr::options! { duplicate_keys: DuplicateKeyPolicy::PassThrough };
     let raw: RawWorkflow = serde_saphyr::from_str_with_options(text, options).map_err(|e| {
         let e = e.without_snippet();
@@ -193,12 +228,8 @@ pub fn parse(file: &Path, text: &str, catalog: &Catalog) -> Result<Definition, P
     };
     let mut definition = checker.workflow(raw, text.as_bytes());
     definition.source = text.to_string();
-    if checker.problems.is_empty() {
-        Ok(definition)
-    } else {
-        checker.problems.sort_by_key(|p| (p.line, p.column));
-        Err(Problems(checker.problems))
-    }
+    checker.problems.sort_by_key(|p| (p.line, p.column));
+    Ok((definition, checker.problems))
 }
 
 /// The field lists of `data` or of an event, as written.
@@ -211,7 +242,9 @@ struct FieldsRef<'r> {
 
 struct Checker<'a> {
     file: &'a Path,
-    catalog: &'a Catalog,
+    /// What the deployment has; `None` for a stored version, whose references were checked
+    /// when it was current.
+    catalog: Option<&'a Catalog>,
     problems: Vec<Problem>,
     /// Data paths whose type could not be read: already reported, so not checked again.
     untyped: BTreeSet<String>,
@@ -245,6 +278,16 @@ struct Names<'r> {
 }
 
 impl Checker<'_> {
+    /// Is there a template called `name`? Always, for a stored version.
+    fn has_template(&self, name: &str) -> bool {
+        self.catalog.is_none_or(|c| c.templates.contains(name))
+    }
+
+    /// Is there a workflow called `name`? Always, for a stored version.
+    fn has_workflow(&self, name: &str) -> bool {
+        self.catalog.is_none_or(|c| c.workflows.contains(name))
+    }
+
     fn err(&mut self, at: Location, message: impl Into<String>) {
         self.problems.push(Problem {
             file: self.file.to_path_buf(),
@@ -642,7 +685,7 @@ impl Checker<'_> {
     }
 
     fn template(&mut self, t: &Text) -> String {
-        if !self.catalog.templates.contains(&t.value) {
+        if !self.has_template(&t.value) {
             self.err(
                 t.referenced,
                 format!("template '{}' is not in the templates directory", t.value),
@@ -874,7 +917,7 @@ impl Checker<'_> {
             );
             let notify = self.actions(&e.notify, names, &what);
             let opens = e.opens.as_ref().map(|o| {
-                if !self.catalog.workflows.contains(&o.workflow.value) {
+                if !self.has_workflow(&o.workflow.value) {
                     self.err(o.workflow.referenced, format!("event '{}' opens workflow '{}', which is not in the workflows directory", name.value, o.workflow.value));
                 }
                 for (target, source) in &o.data.0 {
@@ -957,7 +1000,7 @@ impl Checker<'_> {
             Some(t) => self.template(t),
             None => {
                 let t = "warning".to_string();
-                if warn.is_some() && !self.catalog.templates.contains(&t) {
+                if warn.is_some() && !self.has_template(&t) {
                     self.err(
                         warn_before.expect("some").referenced,
                         "the default warning template 'warning' is not in the templates directory",
@@ -986,7 +1029,7 @@ impl Checker<'_> {
             Some(t) => Some(self.template(t)),
             None if !notify.is_empty() => {
                 let t = "lapse_reminder".to_string();
-                if !self.catalog.templates.contains(&t) {
+                if !self.has_template(&t) {
                     self.err(at, "the default lapse template 'lapse_reminder' is not in the templates directory");
                 }
                 Some(t)

@@ -12,6 +12,6 @@ mod source;
 
 pub use data::{EMAIL_MAX, parse_data, parse_date, parse_email};
 pub use definition::*;
-pub use load::{Catalog, Problem, Problems, Workflows, parse};
+pub use load::{Catalog, Problem, Problems, Workflows, parse, parse_stored};
 pub use machine::*;
 pub use simulate::{Step, simulate, track};
