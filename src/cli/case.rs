@@ -369,33 +369,49 @@ pub(crate) fn tick(
         // Then the outbox, once: what the sweep queued goes out now.
         let mail = super::mail::deliver(settings, &engine, now.unwrap_or_else(Utc::now)).await?;
         let leased = super::mail::leased_due(&engine, now.unwrap_or_else(Utc::now)).await?;
-        if as_json {
-            let mut value = json!(report);
-            value["mail"] = json!(mail);
-            value["leased"] = leased.json;
-            emit(out, &pretty(&value)?)?;
-        } else {
-            emit(
-                out,
-                &format!(
-                    "fired {} deadline(s), {} late; {} already handled elsewhere",
-                    report.fired, report.late, report.skipped
-                ),
-            )?;
-            if let Some(line) = &leased.line {
-                emit(out, line)?;
-            }
-            emit(out, &super::mail::delivery_summary(&mail))?;
-            for problem in &mail.problems {
-                emit(out, &format!("  {problem}"))?;
-            }
-        }
-        match report.failed.first() {
-            None => Ok(()),
-            Some(first) => Err(Error::Input(format!(
-                "{} deadline(s) could not fire and stay due; first: {first}",
+        // Said on stderr after the report, and exit 3 (design.md: a delivery failed): a cron
+        // job or a supervisor sees that the sweep did not do everything.
+        let mut failures = Vec::new();
+        if let Some(first) = report.failed.first() {
+            failures.push(format!(
+                "{} deadline(s) could not fire and stay due (first: {first})",
                 report.failed.len()
-            ))),
+            ));
+        }
+        if mail.failed > 0 {
+            failures.push(format!(
+                "{} message(s) failed for good (escalate outbox list --status failed)",
+                mail.failed
+            ));
+        }
+        let failure = (!failures.is_empty()).then(|| Error::Failed(failures.join("; ")));
+        let printed = (|| {
+            if as_json {
+                let mut value = json!(report);
+                value["mail"] = json!(mail);
+                value["leased"] = leased.json;
+                emit(out, &pretty(&value)?)?;
+            } else {
+                emit(
+                    out,
+                    &format!(
+                        "fired {} deadline(s), {} late; {} already handled elsewhere",
+                        report.fired, report.late, report.skipped
+                    ),
+                )?;
+                if let Some(line) = &leased.line {
+                    emit(out, line)?;
+                }
+                emit(out, &super::mail::delivery_summary(&mail))?;
+                for problem in &mail.problems {
+                    emit(out, &format!("  {problem}"))?;
+                }
+            }
+            Ok(())
+        })();
+        match failure {
+            Some(failure) => Err(failure),
+            None => printed,
         }
     })
 }
