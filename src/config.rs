@@ -124,6 +124,123 @@ fn config_error(e: impl std::fmt::Display) -> Error {
     Error::Config(e.to_string())
 }
 
+/// An error as one line: `config` may quote multi-line text from a source.
+fn one_line(e: &dyn std::fmt::Display) -> String {
+    e.to_string()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The configuration file's keys, its relative paths made relative to its directory; a syntax
+/// error is one `file:line:col: message` line.
+fn file_table(path: &Path, text: &str) -> Result<toml::Table> {
+    let mut table: toml::Table = toml::from_str(text).map_err(|e| {
+        let (line, column) = e
+            .span()
+            .map(|span| line_column(text, span.start))
+            .unwrap_or((1, 1));
+        Error::Config(format!(
+            "{}:{line}:{column}: {}",
+            path.display(),
+            one_line(&e.message())
+        ))
+    })?;
+    let dir = path.parent().unwrap_or(Path::new(""));
+    for key in ["bank_holidays", "workflows_dir", "templates_dir"] {
+        if let Some(toml::Value::String(value)) = table.get_mut(key) {
+            *value = relative_to(dir, Path::new(value.as_str()));
+        }
+    }
+    if let Some(toml::Value::String(url)) = table.get_mut("smtp_url")
+        && let Some(rest) = url.strip_prefix("file://")
+        && !rest.is_empty()
+    {
+        *url = format!("file://{}", relative_to(dir, Path::new(rest)));
+    }
+    if let Some(toml::Value::String(url)) = table.get_mut("database_url")
+        && let Some(rest) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+    {
+        let (file, query) = rest.split_at(rest.find('?').unwrap_or(rest.len()));
+        // `sqlite::memory:` has no file.
+        if !file.is_empty() && !file.starts_with(':') {
+            *url = format!("sqlite://{}{query}", relative_to(dir, Path::new(file)));
+        }
+    }
+    Ok(table)
+}
+
+/// The key a configuration error is about, or `Err` when it came from the environment.
+fn error_key(e: &config::ConfigError) -> Result<Option<String>, ()> {
+    match e {
+        config::ConfigError::Type { origin, key, .. }
+        | config::ConfigError::At { origin, key, .. } => match origin {
+            Some(_) => Err(()),
+            None => Ok(key.clone()),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// Where `key` (`engine.lease_seconds`, `calendar.closures[0].name`) is written in the file.
+fn key_position(text: &str, key: &str) -> Option<(usize, usize)> {
+    let doc = toml::de::DeTable::parse(text).ok()?;
+    let mut table = doc.get_ref();
+    let mut span = None;
+    let mut parts = key.split('.').peekable();
+    while let Some(part) = parts.next() {
+        let (name, index) = match part.split_once('[') {
+            Some((name, index)) => (name, index.trim_end_matches(']').parse::<usize>().ok()),
+            None => (part, None),
+        };
+        let (k, mut value) = table.iter().find(|(k, _)| k.get_ref() == name)?;
+        span = Some(k.span());
+        if let Some(i) = index {
+            value = value.get_ref().get(i)?;
+            span = Some(value.span());
+        }
+        if parts.peek().is_some() {
+            table = value.get_ref().as_table()?;
+        }
+    }
+    span.map(|span| line_column(text, span.start))
+}
+
+/// The 1-based line and column (in characters) of byte `offset` of `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
+}
+
+/// `path` as seen from the current directory, when written relative to `dir`; `..` after a
+/// directory name is taken off lexically, so `config/../workflows` reads `workflows`.
+fn relative_to(dir: &Path, path: &Path) -> String {
+    use std::path::Component;
+    if path.is_absolute() {
+        return path.display().to_string();
+    }
+    let joined = dir.join(path);
+    let mut parts: Vec<Component> = Vec::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(parts.last(), Some(Component::Normal(_))) => {
+                parts.pop();
+            }
+            _ => parts.push(part),
+        }
+    }
+    if parts.is_empty() {
+        ".".to_string()
+    } else {
+        parts.iter().collect::<PathBuf>().display().to_string()
+    }
+}
+
 fn parse_time(key: &str, text: &str) -> Result<NaiveTime> {
     NaiveTime::parse_from_str(text, "%H:%M").map_err(|_| {
         Error::Config(format!(
@@ -134,6 +251,9 @@ fn parse_time(key: &str, text: &str) -> Result<NaiveTime> {
 
 impl Settings {
     /// Reads `file` (which must exist), or [`DEFAULT_CONFIG`] if present, then the environment.
+    /// Relative paths written in the file (`database_url`'s `sqlite://` file, `smtp_url`'s
+    /// `file://` directory, `bank_holidays`, `workflows_dir`, `templates_dir`) are relative to
+    /// the file's directory; those from the environment or the defaults, to the current one.
     pub fn load(file: Option<&Path>) -> Result<Self> {
         let mut builder = config::Config::builder()
             .set_default("database_url", "sqlite://escalate.db")
@@ -156,13 +276,25 @@ impl Settings {
             .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))
             .and_then(|b| b.set_default("calendar.division", "england-and-wales"))
             .map_err(config_error)?;
-        builder = match file {
+        // The file is parsed here, not by `config`, so that a syntax error is one
+        // `file:line:col: message` line and its paths can be made relative to it.
+        let found = match file {
             Some(path) if !path.exists() => {
                 return Err(Error::Config(format!("{} does not exist", path.display())));
             }
-            Some(path) => builder.add_source(config::File::from(path)),
-            None => builder.add_source(config::File::with_name(DEFAULT_CONFIG).required(false)),
+            Some(path) => Some(path),
+            None => Some(Path::new(DEFAULT_CONFIG)).filter(|p| p.is_file()),
         };
+        if let Some(path) = found {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            let table = file_table(path, &text)?;
+            let text = toml::to_string(&table)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            builder = builder.add_source(config::File::from_str(&text, config::FileFormat::Toml));
+        }
         builder
             .add_source(
                 config::Environment::with_prefix("ESCALATE")
@@ -171,7 +303,18 @@ impl Settings {
             )
             .build()
             .and_then(|c| c.try_deserialize())
-            .map_err(config_error)
+            .map_err(|e| match (found, error_key(&e)) {
+                // A variable's mistake is said to be in the environment.
+                (_, Err(())) | (None, _) => Error::Config(one_line(&e)),
+                (Some(path), Ok(key)) => {
+                    let text = std::fs::read_to_string(path).unwrap_or_default();
+                    let at = key
+                        .and_then(|key| key_position(&text, &key))
+                        .map(|(line, column)| format!(":{line}:{column}"))
+                        .unwrap_or_default();
+                    Error::Config(format!("{}{at}: {}", path.display(), one_line(&e)))
+                }
+            })
     }
 
     /// The configured time zone, cut-off and close of business.
@@ -234,8 +377,12 @@ impl Settings {
                 ));
             }
         };
-        crate::notify::Mailer::from_url(&self.smtp_url, credentials, self.mail.pool_size)
-            .map_err(|e| Error::Config(e.to_string()))
+        crate::notify::Mailer::from_url(&self.smtp_url, credentials, self.mail.pool_size).map_err(
+            |e| match e {
+                crate::notify::NotifyError::Unavailable(_) => Error::Failed(e.to_string()),
+                e => Error::Config(e.to_string()),
+            },
+        )
     }
 
     /// Who mail comes from, where links point, and the retry policy.
@@ -309,5 +456,76 @@ impl Settings {
             &self.closures()?,
             self.business_hours()?,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolved(text: &str, key: &str) -> String {
+        let table = file_table(Path::new("/srv/esc/escalate.toml"), text).unwrap();
+        table[key].as_str().unwrap().to_string()
+    }
+
+    #[test]
+    fn relative_paths_in_the_file_are_relative_to_it() {
+        for (text, key, want) in [
+            (
+                "database_url = 'sqlite://e.db'",
+                "database_url",
+                "sqlite:///srv/esc/e.db",
+            ),
+            (
+                "database_url = 'sqlite:e.db?mode=rwc'",
+                "database_url",
+                "sqlite:///srv/esc/e.db?mode=rwc",
+            ),
+            (
+                "database_url = 'sqlite:///var/e.db'",
+                "database_url",
+                "sqlite:///var/e.db",
+            ),
+            (
+                "database_url = 'sqlite::memory:'",
+                "database_url",
+                "sqlite::memory:",
+            ),
+            (
+                "database_url = 'postgres://db/esc'",
+                "database_url",
+                "postgres://db/esc",
+            ),
+            (
+                "smtp_url = 'file://../mail'",
+                "smtp_url",
+                "file:///srv/mail",
+            ),
+            (
+                "smtp_url = 'smtp://localhost:25'",
+                "smtp_url",
+                "smtp://localhost:25",
+            ),
+            ("workflows_dir = './wf/'", "workflows_dir", "/srv/esc/wf"),
+            (
+                "bank_holidays = '/etc/h.json'",
+                "bank_holidays",
+                "/etc/h.json",
+            ),
+        ] {
+            assert_eq!(resolved(text, key), want, "{text}");
+        }
+        let table = file_table(Path::new("escalate.toml"), "templates_dir = 't'").unwrap();
+        assert_eq!(table["templates_dir"].as_str(), Some("t"));
+        let table =
+            file_table(Path::new("config/escalate.toml"), "workflows_dir = '../wf'").unwrap();
+        assert_eq!(table["workflows_dir"].as_str(), Some("wf"));
+    }
+
+    #[test]
+    fn positions_count_lines_and_characters_from_one() {
+        assert_eq!(line_column("ab\ncd", 0), (1, 1));
+        assert_eq!(line_column("ab\ncd", 4), (2, 2));
+        assert_eq!(line_column("é = [\n", 5), (1, 5));
     }
 }

@@ -74,11 +74,13 @@ pub const PARTNERSHIP: &str = "partnership";
 
 /// A directory file that cannot be imported.
 #[derive(Debug, thiserror::Error)]
-#[error("{file}: {message}")]
+#[error("{file}:{}{message}", at.map(|(line, column)| format!("{line}:{column}:")).unwrap_or_default())]
 pub struct DirectoryError {
     /// The file.
     pub file: String,
-    /// What is wrong and where in it.
+    /// The line and column, for YAML that does not parse.
+    pub at: Option<(u64, u64)>,
+    /// What is wrong (and, when it parses, which entry: `agencies[2].name: …`), one line.
     pub message: String,
 }
 
@@ -151,9 +153,24 @@ impl Directory {
     pub fn parse(file: &Path, text: &str) -> Result<Directory, DirectoryError> {
         let error = |message: String| DirectoryError {
             file: file.display().to_string(),
-            message,
+            at: None,
+            // A value quoted in the message may hold a line break.
+            message: format!(" {}", crate::text::for_terminal(&message)),
         };
-        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| error(e.to_string()))?;
+        let raw: RawFile = serde_saphyr::from_str(text).map_err(|e| {
+            // One `line:col: message`, without the snippet of the file serde-saphyr draws.
+            use serde_saphyr::MessageFormatter;
+            let e = e.without_snippet();
+            let (line, column) = e
+                .location()
+                .map(|l| (l.line().max(1), l.column().max(1)))
+                .unwrap_or((1, 1));
+            let message = serde_saphyr::DefaultMessageFormatter.format_message(e);
+            DirectoryError {
+                at: Some((line, column)),
+                ..error(message.into_owned())
+            }
+        })?;
         let mut agencies = Vec::new();
         let mut ids = BTreeSet::new();
         let mut names = BTreeSet::new();

@@ -30,7 +30,12 @@ pub enum Error {
     /// Workflow files with problems, one `file:line:col: message` line each.
     #[error("{0}")]
     Workflows(#[from] Problems),
-    /// Already reported on the command's output; only the exit code is left.
+    /// Work that was done only in part: messages that failed for good, or deadlines that
+    /// could not fire (the command's report says which).
+    #[error("{0}")]
+    Failed(String),
+    /// Already reported on the command's output (or the reader has gone: `| head`); only the
+    /// exit code is left.
     #[error("")]
     Reported(u8),
     /// The database failed or cannot be reached.
@@ -54,6 +59,7 @@ impl Error {
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Reported(code) => *code,
+            Error::Failed(_) => 3,
             Error::Workflows(_) => 1,
             Error::Refused(r) => refusal_exit_code(r),
             Error::Store(e) => store_exit_code(e),

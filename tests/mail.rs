@@ -94,8 +94,23 @@ impl Setup {
         assert!(o.status.success(), "{}", stderr(&o));
     }
 
+    /// Ticks; the exit code is 3 exactly when a message failed for good, said on stderr.
     fn tick(&self, now: &str) -> Value {
-        json(&self.run(&["tick", "--now", now, "--json"]))
+        let o = self.run(&["tick", "--now", now, "--json"]);
+        let report: Value = serde_json::from_slice(&o.stdout).expect("a JSON report");
+        let failed = report["mail"]["failed"].as_u64().unwrap();
+        if failed == 0 {
+            assert!(o.status.success(), "{}", stderr(&o));
+        } else {
+            assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+            assert_eq!(
+                stderr(&o),
+                format!(
+                    "escalate: {failed} message(s) failed for good (escalate outbox list --status failed)\n"
+                )
+            );
+        }
+        report
     }
 
     fn outbox(&self) -> Vec<Value> {

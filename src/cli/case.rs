@@ -12,7 +12,7 @@ use crate::calendar::local_time;
 use crate::config::Settings;
 use crate::engine::{CaseView, Engine};
 use crate::ids::{CaseRef, UserEmail};
-use crate::store::{CaseFilter, CaseRecord, DeadlineStatus};
+use crate::store::{CaseFilter, CaseRecord, DeadlineRecord, DeadlineStatus};
 use crate::workflow::{EventFields, Slot, TimerKind};
 use crate::{Error, Result};
 
@@ -321,32 +321,44 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                 now,
                 json,
             } => {
+                let now = now.unwrap_or_else(Utc::now);
                 let filter = CaseFilter {
                     workflow,
                     state,
-                    overdue_at: overdue.then(|| now.unwrap_or_else(Utc::now)),
+                    overdue_at: overdue.then_some(now),
                 };
                 let cases = engine.list(&filter).await?;
+                let mut rows = Vec::with_capacity(cases.len());
+                for case in &cases {
+                    rows.push((case, next_deadline(&engine, case).await?));
+                }
                 if json {
-                    let rows: Vec<Value> = cases.iter().map(list_json).collect();
+                    let rows: Vec<Value> = rows
+                        .iter()
+                        .map(|(c, next)| list_json(c, next.as_ref(), now))
+                        .collect();
                     emit(out, &pretty(&Value::Array(rows))?)
                 } else if cases.is_empty() {
                     emit(out, "no cases")
                 } else {
-                    let lines: Vec<String> = cases
+                    let lines: Vec<String> = rows
                         .iter()
-                        .map(|c| {
-                            format!(
+                        .map(|(c, next)| {
+                            let mut text = format!(
                                 "{:<18} {:<9} {:<22} opened {}{}",
                                 c.reference,
                                 c.workflow,
                                 c.state,
-                                rfc3339(c.opened_at),
+                                both_times(c.opened_at),
                                 c.outcome
                                     .as_deref()
                                     .map(|o| format!(", closed: {o}"))
                                     .unwrap_or_default()
-                            )
+                            );
+                            if let Some(d) = next {
+                                text.push_str(&next_deadline_text(d, now));
+                            }
+                            text
                         })
                         .collect();
                     emit(out, &lines.join("\n"))
@@ -356,8 +368,50 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
     })
 }
 
-/// `escalate tick`: fires what is due and says what it did; exit 2 if a deadline could not
-/// fire, 3 if messages failed because their case's workflow version could not be loaded.
+/// An open case's next pending deadline (the one its `next_due` is the time of), if any.
+async fn next_deadline(engine: &Engine, case: &CaseRecord) -> Result<Option<DeadlineRecord>> {
+    if case.closed_at.is_some() || case.next_due.is_none() {
+        return Ok(None);
+    }
+    let deadlines = engine.store().deadlines(case.id).await?;
+    Ok(deadlines
+        .into_iter()
+        .filter(|d| d.status == DeadlineStatus::Pending)
+        .min_by_key(|d| d.due_at))
+}
+
+/// How long ago `due` was, in elapsed time: `2 days 3 hours`, `5 hours`, `20 minutes`.
+fn elapsed(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    let minutes = (now - due).num_minutes().max(0);
+    let (days, hours, minutes) = (minutes / 1440, minutes / 60 % 24, minutes % 60);
+    let unit = |n: i64, name: &str| format!("{n} {name}{}", if n == 1 { "" } else { "s" });
+    match (days, hours) {
+        (0, 0) => unit(minutes, "minute"),
+        (0, h) => unit(h, "hour"),
+        (d, 0) => unit(d, "day"),
+        (d, h) => format!("{} {}", unit(d, "day"), unit(h, "hour")),
+    }
+}
+
+/// The lines under a case in `case list`: its next deadline, whether it is overdue and for
+/// how long, and the first line of its explanation.
+fn next_deadline_text(d: &DeadlineRecord, now: DateTime<Utc>) -> String {
+    let mut text = format!(
+        "\n    next: {} {} due {}",
+        slot_name(&d.slot),
+        kind_name(d.kind),
+        both_times(d.due_at)
+    );
+    if d.due_at <= now {
+        text.push_str(&format!("; overdue: due {} ago", elapsed(d.due_at, now)));
+    }
+    if let Some(line) = d.explanation.lines().next() {
+        text.push_str(&format!("\n          {}", crate::text::for_terminal(line)));
+    }
+    text
+}
+
+/// `escalate tick`: fires what is due and says what it did; exit 3 if anything failed.
 pub(crate) fn tick(
     settings: &Settings,
     now: Option<DateTime<Utc>>,
@@ -381,42 +435,56 @@ pub(crate) fn tick(
         // Then the outbox, once: what the sweep queued goes out now.
         let mail = super::mail::deliver(settings, &engine, now.unwrap_or_else(Utc::now)).await?;
         let leased = super::mail::leased_due(&engine, now.unwrap_or_else(Utc::now)).await?;
-        if as_json {
-            let mut value = json!(report);
-            value["mail"] = json!(mail);
-            value["leased"] = leased.json;
-            emit(out, &pretty(&value)?)?;
-        } else {
-            emit(
-                out,
-                &format!(
-                    "fired {} deadline(s), {} late; {} already handled elsewhere",
-                    report.fired, report.late, report.skipped
-                ),
-            )?;
-            if let Some(line) = &leased.line {
-                emit(out, line)?;
-            }
-            emit(out, &super::mail::delivery_summary(&mail))?;
-            for problem in &mail.problems {
-                emit(out, &format!("  {problem}"))?;
-            }
-        }
+        // Said on stderr after the report, and exit 3 (design.md: a delivery failed): a cron
+        // job or a supervisor sees that the sweep did not do everything.
+        let mut failures = Vec::new();
         if let Some(first) = report.failed.first() {
-            return Err(Error::Input(format!(
-                "{} deadline(s) could not fire and stay due; first: {first}",
+            failures.push(format!(
+                "{} deadline(s) could not fire and stay due (first: {first})",
                 report.failed.len()
-            )));
+            ));
         }
-        if mail.no_workflow > 0 {
-            // A delivery failed (exit 3), and not for anything the recipient did.
-            eprintln!(
-                "escalate: {} message(s) failed because their case's workflow version could not be loaded (escalate outbox list --status failed; outbox retry ID once fixed)",
-                mail.no_workflow
-            );
-            return Err(Error::Reported(3));
+        if mail.failed > 0 {
+            let unloadable = match mail.no_workflow {
+                0 => String::new(),
+                n => format!(
+                    ", {n} because their case's workflow version could not be loaded (outbox retry ID once fixed)"
+                ),
+            };
+            failures.push(format!(
+                "{} message(s) failed for good{unloadable} (escalate outbox list --status failed)",
+                mail.failed
+            ));
         }
-        Ok(())
+        let failure = (!failures.is_empty()).then(|| Error::Failed(failures.join("; ")));
+        let printed = (|| {
+            if as_json {
+                let mut value = json!(report);
+                value["mail"] = json!(mail);
+                value["leased"] = leased.json;
+                emit(out, &pretty(&value)?)?;
+            } else {
+                emit(
+                    out,
+                    &format!(
+                        "fired {} deadline(s), {} late; {} already handled elsewhere",
+                        report.fired, report.late, report.skipped
+                    ),
+                )?;
+                if let Some(line) = &leased.line {
+                    emit(out, line)?;
+                }
+                emit(out, &super::mail::delivery_summary(&mail))?;
+                for problem in &mail.problems {
+                    emit(out, &format!("  {problem}"))?;
+                }
+            }
+            Ok(())
+        })();
+        match failure {
+            Some(failure) => Err(failure),
+            None => printed,
+        }
     })
 }
 
@@ -476,14 +544,28 @@ pub(crate) fn checkpoint(settings: &Settings, out: &mut dyn Write) -> Result<()>
     })
 }
 
-fn list_json(c: &CaseRecord) -> Value {
+fn list_json(c: &CaseRecord, next: Option<&DeadlineRecord>, now: DateTime<Utc>) -> Value {
+    let next_deadline = next.map(|d| {
+        let overdue = d.due_at <= now;
+        json!({
+            "slot": slot_name(&d.slot),
+            "kind": kind_name(d.kind),
+            "due": rfc3339(d.due_at),
+            "due_local": local_time(d.due_at, chrono_tz::Europe::London),
+            "explanation": d.explanation.lines().next().unwrap_or_default(),
+            "overdue": overdue,
+            "overdue_seconds": overdue.then(|| (now - d.due_at).num_seconds()),
+        })
+    });
     json!({
         "reference": c.reference,
         "workflow": c.workflow,
         "state": c.state,
         "opened_at": rfc3339(c.opened_at),
+        "opened_local": local_time(c.opened_at, chrono_tz::Europe::London),
         "closed_at": c.closed_at.map(rfc3339),
         "outcome": c.outcome,
+        "next_deadline": next_deadline,
     })
 }
 

@@ -39,8 +39,8 @@ pub(crate) enum OutboxCommand {
         #[arg(long, value_name = "STATUS", value_parser = ["queued", "sent", "failed"])]
         status: Option<String>,
         /// Only this case's messages.
-        #[arg(long = "case", value_name = "REF")]
-        reference: Option<String>,
+        #[arg(long = "case", value_name = "REF", value_parser = super::case::parse_reference)]
+        reference: Option<crate::ids::CaseRef>,
         /// At most this many.
         #[arg(long, default_value_t = 50)]
         limit: i64,
@@ -156,9 +156,11 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
                 let case_id = match reference {
                     Some(r) => Some(
                         store
-                            .case_by_reference(&r)
+                            .case_by_reference(r.as_str())
                             .await?
-                            .ok_or(crate::engine::EngineError::UnknownReference(r))?
+                            .ok_or_else(|| {
+                                crate::engine::EngineError::UnknownReference(r.to_string())
+                            })?
                             .id,
                     ),
                     None => None,
@@ -235,10 +237,16 @@ pub(crate) async fn deliver(
     engine: &Engine,
     now: DateTime<Utc>,
 ) -> Result<DeliveryReport> {
+    use crate::notify::NotifyError;
     dispatcher(settings, engine)?
         .deliver_due(now)
         .await
-        .map_err(|e| Error::Input(e.to_string()))
+        .map_err(|e| match e {
+            NotifyError::Store(e) => Error::Store(e),
+            NotifyError::Engine(e) => Error::Engine(e),
+            NotifyError::Settings(_) | NotifyError::Template { .. } => Error::Config(e.to_string()),
+            e => Error::Failed(e.to_string()),
+        })
 }
 
 /// One line saying what a delivery pass did.

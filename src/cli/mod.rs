@@ -171,7 +171,11 @@ async fn migrate(settings: &Settings, out: &mut dyn Write) -> Result<()> {
     emit(out, &text)
 }
 
-/// Writes to the command's output; a closed pipe is not worth a panic.
+/// Writes to the command's output. A reader that has gone (`escalate case list | head -1`)
+/// ends the command quietly with success, as other Unix tools do: what it asked for was shown.
 pub(crate) fn emit(out: &mut dyn Write, text: &str) -> Result<()> {
-    writeln!(out, "{text}").map_err(|e| Error::Input(format!("cannot write output: {e}")))
+    writeln!(out, "{text}").map_err(|e| match e.kind() {
+        std::io::ErrorKind::BrokenPipe => Error::Reported(0),
+        _ => Error::Input(format!("cannot write output: {e}")),
+    })
 }

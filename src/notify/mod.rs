@@ -18,6 +18,10 @@ pub enum NotifyError {
     /// The mail URL or settings are wrong.
     #[error("mail settings: {0}")]
     Settings(String),
+    /// The `file://` mail directory cannot be made: no message can be written (exit 3, like
+    /// a database that cannot be reached).
+    #[error("mail: {0}")]
+    Unavailable(String),
     /// This message cannot be made (e.g. a recipient name with a line break in it, stored
     /// before such names were refused): it fails, and no other message with it.
     #[error("the message cannot be built: {0}")]

@@ -64,7 +64,11 @@ impl Mailer {
                 .recursive(true)
                 .mode(0o700)
                 .create(dir)
-                .map_err(|e| bad(&format!("cannot create {dir}: {e}")))?;
+                .map_err(|e| {
+                    NotifyError::Unavailable(format!(
+                        "smtp_url '{shown}': cannot create {dir}: {e}"
+                    ))
+                })?;
             return Ok(Mailer::File(dir.into()));
         }
         let (scheme, rest) = url
