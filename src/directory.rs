@@ -271,7 +271,7 @@ impl Directory {
         def: &Definition,
         data: &Value,
         of: &[String],
-    ) -> (Vec<&'a Agency>, Vec<String>) {
+    ) -> (Vec<&'a Agency>, Vec<(Option<String>, String)>) {
         if of.is_empty() {
             return (
                 self.agencies
@@ -296,9 +296,12 @@ impl Directory {
                             found.push(a);
                         }
                     }
-                    None => problems.push(format!("agency '{name}' is not in the directory")),
+                    None => problems.push((
+                        Some(name.to_string()),
+                        format!("agency '{name}' is not in the directory"),
+                    )),
                 },
-                None => problems.push(format!("the case names no agency for {party}")),
+                None => problems.push((None, format!("the case names no agency for {party}"))),
             }
         }
         (found, problems)
@@ -363,7 +366,10 @@ impl Directory {
                 RoleKind::Contact { level, of } => {
                     let (agencies, problems) = self.role_agencies(def, data, of);
                     // Each party's agency that is missing is its own warning on the case.
-                    out.extend(problems.into_iter().map(&nobody));
+                    out.extend(problems.into_iter().map(|(agency, why)| Recipient {
+                        agency,
+                        ..nobody(why)
+                    }));
                     {
                         for agency in &agencies {
                             let contacts: Vec<&Contact> = agency

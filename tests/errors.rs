@@ -393,28 +393,28 @@ fn case_list_shows_local_time_and_the_next_deadline_and_how_overdue_it_is() {
         );
         assert_eq!(
             lines[1],
-            "    next: stage1 warning due Tue 3 Nov 2026 17:00 GMT (2026-11-03T17:00:00Z)"
+            "    next: stage1 deadline Wed 4 Nov 2026 17:00 GMT (2026-11-04T17:00:00Z)"
         );
         assert_eq!(
             lines[2],
             "          Due Wed 4 Nov 2026 17:00 GMT: received on Mon 2 Nov at 09:00, before the 17:00 cut-off"
         );
         // A day and a bit later, nobody having ticked.
-        let o = escalate(&["case", "list", "--now", "2026-11-04T19:30:00Z"], &env);
+        let o = escalate(&["case", "list", "--now", "2026-11-05T19:30:00Z"], &env);
         assert!(
-            stdout(&o).contains("(2026-11-03T17:00:00Z); overdue: due 1 day 2 hours ago\n"),
+            stdout(&o).contains("(2026-11-04T17:00:00Z); overdue: due 1 day 2 hours ago\n"),
             "{}",
             stdout(&o)
         );
         let listed = json(&escalate(
-            &["case", "list", "--now", "2026-11-04T19:30:00Z", "--json"],
+            &["case", "list", "--now", "2026-11-05T19:30:00Z", "--json"],
             &env,
         ));
         let next = &listed[0]["next_deadline"];
         assert_eq!(next["slot"], "stage1");
-        assert_eq!(next["kind"], "warning");
-        assert_eq!(next["due"], "2026-11-03T17:00:00Z");
-        assert_eq!(next["due_local"], "Tue 3 Nov 2026 17:00 GMT");
+        assert_eq!(next["kind"], "lapse");
+        assert_eq!(next["due"], "2026-11-04T17:00:00Z");
+        assert_eq!(next["due_local"], "Wed 4 Nov 2026 17:00 GMT");
         assert_eq!(next["overdue"], true);
         assert_eq!(next["overdue_seconds"], 95400);
         assert!(

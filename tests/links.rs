@@ -92,12 +92,11 @@ fn a_transfer_and_its_dispute_are_linked_once_and_told_of_each_other_closing() {
             show(&env, &transfer)["history"].as_array().unwrap().len(),
             entries
         );
-        assert!(
-            stdout(&run(&env, &["case", "list", "--workflow", "dispute"]))
-                .lines()
-                .count()
-                == 1
-        );
+        let disputes = json(&run(
+            &env,
+            &["case", "list", "--workflow", "dispute", "--json"],
+        ));
+        assert_eq!(disputes.as_array().unwrap().len(), 1);
 
         // The transfer closes (the receiving authority decides): the dispute stays open, and
         // its parties are told, in its history and by mail.

@@ -320,6 +320,44 @@ fn a_missing_contact_is_a_warning_on_the_case_not_a_silent_drop() {
     );
     s.tick("2026-11-02T10:00:00Z");
     assert_eq!(server.messages().len(), 3);
+
+    // The directory gains the contact: retrying that message finds them now.
+    let failed = json(&s.run(&["outbox", "list", "--status", "failed", "--json"]));
+    let id = failed[0]["id"].as_i64().unwrap().to_string();
+    let o = s.run(&["outbox", "retry", &id]);
+    assert_eq!(o.status.code(), Some(2), "nobody yet: {}", stderr(&o));
+    assert!(
+        stderr(&o).contains("still has nobody to go to"),
+        "{}",
+        stderr(&o)
+    );
+    std::fs::write(
+        &file,
+        "partnership:\n  name: P\n  business_unit:\n    - {name: BU, email: bu@p.example.org}\n\
+         agencies:\n  - name: Riverside Primary School\n    line_manager:\n      - {name: DSL, email: dsl@school.example.org}\n\
+         \x20 - name: Children's Social Care\n    line_manager:\n      - {name: Team Manager, email: tm@council.example.gov.uk}\n",
+    )
+    .unwrap();
+    assert!(
+        s.run(&["agencies", "import", file.to_str().unwrap()])
+            .status
+            .success()
+    );
+    let o = s.run(&["outbox", "retry", &id, "--now", "2026-11-02T10:05:00Z"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).starts_with("queued again, to the directory's contact now"),
+        "{}",
+        stdout(&o)
+    );
+    s.tick("2026-11-02T10:05:00Z");
+    let messages = server.messages();
+    assert_eq!(messages.len(), 4);
+    assert!(
+        messages[3].contains("tm@council.example.gov.uk"),
+        "{}",
+        messages[3]
+    );
 }
 
 /// Every template every shipped workflow uses, for each of its states: it renders (subject

@@ -172,12 +172,25 @@ fn dispute_happy_path_escalated_by_hand_then_resolved() {
     assert_eq!(tr.fields["outcome"], "partly_resolved");
     tr.apply_to(&mut case);
 
-    let err = apply(
+    // A note is still taken (the workflow lists it under after_close); it moves nothing.
+    let late = apply(
         def,
         &case,
         "note",
         &raiser,
         &fields(&[("text", "late note")]),
+        t("2026-11-06T09:00:00Z"),
+        &cal,
+    )
+    .unwrap();
+    assert_eq!((late.to.as_str(), late.closes), ("resolved", false));
+    assert!(late.effects.is_empty());
+    let err = apply(
+        def,
+        &case,
+        "escalate",
+        &raiser,
+        &fields(&[("reason", "late")]),
         t("2026-11-06T09:00:00Z"),
         &cal,
     )

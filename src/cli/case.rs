@@ -198,16 +198,29 @@ fn case_json(view: &CaseView) -> Value {
     })
 }
 
+/// How a deadline is named on a line: a lapse is the deadline itself; a warning is the reminder
+/// ahead of it (its explanation is the deadline's).
+fn deadline_heading(d: &DeadlineRecord) -> String {
+    match d.kind {
+        TimerKind::Lapse => format!("{} deadline {}", slot_name(&d.slot), both_times(d.due_at)),
+        TimerKind::Warning => format!(
+            "{} warning {}, ahead of the deadline",
+            slot_name(&d.slot),
+            both_times(d.due_at)
+        ),
+    }
+}
+
 fn pending_lines(view: &CaseView) -> String {
     view.deadlines
         .iter()
         .filter(|d| d.status == DeadlineStatus::Pending)
         .map(|d| {
+            let why = d.explanation.lines().next().unwrap_or_default();
             format!(
-                "  {} {} due {}",
-                slot_name(&d.slot),
-                kind_name(d.kind),
-                local_time(d.due_at, chrono_tz::Europe::London)
+                "  {}\n      {}",
+                deadline_heading(d),
+                crate::text::for_terminal(why)
             )
         })
         .collect::<Vec<_>>()
@@ -368,16 +381,17 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
     })
 }
 
-/// An open case's next pending deadline (the one its `next_due` is the time of), if any.
+/// An open case's next deadline: its earliest pending lapse, else its earliest warning.
 async fn next_deadline(engine: &Engine, case: &CaseRecord) -> Result<Option<DeadlineRecord>> {
     if case.closed_at.is_some() || case.next_due.is_none() {
         return Ok(None);
     }
     let deadlines = engine.store().deadlines(case.id).await?;
+    // The deadline itself (a lapse) before any warning ahead of it.
     Ok(deadlines
         .into_iter()
         .filter(|d| d.status == DeadlineStatus::Pending)
-        .min_by_key(|d| d.due_at))
+        .min_by_key(|d| (d.kind != TimerKind::Lapse, d.due_at)))
 }
 
 /// How long ago `due` was, in elapsed time: `2 days 3 hours`, `5 hours`, `20 minutes`.
@@ -396,12 +410,7 @@ fn elapsed(due: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The lines under a case in `case list`: its next deadline, whether it is overdue and for
 /// how long, and the first line of its explanation.
 fn next_deadline_text(d: &DeadlineRecord, now: DateTime<Utc>) -> String {
-    let mut text = format!(
-        "\n    next: {} {} due {}",
-        slot_name(&d.slot),
-        kind_name(d.kind),
-        both_times(d.due_at)
-    );
+    let mut text = format!("\n    next: {}", deadline_heading(d));
     if d.due_at <= now {
         text.push_str(&format!("; overdue: due {} ago", elapsed(d.due_at, now)));
     }
@@ -671,10 +680,8 @@ fn show_text(view: &CaseView) -> Result<String> {
     s.push_str("deadlines:\n");
     for d in &view.deadlines {
         s.push_str(&format!(
-            "  {} {} due {} [{}{}]\n",
-            slot_name(&d.slot),
-            kind_name(d.kind),
-            both_times(d.due_at),
+            "  {} [{}{}]\n",
+            deadline_heading(d),
             d.status.as_str(),
             if d.late { ", late" } else { "" }
         ));

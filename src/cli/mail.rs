@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{block_on, emit, parse_time};
 use crate::config::Settings;
-use crate::directory::Directory;
+use crate::directory::{Directory, Recipient};
 use crate::engine::Engine;
 use crate::notify::{DeliveryReport, Dispatcher, Templates};
 use crate::store::{OutboxFilter, OutboxRecord};
@@ -199,11 +199,27 @@ pub(crate) fn outbox(cmd: OutboxCommand, settings: &Settings, out: &mut dyn Writ
                             })
                             .await?
                             .pop();
+                        if let Some(m) = row.as_ref().filter(|m| m.status == "failed") {
+                            // Nobody to send to then: perhaps the directory names someone now.
+                            let engine = super::case::engine(settings).await?;
+                            if let Some(found) = readdress(&engine, m).await? {
+                                let now = now.unwrap_or_else(Utc::now);
+                                if let Some(row) = store.readdress_outbox(id, &found, now).await? {
+                                    return emit(
+                                        out,
+                                        &format!(
+                                            "queued again, to the directory's contact now: {}",
+                                            outbox_line(&row)
+                                        ),
+                                    );
+                                }
+                            }
+                        }
                         Err(Error::Input(match row {
                             None => format!("no message #{id}"),
                             Some(m) if m.recipient.missing.is_some() => format!(
-                                "message #{id} has nobody to go to ({}); add the contact with \
-                                 `escalate agencies import`, and later messages will reach them",
+                                "message #{id} still has nobody to go to ({}); add the contact with \
+                                 `escalate agencies import` and retry it",
                                 m.recipient.missing.unwrap_or_default()
                             ),
                             Some(m) => format!(
@@ -280,4 +296,33 @@ pub(crate) async fn leased_due(engine: &Engine, now: DateTime<Utc>) -> Result<Le
             )
         }),
     })
+}
+
+/// Who a failed message that had nobody to go to would go to now: the first person the current
+/// directory names in its role (for its agency, if it was about one agency's contact).
+async fn readdress(engine: &Engine, row: &OutboxRecord) -> Result<Option<Recipient>> {
+    let Some(case_id) = row.case_id else {
+        return Ok(None);
+    };
+    if row.recipient.missing.is_none() {
+        return Ok(None);
+    }
+    let Some(case) = engine.store().cases_by_id(&[case_id]).await?.pop() else {
+        return Ok(None);
+    };
+    let def = engine
+        .definition(&case.workflow, &case.workflow_hash)
+        .await?;
+    let directory = engine.store().directory().await?;
+    Ok(directory
+        .recipients(&def, &case.data, std::slice::from_ref(&row.recipient.role))
+        .into_iter()
+        // Only a contact of a named agency can turn up later; a party's address comes from
+        // the case itself.
+        .find(|r| {
+            r.missing.is_none()
+                && row.recipient.agency.is_some()
+                && r.agency.as_deref().map(str::to_lowercase)
+                    == row.recipient.agency.as_deref().map(str::to_lowercase)
+        }))
 }

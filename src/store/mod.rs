@@ -186,6 +186,16 @@ pub trait Store: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxRecord>, StoreError>;
 
+    /// Queues a failed message that had nobody to go to again, addressed to `recipient` (found
+    /// since in the directory), due at `now`, with a fresh retry window; `None` if there is no
+    /// such failed message.
+    async fn readdress_outbox(
+        &self,
+        id: i64,
+        recipient: &Recipient,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError>;
+
     /// Replaces the agency directory, in one transaction.
     async fn replace_directory(
         &self,

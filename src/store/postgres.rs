@@ -23,7 +23,7 @@ use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
     directory_from, message_keys, recipient_from,
 };
-use crate::directory::Directory;
+use crate::directory::{Directory, Recipient};
 use crate::workflow::Definition;
 
 #[derive(sqlx::FromRow)]
@@ -746,6 +746,30 @@ impl Store for PostgresStore {
             .bind(now)
             .bind(id)
             .bind(Utc::now())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(OutboxRow::record)
+            .transpose()
+    }
+
+    async fn readdress_outbox(
+        &self,
+        id: i64,
+        recipient: &Recipient,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        let sql = format!(
+            "UPDATE outbox SET status = 'queued', recipients = $4, last_error = NULL,
+                 next_attempt_at = $1, attempts = 0, queued_at = $3,
+                 lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = $2 AND status = 'failed' AND recipients->>'missing' IS NOT NULL
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(now)
+            .bind(id)
+            .bind(Utc::now())
+            .bind(Json(recipient))
             .fetch_optional(&self.pool)
             .await?
             .map(OutboxRow::record)

@@ -21,7 +21,7 @@ use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
     directory_from, message_keys, recipient_from,
 };
-use crate::directory::Directory;
+use crate::directory::{Directory, Recipient};
 use crate::workflow::Definition;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -800,6 +800,32 @@ impl Store for SqliteStore {
              RETURNING {OUTBOX_COLUMNS}"
         );
         sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(text(now))
+            .bind(text(Utc::now()))
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await?
+            .map(OutboxRow::record)
+            .transpose()
+    }
+
+    async fn readdress_outbox(
+        &self,
+        id: i64,
+        recipient: &Recipient,
+        now: DateTime<Utc>,
+    ) -> Result<Option<OutboxRecord>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let sql = format!(
+            "UPDATE outbox SET status = 'queued', recipients = ?, last_error = NULL,
+                 next_attempt_at = ?, attempts = 0, queued_at = ?,
+                 lease_owner = NULL, lease_expires_at = NULL
+             WHERE id = ? AND status = 'failed'
+               AND json_extract(recipients, '$.missing') IS NOT NULL
+             RETURNING {OUTBOX_COLUMNS}"
+        );
+        sqlx::query_as::<_, OutboxRow>(sqlx::AssertSqlSafe(sql))
+            .bind(to_json(recipient))
             .bind(text(now))
             .bind(text(Utc::now()))
             .bind(id)
