@@ -411,6 +411,7 @@ async fn escalate_with_stale_read(
         start: vec![],
         outbox: vec![],
         fired: None,
+        moved: vec![],
     };
     let mut dispute = write.clone();
     dispute.target = store::Target::New {
@@ -838,6 +839,7 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
             payload: serde_json::json!({}),
         }],
         fired: fired.map(|id| (id, false)),
+        moved: vec![],
     }
 }
 

@@ -219,6 +219,10 @@ pub const WARNING_EVENT: &str = "deadline_warning";
 pub const LAPSE_EVENT: &str = "deadline_lapsed";
 /// The event recorded when a pending deadline no longer applies and is cancelled.
 pub const WITHDRAW_EVENT: &str = "deadline_withdrawn";
+/// The event recorded when changed holiday data moves a pending deadline.
+pub const MOVE_EVENT: &str = "deadline_moved";
+/// The email template that tells a deadline's owners it moved earlier.
+pub const MOVED_TEMPLATE: &str = "deadline_moved";
 
 /// A state a case may open in.
 #[derive(Debug, Clone)]
@@ -382,6 +386,7 @@ impl Definition {
             WARNING_EVENT => "Deadline warning".into(),
             LAPSE_EVENT => "Deadline passed".into(),
             WITHDRAW_EVENT => "Deadline withdrawn".into(),
+            MOVE_EVENT => "Deadline moved".into(),
             other => {
                 let words = other.replace('_', " ");
                 let mut chars = words.chars();
