@@ -11,8 +11,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 mod audit;
+mod recompute;
 
 pub use audit::AuditReport;
+pub use recompute::RecomputeReport;
 
 use crate::calendar::Calendar;
 use crate::directory::Directory;
@@ -766,6 +768,7 @@ impl Engine {
             start: Vec::new(),
             outbox: Vec::new(),
             fired: fired.map(|(d, late)| (d.id, late)),
+            moved: Vec::new(),
         };
         for effect in &transition.effects {
             match effect {
