@@ -12,10 +12,13 @@
 //!   computed. A deadline the case has left is left for the tick to withdraw.
 
 use chrono::{DateTime, Utc};
+use futures_util::StreamExt;
 use serde::Serialize;
 use serde_json::json;
 
-use super::{Engine, EngineError, EngineResult, RETRIES, machine_case};
+use super::{
+    CLAIM_BATCH, Engine, EngineError, EngineResult, RETRIES, TICK_CONCURRENCY, machine_case,
+};
 use crate::calendar::local_time;
 use crate::store::{CaseRecord, DeadlineRecord, DeadlineStatus, MovedDeadline, StoreError};
 use crate::workflow::{Move, Refusal, Slot, Timer, TimerKind, moved, recompute};
@@ -75,19 +78,44 @@ impl Engine {
             data_version: version.clone(),
             ..RecomputeReport::default()
         };
-        for id in self.store.stale_deadline_cases(&version).await? {
-            let Some(case) = self.store.cases_by_id(&[id]).await?.pop() else {
-                continue;
-            };
-            let reference = case.reference.clone();
-            match self.recompute_case(case, &version, now, &mut report).await {
-                Ok(()) => {}
-                Err(EngineError::Store(
-                    e @ (StoreError::Unreachable { .. } | StoreError::Database(_)),
-                )) => return Err(e.into()),
-                Err(e) => report.failed.push(format!("{reference}: {e}")),
+        let ids = self.store.stale_deadline_cases(&version).await?;
+        // Different cases at once, as a tick fires them: a holiday added to the feed's last year
+        // can touch every open case.
+        for chunk in ids.chunks(CLAIM_BATCH as usize) {
+            let cases = self.store.cases_by_id(chunk).await?;
+            let mut results = futures_util::stream::iter(cases)
+                .map(|case| {
+                    let version = &version;
+                    async move {
+                        let reference = case.reference.clone();
+                        let mut one = RecomputeReport::default();
+                        let result = self.recompute_case(case, version, now, &mut one).await;
+                        (reference, one, result)
+                    }
+                })
+                .buffer_unordered(TICK_CONCURRENCY);
+            let mut fatal = None;
+            while let Some((reference, one, result)) = results.next().await {
+                report.moved += one.moved;
+                report.earlier += one.earlier;
+                report.unchanged += one.unchanged;
+                report.left += one.left;
+                report.cases.extend(one.cases);
+                match result {
+                    Ok(()) => {}
+                    // The database failing is the run failing; the cases in flight finish first.
+                    Err(EngineError::Store(
+                        e @ (StoreError::Unreachable { .. } | StoreError::Database(_)),
+                    )) => fatal = fatal.or(Some(e)),
+                    Err(e) => report.failed.push(format!("{reference}: {e}")),
+                }
+            }
+            if let Some(e) = fatal {
+                return Err(e.into());
             }
         }
+        report.cases.sort();
+        report.failed.sort();
         report.checked = report.moved + report.unchanged + report.left;
         Ok(report)
     }
