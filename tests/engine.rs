@@ -412,6 +412,7 @@ async fn escalate_with_stale_read(
         outbox: vec![],
         fired: None,
         opened_by: None,
+        moved: vec![],
     };
     let mut dispute = write.clone();
     dispute.opened_by = Some(0);
@@ -841,6 +842,7 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
         }],
         fired: fired.map(|id| (id, false)),
         opened_by: None,
+        moved: vec![],
     }
 }
 

@@ -4,6 +4,7 @@
 //! [`LAST_YEAR`], so the Nth working day after any date is two array look-ups, never a loop over days.
 //! Feed years use the GOV.UK feed; other years use [`rules`] and make deadlines provisional.
 
+mod changes;
 mod division;
 mod duration;
 mod explain;
@@ -15,6 +16,7 @@ use chrono::{DateTime, Datelike, NaiveDate, NaiveTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use sha2::{Digest, Sha256};
 
+pub use changes::{ChangedDay, HolidayChanges};
 pub use division::{Division, UnknownDivision};
 pub use duration::{Duration, DurationError};
 pub use explain::local_time;

@@ -1,4 +1,4 @@
-//! `escalate calendar due` and `escalate calendar holidays`.
+//! `escalate calendar due`, `escalate calendar holidays` and `escalate calendar reload`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -10,6 +10,7 @@ use serde::Serialize;
 use super::{emit, parse_time};
 use crate::calendar::{Division, Duration, FIRST_YEAR, Holiday, LAST_YEAR};
 use crate::config::Settings;
+use crate::engine::RecomputeReport;
 use crate::{Error, Result};
 
 #[derive(Debug, Subcommand)]
@@ -44,6 +45,18 @@ pub(crate) enum CalendarCommand {
         #[arg(long, value_name = "FILE")]
         holidays: Option<PathBuf>,
         /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Recompute open deadlines after the holiday data (feed or closures) changed: each moved
+    /// deadline is recorded on its case, and its owners are told when it moved earlier.
+    /// Uses the configured holiday data, as `serve` and `tick` do.
+    Reload {
+        /// The time to judge deadlines at, RFC 3339 [default: now]: one already due then is
+        /// not moved (the next tick fires it).
+        #[arg(long, value_name = "TIME", value_parser = parse_time)]
+        now: Option<DateTime<Utc>>,
+        /// Print JSON: {"data_version", "checked", "moved", "earlier", "unchanged", "left", "cases", "failed"}.
         #[arg(long)]
         json: bool,
     },
@@ -160,7 +173,50 @@ pub(crate) fn run(cmd: CalendarCommand, settings: &Settings, out: &mut dyn Write
             }
             emit(out, &text)
         }
+        CalendarCommand::Reload { now, json } => super::block_on(async {
+            let engine = super::case::engine(settings).await?;
+            let report = engine
+                .recompute_deadlines(now.unwrap_or_else(Utc::now))
+                .await?;
+            if json {
+                emit(out, &to_json(&report)?)?;
+            } else {
+                for line in reload_lines(&report) {
+                    emit(out, &line)?;
+                }
+            }
+            match report.failed.first() {
+                None => Ok(()),
+                Some(first) => Err(Error::Reported(reload_failed(&report, first))),
+            }
+        }),
     }
+}
+
+/// What a recompute did, for people: one summary line, and the cases moved.
+pub(crate) fn reload_lines(report: &RecomputeReport) -> Vec<String> {
+    let mut lines = vec![format!(
+        "holiday data {}: {} open deadline(s) computed with other data; moved {} ({} earlier) in {} case(s), {} unchanged, {} left to the next tick",
+        report.data_version,
+        report.checked,
+        report.moved,
+        report.earlier,
+        report.cases.len(),
+        report.unchanged,
+        report.left
+    )];
+    lines.extend(report.cases.iter().map(|r| format!("  moved: {r}")));
+    lines
+}
+
+/// Says on stderr, in one line, that some cases could not be recomputed; the exit code.
+pub(crate) fn reload_failed(report: &RecomputeReport, first: &str) -> u8 {
+    eprintln!(
+        "escalate: {} case(s) could not be recomputed and keep their deadlines; first: {}",
+        report.failed.len(),
+        crate::text::for_terminal(first)
+    );
+    1
 }
 
 fn to_json(value: &impl Serialize) -> Result<String> {

@@ -430,6 +430,10 @@ pub(crate) fn tick(
 ) -> Result<()> {
     block_on(async {
         let engine = engine(settings).await?;
+        // Deadlines computed with other holiday data are recomputed before any fires.
+        let recomputed = engine
+            .recompute_deadlines(now.unwrap_or_else(Utc::now))
+            .await?;
         let lease = chrono::TimeDelta::seconds(settings.engine.lease_seconds.into());
         let report = engine
             .tick_with(now.unwrap_or_else(Utc::now), lease, |reference, fired| {
@@ -471,8 +475,20 @@ pub(crate) fn tick(
                 let mut value = json!(report);
                 value["mail"] = json!(mail);
                 value["leased"] = leased.json;
+                value["recomputed"] = json!(recomputed);
                 emit(out, &pretty(&value)?)?;
             } else {
+                if recomputed.checked + recomputed.failed.len() > 0 {
+                    for line in super::calendar::reload_lines(&recomputed) {
+                        emit(out, &line)?;
+                    }
+                    for failure in &recomputed.failed {
+                        emit(
+                            out,
+                            &format!("  not recomputed: {}", crate::text::for_terminal(failure)),
+                        )?;
+                    }
+                }
                 emit(
                     out,
                     &format!(

@@ -138,6 +138,21 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         }
         let engine = Engine::new(store, workflows, calendar);
         engine.register_workflows(Utc::now()).await?;
+        // Deadlines computed with other holiday data are recomputed before the first sweep.
+        let recomputed = engine.recompute_deadlines(Utc::now()).await?;
+        if recomputed.checked > 0 {
+            tracing::info!(
+                data_version = %recomputed.data_version,
+                moved = recomputed.moved,
+                earlier = recomputed.earlier,
+                unchanged = recomputed.unchanged,
+                left = recomputed.left,
+                "deadlines recomputed with new holiday data"
+            );
+        }
+        for failure in &recomputed.failed {
+            tracing::error!("deadline not recomputed, keeps its time: {failure}");
+        }
         let dispatcher = super::mail::dispatcher(settings, &engine)?;
         let interval = Duration::from_secs(settings.serve.interval_seconds.max(1).into());
         let signal_error = |e: std::io::Error| Error::Config(format!("cannot watch signals: {e}"));

@@ -11,8 +11,10 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 mod audit;
+mod recompute;
 
 pub use audit::AuditReport;
+pub use recompute::RecomputeReport;
 
 use crate::calendar::Calendar;
 use crate::directory::Directory;
@@ -875,6 +877,7 @@ impl Engine {
             outbox: Vec::new(),
             fired: fired.map(|(d, late)| (d.id, late)),
             opened_by: None,
+            moved: Vec::new(),
         };
         for effect in &transition.effects {
             match effect {

@@ -150,6 +150,15 @@ pub trait Store: Send + Sync {
     /// A case's deadlines, by due time.
     async fn deadlines(&self, case_id: i64) -> Result<Vec<DeadlineRecord>, StoreError>;
 
+    /// The ids of cases with a pending deadline computed with holiday data other than
+    /// `data_version`, in id order.
+    async fn stale_deadline_cases(&self, data_version: &str) -> Result<Vec<i64>, StoreError>;
+
+    /// Gives pending deadlines whose due time is unchanged (still `due_at`) a new explanation
+    /// and data version; a deadline that ended or moved meanwhile is left as it is. Returns
+    /// how many changed.
+    async fn restamp_deadlines(&self, stamps: &[MovedDeadline]) -> Result<u64, StoreError>;
+
     /// A case's outbox rows, oldest first.
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError>;
 

@@ -288,6 +288,23 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
         }
         q.push(")");
     }
+    // Deadlines recomputed with new holiday data: pending ones only; fired ones never move.
+    if !w.moved.is_empty() {
+        q.push(
+            ", moved AS (UPDATE deadlines d SET due_at = m.due_at, explanation = m.explanation, \
+             data_version = m.data_version, lease_owner = NULL, lease_expires_at = NULL FROM (",
+        );
+        q.push_values(&w.moved, |mut row, m| {
+            row.push_bind(m.id)
+                .push_bind(m.due_at)
+                .push_bind(&m.explanation)
+                .push_bind(&m.data_version);
+        });
+        q.push(
+            ") AS m (id, due_at, explanation, data_version) WHERE d.id = m.id \
+             AND d.case_id IN (SELECT id FROM head) AND d.status = 'pending')",
+        );
+    }
     if !w.start.is_empty() {
         q.push(
             ", started AS (INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, \
@@ -639,6 +656,36 @@ impl Store for PostgresStore {
             .into_iter()
             .map(DeadlineRow::record)
             .collect()
+    }
+
+    async fn stale_deadline_cases(&self, data_version: &str) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT case_id FROM deadlines WHERE status = 'pending' AND data_version <> $1 ORDER BY case_id",
+        )
+        .bind(data_version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn restamp_deadlines(&self, stamps: &[super::MovedDeadline]) -> Result<u64, StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let mut changed = 0;
+        for m in stamps {
+            changed += sqlx::query(
+                "UPDATE deadlines SET explanation = $1, data_version = $2
+                 WHERE id = $3 AND due_at = $4 AND status = 'pending'",
+            )
+            .bind(&m.explanation)
+            .bind(&m.data_version)
+            .bind(m.id)
+            .bind(m.due_at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {

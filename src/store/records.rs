@@ -328,6 +328,22 @@ pub struct CaseWrite {
     /// For a new case opened by another case's event: the index, in the same batch, of the
     /// write recording that event; the store links the two cases.
     pub opened_by: Option<usize>,
+    /// Pending deadlines recomputed after the holiday data changed: their new due time,
+    /// explanation and data version (a fired or ended one is left as it is).
+    pub moved: Vec<MovedDeadline>,
+}
+
+/// A pending deadline recomputed with new holiday data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MovedDeadline {
+    /// Its row id.
+    pub id: i64,
+    /// When it now falls due.
+    pub due_at: DateTime<Utc>,
+    /// Why then, under the new data.
+    pub explanation: String,
+    /// The holiday data version that computed it.
+    pub data_version: String,
 }
 
 /// An event-log entry before the store numbers and chains it.

@@ -288,6 +288,20 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
                 .push(" AND status = 'pending';\n");
         }
     }
+    // Deadlines recomputed with new holiday data: pending ones only; fired ones never move.
+    for m in &w.moved {
+        q.push("UPDATE deadlines SET due_at = ")
+            .push_bind(text(m.due_at))
+            .push(", explanation = ")
+            .push_bind(&m.explanation)
+            .push(", data_version = ")
+            .push_bind(&m.data_version)
+            .push(", lease_owner = NULL, lease_expires_at = NULL WHERE id = ")
+            .push_bind(m.id)
+            .push(" AND case_id = ");
+        case_id(&mut q);
+        q.push(" AND status = 'pending';\n");
+    }
     if !w.start.is_empty() {
         q.push(
             "INSERT INTO deadlines (case_id, slot_kind, slot, kind, due_at, explanation, \
@@ -693,6 +707,37 @@ impl Store for SqliteStore {
             .into_iter()
             .map(DeadlineRow::record)
             .collect()
+    }
+
+    async fn stale_deadline_cases(&self, data_version: &str) -> Result<Vec<i64>, StoreError> {
+        let rows: Vec<(i64,)> = sqlx::query_as(
+            "SELECT DISTINCT case_id FROM deadlines WHERE status = 'pending' AND data_version <> ? ORDER BY case_id",
+        )
+        .bind(data_version)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|r| r.0).collect())
+    }
+
+    async fn restamp_deadlines(&self, stamps: &[super::MovedDeadline]) -> Result<u64, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut changed = 0;
+        for m in stamps {
+            changed += sqlx::query(
+                "UPDATE deadlines SET explanation = ?, data_version = ?
+                 WHERE id = ? AND due_at = ? AND status = 'pending'",
+            )
+            .bind(&m.explanation)
+            .bind(&m.data_version)
+            .bind(m.id)
+            .bind(text(m.due_at))
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(changed)
     }
 
     async fn outbox(&self, case_id: i64) -> Result<Vec<OutboxRecord>, StoreError> {

@@ -226,6 +226,10 @@ pub const WITHDRAW_EVENT: &str = "deadline_withdrawn";
 pub const LINKED_CLOSED_EVENT: &str = "linked_case_closed";
 /// The template of the message telling an open case's parties that a linked case closed.
 pub const LINKED_CLOSED_TEMPLATE: &str = "linked_closed";
+/// The event recorded when changed holiday data moves a pending deadline.
+pub const MOVE_EVENT: &str = "deadline_moved";
+/// The email template that tells a deadline's owners it moved earlier.
+pub const MOVED_TEMPLATE: &str = "deadline_moved";
 
 /// A state a case may open in.
 #[derive(Debug, Clone)]
@@ -393,6 +397,7 @@ impl Definition {
             LAPSE_EVENT => "Deadline passed".into(),
             WITHDRAW_EVENT => "Deadline withdrawn".into(),
             LINKED_CLOSED_EVENT => "Linked case closed".into(),
+            MOVE_EVENT => "Deadline moved".into(),
             other => {
                 let words = other.replace('_', " ");
                 let mut chars = words.chars();

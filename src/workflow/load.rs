@@ -261,12 +261,13 @@ fn is_path(s: &str) -> bool {
     s.split('.').all(is_name)
 }
 
-const RESERVED_EVENTS: [&str; 5] = [
+const RESERVED_EVENTS: [&str; 6] = [
     OPEN_EVENT,
     WARNING_EVENT,
     LAPSE_EVENT,
     WITHDRAW_EVENT,
     LINKED_CLOSED_EVENT,
+    MOVE_EVENT,
 ];
 
 /// Everything that names a state, an event or a role, gathered before the details are checked.

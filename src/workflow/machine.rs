@@ -736,6 +736,134 @@ pub fn linked_closed(
     }
 }
 
+/// The timer a pending deadline of `case` should have under `calendar`, computed as when it
+/// was started (see [`enter`] and [`start_tasks`]) but purely from the rule of `slot` in the
+/// case's workflow version and `started_at`, the time of the entry that started it. For a
+/// deadline measured from an event, `case.event_times` must hold the times as they were at
+/// `started_at` (the engine replays the history up to then). A deadline the case has left,
+/// or a warning its rule no longer has, is [`Refusal::StaleTimer`]: it is not recomputed.
+pub fn recompute(
+    def: &Definition,
+    case: &Case,
+    slot: &Slot,
+    kind: TimerKind,
+    started_at: DateTime<Utc>,
+    calendar: &Calendar,
+) -> Result<Timer, Refusal> {
+    let stale = || Refusal::StaleTimer(slot.clone());
+    let (rule, from) = match slot {
+        Slot::State(s) if *s == case.state => {
+            let rule = def
+                .state(s)
+                .and_then(|s| s.deadline.as_ref())
+                .ok_or_else(stale)?;
+            let from = match &rule.from {
+                Anchor::Entered => started_at,
+                Anchor::Opened => case.opened_at,
+                Anchor::Event(e) => case.event_times.get(e).copied().unwrap_or(started_at),
+            };
+            (rule, from)
+        }
+        Slot::State(_) => return Err(stale()),
+        Slot::Task(t) => {
+            let rule = &def.task(t).ok_or_else(stale)?.deadline;
+            // A task measured from an event started with that event; any other with the case.
+            let from = match rule.from {
+                Anchor::Event(_) => started_at,
+                Anchor::Opened | Anchor::Entered => case.opened_at,
+            };
+            (rule, from)
+        }
+    };
+    let clock = Clock::new(def, &case.data, calendar);
+    // A reminder that repeats (`on_lapse: repeat`) was started by the lapse before it, after
+    // the case entered the state: it counts its own duration from that lapse.
+    if let (Slot::State(_), TimerKind::Lapse, Some(every)) = (slot, kind, rule.on_lapse.repeat)
+        && started_at > case.entered_at
+    {
+        let deadline = calendar.due_with(started_at, every, clock.division, &clock.hours)?;
+        return Ok(Timer {
+            slot: slot.clone(),
+            kind,
+            due_at: deadline.due_at,
+            deadline,
+        });
+    }
+    let deadline = calendar.due_with(from, rule.within, clock.division, &clock.hours)?;
+    let due_at = match kind {
+        TimerKind::Lapse => deadline.due_at,
+        TimerKind::Warning => calendar.earlier(&deadline, rule.warn_before.ok_or_else(stale)?)?,
+    };
+    Ok(Timer {
+        slot: slot.clone(),
+        kind,
+        due_at,
+        deadline,
+    })
+}
+
+/// How changed holiday data moves one deadline of a case: see [`moved`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    /// Which deadline.
+    pub slot: Slot,
+    /// Its due time (the lapse's) before and after; the same when only its warning moved.
+    pub due: (DateTime<Utc>, DateTime<Utc>),
+    /// Its pending warning's time before and after, if that moved.
+    pub warning: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    /// Why: which holidays appeared or went, in words.
+    pub reason: String,
+}
+
+fn stamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// What the engine records when changed holiday data moves a pending deadline: an entry with
+/// the old and new due times and the reason, and, when the deadline now falls due earlier, an
+/// email to its owners (they have less time than they were told). The case does not change
+/// state; the deadline rows are updated in the same write.
+pub fn moved(def: &Definition, case: &Case, m: &Move, now: DateTime<Utc>) -> Transition {
+    let name = match &m.slot {
+        Slot::State(s) | Slot::Task(s) => s.clone(),
+    };
+    let mut fields = EventFields::from([
+        ("deadline".to_string(), name),
+        ("old_due".to_string(), stamp(m.due.0)),
+        ("new_due".to_string(), stamp(m.due.1)),
+        ("reason".to_string(), m.reason.clone()),
+    ]);
+    if let Some((old, new)) = m.warning {
+        fields.insert("old_warning".into(), stamp(old));
+        fields.insert("new_warning".into(), stamp(new));
+    }
+    let owners = match &m.slot {
+        Slot::State(s) => def.state(s).and_then(|s| s.deadline.as_ref()),
+        Slot::Task(t) => def.task(t).map(|t| &t.deadline),
+    }
+    .map(|rule| rule.owners.clone())
+    .unwrap_or_default();
+    let mut effects = Vec::new();
+    if m.due.1 < m.due.0 && !owners.is_empty() {
+        effects.push(Effect::Send(Message {
+            kind: ActionKind::Email,
+            template: MOVED_TEMPLATE.into(),
+            to: owners,
+        }));
+    }
+    Transition {
+        event: MOVE_EVENT.into(),
+        actor: ENGINE.into(),
+        at: now,
+        from: case.state.clone(),
+        to: case.state.clone(),
+        entered: false,
+        closes: false,
+        fields,
+        effects,
+    }
+}
+
 /// Data for a linked case: `$path` copies from the event's fields, then this case's data;
 /// anything else is a literal.
 fn linked_data(opens: &Opens, case: &Case, fields: &EventFields) -> Value {
