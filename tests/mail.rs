@@ -782,3 +782,26 @@ fn the_emailed_form_carries_free_text_only_when_the_partnership_turns_it_on() {
         );
     }
 }
+
+/// A back-dated event's messages get their full retry window, counted on the real clock from
+/// when they were queued, not from the event's date: with the server down, today's tick keeps
+/// retrying a message about an event entered as of three weeks ago.
+#[test]
+fn a_back_dated_events_messages_get_their_full_retry_window() {
+    let db = TestDb::sqlite();
+    let server = SmtpServer::down();
+    let s = Setup::new(db, &server.url());
+    let reference = s.open_dispute();
+    s.escalate(&reference, RAISER, "No reply", "2026-11-02T10:00:00Z");
+    let report = s.tick(&chrono::Utc::now().to_rfc3339());
+    assert_eq!(report["mail"]["failed"], 0, "{report}");
+    assert!(report["mail"]["retrying"].as_u64().unwrap() > 0, "{report}");
+    assert!(
+        s.outbox()
+            .iter()
+            .filter(|m| m["recipient"]["missing"].is_null())
+            .all(|m| m["status"] == "queued"),
+        "{:?}",
+        s.outbox()
+    );
+}
