@@ -88,7 +88,9 @@ fn refusal_exit_code(refusal: &Refusal) -> u8 {
         | Refusal::BadField { .. }
         | Refusal::MissingField { .. }
         | Refusal::UnknownField { .. }
-        | Refusal::BadChoice { .. } => 2,
+        | Refusal::BadChoice { .. }
+        // A date outside the calendar's range is a bad date, not a refusal.
+        | Refusal::Calendar(_) => 2,
         _ => 1,
     }
 }

@@ -420,3 +420,44 @@ async fn a_case_deleted_whole_or_cut_short_is_found() {
         );
     }
 }
+
+/// Entries written on the real clock (no `--now`, so times carry nanoseconds) verify: the case's
+/// event times and its history are kept to the same microsecond.
+#[test]
+fn entries_at_the_real_clock_verify() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let o = escalate(
+            &[
+                "case",
+                "open",
+                "--workflow",
+                "dispute",
+                "--data",
+                "examples/dispute.json",
+                "--by",
+                RAISER,
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        for text in ["called", "called again"] {
+            let o = escalate(
+                &[
+                    "case",
+                    "event",
+                    "DSP-2026-000001",
+                    "note",
+                    "--by",
+                    RAISER,
+                    "--field",
+                    &format!("text={text}"),
+                ],
+                &env,
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let o = escalate(&["audit", "verify"], &env);
+        assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    }
+}

@@ -606,7 +606,7 @@ fn both_times(t: DateTime<Utc>) -> String {
 /// An entry's time, and when it was written if that differs by more than a minute: a
 /// back-dated entry says so, and one dated after it was written was made with
 /// `[engine] allow_future` (tests and simulations only).
-fn entry_times(at: DateTime<Utc>, recorded_at: DateTime<Utc>) -> String {
+fn entry_times(at: DateTime<Utc>, recorded_at: DateTime<Utc>, by_engine: bool) -> String {
     let mut text = both_times(at);
     if at - recorded_at > chrono::TimeDelta::minutes(1) {
         text.push_str(&format!(
@@ -614,7 +614,10 @@ fn entry_times(at: DateTime<Utc>, recorded_at: DateTime<Utc>) -> String {
             rfc3339(recorded_at)
         ));
     } else if recorded_at - at > chrono::TimeDelta::minutes(1) {
-        text.push_str(&format!(" [back-dated, written {}]", rfc3339(recorded_at)));
+        // The engine records a lapse at its due time, whenever the sweep came; a person's
+        // entry dated earlier than it was written was back-dated on purpose.
+        let what = if by_engine { "" } else { "back-dated, " };
+        text.push_str(&format!(" [{what}written {}]", rfc3339(recorded_at)));
     }
     text
 }
@@ -654,7 +657,7 @@ fn show_text(view: &CaseView) -> Result<String> {
         s.push_str(&format!(
             "  {:>3} {} {} by {}: {} -> {}{}{}\n",
             e.seq,
-            entry_times(e.at, e.recorded_at),
+            entry_times(e.at, e.recorded_at, e.actor == crate::workflow::ENGINE),
             esc(&e.event),
             esc(&e.actor),
             if e.from_state.is_empty() {

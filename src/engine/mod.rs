@@ -223,7 +223,10 @@ impl Engine {
 
     /// Refuses a time later than the real clock (beyond [`CLOCK_SKEW`]) unless allowed: one
     /// mistyped year would otherwise escalate every case and lock them against real entries.
-    pub fn check_time(&self, at: DateTime<Utc>) -> EngineResult<()> {
+    /// Returns the time to the microsecond, as it is stored and hashed: a case's event times
+    /// and its history must agree exactly (`audit verify` replays one against the other).
+    pub fn check_time(&self, at: DateTime<Utc>) -> EngineResult<DateTime<Utc>> {
+        use chrono::SubsecRound;
         let clock = Utc::now();
         if !self.allow_future && at > clock + CLOCK_SKEW {
             return Err(EngineError::Future {
@@ -231,7 +234,7 @@ impl Engine {
                 clock: clock.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             });
         }
-        Ok(())
+        Ok(at.trunc_subsecs(6))
     }
 
     /// The store.
@@ -309,7 +312,7 @@ impl Engine {
         by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<CaseRecord> {
-        self.check_time(now)?;
+        let now = self.check_time(now)?;
         let def = self.current(workflow)?;
         // Bad data is bad input, whoever sends it: say so before who may open.
         let data = crate::workflow::parse_data(def, data)?;
@@ -333,15 +336,16 @@ impl Engine {
         by: &UserEmail,
     ) -> EngineResult<Vec<String>> {
         let def = self.current(workflow)?;
-        for (_, at) in cases {
-            self.check_time(*at)?;
-        }
+        let times = cases
+            .iter()
+            .map(|(_, at)| self.check_time(*at))
+            .collect::<EngineResult<Vec<_>>>()?;
         if !cases.is_empty() {
             self.store.save_workflow_version(def, real_now()).await?;
         }
         let mut writes = Vec::with_capacity(cases.len());
         let mut directory = None;
-        for (data, at) in cases {
+        for ((data, _), at) in cases.iter().zip(&times) {
             let actor = self.opener(def, data, by).await?;
             let (case, opening) = open(
                 def,
@@ -358,11 +362,7 @@ impl Engine {
             let dir = directory.as_ref().expect("set just above");
             writes.push(self.new_case_write(def, &case, &opening, dir));
         }
-        let now = cases
-            .iter()
-            .map(|(_, at)| *at)
-            .max()
-            .unwrap_or_else(Utc::now);
+        let now = times.iter().copied().max().unwrap_or_else(Utc::now);
         let written = self.store.write(&writes, now).await?;
         Ok(written.into_iter().map(|(_, r)| r).collect())
     }
@@ -377,7 +377,7 @@ impl Engine {
         by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<Recorded> {
-        self.check_time(now)?;
+        let now = self.check_time(now)?;
         let reference = reference.as_str();
         let by = by.as_str();
         let mut fired_first = 0;
@@ -528,7 +528,7 @@ impl Engine {
         lease: TimeDelta,
         mut swept: impl FnMut(&str, usize) + Send,
     ) -> EngineResult<TickReport> {
-        self.check_time(now)?;
+        let now = self.check_time(now)?;
         let owner = format!(
             "{}-{}",
             std::process::id(),

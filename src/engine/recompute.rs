@@ -72,7 +72,7 @@ impl Engine {
     /// case changed meanwhile; a second run changes nothing. Fails only when the database
     /// does; a case that cannot be recomputed is reported in [`RecomputeReport::failed`].
     pub async fn recompute_deadlines(&self, now: DateTime<Utc>) -> EngineResult<RecomputeReport> {
-        self.check_time(now)?;
+        let now = self.check_time(now)?;
         let version = self.calendar.version().to_string();
         let mut report = RecomputeReport {
             data_version: version.clone(),
