@@ -286,6 +286,19 @@ impl DivisionCalendar {
             .ok_or_else(|| CalendarError::OutOfRange(format!("{n} working days after {date}")))
     }
 
+    /// How many working days fall on or after `from` and before `until` (0 when `until` is not
+    /// later): the working days a dispute took from its opening date to its closing date.
+    pub fn working_days_between(
+        &self,
+        from: NaiveDate,
+        until: NaiveDate,
+    ) -> Result<u32, CalendarError> {
+        if until <= from {
+            return Ok(0);
+        }
+        Ok(self.rank[self.index(until)?] - self.rank[self.index(from)?])
+    }
+
     /// The named non-working days on or after `from` and before `until`.
     pub fn non_working_between(&self, from: NaiveDate, until: NaiveDate) -> &[Holiday] {
         let lo = self.non_working.partition_point(|h| h.date < from);

@@ -209,3 +209,33 @@ fn earlier_keeps_local_time_across_a_clock_change() {
     let warn = cal.earlier(&d, Duration::WorkingDays(1)).unwrap();
     assert_eq!(warn.to_rfc3339(), "2026-03-27T17:00:00+00:00");
 }
+
+#[test]
+fn working_days_between_counts_from_the_first_date_up_to_the_second() {
+    let cal = Calendar::official();
+    let ew = cal.division(Division::EnglandAndWales);
+    // Mon 2 Dec 2024 to Wed 4 Dec: Mon and Tue.
+    assert_eq!(
+        ew.working_days_between(date("2024-12-02"), date("2024-12-04"))
+            .unwrap(),
+        2
+    );
+    // Fri 20 Dec to Fri 3 Jan 2025: 20, 23, 24, 27, 30, 31 Dec and 2 Jan (25, 26 Dec and
+    // 1 Jan are bank holidays).
+    assert_eq!(
+        ew.working_days_between(date("2024-12-20"), date("2025-01-03"))
+            .unwrap(),
+        7
+    );
+    // Saturday to Monday: none; the same day or backwards: none.
+    assert_eq!(
+        ew.working_days_between(date("2024-12-07"), date("2024-12-09"))
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        ew.working_days_between(date("2024-12-04"), date("2024-12-02"))
+            .unwrap(),
+        0
+    );
+}

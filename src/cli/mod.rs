@@ -3,6 +3,7 @@
 mod calendar;
 mod case;
 mod mail;
+mod report;
 mod serve;
 mod workflows;
 
@@ -53,6 +54,9 @@ enum Command {
     /// The daemon: sweeps deadlines and delivers the outbox every [serve] interval_seconds
     /// until SIGINT or SIGTERM.
     Serve,
+    /// Reports for the partnership's board.
+    #[command(subcommand)]
+    Report(report::ReportCommand),
     /// Fire every deadline due by --now (default: now), then deliver the outbox, once.
     Tick {
         /// The time to sweep up to, RFC 3339 [default: now].
@@ -141,6 +145,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
         Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
         Command::Serve => serve::run(&settings),
+        Command::Report(cmd) => report::run(cmd, &settings, out),
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod chain;
 mod postgres;
 mod records;
+mod report_rows;
 mod sqlite;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
 pub use records::*;
+pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -257,6 +259,15 @@ pub trait Store: Send + Sync {
         due_by: DateTime<Utc>,
         clock: DateTime<Utc>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
+
+    /// Streams the report's facts of every case opened before `until` and not closed before
+    /// `from` (event times), one case at a time in id order, to `sink`; memory stays flat.
+    async fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        sink: &mut (dyn FnMut(CaseFacts) + Send),
+    ) -> Result<(), StoreError>;
 }
 
 /// The cases linked to case `$1`, both ways (the same text on both backends).

@@ -1017,4 +1017,71 @@ impl Store for PostgresStore {
         .fetch_one(&self.pool)
         .await?)
     }
+
+    async fn report_facts(
+        &self,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+        sink: &mut (dyn FnMut(super::CaseFacts) + Send),
+    ) -> Result<(), StoreError> {
+        use futures_util::TryStreamExt;
+        type Row = (
+            i64,
+            i64,
+            i64,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        // One stream ordered by case: the case (kind 0), its entries (1), its lapse timers (2).
+        let mut rows = sqlx::query_as::<_, Row>(
+            "WITH c AS (SELECT * FROM cases WHERE opened_at < $2
+                          AND (closed_at IS NULL OR closed_at >= $1))
+             SELECT c.id AS case_id, 0::bigint AS kind, 0::bigint AS n, c.opened_at AS at,
+                    c.closed_at AS t2, c.workflow AS s1, c.division AS s2,
+                    c.data->>'category' AS s3, c.data->'raised_by'->>'agency' AS s4,
+                    c.data->'respondent'->>'agency' AS s5, c.outcome AS s6
+             FROM c
+             UNION ALL
+             SELECT e.case_id, 1, e.seq, e.at, NULL, e.event, e.from_state, e.to_state,
+                    e.fields->>'outcome', NULL, NULL
+             FROM events e JOIN c ON c.id = e.case_id
+             UNION ALL
+             SELECT d.case_id, 2, d.id, d.due_at, d.ended_at, d.slot, d.status, NULL, NULL,
+                    NULL, NULL
+             FROM deadlines d JOIN c ON c.id = d.case_id
+             WHERE d.slot_kind = 'state' AND d.kind = 'lapse'
+             ORDER BY case_id, kind, n",
+        )
+        .bind(from)
+        .bind(until)
+        .fetch(&self.pool);
+        let mut folder = super::report_rows::Folder::default();
+        while let Some(r) = rows.try_next().await? {
+            let row = super::report_rows::FactRow {
+                case_id: r.0,
+                kind: r.1,
+                at: r.3,
+                t2: r.4,
+                s1: r.5,
+                s2: r.6,
+                s3: r.7,
+                s4: r.8,
+                s5: r.9,
+                s6: r.10,
+            };
+            if let Some(done) = folder.push(row)? {
+                sink(done);
+            }
+        }
+        if let Some(done) = folder.finish() {
+            sink(done);
+        }
+        Ok(())
+    }
 }

@@ -1,0 +1,567 @@
+//! The monthly resolution report for board members: a pure core ([`build`], no clock, no I/O)
+//! over the event log's per-case facts, and its JSON, CSV and HTML forms.
+//!
+//! Everything is counted by event time (`at`), never by when an entry was written, so a past
+//! month's report is the same whenever it is generated. Month boundaries are Europe/London
+//! midnights. Aggregates only: agency names, categories, outcomes and counts, never a child or
+//! a word anyone typed.
+
+mod render;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono_tz::Europe::London;
+use serde::Serialize;
+
+use crate::calendar::{Calendar, Division};
+use crate::directory::Directory;
+use crate::engine::Engine;
+use crate::store::{CaseFacts, StoreError};
+
+pub use render::{Format, render};
+
+/// What can go wrong making a report, each one line.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A month that is not `YYYY-MM`.
+    #[error("'{0}' is not a month; write YYYY-MM, e.g. 2026-03")]
+    BadMonth(String),
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<ReportError> for crate::Error {
+    fn from(e: ReportError) -> Self {
+        match e {
+            ReportError::BadMonth(_) => crate::Error::Input(e.to_string()),
+            ReportError::Store(e) => crate::Error::Store(e),
+        }
+    }
+}
+
+/// A calendar month, e.g. `2026-03`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    month: u32,
+}
+
+impl Month {
+    /// The month `year`-`month` (1–12), if there is one.
+    pub fn new(year: i32, month: u32) -> Option<Month> {
+        ((1..=12).contains(&month) && (1900..=9998).contains(&year))
+            .then_some(Month { year, month })
+    }
+
+    /// The month `n` months before this one.
+    pub fn minus(self, n: u32) -> Month {
+        let index = self.year * 12 + self.month as i32 - 1 - n as i32;
+        Month {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
+    /// The month after this one.
+    pub fn next(self) -> Month {
+        let index = self.year * 12 + self.month as i32;
+        Month {
+            year: index.div_euclid(12),
+            month: index.rem_euclid(12) as u32 + 1,
+        }
+    }
+
+    /// Its first day.
+    pub fn first_day(self) -> NaiveDate {
+        NaiveDate::from_ymd_opt(self.year, self.month, 1).expect("a valid month")
+    }
+
+    /// Its start: local midnight on the 1st in Europe/London, in UTC.
+    pub fn start(self) -> DateTime<Utc> {
+        let midnight = self.first_day().and_hms_opt(0, 0, 0).expect("midnight");
+        // London's clocks change at 01:00 or 02:00, never at midnight, so midnight is one time.
+        London
+            .from_local_datetime(&midnight)
+            .earliest()
+            .expect("London midnight exists")
+            .with_timezone(&Utc)
+    }
+
+    /// Its end: the next month's start.
+    pub fn end(self) -> DateTime<Utc> {
+        self.next().start()
+    }
+
+    /// Does `t` fall in this month (London time)?
+    fn contains(self, t: DateTime<Utc>) -> bool {
+        self.start() <= t && t < self.end()
+    }
+}
+
+impl FromStr for Month {
+    type Err = ReportError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || ReportError::BadMonth(s.to_string());
+        let (y, m) = s.trim().split_once('-').ok_or_else(bad)?;
+        if y.len() != 4 || m.len() != 2 {
+            return Err(bad());
+        }
+        let year = y.parse().map_err(|_| bad())?;
+        let month = m.parse().map_err(|_| bad())?;
+        Month::new(year, month).ok_or_else(bad)
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, self.month)
+    }
+}
+
+impl Serialize for Month {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A month's headline figures (disputes).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Headline {
+    /// The month.
+    pub month: Month,
+    /// Disputes opened in it.
+    pub opened: u64,
+    /// Disputes closed in it as resolved or partly resolved.
+    pub resolved: u64,
+    /// Disputes withdrawn in it.
+    pub withdrawn: u64,
+    /// Disputes closed in it as unresolved at stage 4.
+    pub unresolved: u64,
+    /// Disputes open at its end.
+    pub open_at_end: u64,
+}
+
+/// One month of the 12-month series.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SeriesPoint {
+    /// The month.
+    pub month: Month,
+    /// Disputes opened.
+    pub opened: u64,
+    /// Disputes resolved or partly resolved.
+    pub resolved: u64,
+    /// Disputes open at the month's end.
+    pub open_at_end: u64,
+}
+
+/// Decisions made this month and how many of them in time.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct InTime {
+    /// Decisions made this month.
+    pub decided: u64,
+    /// Of those, made within the time allowed.
+    pub in_time: u64,
+    /// `in_time / decided`, none when nothing was decided.
+    pub share: Option<f64>,
+}
+
+/// Disputes opened this month between two agencies.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AgencyPair {
+    /// The agency that raised it.
+    pub raising: String,
+    /// The agency whose decision it disputes.
+    pub receiving: String,
+    /// How many (exact; suppressed under 5 in CSV and HTML).
+    pub count: u64,
+}
+
+/// The monthly resolution report.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct MonthlyReport {
+    /// The month reported on.
+    pub month: Month,
+    /// Disputes opened this month.
+    pub opened: u64,
+    /// Disputes resolved or partly resolved this month.
+    pub resolved: u64,
+    /// Disputes withdrawn this month.
+    pub withdrawn: u64,
+    /// Disputes closed unresolved at stage 4 this month.
+    pub unresolved: u64,
+    /// Disputes open at the month's end.
+    pub open_at_end: u64,
+    /// `"1"`..`"4"`: disputes active this month by the highest stage they were at during it.
+    pub by_stage_reached: BTreeMap<String, u64>,
+    /// Disputes closed this month by outcome (`resolved`, `partly_resolved`, `withdrawn`,
+    /// `unresolved`).
+    pub by_outcome: BTreeMap<String, u64>,
+    /// Disputes opened this month by category.
+    pub by_category: BTreeMap<String, u64>,
+    /// Disputes opened this month by raising → receiving agency, most first.
+    pub by_agency_pair: Vec<AgencyPair>,
+    /// Disputes opened this month by raising agency, with every directory agency (0 when it
+    /// raised none: the under-use question).
+    pub by_raising_agency: BTreeMap<String, u64>,
+    /// Dispute stage deadlines that lapsed this month (fired, or ended only after their time).
+    pub deadlines_missed: u64,
+    /// Median working days from opening to resolution, over disputes resolved this month, on
+    /// each case's own calendar; none when none was resolved.
+    pub median_working_days_to_resolve: Option<f64>,
+    /// The month before, in headline figures.
+    pub previous_month: Headline,
+    /// The same month a year before, in headline figures.
+    pub same_month_last_year: Headline,
+    /// The 12 months up to and including this one.
+    pub series: Vec<SeriesPoint>,
+    /// Referrals: decisions (accept or decline) made this month within one working day.
+    pub referrals_decided_within_one_working_day: InTime,
+    /// Transfers: decisions (accept or refuse) made this month within their deadline.
+    pub transfers_decided_within_deadline: InTime,
+}
+
+/// The report of `month` over `rows` (every case open at some time in the 13 months up to
+/// its end, and others, which count for nothing), with working days on `calendar` and the
+/// raising agencies listed from `directory`.
+pub fn build(
+    month: Month,
+    rows: impl IntoIterator<Item = CaseFacts>,
+    calendar: &Calendar,
+    directory: &Directory,
+) -> MonthlyReport {
+    let mut acc = Accumulator::new(month, calendar, directory);
+    for facts in rows {
+        acc.add(&facts);
+    }
+    acc.finish()
+}
+
+/// Computes `month`'s report from the engine's store, one case at a time (sending comes later):
+/// what the scheduler's monthly job calls.
+pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
+    let store = engine.store();
+    let directory = store.directory().await?;
+    let mut acc = Accumulator::new(month, engine.calendar(), &directory);
+    store
+        .report_facts(window_start(month), month.end(), &mut |facts| {
+            acc.add(&facts)
+        })
+        .await?;
+    Ok(acc.finish())
+}
+
+/// The first instant any figure of `month`'s report looks at: the start of the same month a
+/// year before.
+pub fn window_start(month: Month) -> DateTime<Utc> {
+    month.minus(12).start()
+}
+
+/// Headline counters for one month.
+#[derive(Default, Clone, Copy)]
+struct Counts {
+    opened: u64,
+    resolved: u64,
+    withdrawn: u64,
+    unresolved: u64,
+    open_at_end: u64,
+}
+
+/// The report being built, one case at a time; its memory does not grow with the cases
+/// (except the resolution times of this month, for the median).
+pub struct Accumulator<'a> {
+    month: Month,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    calendar: &'a Calendar,
+    directory: &'a Directory,
+    /// Index 0 is 12 months back, 12 is `month`.
+    months: [(Month, DateTime<Utc>, DateTime<Utc>, Counts); 13],
+    by_stage: [u64; 4],
+    by_outcome: BTreeMap<String, u64>,
+    by_category: BTreeMap<String, u64>,
+    pairs: BTreeMap<(String, String), u64>,
+    raising: BTreeMap<String, u64>,
+    deadlines_missed: u64,
+    resolve_days: Vec<u32>,
+    referrals: (u64, u64),
+    transfers: (u64, u64),
+}
+
+impl<'a> Accumulator<'a> {
+    /// An empty report of `month`.
+    pub fn new(month: Month, calendar: &'a Calendar, directory: &'a Directory) -> Self {
+        let months = std::array::from_fn(|i| {
+            let m = month.minus(12 - i as u32);
+            (m, m.start(), m.end(), Counts::default())
+        });
+        let raising = directory
+            .agencies
+            .iter()
+            .filter(|a| a.id != "partnership")
+            .map(|a| (a.name.clone(), 0))
+            .collect();
+        Accumulator {
+            month,
+            start: month.start(),
+            end: month.end(),
+            calendar,
+            directory,
+            months,
+            by_stage: [0; 4],
+            by_outcome: BTreeMap::new(),
+            by_category: BTreeMap::new(),
+            pairs: BTreeMap::new(),
+            raising,
+            deadlines_missed: 0,
+            resolve_days: Vec::new(),
+            referrals: (0, 0),
+            transfers: (0, 0),
+        }
+    }
+
+    /// The agency name to report for what case data names: the directory's name when it
+    /// knows the agency.
+    fn agency(&self, named: Option<&str>) -> String {
+        match named.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(n) => self
+                .directory
+                .agency(n)
+                .map_or_else(|| n.to_string(), |a| a.name.clone()),
+            None => "(not given)".to_string(),
+        }
+    }
+
+    /// Counts one case.
+    pub fn add(&mut self, facts: &CaseFacts) {
+        match facts.workflow.as_str() {
+            "dispute" => self.add_dispute(facts),
+            "referral" => {
+                let (d, t) = decisions(facts, self.month, "received", &[]);
+                self.referrals.0 += d;
+                self.referrals.1 += t;
+            }
+            "transfer" => {
+                let (d, t) = decisions(facts, self.month, "notified", &["transferred", "refused"]);
+                self.transfers.0 += d;
+                self.transfers.1 += t;
+            }
+            _ => {}
+        }
+    }
+
+    fn add_dispute(&mut self, f: &CaseFacts) {
+        let outcome = f.outcome.as_deref();
+        for (_, start, end, counts) in &mut self.months {
+            let (start, end) = (*start, *end);
+            if start <= f.opened_at && f.opened_at < end {
+                counts.opened += 1;
+            }
+            if f.closed_at.is_some_and(|c| start <= c && c < end) {
+                match outcome {
+                    Some("resolved") => counts.resolved += 1,
+                    Some("withdrawn") => counts.withdrawn += 1,
+                    Some("unresolved") => counts.unresolved += 1,
+                    _ => {}
+                }
+            }
+            if f.opened_at < end && f.closed_at.is_none_or(|c| c >= end) {
+                counts.open_at_end += 1;
+            }
+        }
+        let (start, end) = (self.start, self.end);
+        let active = f.opened_at < end && f.closed_at.is_none_or(|c| c >= start);
+        if !active {
+            return;
+        }
+        let stage = highest_stage(f, start, end);
+        if (1..=4).contains(&stage) {
+            self.by_stage[stage as usize - 1] += 1;
+        }
+        if let Some(closed) = f.closed_at.filter(|c| start <= *c && *c < end) {
+            let outcome = outcome.unwrap_or("closed");
+            let detail = if outcome == "resolved" {
+                // The resolving entry says whether in full or in part.
+                f.entries
+                    .iter()
+                    .rev()
+                    .find_map(|e| e.outcome.as_deref().filter(|_| e.at <= closed))
+                    .unwrap_or("resolved")
+            } else {
+                outcome
+            };
+            *self.by_outcome.entry(detail.to_string()).or_default() += 1;
+            if outcome == "resolved" {
+                let division = Division::from_str(&f.division).unwrap_or(Division::EnglandAndWales);
+                let days = self
+                    .calendar
+                    .division(division)
+                    .working_days_between(local_date(f.opened_at), local_date(closed));
+                if let Ok(days) = days {
+                    self.resolve_days.push(days);
+                }
+            }
+        }
+        if start <= f.opened_at && f.opened_at < end {
+            let category = f.category.clone().unwrap_or_else(|| "(not given)".into());
+            *self.by_category.entry(category).or_default() += 1;
+            let raising = self.agency(f.raised_by.as_deref());
+            let receiving = self.agency(f.respondent.as_deref());
+            *self.raising.entry(raising.clone()).or_default() += 1;
+            *self.pairs.entry((raising, receiving)).or_default() += 1;
+        }
+        self.deadlines_missed += f
+            .lapses
+            .iter()
+            .filter(|l| start <= l.due_at && l.due_at < end)
+            .filter(|l| {
+                // Fired, or met or cancelled only after it fell due: missed. A pending one is
+                // not counted: without a clock the core cannot tell one due next week from one
+                // the sweep (every minute) has not reached yet.
+                match l.status.as_str() {
+                    "fired" => true,
+                    "met" | "cancelled" => l.ended_at.is_some_and(|t| t > l.due_at),
+                    _ => false,
+                }
+            })
+            .count() as u64;
+    }
+
+    /// The finished report.
+    pub fn finish(mut self) -> MonthlyReport {
+        let headline = |(m, _, _, c): &(Month, DateTime<Utc>, DateTime<Utc>, Counts)| Headline {
+            month: *m,
+            opened: c.opened,
+            resolved: c.resolved,
+            withdrawn: c.withdrawn,
+            unresolved: c.unresolved,
+            open_at_end: c.open_at_end,
+        };
+        let this = self.months[12].3;
+        let mut pairs: Vec<AgencyPair> = std::mem::take(&mut self.pairs)
+            .into_iter()
+            .map(|((raising, receiving), count)| AgencyPair {
+                raising,
+                receiving,
+                count,
+            })
+            .collect();
+        pairs.sort_by(|a, b| {
+            b.count
+                .cmp(&a.count)
+                .then_with(|| (&a.raising, &a.receiving).cmp(&(&b.raising, &b.receiving)))
+        });
+        MonthlyReport {
+            month: self.month,
+            opened: this.opened,
+            resolved: this.resolved,
+            withdrawn: this.withdrawn,
+            unresolved: this.unresolved,
+            open_at_end: this.open_at_end,
+            by_stage_reached: (1..=4)
+                .map(|s| (s.to_string(), self.by_stage[s - 1]))
+                .collect(),
+            by_outcome: self.by_outcome,
+            by_category: self.by_category,
+            by_agency_pair: pairs,
+            by_raising_agency: self.raising,
+            deadlines_missed: self.deadlines_missed,
+            median_working_days_to_resolve: median(&mut self.resolve_days),
+            previous_month: headline(&self.months[11]),
+            same_month_last_year: headline(&self.months[0]),
+            series: self.months[1..]
+                .iter()
+                .map(|(m, _, _, c)| SeriesPoint {
+                    month: *m,
+                    opened: c.opened,
+                    resolved: c.resolved,
+                    open_at_end: c.open_at_end,
+                })
+                .collect(),
+            referrals_decided_within_one_working_day: in_time(self.referrals),
+            transfers_decided_within_deadline: in_time(self.transfers),
+        }
+    }
+}
+
+fn in_time((decided, in_time): (u64, u64)) -> InTime {
+    InTime {
+        decided,
+        in_time,
+        share: (decided > 0).then(|| in_time as f64 / decided as f64),
+    }
+}
+
+/// The London civil date of `t`.
+fn local_date(t: DateTime<Utc>) -> NaiveDate {
+    t.with_timezone(&London).date_naive()
+}
+
+/// `stageN` → N; any other state → 0.
+fn stage_number(state: &str) -> u32 {
+    state
+        .strip_prefix("stage")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The highest stage a dispute was at during `[start, end)`: the stage it was at when the
+/// month began, and each stage it entered or left during it.
+fn highest_stage(f: &CaseFacts, start: DateTime<Utc>, end: DateTime<Utc>) -> u32 {
+    let mut at_start = 0;
+    let mut best = 0;
+    for e in &f.entries {
+        if e.at < start {
+            at_start = stage_number(&e.to_state);
+        } else if e.at < end {
+            best = best
+                .max(stage_number(&e.from_state))
+                .max(stage_number(&e.to_state));
+        }
+    }
+    best.max(at_start)
+}
+
+/// Decisions this month that left `state` (for a state other than withdrawn, or one of
+/// `to` when given), and how many were made before the state's deadline fell due: its lapse
+/// timer was met by that very entry.
+fn decisions(f: &CaseFacts, month: Month, state: &str, to: &[&str]) -> (u64, u64) {
+    let mut decided = 0;
+    let mut in_time = 0;
+    for e in f.entries.iter().filter(|e| {
+        e.from_state == state
+            && e.to_state != state
+            && e.to_state != "withdrawn"
+            && (to.is_empty() || to.contains(&e.to_state.as_str()))
+            && month.contains(e.at)
+    }) {
+        decided += 1;
+        if f.lapses.iter().any(|l| {
+            l.slot == state && l.status == "met" && l.ended_at == Some(e.at) && e.at <= l.due_at
+        }) {
+            in_time += 1;
+        }
+    }
+    (decided, in_time)
+}
+
+/// The median, halfway between the middle two of an even count; none of nothing.
+fn median(values: &mut [u32]) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_unstable();
+    let n = values.len();
+    Some(if n % 2 == 1 {
+        f64::from(values[n / 2])
+    } else {
+        (f64::from(values[n / 2 - 1]) + f64::from(values[n / 2])) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,206 @@
+//! The report as JSON (exact figures, for the partnership), CSV and HTML (small agency-pair
+//! cells suppressed, for what is mailed or downloaded).
+
+use std::fmt::Write;
+
+use super::{Headline, InTime, MonthlyReport};
+
+/// Cells under this are shown as "fewer than 5" in CSV and HTML.
+pub const SUPPRESS_UNDER: u64 = 5;
+
+/// What small cells say instead of their figure.
+pub const SUPPRESSED: &str = "fewer than 5";
+
+/// An output format of `escalate report monthly`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Every figure exact, for the partnership.
+    Json,
+    /// One `section,key,value` row per figure; small agency-pair cells suppressed.
+    Csv,
+    /// A page of tables; small agency-pair cells suppressed.
+    Html,
+}
+
+/// The report in `format`.
+pub fn render(report: &MonthlyReport, format: Format) -> String {
+    match format {
+        Format::Json => serde_json::to_string_pretty(report).expect("plain data serialises") + "\n",
+        Format::Csv => csv(report),
+        Format::Html => html(report),
+    }
+}
+
+fn cell(count: u64) -> String {
+    if count < SUPPRESS_UNDER && count > 0 {
+        SUPPRESSED.to_string()
+    } else {
+        count.to_string()
+    }
+}
+
+fn share(s: &InTime) -> String {
+    s.share
+        .map_or_else(|| "-".to_string(), |v| format!("{:.0}%", v * 100.0))
+}
+
+fn median(report: &MonthlyReport) -> String {
+    report
+        .median_working_days_to_resolve
+        .map_or_else(|| "-".to_string(), |m| format!("{m}"))
+}
+
+/// The rows of the report, `(section, key, value)`, as CSV and HTML show them.
+fn rows(r: &MonthlyReport) -> Vec<(&'static str, String, String)> {
+    let mut rows = vec![
+        ("headline", "month".to_string(), r.month.to_string()),
+        ("headline", "opened".into(), r.opened.to_string()),
+        ("headline", "resolved".into(), r.resolved.to_string()),
+        ("headline", "withdrawn".into(), r.withdrawn.to_string()),
+        ("headline", "unresolved".into(), r.unresolved.to_string()),
+        ("headline", "open_at_end".into(), r.open_at_end.to_string()),
+        (
+            "headline",
+            "deadlines_missed".into(),
+            r.deadlines_missed.to_string(),
+        ),
+        (
+            "headline",
+            "median_working_days_to_resolve".into(),
+            median(r),
+        ),
+    ];
+    for (stage, n) in &r.by_stage_reached {
+        rows.push(("by_stage_reached", stage.clone(), n.to_string()));
+    }
+    for (k, n) in &r.by_outcome {
+        rows.push(("by_outcome", k.clone(), n.to_string()));
+    }
+    for (k, n) in &r.by_category {
+        rows.push(("by_category", k.clone(), n.to_string()));
+    }
+    for p in &r.by_agency_pair {
+        rows.push((
+            "by_agency_pair",
+            format!("{} -> {}", p.raising, p.receiving),
+            cell(p.count),
+        ));
+    }
+    for (k, n) in &r.by_raising_agency {
+        rows.push(("by_raising_agency", k.clone(), n.to_string()));
+    }
+    let mut headline = |section: &'static str, h: &Headline| {
+        rows.push((section, "month".into(), h.month.to_string()));
+        rows.push((section, "opened".into(), h.opened.to_string()));
+        rows.push((section, "resolved".into(), h.resolved.to_string()));
+        rows.push((section, "withdrawn".into(), h.withdrawn.to_string()));
+        rows.push((section, "unresolved".into(), h.unresolved.to_string()));
+        rows.push((section, "open_at_end".into(), h.open_at_end.to_string()));
+    };
+    headline("previous_month", &r.previous_month);
+    headline("same_month_last_year", &r.same_month_last_year);
+    for p in &r.series {
+        let m = p.month.to_string();
+        rows.push(("series", format!("{m} opened"), p.opened.to_string()));
+        rows.push(("series", format!("{m} resolved"), p.resolved.to_string()));
+        rows.push((
+            "series",
+            format!("{m} open_at_end"),
+            p.open_at_end.to_string(),
+        ));
+    }
+    for (section, s) in [
+        (
+            "referrals_decided_within_one_working_day",
+            &r.referrals_decided_within_one_working_day,
+        ),
+        (
+            "transfers_decided_within_deadline",
+            &r.transfers_decided_within_deadline,
+        ),
+    ] {
+        rows.push((section, "decided".into(), s.decided.to_string()));
+        rows.push((section, "in_time".into(), s.in_time.to_string()));
+        rows.push((section, "share".into(), share(s)));
+    }
+    rows
+}
+
+fn csv_field(text: &str) -> String {
+    // A leading =, +, - or @ would be a formula in a spreadsheet: agency names come from data.
+    let text = if text.starts_with(['=', '+', '-', '@']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    };
+    if text.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+fn csv(r: &MonthlyReport) -> String {
+    let mut out = String::from("section,key,value\n");
+    for (section, key, value) in rows(r) {
+        let _ = writeln!(
+            out,
+            "{},{},{}",
+            csv_field(section),
+            csv_field(&key),
+            csv_field(&value)
+        );
+    }
+    out
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn html(r: &MonthlyReport) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+         <title>Escalations: monthly report {m}</title></head>\n<body>\n\
+         <h1>Professional disagreements: {m}</h1>\n",
+        m = r.month
+    );
+    let mut section = "";
+    for (s, key, value) in rows(r) {
+        if s != section {
+            if !section.is_empty() {
+                out.push_str("</tbody></table>\n");
+            }
+            let _ = write!(
+                out,
+                "<h2>{}</h2>\n<table>\n<tbody>\n",
+                escape(&s.replace('_', " "))
+            );
+            section = s;
+        }
+        let _ = writeln!(
+            out,
+            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+            escape(&key),
+            escape(&value)
+        );
+    }
+    if !section.is_empty() {
+        out.push_str("</tbody></table>\n");
+    }
+    out.push_str("</body>\n</html>\n");
+    out
+}

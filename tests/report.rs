@@ -1,0 +1,323 @@
+//! `escalate report monthly`: a history seeded over three months with the binary (back-dated
+//! `--now`) gives exactly the figures worked out by hand below, the same whenever it is
+//! generated, and small agency-pair cells are suppressed in CSV and HTML.
+
+mod common;
+
+use common::{TestDb, escalate, json, stderr, stdout};
+use serde_json::{Value, json};
+
+const RAISER: &str = "priya.shah@school.example.org";
+const FRONT_DOOR: &str = "frontdoor@council.example.gov.uk";
+
+fn ok(env: &[(&str, &str)], args: &[&str]) -> String {
+    let o = escalate(args, env);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o)
+}
+
+/// Opens a dispute raised by `raising` against `receiving`; returns its reference.
+fn dispute(
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+    category: &str,
+    raising: &str,
+    receiving: &str,
+    now: &str,
+) -> String {
+    let mut data: Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap();
+    data["category"] = json!(category);
+    data["raised_by"]["agency"] = json!(raising);
+    data["respondent"]["agency"] = json!(receiving);
+    let file = dir.join(format!("{now}.json"));
+    std::fs::write(&file, data.to_string()).unwrap();
+    let out = ok(
+        env,
+        &[
+            "case",
+            "open",
+            "--workflow",
+            "dispute",
+            "--data",
+            file.to_str().unwrap(),
+            "--by",
+            RAISER,
+            "--now",
+            now,
+        ],
+    );
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+fn referral(env: &[(&str, &str)], dir: &std::path::Path, now: &str) -> String {
+    let mut data: Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/referral.json").unwrap()).unwrap();
+    data["channel"] = json!("written");
+    let file = dir.join(format!("referral-{now}.json"));
+    std::fs::write(&file, data.to_string()).unwrap();
+    let out = ok(
+        env,
+        &[
+            "case",
+            "open",
+            "--workflow",
+            "referral",
+            "--data",
+            file.to_str().unwrap(),
+            "--by",
+            FRONT_DOOR,
+            "--now",
+            now,
+        ],
+    );
+    out.split_whitespace().next().unwrap().to_string()
+}
+
+fn event(env: &[(&str, &str)], reference: &str, event: &str, by: &str, now: &str, fields: &[&str]) {
+    let mut args = vec![
+        "case", "event", reference, event, "--by", by, "--reason", "Agreed", "--now", now,
+    ];
+    for f in fields {
+        args.extend(["--field", f]);
+    }
+    ok(env, &args);
+}
+
+fn report(env: &[(&str, &str)], month: &str, format: &str) -> String {
+    ok(
+        env,
+        &["report", "monthly", "--month", month, "--format", format],
+    )
+}
+
+#[test]
+fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        ok(&env, &["agencies", "import", "config/agencies.yaml"]);
+        let school = "Riverside Primary School";
+        let csc = "Children's Social Care";
+        let health = "riverside-health"; // named by id: reported by its directory name
+        let police = "Northshire Police"; // not in the directory: reported as named
+
+        // January 2026 (GMT; 1 Jan the only bank holiday).
+        // A: opened Mon 12 Jan, resolved Wed 14 Jan at stage 1.
+        let a = dispute(&env, d, "threshold", school, csc, "2026-01-12T10:00:00Z");
+        event(
+            &env,
+            &a,
+            "resolve",
+            RAISER,
+            "2026-01-14T10:00:00Z",
+            &["outcome=resolved"],
+        );
+        // B: opened Mon 26 Jan; stage 1 (2 working days) lapses Wed 28 Jan 17:00 and the tick
+        // escalates it to stage 2 then (its stage-2 deadline: Thu 5 Feb 17:00).
+        let b = dispute(
+            &env,
+            d,
+            "information_sharing",
+            school,
+            csc,
+            "2026-01-26T10:00:00Z",
+        );
+        ok(&env, &["tick", "--now", "2026-01-29T09:00:00Z"]);
+
+        // February 2026, the month reported on.
+        // B: resolved in part Tue 3 Feb, at stage 2: 6 working days (26–30 Jan, 2 Feb).
+        event(
+            &env,
+            &b,
+            "resolve",
+            RAISER,
+            "2026-02-03T10:00:00Z",
+            &["outcome=partly_resolved"],
+        );
+        // C: opened Mon 2 Feb, withdrawn Wed 4 Feb (before its deadline, Wed 4 Feb 17:00).
+        let c = dispute(&env, d, "threshold", police, csc, "2026-02-02T10:00:00Z");
+        event(&env, &c, "withdraw", RAISER, "2026-02-04T10:00:00Z", &[]);
+        // D: opened Tue 3 Feb, resolved Thu 5 Feb at stage 1: 2 working days.
+        let dd = dispute(&env, d, "threshold", school, csc, "2026-02-03T10:00:00Z");
+        event(
+            &env,
+            &dd,
+            "resolve",
+            RAISER,
+            "2026-02-05T10:00:00Z",
+            &["outcome=resolved"],
+        );
+        // E: opened Mon 16 Feb, escalated Tue 17 Feb; stage 2 (5 working days) lapses Tue 24
+        // Feb 17:00 (missed), and the tick takes it to stage 3 (due Wed 4 Mar 17:00).
+        let e = dispute(
+            &env,
+            d,
+            "need_for_action",
+            school,
+            health,
+            "2026-02-16T10:00:00Z",
+        );
+        event(&env, &e, "escalate", RAISER, "2026-02-17T10:00:00Z", &[]);
+        // F: opened Thu 26 Feb, still open at the month's end.
+        let f = dispute(
+            &env,
+            d,
+            "case_progress",
+            police,
+            csc,
+            "2026-02-26T10:00:00Z",
+        );
+        // Referrals: R1 received Mon 2 Feb 09:00, accepted Tue 3 Feb 10:00 (due Tue 3 Feb
+        // 17:00: in time); R2 received Wed 4 Feb 09:00, declined Fri 6 Feb (due Thu 5 Feb
+        // 17:00: late).
+        let r1 = referral(&env, d, "2026-02-02T09:00:00Z");
+        event(
+            &env,
+            &r1,
+            "accept",
+            FRONT_DOOR,
+            "2026-02-03T10:00:00Z",
+            &["response=early_help"],
+        );
+        let r2 = referral(&env, d, "2026-02-04T09:00:00Z");
+        event(
+            &env,
+            &r2,
+            "decline",
+            FRONT_DOOR,
+            "2026-02-06T10:00:00Z",
+            &[],
+        );
+        ok(&env, &["tick", "--now", "2026-02-25T09:00:00Z"]);
+
+        let first = report(&env, "2026-02", "json");
+        let r: Value = serde_json::from_str(&first).unwrap();
+        assert_eq!(r["month"], "2026-02");
+        // Opened C, D, E, F; resolved B (in part) and D; withdrawn C; open at the end E, F.
+        assert_eq!(r["opened"], 4);
+        assert_eq!(r["resolved"], 2);
+        assert_eq!(r["withdrawn"], 1);
+        assert_eq!(r["unresolved"], 0);
+        assert_eq!(r["open_at_end"], 2);
+        // Active in February: B at stage 2 from January; C, D, F at stage 1; E reached 3.
+        assert_eq!(
+            r["by_stage_reached"],
+            json!({"1": 3, "2": 1, "3": 1, "4": 0})
+        );
+        assert_eq!(
+            r["by_outcome"],
+            json!({"partly_resolved": 1, "resolved": 1, "withdrawn": 1})
+        );
+        assert_eq!(
+            r["by_category"],
+            json!({"case_progress": 1, "need_for_action": 1, "threshold": 2})
+        );
+        assert_eq!(
+            r["by_agency_pair"],
+            json!([
+                {"raising": police, "receiving": csc, "count": 2},
+                {"raising": school, "receiving": csc, "count": 1},
+                {"raising": school, "receiving": "Riverside Community Health", "count": 1},
+            ])
+        );
+        // Every directory agency, the ones that raised none at 0 (not the partnership).
+        assert_eq!(
+            r["by_raising_agency"],
+            json!({csc: 0, police: 2, "Riverside Community Health": 0, school: 2})
+        );
+        // E's stage-2 deadline, Tue 24 Feb.
+        assert_eq!(r["deadlines_missed"], 1);
+        // B 6 and D 2 working days.
+        assert_eq!(r["median_working_days_to_resolve"], 4.0);
+        // January: A and B opened, A resolved, B open at the end.
+        assert_eq!(
+            r["previous_month"],
+            json!({"month": "2026-01", "opened": 2, "resolved": 1, "withdrawn": 0,
+                   "unresolved": 0, "open_at_end": 1})
+        );
+        assert_eq!(
+            r["same_month_last_year"],
+            json!({"month": "2025-02", "opened": 0, "resolved": 0, "withdrawn": 0,
+                   "unresolved": 0, "open_at_end": 0})
+        );
+        let series = r["series"].as_array().unwrap();
+        assert_eq!(series.len(), 12);
+        assert_eq!(
+            series[0],
+            json!({"month": "2025-03", "opened": 0, "resolved": 0, "open_at_end": 0})
+        );
+        assert_eq!(
+            series[10],
+            json!({"month": "2026-01", "opened": 2, "resolved": 1, "open_at_end": 1})
+        );
+        assert_eq!(
+            series[11],
+            json!({"month": "2026-02", "opened": 4, "resolved": 2, "open_at_end": 2})
+        );
+        assert_eq!(
+            r["referrals_decided_within_one_working_day"],
+            json!({"decided": 2, "in_time": 1, "share": 0.5})
+        );
+        assert_eq!(
+            r["transfers_decided_within_deadline"],
+            json!({"decided": 0, "in_time": 0, "share": null})
+        );
+
+        // The same when generated again, and after later events (March: F withdrawn, E's
+        // stage-3 deadline lapses Wed 4 Mar and the tick takes it to stage 4).
+        assert_eq!(report(&env, "2026-02", "json"), first);
+        event(&env, &f, "withdraw", RAISER, "2026-03-02T10:00:00Z", &[]);
+        ok(&env, &["tick", "--now", "2026-03-05T09:00:00Z"]);
+        assert_eq!(report(&env, "2026-02", "json"), first);
+        let march = json(&escalate(
+            &["report", "monthly", "--month", "2026-03"],
+            &env,
+        ));
+        assert_eq!(march["withdrawn"], 1);
+        assert_eq!(march["open_at_end"], 1);
+        assert_eq!(
+            march["by_stage_reached"],
+            json!({"1": 1, "2": 0, "3": 0, "4": 1})
+        );
+        assert_eq!(march["deadlines_missed"], 1);
+
+        // CSV and HTML: every agency pair here is under 5, so none shows its figure.
+        let csv = report(&env, "2026-02", "csv");
+        let pairs: Vec<&str> = csv
+            .lines()
+            .filter(|l| l.starts_with("by_agency_pair,"))
+            .collect();
+        assert_eq!(pairs.len(), 3, "{csv}");
+        assert!(pairs.iter().all(|l| l.ends_with(",fewer than 5")), "{csv}");
+        assert!(csv.contains("\nheadline,opened,4\n"), "{csv}");
+        assert!(
+            csv.contains(&format!("\nby_raising_agency,{police},2\n")),
+            "{csv}"
+        );
+        let html = report(&env, "2026-02", "html");
+        assert_eq!(html.matches("fewer than 5").count(), 3, "{html}");
+        assert!(html.contains("Children&#39;s Social Care"), "{html}");
+        assert!(!html.contains("Sam Example") && !csv.contains("LCS-204417"));
+
+        // --out writes the file; a bad month is one line, exit 2.
+        let out = d.join("report.json");
+        ok(
+            &env,
+            &[
+                "report",
+                "monthly",
+                "--month",
+                "2026-02",
+                "--out",
+                out.to_str().unwrap(),
+            ],
+        );
+        assert_eq!(std::fs::read_to_string(&out).unwrap(), first);
+        common::assert_one_line_error(
+            &escalate(&["report", "monthly", "--month", "2026-13"], &env),
+            "is not a month",
+        );
+    }
+}
