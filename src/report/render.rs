@@ -173,7 +173,7 @@ fn html(r: &MonthlyReport) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head><meta charset=\"utf-8\">\
+        "<!DOCTYPE html>\n<html lang=\"en-GB\">\n<head><meta charset=\"utf-8\">\
          <title>Escalations: monthly report {m}</title></head>\n<body>\n\
          <h1>Professional disagreements: {m}</h1>\n",
         m = r.month
