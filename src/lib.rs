@@ -11,6 +11,7 @@ pub mod engine;
 mod error;
 pub mod ids;
 pub mod notify;
+pub mod schedule;
 pub mod store;
 pub mod text;
 pub mod workflow;

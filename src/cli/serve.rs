@@ -154,6 +154,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
             tracing::error!("deadline not recomputed, keeps its time: {failure}");
         }
         let dispatcher = super::mail::dispatcher(settings, &engine)?;
+        let schedule = settings.schedule()?;
         let interval = Duration::from_secs(settings.serve.interval_seconds.max(1).into());
         let signal_error = |e: std::io::Error| Error::Config(format!("cannot watch signals: {e}"));
         let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
@@ -177,6 +178,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         tokio::join!(
             signals,
             deadlines(settings, &engine, interval, &queued, stopping.clone()),
+            crate::schedule::serve_loop(&engine, &schedule, stopping.clone()),
             mail(&dispatcher, interval, &queued, stopping),
         );
         tracing::info!("escalate serve stopped");
