@@ -259,3 +259,68 @@ fn a_bad_schedule_is_one_line_naming_the_key() {
         common::assert_one_line_error(&o, wanted);
     }
 }
+
+#[test]
+fn serve_runs_a_job_missed_while_down_once_late_and_stops_on_sigterm() {
+    for db in TestDb::all() {
+        let env = [
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_JOBS__AUDIT_CHECKPOINT", "0 8 * * *"),
+        ];
+        // The schedule started three days ago; serve has been down since.
+        let then = (Utc::now() - TimeDelta::days(3)).to_rfc3339();
+        let o = escalate(&["tick", "--now", &then], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_escalate"))
+            .arg("serve")
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env("ESCALATE_DATABASE_URL", &db.url)
+            .env("ESCALATE_JOBS__AUDIT_CHECKPOINT", "0 8 * * *")
+            .env("ESCALATE_SMTP_URL", "file://target/schedule-test-mail")
+            .stderr(Stdio::from(log.reopen().unwrap()))
+            .spawn()
+            .unwrap();
+        // Polled (bounded): the first scheduler pass runs at start-up.
+        let started = std::time::Instant::now();
+        let last = loop {
+            let jobs = json(&escalate(&["jobs", "list", "--json"], &env));
+            let last = jobs[2]["last"].clone();
+            if last["outcome"] == "ok" {
+                break last;
+            }
+            if started.elapsed() > std::time::Duration::from_secs(60)
+                || serve.try_wait().unwrap().is_some()
+            {
+                let _ = serve.kill();
+                panic!(
+                    "the missed job did not run: {}",
+                    std::fs::read_to_string(log.path()).unwrap()
+                );
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        };
+        let kill = Command::new("kill")
+            .args(["-TERM", &serve.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let exit = serve.wait().unwrap();
+        let out = std::fs::read_to_string(log.path()).unwrap();
+        assert!(exit.success(), "{out}");
+        assert_eq!(out.matches("job runs late").count(), 1, "{out}");
+        assert!(
+            out.contains("missed=2") || out.contains("missed=3"),
+            "{out}"
+        );
+        assert!(out.contains("escalate serve stopped"), "{out}");
+        assert_eq!(engine_checkpoints(&db.url), 1, "{last}");
+    }
+}
+
+fn engine_checkpoints(url: &str) -> usize {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = store::connect(url).await.unwrap();
+        store.checkpoints().await.unwrap().len()
+    })
+}
