@@ -1,6 +1,7 @@
-//! `escalate serve`: the daemon. Until the HTTP API and scheduled jobs arrive it runs two
-//! independent loops: one fires due deadlines every `[serve] interval_seconds`, the other
-//! delivers the outbox, so a slow or dead mail server never delays a lapse.
+//! `escalate serve`: the daemon. Until the HTTP API arrives it runs three independent loops:
+//! one fires due deadlines every `[serve] interval_seconds`, one delivers the outbox, so a slow
+//! or dead mail server never delays a lapse, and the scheduler (`crate::schedule`) runs the
+//! `[jobs]` at their times.
 
 use std::future::Future;
 use std::time::Duration;
