@@ -37,6 +37,9 @@ pub struct Settings {
     pub mail: MailConfig,
     /// The `serve` daemon.
     pub serve: ServeSettings,
+    /// Scheduled jobs: a cron expression per job (see `crate::schedule`).
+    #[serde(default)]
+    pub jobs: crate::schedule::JobsSettings,
 }
 
 /// The `[mail]` table.
@@ -302,7 +305,7 @@ impl Settings {
                     .separator("__"),
             )
             .build()
-            .and_then(|c| c.try_deserialize())
+            .and_then(|c| c.try_deserialize::<Settings>())
             .map_err(|e| match (found, error_key(&e)) {
                 // A variable's mistake is said to be in the environment.
                 (_, Err(())) | (None, _) => Error::Config(one_line(&e)),
@@ -315,6 +318,17 @@ impl Settings {
                     Error::Config(format!("{}{at}: {}", path.display(), one_line(&e)))
                 }
             })
+            .and_then(|settings| {
+                // Checked at load, so no command starts with a schedule `serve` would refuse.
+                settings.schedule()?;
+                Ok(settings)
+            })
+    }
+
+    /// The parsed `[jobs]` schedule.
+    pub fn schedule(&self) -> Result<crate::schedule::Schedule> {
+        crate::schedule::Schedule::from_settings(&self.jobs)
+            .map_err(|e| Error::Config(e.to_string()))
     }
 
     /// The configured time zone, cut-off and close of business.

@@ -12,6 +12,7 @@ mod error;
 pub mod ids;
 pub mod notify;
 pub mod report;
+pub mod schedule;
 pub mod store;
 pub mod text;
 pub mod workflow;

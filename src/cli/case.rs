@@ -445,6 +445,10 @@ pub(crate) fn tick(
                 }
             })
             .await?;
+        // Then the scheduled jobs due by then (before the outbox, so their mail goes out now).
+        let jobs =
+            crate::schedule::run_due(&engine, &settings.schedule()?, now.unwrap_or_else(Utc::now))
+                .await?;
         // Then the outbox, once: what the sweep queued goes out now.
         let mail = super::mail::deliver(settings, &engine, now.unwrap_or_else(Utc::now)).await?;
         let leased = super::mail::leased_due(&engine, now.unwrap_or_else(Utc::now)).await?;
@@ -469,6 +473,11 @@ pub(crate) fn tick(
                 mail.failed
             ));
         }
+        failures.extend(
+            jobs.iter()
+                .filter(|r| r.outcome == "failed")
+                .map(|r| format!("job {} failed: {}", r.job, r.message)),
+        );
         let failure = (!failures.is_empty()).then(|| Error::Failed(failures.join("; ")));
         let printed = (|| {
             if as_json {
@@ -476,6 +485,7 @@ pub(crate) fn tick(
                 value["mail"] = json!(mail);
                 value["leased"] = leased.json;
                 value["recomputed"] = json!(recomputed);
+                value["jobs"] = json!(jobs);
                 emit(out, &pretty(&value)?)?;
             } else {
                 if recomputed.checked + recomputed.failed.len() > 0 {
@@ -498,6 +508,9 @@ pub(crate) fn tick(
                 )?;
                 if let Some(line) = &leased.line {
                     emit(out, line)?;
+                }
+                for line in super::jobs::ran_lines(&jobs) {
+                    emit(out, &line)?;
                 }
                 emit(out, &super::mail::delivery_summary(&mail))?;
                 for problem in &mail.problems {

@@ -2,6 +2,7 @@
 
 mod calendar;
 mod case;
+mod jobs;
 mod mail;
 mod report;
 mod serve;
@@ -51,13 +52,17 @@ enum Command {
     /// Messages waiting, sent and failed.
     #[command(subcommand)]
     Outbox(mail::OutboxCommand),
+    /// Scheduled jobs ([jobs] of the config): schedules, next runs, last outcomes.
+    #[command(subcommand)]
+    Jobs(jobs::JobsCommand),
     /// The daemon: sweeps deadlines and delivers the outbox every [serve] interval_seconds
     /// until SIGINT or SIGTERM.
     Serve,
     /// Reports for the partnership's board.
     #[command(subcommand)]
     Report(report::ReportCommand),
-    /// Fire every deadline due by --now (default: now), then deliver the outbox, once.
+    /// Fire every deadline due by --now (default: now), run the scheduled jobs due, then
+    /// deliver the outbox, once.
     Tick {
         /// The time to sweep up to, RFC 3339 [default: now].
         #[arg(long, value_name = "TIME", value_parser = parse_time)]
@@ -144,6 +149,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Audit(AuditCommand::Checkpoint) => case::checkpoint(&settings, out),
         Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
         Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
+        Command::Jobs(cmd) => jobs::run(cmd, &settings, out),
         Command::Serve => serve::run(&settings),
         Command::Report(cmd) => report::run(cmd, &settings, out),
     }

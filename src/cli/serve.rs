@@ -1,6 +1,7 @@
-//! `escalate serve`: the daemon. Until the HTTP API and scheduled jobs arrive it runs two
-//! independent loops: one fires due deadlines every `[serve] interval_seconds`, the other
-//! delivers the outbox, so a slow or dead mail server never delays a lapse.
+//! `escalate serve`: the daemon. Until the HTTP API arrives it runs three independent loops:
+//! one fires due deadlines every `[serve] interval_seconds`, one delivers the outbox, so a slow
+//! or dead mail server never delays a lapse, and the scheduler (`crate::schedule`) runs the
+//! `[jobs]` at their times.
 
 use std::future::Future;
 use std::time::Duration;
@@ -154,6 +155,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
             tracing::error!("deadline not recomputed, keeps its time: {failure}");
         }
         let dispatcher = super::mail::dispatcher(settings, &engine)?;
+        let schedule = settings.schedule()?;
         let interval = Duration::from_secs(settings.serve.interval_seconds.max(1).into());
         let signal_error = |e: std::io::Error| Error::Config(format!("cannot watch signals: {e}"));
         let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
@@ -177,6 +179,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         tokio::join!(
             signals,
             deadlines(settings, &engine, interval, &queued, stopping.clone()),
+            crate::schedule::serve_loop(&engine, &schedule, stopping.clone()),
             mail(&dispatcher, interval, &queued, stopping),
         );
         tracing::info!("escalate serve stopped");

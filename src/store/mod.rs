@@ -260,6 +260,28 @@ pub trait Store: Send + Sync {
         clock: DateTime<Utc>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 
+    /// Claims one occurrence of a scheduled job (`INSERT … ON CONFLICT DO NOTHING`): true if
+    /// this caller has it, false if another process claimed it first.
+    async fn claim_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Records how a claimed occurrence ended.
+    async fn finish_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        message: &str,
+    ) -> Result<(), StoreError>;
+
+    /// The latest claimed occurrence of a job, if it was ever claimed.
+    async fn last_job_run(&self, job: &str) -> Result<Option<JobRun>, StoreError>;
+
     /// Streams the report's facts of every case opened before `until` and not closed before
     /// `from` (event times), one case at a time in id order, to `sink`; memory stays flat.
     async fn report_facts(

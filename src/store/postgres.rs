@@ -1018,6 +1018,72 @@ impl Store for PostgresStore {
         .await?)
     }
 
+    async fn claim_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO job_runs (job, scheduled_for, started_at) VALUES ($1, $2, $3)
+             ON CONFLICT (job, scheduled_for) DO NOTHING",
+        )
+        .bind(job)
+        .bind(scheduled_for)
+        .bind(started_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE job_runs SET finished_at = $1, outcome = $2, message = $3
+             WHERE job = $4 AND scheduled_for = $5",
+        )
+        .bind(finished_at)
+        .bind(outcome)
+        .bind(message)
+        .bind(job)
+        .bind(scheduled_for)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_job_run(&self, job: &str) -> Result<Option<super::JobRun>, StoreError> {
+        type Row = (
+            String,
+            DateTime<Utc>,
+            DateTime<Utc>,
+            Option<DateTime<Utc>>,
+            Option<String>,
+            Option<String>,
+        );
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT job, scheduled_for, started_at, finished_at, outcome, message FROM job_runs
+             WHERE job = $1 ORDER BY scheduled_for DESC LIMIT 1",
+        )
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(row.map(|r| super::JobRun {
+            job: r.0,
+            scheduled_for: r.1,
+            started_at: r.2,
+            finished_at: r.3,
+            outcome: r.4,
+            message: r.5,
+        }))
+    }
+
     async fn report_facts(
         &self,
         from: DateTime<Utc>,

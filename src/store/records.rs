@@ -438,3 +438,20 @@ pub struct LinkRecord {
     /// When.
     pub at: DateTime<Utc>,
 }
+
+/// One claimed occurrence of a scheduled job (`job_runs`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct JobRun {
+    /// The job's name, e.g. `monthly_report`.
+    pub job: String,
+    /// The occurrence, as a UTC instant.
+    pub scheduled_for: DateTime<Utc>,
+    /// When the process that claimed it started it.
+    pub started_at: DateTime<Utc>,
+    /// When it ended; `None` while running (or if its process died).
+    pub finished_at: Option<DateTime<Utc>>,
+    /// `ok`, `failed` or `skipped`; `None` while running.
+    pub outcome: Option<String>,
+    /// One line on what it did.
+    pub message: Option<String>,
+}

@@ -1076,6 +1076,78 @@ impl Store for SqliteStore {
         Ok((count, opt_time(until)?))
     }
 
+    async fn claim_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        started_at: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let _writer = self.writer.lock().await;
+        let done = sqlx::query(
+            "INSERT INTO job_runs (job, scheduled_for, started_at) VALUES (?, ?, ?)
+             ON CONFLICT (job, scheduled_for) DO NOTHING",
+        )
+        .bind(job)
+        .bind(text(scheduled_for))
+        .bind(text(started_at))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_job_run(
+        &self,
+        job: &str,
+        scheduled_for: DateTime<Utc>,
+        finished_at: DateTime<Utc>,
+        outcome: &str,
+        message: &str,
+    ) -> Result<(), StoreError> {
+        let _writer = self.writer.lock().await;
+        sqlx::query(
+            "UPDATE job_runs SET finished_at = ?, outcome = ?, message = ?
+             WHERE job = ? AND scheduled_for = ?",
+        )
+        .bind(text(finished_at))
+        .bind(outcome)
+        .bind(message)
+        .bind(job)
+        .bind(text(scheduled_for))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn last_job_run(&self, job: &str) -> Result<Option<super::JobRun>, StoreError> {
+        type Row = (
+            String,
+            String,
+            String,
+            Option<String>,
+            Option<String>,
+            Option<String>,
+        );
+        // Stored text sorts as time: every instant is written in the same fixed-width format.
+        let row: Option<Row> = sqlx::query_as(
+            "SELECT job, scheduled_for, started_at, finished_at, outcome, message FROM job_runs
+             WHERE job = ? ORDER BY scheduled_for DESC LIMIT 1",
+        )
+        .bind(job)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|r| {
+            Ok(super::JobRun {
+                job: r.0,
+                scheduled_for: time(&r.1)?,
+                started_at: time(&r.2)?,
+                finished_at: opt_time(r.3)?,
+                outcome: r.4,
+                message: r.5,
+            })
+        })
+        .transpose()
+    }
+
     async fn report_facts(
         &self,
         from: DateTime<Utc>,
