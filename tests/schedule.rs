@@ -326,3 +326,61 @@ fn engine_checkpoints(url: &str) -> usize {
         store.checkpoints().await.unwrap().len()
     })
 }
+
+/// An occurrence whose process died mid-run (claimed, never finished) is run again once its
+/// claim is old; one claimed a moment ago by a live process is left to it.
+#[tokio::test]
+async fn a_job_whose_process_died_is_run_again_once_its_claim_is_stale() {
+    let schedule = checkpoint_at("0 * * * *");
+    for db in TestDb::all() {
+        let e = engine(&db.url).await;
+        let start = t("2026-06-01T00:00:00Z");
+        schedule::run_due(&e, &schedule, start).await.unwrap();
+        let due = start + TimeDelta::hours(1);
+        // A live process claimed the 01:00 occurrence just now and is still running it.
+        assert!(
+            e.store()
+                .claim_job_run(
+                    "audit_checkpoint",
+                    due,
+                    Utc::now(),
+                    Utc::now() - TimeDelta::minutes(30)
+                )
+                .await
+                .unwrap()
+        );
+        let ran = schedule::run_due(&e, &schedule, due).await.unwrap();
+        assert!(runs(&ran, "ok").is_empty(), "{db:?}", db = db.url);
+        assert_eq!(e.store().checkpoints().await.unwrap().len(), 0);
+        // That process died: an hour later its claim is stale, and the occurrence runs once.
+        let dead = Utc::now() - TimeDelta::hours(1);
+        let stale = schedule::run_due(&e, &schedule, due).await.unwrap();
+        assert!(runs(&stale, "ok").is_empty(), "still fresh");
+        sqlx_backdate(&db.url, dead).await;
+        let ran = schedule::run_due(&e, &schedule, due).await.unwrap();
+        assert_eq!(runs(&ran, "ok"), [due], "{}", db.url);
+        let again = schedule::run_due(&e, &schedule, due).await.unwrap();
+        assert!(runs(&again, "ok").is_empty());
+        assert_eq!(e.store().checkpoints().await.unwrap().len(), 1);
+    }
+}
+
+/// Makes every unfinished job claim look as if it was taken at `at`.
+async fn sqlx_backdate(url: &str, at: DateTime<Utc>) {
+    use sqlx::Connection;
+    if url.starts_with("sqlite") {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE job_runs SET started_at = ? WHERE finished_at IS NULL")
+            .bind(at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true))
+            .execute(&mut c)
+            .await
+            .unwrap();
+    } else {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query("UPDATE job_runs SET started_at = $1 WHERE finished_at IS NULL")
+            .bind(at)
+            .execute(&mut c)
+            .await
+            .unwrap();
+    }
+}

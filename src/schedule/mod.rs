@@ -278,6 +278,9 @@ pub async fn run_due(
 ) -> Result<Vec<Ran>, StoreError> {
     let store = engine.store();
     let mut ran = Vec::new();
+    // Claims run on the real clock: they are about processes, not about case time.
+    let clock = Utc::now();
+    let stale_before = clock - JOB_LEASE;
     for job in schedule.jobs.iter().filter(|j| j.kind.claimed()) {
         let Some(due) = schedule.latest(job, now) else {
             continue;
@@ -285,10 +288,18 @@ pub async fn run_due(
         let name = job.kind.name();
         let last = store.last_job_run(name).await?;
         let missed = match &last {
-            Some(last) if last.scheduled_for >= due => continue,
+            // Done, or still running in a live process; one whose process died mid-run (claimed
+            // long ago, never finished) is taken over below.
+            Some(last)
+                if last.scheduled_for >= due
+                    && (last.finished_at.is_some() || last.started_at >= stale_before) =>
+            {
+                continue;
+            }
+            Some(last) if last.scheduled_for >= due => 0,
             Some(last) => schedule.between(job, last.scheduled_for, due),
             None => {
-                if store.claim_job_run(name, due, now).await? {
+                if store.claim_job_run(name, due, clock, stale_before).await? {
                     let message =
                         "first seen: the schedule starts here, earlier occurrences are not run";
                     store
@@ -306,7 +317,7 @@ pub async fn run_due(
                 continue;
             }
         };
-        if !store.claim_job_run(name, due, now).await? {
+        if !store.claim_job_run(name, due, clock, stale_before).await? {
             ran.push(Ran {
                 job: name,
                 scheduled_for: due,
@@ -395,6 +406,11 @@ async fn monthly_report(engine: &Engine, scheduled_for: DateTime<Utc>) -> Result
         report.opened, report.resolved, report.open_at_end
     ))
 }
+
+/// How long a claimed job occurrence belongs to the process that claimed it: one still
+/// unfinished after this is taken to have died with its process and is run again. Longer than
+/// any job takes (the monthly report over a million disputes is seconds).
+const JOB_LEASE: TimeDelta = TimeDelta::minutes(30);
 
 /// The longest `serve` sleeps between scheduler passes, so a changed clock is noticed.
 const LONGEST_SLEEP: Duration = Duration::from_secs(60);

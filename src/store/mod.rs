@@ -260,13 +260,15 @@ pub trait Store: Send + Sync {
         clock: DateTime<Utc>,
     ) -> Result<(i64, Option<DateTime<Utc>>), StoreError>;
 
-    /// Claims one occurrence of a scheduled job (`INSERT … ON CONFLICT DO NOTHING`): true if
-    /// this caller has it, false if another process claimed it first.
+    /// Claims one occurrence of a scheduled job (`INSERT … ON CONFLICT`): true if this caller
+    /// has it, false if another process has it. An occurrence claimed before `stale_before` and
+    /// never finished (its process died) is claimed again.
     async fn claim_job_run(
         &self,
         job: &str,
         scheduled_for: DateTime<Utc>,
         started_at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<bool, StoreError>;
 
     /// Records how a claimed occurrence ended.

@@ -1023,14 +1023,17 @@ impl Store for PostgresStore {
         job: &str,
         scheduled_for: DateTime<Utc>,
         started_at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
             "INSERT INTO job_runs (job, scheduled_for, started_at) VALUES ($1, $2, $3)
-             ON CONFLICT (job, scheduled_for) DO NOTHING",
+             ON CONFLICT (job, scheduled_for) DO UPDATE SET started_at = excluded.started_at
+             WHERE job_runs.finished_at IS NULL AND job_runs.started_at < $4",
         )
         .bind(job)
         .bind(scheduled_for)
         .bind(started_at)
+        .bind(stale_before)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)

@@ -1081,15 +1081,18 @@ impl Store for SqliteStore {
         job: &str,
         scheduled_for: DateTime<Utc>,
         started_at: DateTime<Utc>,
+        stale_before: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let _writer = self.writer.lock().await;
         let done = sqlx::query(
-            "INSERT INTO job_runs (job, scheduled_for, started_at) VALUES (?, ?, ?)
-             ON CONFLICT (job, scheduled_for) DO NOTHING",
+            "INSERT INTO job_runs (job, scheduled_for, started_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (job, scheduled_for) DO UPDATE SET started_at = excluded.started_at
+             WHERE job_runs.finished_at IS NULL AND job_runs.started_at < ?4",
         )
         .bind(job)
         .bind(text(scheduled_for))
         .bind(text(started_at))
+        .bind(text(stale_before))
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
