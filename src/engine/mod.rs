@@ -314,11 +314,15 @@ impl Engine {
     ) -> EngineResult<CaseRecord> {
         let now = self.check_time(now)?;
         let def = self.current(workflow)?;
-        // Bad data is bad input, whoever sends it: say so before who may open.
-        let data = crate::workflow::parse_data(def, data)?;
-        let actor = self.opener(def, &data, by).await?;
-        self.store.save_workflow_version(def, real_now()).await?;
+        // Opening parses the data once into its normal form; bad data is bad input whoever
+        // sends it, so it is refused before who may open is decided (on the parsed data).
+        let actor = Actor {
+            id: by.to_string(),
+            roles: Vec::new(),
+        };
         let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
+        self.check_opener(def, &case.data, by, &mut None).await?;
+        self.store.save_workflow_version(def, real_now()).await?;
         let directory = self.directory_for(def, &transition).await?;
         let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
         self.linked(None, &transition, &mut writes, now).await?;
@@ -345,8 +349,12 @@ impl Engine {
         }
         let mut writes = Vec::with_capacity(cases.len());
         let mut directory = None;
+        let mut contacts = None;
+        let actor = Actor {
+            id: by.to_string(),
+            roles: Vec::new(),
+        };
         for ((data, _), at) in cases.iter().zip(&times) {
-            let actor = self.opener(def, data, by).await?;
             let (case, opening) = open(
                 def,
                 data.clone(),
@@ -356,6 +364,8 @@ impl Engine {
                 *at,
                 &self.calendar,
             )?;
+            self.check_opener(def, &case.data, by, &mut contacts)
+                .await?;
             if directory.is_none() {
                 directory = Some(self.directory_for(def, &opening).await?);
             }
@@ -438,27 +448,32 @@ impl Engine {
         }
     }
 
-    /// The person opening a case of `def` with `data`, with their roles on it: a party the data
-    /// names, or a directory contact of a party's agency; anyone else is refused.
-    async fn opener(&self, def: &Definition, data: &Value, by: &UserEmail) -> EngineResult<Actor> {
-        let mut roles = def.party_roles(data, by.as_str());
-        if roles.is_empty() {
-            roles = self
-                .store
-                .directory()
-                .await?
-                .contact_roles(def, data, by.as_str());
+    /// Refuses a person who is neither a party `data` names nor a directory contact of a
+    /// party's agency. The directory is read at most once per `cache` (an import checks many).
+    async fn check_opener(
+        &self,
+        def: &Definition,
+        data: &Value,
+        by: &UserEmail,
+        cache: &mut Option<Directory>,
+    ) -> EngineResult<()> {
+        if !def.party_roles(data, by.as_str()).is_empty() {
+            return Ok(());
         }
-        if roles.is_empty() {
-            return Err(EngineError::NotInvolved {
+        if cache.is_none() {
+            *cache = Some(self.store.directory().await?);
+        }
+        let contact = cache
+            .as_ref()
+            .is_some_and(|d| !d.contact_roles(def, data, by.as_str()).is_empty());
+        if contact {
+            Ok(())
+        } else {
+            Err(EngineError::NotInvolved {
                 who: by.to_string(),
                 workflow: def.id.clone(),
-            });
+            })
         }
-        Ok(Actor {
-            id: by.to_string(),
-            roles,
-        })
     }
 
     /// Fires the case's pending deadlines due at or before `until`, each at its own due time,
