@@ -36,6 +36,7 @@ pub struct Settings {
     /// Who mail comes from and how delivery retries.
     pub mail: MailConfig,
     /// The `serve` daemon.
+    #[serde(default)]
     pub serve: ServeSettings,
     /// Scheduled jobs: a cron expression per job (see `crate::schedule`).
     #[serde(default)]
@@ -68,11 +69,13 @@ pub struct MailConfig {
 }
 
 /// The `[serve]` table.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ServeSettings {
-    /// Seconds between sweeps (deadlines, then the outbox).
-    pub interval_seconds: u32,
+    /// Seconds between deadline sweeps and between outbox passes, in place of the `[jobs]`
+    /// `sweep` and `outbox` schedules: for sub-minute sweeps (tests, demonstrations). Unset,
+    /// the schedules govern.
+    pub interval_seconds: Option<u32>,
 }
 
 /// The `[engine]` table.
@@ -273,7 +276,6 @@ impl Settings {
             .and_then(|b| b.set_default("mail.pool_size", 16))
             .and_then(|b| b.set_default("mail.send_timeout_seconds", 30))
             .and_then(|b| b.set_default("mail.form_free_text", false))
-            .and_then(|b| b.set_default("serve.interval_seconds", 30))
             .and_then(|b| b.set_default("calendar.time_zone", "Europe/London"))
             .and_then(|b| b.set_default("calendar.cutoff", "17:00"))
             .and_then(|b| b.set_default("calendar.close_of_business", "17:00"))
@@ -321,6 +323,13 @@ impl Settings {
             .and_then(|settings| {
                 // Checked at load, so no command starts with a schedule `serve` would refuse.
                 settings.schedule()?;
+                if let Some(seconds) = settings.serve.interval_seconds
+                    && !(1..=3600).contains(&seconds)
+                {
+                    return Err(Error::Config(format!(
+                        "serve.interval_seconds {seconds} must be 1 to 3600 seconds, or unset to sweep on the [jobs] schedules"
+                    )));
+                }
                 Ok(settings)
             })
     }

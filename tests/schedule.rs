@@ -251,6 +251,16 @@ fn a_bad_schedule_is_one_line_naming_the_key() {
             "jobs.time_zone 'Europe/Londres' is not an IANA time zone",
         ),
         (
+            "ESCALATE_SERVE__INTERVAL_SECONDS",
+            "0",
+            "serve.interval_seconds 0 must be 1 to 3600 seconds",
+        ),
+        (
+            "ESCALATE_SERVE__INTERVAL_SECONDS",
+            "86400",
+            "serve.interval_seconds 86400 must be 1 to 3600 seconds",
+        ),
+        (
             "ESCALATE_JOBS__WEEKLY_DIGEST",
             "0 8 * * 1",
             "jobs.weekly_digest is not available yet",

@@ -55,7 +55,7 @@ enum Command {
     /// Scheduled jobs ([jobs] of the config): schedules, next runs, last outcomes.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
-    /// The daemon: sweeps deadlines and delivers the outbox every [serve] interval_seconds
+    /// The daemon: sweeps deadlines and delivers the outbox on the [jobs] schedules
     /// until SIGINT or SIGTERM.
     Serve,
     /// Reports for the partnership's board.

@@ -1,7 +1,8 @@
 //! `escalate serve`: the daemon. Until the HTTP API arrives it runs three independent loops:
-//! one fires due deadlines every `[serve] interval_seconds`, one delivers the outbox, so a slow
-//! or dead mail server never delays a lapse, and the scheduler (`crate::schedule`) runs the
-//! `[jobs]` at their times.
+//! one fires due deadlines at each `[jobs] sweep` time, one delivers the outbox at each
+//! `[jobs] outbox` time and as soon as a sweep queues mail, so a slow or dead mail server never
+//! delays a lapse, and the scheduler (`crate::schedule`) runs the claimed `[jobs]` at their
+//! times. `[serve] interval_seconds`, when set, paces the first two instead.
 
 use std::future::Future;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use super::block_on;
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::notify::{DeliveryReport, Dispatcher};
+use crate::schedule::{JobKind, OFF, Schedule};
 use crate::{Error, Result};
 
 /// Logs to stderr; `ESCALATE_LOG` filters (default `info`).
@@ -28,6 +30,10 @@ fn init_logging() {
         .try_init();
 }
 
+/// The longest a loop waits when its schedule names no next time (a cron with no future
+/// occurrence): it looks again after this.
+const LONGEST_WAIT: Duration = Duration::from_secs(60);
+
 /// Waits for `interval`, for `wake`, or for the stop signal; true when it was the stop.
 async fn pause(
     interval: Duration,
@@ -41,15 +47,32 @@ async fn pause(
     }
 }
 
-/// Fires due deadlines every `interval` until stopped; tells the mail loop when it queued mail.
-/// A sweep in progress finishes (each deadline is its own transaction, and quick).
+/// How `serve`'s sweep and outbox loops are paced.
+struct Pace<'a> {
+    schedule: &'a Schedule,
+    interval: Option<Duration>,
+}
+
+impl Pace<'_> {
+    /// How long `kind`'s loop waits from now; `None` when it is off on this replica.
+    fn wait(&self, kind: JobKind) -> Option<Duration> {
+        self.schedule.pace(kind, self.interval, Utc::now())
+    }
+}
+
+/// Fires due deadlines at each sweep time until stopped; tells the mail loop when it queued
+/// mail. A sweep in progress finishes (each deadline is its own transaction, and quick).
 async fn deadlines(
     settings: &Settings,
     engine: &Engine,
-    interval: Duration,
+    pace: &Pace<'_>,
     queued: &Notify,
     mut stop: watch::Receiver<bool>,
 ) {
+    if pace.wait(JobKind::Sweep).is_none() {
+        tracing::info!("jobs.sweep is off: this replica fires no deadlines");
+        return;
+    }
     let lease = chrono::TimeDelta::seconds(settings.engine.lease_seconds.into());
     while !*stop.borrow() {
         match engine.tick_with(Utc::now(), lease, |_, _| {}).await {
@@ -72,7 +95,8 @@ async fn deadlines(
             // The database may be down: say so and try at the next sweep.
             Err(e) => tracing::error!("deadline sweep failed: {e}"),
         }
-        if pause(interval, &mut stop, std::future::pending()).await {
+        let wait = pace.wait(JobKind::Sweep).unwrap_or(LONGEST_WAIT);
+        if pause(wait, &mut stop, std::future::pending()).await {
             break;
         }
     }
@@ -82,10 +106,14 @@ async fn deadlines(
 /// the batch in flight (each message is cut off at the send timeout) and no more.
 async fn mail(
     dispatcher: &Dispatcher<'_>,
-    interval: Duration,
+    pace: &Pace<'_>,
     queued: &Notify,
     mut stop: watch::Receiver<bool>,
 ) {
+    if pace.wait(JobKind::Outbox).is_none() {
+        tracing::info!("jobs.outbox is off: this replica delivers no mail");
+        return;
+    }
     let mut report = DeliveryReport::default();
     while !*stop.borrow() {
         match dispatcher.deliver_next(&mut report).await {
@@ -99,16 +127,18 @@ async fn mail(
                     );
                 }
                 report = DeliveryReport::default();
-                // Until the next interval, or until the deadline loop queues something.
-                if pause(interval, &mut stop, queued.notified()).await {
+                // Until the next outbox time, or until the deadline loop queues something.
+                let wait = pace.wait(JobKind::Outbox).unwrap_or(LONGEST_WAIT);
+                if pause(wait, &mut stop, queued.notified()).await {
                     break;
                 }
             }
             Ok(_) => {}
             Err(e) => {
-                // The database may be down: say so and try again after an interval.
+                // The database may be down: say so and try again at the next outbox time.
                 tracing::error!("mail delivery failed: {e}");
-                if pause(interval, &mut stop, std::future::pending()).await {
+                let wait = pace.wait(JobKind::Outbox).unwrap_or(LONGEST_WAIT);
+                if pause(wait, &mut stop, std::future::pending()).await {
                     break;
                 }
             }
@@ -156,14 +186,22 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         }
         let dispatcher = super::mail::dispatcher(settings, &engine)?;
         let schedule = settings.schedule()?;
-        let interval = Duration::from_secs(settings.serve.interval_seconds.max(1).into());
+        let pace = Pace {
+            schedule: &schedule,
+            interval: settings
+                .serve
+                .interval_seconds
+                .map(|s| Duration::from_secs(s.into())),
+        };
         let signal_error = |e: std::io::Error| Error::Config(format!("cannot watch signals: {e}"));
         let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
         let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
         tracing::info!(
             database = %crate::store::redact(&settings.database_url),
             mail = %crate::store::redact(&settings.smtp_url),
-            interval_seconds = interval.as_secs(),
+            sweep = schedule.job(JobKind::Sweep).expr.as_deref().unwrap_or(OFF),
+            outbox = schedule.job(JobKind::Outbox).expr.as_deref().unwrap_or(OFF),
+            interval_seconds = ?settings.serve.interval_seconds,
             "escalate serve started"
         );
         let (stop, stopping) = watch::channel(false);
@@ -178,9 +216,9 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         };
         tokio::join!(
             signals,
-            deadlines(settings, &engine, interval, &queued, stopping.clone()),
+            deadlines(settings, &engine, &pace, &queued, stopping.clone()),
             crate::schedule::serve_loop(&engine, &schedule, stopping.clone()),
-            mail(&dispatcher, interval, &queued, stopping),
+            mail(&dispatcher, &pace, &queued, stopping),
         );
         tracing::info!("escalate serve stopped");
         Ok(())

@@ -241,6 +241,30 @@ impl Schedule {
             .count()
     }
 
+    /// The job of `kind`.
+    pub fn job(&self, kind: JobKind) -> &Job {
+        // Built from `JobKind::ALL`, so every kind is there.
+        &self.jobs[JobKind::ALL.iter().position(|k| *k == kind).unwrap_or(0)]
+    }
+
+    /// How long one of `serve`'s loops (the sweep, the outbox) waits after `now` before it
+    /// runs again: `interval` when `[serve] interval_seconds` sets one, else until the job's
+    /// next occurrence; `None` when the job is off, so this replica does not run it.
+    pub fn pace(
+        &self,
+        kind: JobKind,
+        interval: Option<Duration>,
+        now: DateTime<Utc>,
+    ) -> Option<Duration> {
+        let job = self.job(kind);
+        job.cron.as_ref()?;
+        if let Some(interval) = interval {
+            return Some(interval);
+        }
+        let next = self.next(job, now)?;
+        Some((next - now).to_std().unwrap_or_default())
+    }
+
     /// The soonest next occurrence of any claimed job after `now`.
     pub fn next_claimed(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         self.jobs
@@ -523,6 +547,41 @@ mod tests {
         assert_eq!(
             s.latest(job, t("2026-10-25T01:45:00Z")),
             Some(t("2026-10-25T00:30:00Z"))
+        );
+    }
+
+    #[test]
+    fn serve_sweeps_and_delivers_on_their_schedules_unless_an_interval_is_set() {
+        let every_five = Schedule::from_settings(&JobsSettings {
+            sweep: "*/5 * * * *".into(),
+            outbox: "off".into(),
+            ..JobsSettings::default()
+        })
+        .unwrap();
+        let now = t("2026-11-26T10:02:30Z");
+        assert_eq!(
+            every_five.pace(JobKind::Sweep, None, now),
+            Some(Duration::from_secs(150))
+        );
+        assert_eq!(
+            every_five.pace(JobKind::Sweep, Some(Duration::from_secs(1)), now),
+            Some(Duration::from_secs(1))
+        );
+        // Off on this replica: neither the schedule nor an interval runs it.
+        assert_eq!(every_five.pace(JobKind::Outbox, None, now), None);
+        assert_eq!(
+            every_five.pace(JobKind::Outbox, Some(Duration::from_secs(1)), now),
+            None
+        );
+        let defaults = Schedule::from_settings(&JobsSettings::default()).unwrap();
+        assert_eq!(
+            defaults.pace(JobKind::Outbox, None, t("2026-11-26T10:02:59.250Z")),
+            Some(Duration::from_millis(750))
+        );
+        // On the minute, the next run is the next minute, not this one again.
+        assert_eq!(
+            defaults.pace(JobKind::Sweep, None, t("2026-11-26T10:03:00Z")),
+            Some(Duration::from_secs(60))
         );
     }
 
