@@ -3,6 +3,7 @@
 //! The engine queues messages (outbox rows) inside its transactions; this module delivers them,
 //! each at most once at a time, retrying temporary failures with backoff.
 
+pub mod digest;
 mod dispatch;
 pub mod form;
 mod templates;
