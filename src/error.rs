@@ -47,6 +47,10 @@ pub enum Error {
     /// An event or opening the workflow does not allow.
     #[error(transparent)]
     Refused(#[from] Refusal),
+    /// A well-formed request that cannot be done as things stand (a user who exists already,
+    /// a token revoked before).
+    #[error("{0}")]
+    Declined(String),
 }
 
 /// Result with the crate's [`Error`].
@@ -60,6 +64,7 @@ impl Error {
         match self {
             Error::Reported(code) => *code,
             Error::Failed(_) => 3,
+            Error::Declined(_) => 1,
             Error::Workflows(_) => 1,
             Error::Refused(r) => refusal_exit_code(r),
             Error::Store(e) => store_exit_code(e),

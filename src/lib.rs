@@ -3,6 +3,7 @@
 //! The pure core ([`calendar`]) takes `now` and data and returns data; the shell ([`cli`],
 //! [`config`]) reads files, the environment and the clock.
 
+pub mod access;
 pub mod calendar;
 pub mod cli;
 pub mod config;

@@ -6,6 +6,7 @@ mod jobs;
 mod mail;
 mod report;
 mod serve;
+mod users;
 mod workflows;
 
 use std::ffi::OsString;
@@ -61,6 +62,12 @@ enum Command {
     /// Reports for the partnership's board.
     #[command(subcommand)]
     Report(report::ReportCommand),
+    /// People who sign in to the API: add, list, disable.
+    #[command(subcommand)]
+    Users(users::UsersCommand),
+    /// API tokens: create (shown once), list, revoke.
+    #[command(subcommand)]
+    Tokens(users::TokensCommand),
     /// Fire every deadline due by --now (default: now), run the scheduled jobs due, then
     /// deliver the outbox, once.
     Tick {
@@ -152,6 +159,8 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Jobs(cmd) => jobs::run(cmd, &settings, out),
         Command::Serve => serve::run(&settings),
         Command::Report(cmd) => report::run(cmd, &settings, out),
+        Command::Users(cmd) => users::users(cmd, &settings, out),
+        Command::Tokens(cmd) => users::tokens(cmd, &settings, out),
     }
 }
 

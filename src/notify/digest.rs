@@ -72,9 +72,7 @@ pub fn digests<'a>(
         let roles: Vec<String> = def
             .roles
             .iter()
-            .filter(|r| {
-                matches!(r.kind, RoleKind::Party { .. }) || state.owners.contains(&r.name)
-            })
+            .filter(|r| matches!(r.kind, RoleKind::Party { .. }) || state.owners.contains(&r.name))
             .map(|r| r.name.clone())
             .collect();
         let next = deadlines
@@ -107,7 +105,11 @@ pub fn digests<'a>(
             if digest.name.is_empty() {
                 digest.name = recipient.name.clone();
             }
-            match digest.cases.iter_mut().find(|c| c.reference == case.reference) {
+            match digest
+                .cases
+                .iter_mut()
+                .find(|c| c.reference == case.reference)
+            {
                 // Named twice on one case (a party who is also a stage's owner): one line.
                 Some(line) => {
                     if !line.roles.contains(&recipient.title) {
@@ -260,7 +262,10 @@ mod tests {
         );
         assert_eq!(priya.overdue, 1);
         assert!(priya.cases[0].overdue && !priya.cases[1].overdue);
-        assert_eq!(priya.cases[0].due.as_deref(), Some("Fri 27 Nov 2026 17:00 GMT"));
+        assert_eq!(
+            priya.cases[0].due.as_deref(),
+            Some("Fri 27 Nov 2026 17:00 GMT")
+        );
         assert_eq!(
             priya.cases[0].deadline.as_deref(),
             Some("Stage 2: line managers or designated safeguarding leads")
@@ -275,8 +280,14 @@ mod tests {
         );
         // Senior managers own no open case's stage.
         assert!(by("head@school.example.org").is_none());
-        assert_eq!(by("tom.hughes@council.example.gov.uk").unwrap().cases.len(), 2);
+        assert_eq!(
+            by("tom.hughes@council.example.gov.uk").unwrap().cases.len(),
+            2
+        );
         let text = serde_json::to_string(&out).unwrap();
-        assert!(!text.contains("Sam Example") && !text.contains("LCS-1"), "{text}");
+        assert!(
+            !text.contains("Sam Example") && !text.contains("LCS-1"),
+            "{text}"
+        );
     }
 }

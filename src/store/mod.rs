@@ -4,6 +4,7 @@
 //! is the production store that any number of replicas share. Both run the same migrations
 //! (`migrations/sqlite`, `migrations/postgres`, identical versions).
 
+mod accounts;
 pub mod chain;
 mod postgres;
 mod records;
@@ -18,6 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
+pub use accounts::{AccountStore, NewUser, TokenRecord, UserRecord};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 
@@ -92,9 +94,9 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database behind the engine.
+/// The database behind the engine (and, through [`AccountStore`], its users).
 #[async_trait]
-pub trait Store: Send + Sync {
+pub trait Store: AccountStore + Send + Sync {
     /// Which database this is.
     fn backend(&self) -> Backend;
 

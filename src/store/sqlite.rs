@@ -31,7 +31,7 @@ pub(crate) fn text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
-fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
+pub(super) fn time(text: &str) -> Result<DateTime<Utc>, StoreError> {
     DateTime::parse_from_rfc3339(text)
         .map(|t| t.with_timezone(&Utc))
         .map_err(|_| StoreError::Damaged(format!("time '{text}'")))
@@ -399,10 +399,10 @@ impl OutboxRow {
 /// escalate's data in a SQLite file.
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
-    pool: SqlitePool,
+    pub(super) pool: SqlitePool,
     /// SQLite runs one writer at a time; queueing this process's writers here rather than in
     /// SQLite's busy handler (which sleeps in steps of up to 100 ms) keeps the file busy.
-    writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub(super) writer: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {

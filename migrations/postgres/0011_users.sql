@@ -1,0 +1,26 @@
+-- People who sign in (the API, later the web UI) and their API tokens. Emails are stored in
+-- lower case; a password or token is never stored, only its hash (argon2id for passwords,
+-- SHA-256 for tokens, which are 256 random bits).
+CREATE TABLE users (
+    id            BIGSERIAL   PRIMARY KEY,
+    email         TEXT        NOT NULL UNIQUE,
+    name          TEXT        NOT NULL,
+    agency        TEXT,
+    role          TEXT        NOT NULL CHECK (role IN ('practitioner', 'manager', 'senior_manager',
+                                                       'partnership', 'board', 'admin')),
+    password_hash TEXT,
+    created_at    TIMESTAMPTZ NOT NULL,
+    disabled_at   TIMESTAMPTZ
+);
+
+CREATE TABLE api_tokens (
+    id           BIGSERIAL   PRIMARY KEY,
+    user_id      BIGINT      NOT NULL REFERENCES users (id),
+    name         TEXT        NOT NULL,
+    token_hash   TEXT        NOT NULL UNIQUE,
+    created_at   TIMESTAMPTZ NOT NULL,
+    expires_at   TIMESTAMPTZ NOT NULL,
+    revoked_at   TIMESTAMPTZ,
+    last_used_at TIMESTAMPTZ
+);
+CREATE INDEX api_tokens_user ON api_tokens (user_id);

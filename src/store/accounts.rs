@@ -1,0 +1,344 @@
+//! Users and their API tokens in the database ([`AccountStore`], a part of every [`Store`]).
+//! The SQL is one text for both backends (`$N` placeholders); only the binding and decoding of
+//! times differ (SQLite keeps them as text, PostgreSQL as `timestamptz`).
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use super::sqlite::{text, time};
+use super::{PostgresStore, SqliteStore, StoreError};
+use crate::access::Role;
+use crate::ids::UserEmail;
+
+/// A person who may sign in.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct UserRecord {
+    /// Row id.
+    pub id: i64,
+    /// Their address, lower case.
+    pub email: String,
+    /// Their name as shown.
+    pub name: String,
+    /// Their agency (the directory's name), if any.
+    pub agency: Option<String>,
+    /// What they are.
+    pub role: Role,
+    /// When they were added.
+    pub created_at: DateTime<Utc>,
+    /// When they were disabled, if so: they can no longer sign in or use a token.
+    pub disabled_at: Option<DateTime<Utc>>,
+    /// Whether they have a password (the hash itself is never shown).
+    pub has_password: bool,
+    /// The password's argon2id hash.
+    #[serde(skip)]
+    pub password_hash: Option<String>,
+}
+
+/// A user to add.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    /// Their address.
+    pub email: UserEmail,
+    /// Their name.
+    pub name: String,
+    /// Their agency, as the directory names it.
+    pub agency: Option<String>,
+    /// What they are.
+    pub role: Role,
+    /// The argon2id hash of their password, if they have one.
+    pub password_hash: Option<String>,
+}
+
+/// An API token, without its secret.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TokenRecord {
+    /// Row id: what `tokens revoke` takes.
+    pub id: i64,
+    /// Whose it is.
+    pub email: String,
+    /// What it is for, e.g. `case system`.
+    pub name: String,
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+    /// When it was revoked, if so.
+    pub revoked_at: Option<DateTime<Utc>>,
+    /// When it was last used.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+/// The users and tokens part of the store.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    /// Adds a user; `None` when one with that address exists already.
+    async fn add_user(
+        &self,
+        user: &NewUser,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Every user, by address.
+    async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
+
+    /// The user with this (lower-case) address.
+    async fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Disables a user; false when there is none with that address or they were disabled.
+    async fn disable_user(&self, email: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// Stores a new token's hash for a user; returns its id.
+    async fn add_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        hash: &str,
+        now: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Result<i64, StoreError>;
+
+    /// Every token, newest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes a token; false when there is none with that id or it was revoked.
+    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The user a token (by hash) signs in, if it is unrevoked, unexpired at `now` and its user
+    /// is enabled; records the use.
+    async fn token_user(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
+}
+
+const USER_COLUMNS: &str = "id, email, name, agency, role, created_at, disabled_at, password_hash";
+
+const INSERT_USER: &str = "INSERT INTO users (email, name, agency, role, password_hash, created_at) \
+     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING RETURNING id";
+
+const DISABLE_USER: &str =
+    "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL";
+
+const INSERT_TOKEN: &str = "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) \
+     VALUES ($1, $2, $3, $4, $5) RETURNING id";
+
+const TOKENS: &str = "SELECT t.id, u.email, t.name, t.created_at, t.expires_at, t.revoked_at, \
+     t.last_used_at FROM api_tokens t JOIN users u ON u.id = t.user_id ORDER BY t.id DESC";
+
+const REVOKE_TOKEN: &str =
+    "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
+
+/// Marks a valid token used and names its user: `$1` hash, `$2` now.
+const USE_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 \
+     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 \
+       AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL) RETURNING user_id";
+
+fn role(word: &str) -> Result<Role, StoreError> {
+    word.parse()
+        .map_err(|_| StoreError::Damaged(format!("user role '{word}'")))
+}
+
+/// A time as a backend stores it: text on SQLite, `timestamptz` on PostgreSQL.
+trait StoredTime: Sized {
+    fn stamp(t: DateTime<Utc>) -> Self;
+    fn utc(self) -> Result<DateTime<Utc>, StoreError>;
+}
+
+impl StoredTime for String {
+    fn stamp(t: DateTime<Utc>) -> Self {
+        text(t)
+    }
+    fn utc(self) -> Result<DateTime<Utc>, StoreError> {
+        time(&self)
+    }
+}
+
+impl StoredTime for DateTime<Utc> {
+    fn stamp(t: DateTime<Utc>) -> Self {
+        t
+    }
+    fn utc(self) -> Result<DateTime<Utc>, StoreError> {
+        Ok(self)
+    }
+}
+
+fn opt<T: StoredTime>(t: Option<T>) -> Result<Option<DateTime<Utc>>, StoreError> {
+    t.map(StoredTime::utc).transpose()
+}
+
+type UserRow<T> = (
+    i64,
+    String,
+    String,
+    Option<String>,
+    String,
+    T,
+    Option<T>,
+    Option<String>,
+);
+
+fn user_from<T: StoredTime>(r: UserRow<T>) -> Result<UserRecord, StoreError> {
+    Ok(UserRecord {
+        id: r.0,
+        email: r.1,
+        name: r.2,
+        agency: r.3,
+        role: role(&r.4)?,
+        created_at: r.5.utc()?,
+        disabled_at: opt(r.6)?,
+        has_password: r.7.is_some(),
+        password_hash: r.7,
+    })
+}
+
+type TokenRow<T> = (i64, String, String, T, T, Option<T>, Option<T>);
+
+fn token_from<T: StoredTime>(r: TokenRow<T>) -> Result<TokenRecord, StoreError> {
+    Ok(TokenRecord {
+        id: r.0,
+        email: r.1,
+        name: r.2,
+        created_at: r.3.utc()?,
+        expires_at: r.4.utc()?,
+        revoked_at: opt(r.5)?,
+        last_used_at: opt(r.6)?,
+    })
+}
+
+impl SqliteStore {
+    /// SQLite's one writer at a time (see `SqliteStore::writer`).
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        Some(self.writer.lock().await)
+    }
+}
+
+impl PostgresStore {
+    /// PostgreSQL takes writers side by side.
+    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        None
+    }
+}
+
+/// The one implementation, for each backend with `$ts` its stored time type.
+macro_rules! account_store {
+    ($store:ty, $ts:ty) => {
+        #[async_trait]
+        impl AccountStore for $store {
+            async fn add_user(
+                &self,
+                user: &NewUser,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                let turn = self.write_turn().await;
+                let id: Option<(i64,)> = sqlx::query_as(INSERT_USER)
+                    .bind(user.email.as_str())
+                    .bind(&user.name)
+                    .bind(&user.agency)
+                    .bind(user.role.as_str())
+                    .bind(&user.password_hash)
+                    .bind(<$ts>::stamp(now))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                drop(turn);
+                match id {
+                    Some(_) => self.user(user.email.as_str()).await,
+                    None => Ok(None),
+                }
+            }
+
+            async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY email");
+                let rows: Vec<UserRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(user_from).collect()
+            }
+
+            async fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+                let row: Option<UserRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(email)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(user_from).transpose()
+            }
+
+            async fn disable_user(
+                &self,
+                email: &str,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let _turn = self.write_turn().await;
+                let done = sqlx::query(DISABLE_USER)
+                    .bind(email)
+                    .bind(<$ts>::stamp(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn add_token(
+                &self,
+                user_id: i64,
+                name: &str,
+                hash: &str,
+                now: DateTime<Utc>,
+                expires_at: DateTime<Utc>,
+            ) -> Result<i64, StoreError> {
+                let _turn = self.write_turn().await;
+                let (id,): (i64,) = sqlx::query_as(INSERT_TOKEN)
+                    .bind(user_id)
+                    .bind(name)
+                    .bind(hash)
+                    .bind(<$ts>::stamp(now))
+                    .bind(<$ts>::stamp(expires_at))
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(id)
+            }
+
+            async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError> {
+                let rows: Vec<TokenRow<$ts>> = sqlx::query_as(TOKENS).fetch_all(&self.pool).await?;
+                rows.into_iter().map(token_from).collect()
+            }
+
+            async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+                let _turn = self.write_turn().await;
+                let done = sqlx::query(REVOKE_TOKEN)
+                    .bind(id)
+                    .bind(<$ts>::stamp(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn token_user(
+                &self,
+                hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                let turn = self.write_turn().await;
+                let user: Option<(i64,)> = sqlx::query_as(USE_TOKEN)
+                    .bind(hash)
+                    .bind(<$ts>::stamp(now))
+                    .fetch_optional(&self.pool)
+                    .await?;
+                drop(turn);
+                let Some((user_id,)) = user else {
+                    return Ok(None);
+                };
+                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+                let row: Option<UserRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                row.map(user_from).transpose()
+            }
+        }
+    };
+}
+
+account_store!(SqliteStore, String);
+account_store!(PostgresStore, DateTime<Utc>);

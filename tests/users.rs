@@ -1,0 +1,260 @@
+//! `escalate users` and `escalate tokens` against a real database on each backend: passwords
+//! and tokens are kept only as hashes, a token signs in only while it is unrevoked, unexpired
+//! and its user enabled, and hostile input is one line of error with nothing written.
+
+mod common;
+
+use std::io::Write;
+use std::process::{Command, Output, Stdio};
+
+use chrono::{TimeDelta, Utc};
+use common::{TestDb, assert_one_line_error, escalate, json, stderr, stdout};
+use escalate::access::credentials::{token_hash, verify_password};
+use escalate::store::Store;
+
+fn with_stdin(args: &[&str], url: &str, input: &[u8]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_escalate"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ESCALATE_DATABASE_URL", url)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+async fn store(url: &str) -> std::sync::Arc<dyn Store> {
+    escalate::store::connect(url).await.unwrap()
+}
+
+#[tokio::test]
+async fn users_and_tokens_on_each_backend() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let o = escalate(&["agencies", "import", "config/agencies.yaml"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+
+        // A password from standard input, an agency named by its id.
+        let o = with_stdin(
+            &[
+                "users",
+                "add",
+                "Priya.Shah@School.Example.org",
+                "--role",
+                "practitioner",
+                "--agency",
+                "riverside-primary",
+                "--name",
+                "Priya Shah",
+                "--password-stdin",
+            ],
+            &db.url,
+            b"correct horse battery\n",
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(
+            stdout(&o).trim(),
+            "added priya.shah@school.example.org as practitioner of Riverside Primary School"
+        );
+        let o = escalate(
+            &[
+                "users",
+                "add",
+                "board@partnership.example.org",
+                "--role",
+                "board",
+            ],
+            &env,
+        );
+        assert!(
+            stdout(&o).contains("(no password: API tokens only)"),
+            "{}",
+            stderr(&o)
+        );
+
+        // The same address again (in another case) is refused, and changes nothing.
+        let o = escalate(
+            &[
+                "users",
+                "add",
+                "PRIYA.SHAH@school.example.org",
+                "--role",
+                "admin",
+            ],
+            &env,
+        );
+        assert_eq!(o.status.code(), Some(1));
+        assert_eq!(
+            stderr(&o).trim(),
+            "escalate: user priya.shah@school.example.org exists already"
+        );
+
+        let users = json(&escalate(&["users", "list", "--json"], &env));
+        let users = users.as_array().unwrap();
+        assert_eq!(users.len(), 2);
+        assert_eq!(users[1]["email"], "priya.shah@school.example.org");
+        assert_eq!(users[1]["role"], "practitioner");
+        assert_eq!(users[1]["has_password"], true);
+        // The hash is never shown, and what is stored is argon2id of the password.
+        assert!(users[1].get("password_hash").is_none());
+        let s = store(&db.url).await;
+        let priya = s
+            .user("priya.shah@school.example.org")
+            .await
+            .unwrap()
+            .unwrap();
+        let hash = priya.password_hash.clone().unwrap();
+        assert!(hash.starts_with("$argon2id$"));
+        assert!(verify_password("correct horse battery", &hash));
+        assert!(!verify_password("correct horse battery\n", &hash));
+
+        // A token is printed once, last on its line, and only its hash is kept.
+        let o = escalate(
+            &[
+                "tokens",
+                "create",
+                "priya.shah@school.example.org",
+                "--name",
+                "school log",
+                "--expires",
+                "30",
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let line = stdout(&o);
+        let secret = line.split_whitespace().last().unwrap().to_string();
+        assert!(secret.starts_with("esc_"), "{line}");
+        let listed = stdout(&escalate(&["tokens", "list"], &env));
+        assert!(
+            listed.contains("school log") && listed.contains("never used"),
+            "{listed}"
+        );
+        assert!(!listed.contains(&secret[4..]));
+        let listed = stdout(&escalate(&["tokens", "list", "--json"], &env));
+        assert!(!listed.contains(&secret[4..]));
+        let tokens: serde_json::Value = serde_json::from_str(&listed).unwrap();
+        let id = tokens[0]["id"].as_i64().unwrap();
+
+        // It signs its user in until it expires; a wrong token signs in nobody.
+        let now = Utc::now();
+        let hash = token_hash(&secret);
+        let who = s.token_user(&hash, now).await.unwrap().unwrap();
+        assert_eq!(who.email, "priya.shah@school.example.org");
+        assert!(
+            s.token_user(&token_hash("esc_0000"), now)
+                .await
+                .unwrap()
+                .is_none()
+        );
+        assert!(
+            s.token_user(&hash, now + TimeDelta::days(31))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        let used = stdout(&escalate(&["tokens", "list"], &env));
+        assert!(used.contains("last used"), "{used}");
+
+        // Revoked: no more, and revoking again says so.
+        let o = escalate(&["tokens", "revoke", &id.to_string()], &env);
+        assert_eq!(stdout(&o).trim(), format!("revoked token {id}"));
+        assert!(s.token_user(&hash, now).await.unwrap().is_none());
+        let o = escalate(&["tokens", "revoke", &id.to_string()], &env);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("revoked already"));
+        let o = escalate(&["tokens", "revoke", "999999"], &env);
+        assert_eq!(stderr(&o).trim(), "escalate: no token 999999");
+
+        // A disabled user's tokens stop working, and they get no new ones.
+        let o = escalate(&["tokens", "create", "board@partnership.example.org"], &env);
+        let board = token_hash(stdout(&o).split_whitespace().last().unwrap());
+        assert!(s.token_user(&board, now).await.unwrap().is_some());
+        let o = escalate(&["users", "disable", "board@partnership.example.org"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert!(s.token_user(&board, now).await.unwrap().is_none());
+        let o = escalate(&["tokens", "create", "board@partnership.example.org"], &env);
+        assert_eq!(o.status.code(), Some(1));
+        let o = escalate(&["users", "disable", "nobody@example.org"], &env);
+        assert_eq!(stderr(&o).trim(), "escalate: no user nobody@example.org");
+    }
+}
+
+#[test]
+fn hostile_input_is_one_line_and_writes_nothing() {
+    let db = TestDb::sqlite();
+    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    // One argument can be at most 128 KiB (the kernel's limit); 100,000 characters is far past any name.
+    let big = "x".repeat(100_000);
+    for (args, wanted) in [
+        (
+            vec!["users", "add", "engine", "--role", "admin"],
+            "'engine' is not an email address",
+        ),
+        (
+            vec!["users", "add", "a@b.org\nBcc: c@d.org", "--role", "admin"],
+            "is not an email address",
+        ),
+        (
+            vec!["users", "add", "a@b.org", "--role", "root"],
+            "'root' is not a role",
+        ),
+        (
+            vec![
+                "users",
+                "add",
+                "a@b.org",
+                "--role",
+                "admin",
+                "--name",
+                "Eve\nAdmin",
+            ],
+            "--name",
+        ),
+        (
+            vec!["users", "add", "a@b.org", "--role", "admin", "--name", &big],
+            "--name",
+        ),
+        (
+            vec![
+                "users", "add", "a@b.org", "--role", "admin", "--agency", "Nowhere",
+            ],
+            "agency 'Nowhere' is not in the directory",
+        ),
+        (
+            vec!["tokens", "create", "a@b.org", "--expires", "0"],
+            "--expires 0 must be 1 to 366 days",
+        ),
+        (
+            vec!["tokens", "create", "a@b.org", "--expires", "9999"],
+            "--expires 9999 must be 1 to 366 days",
+        ),
+        (
+            vec!["tokens", "create", "a@b.org", "--name", "\u{202e}evil"],
+            "--name",
+        ),
+    ] {
+        let o = escalate(&args, &env);
+        assert_one_line_error(&o, wanted);
+    }
+    for password in [&b"short\n"[..], b"", b"twelve chars\x07bell\n"] {
+        let o = with_stdin(
+            &[
+                "users",
+                "add",
+                "a@b.org",
+                "--role",
+                "admin",
+                "--password-stdin",
+            ],
+            &db.url,
+            password,
+        );
+        assert_one_line_error(&o, "the password must");
+    }
+    let listed = json(&escalate(&["users", "list", "--json"], &env));
+    assert_eq!(listed, serde_json::json!([]));
+}
