@@ -2,6 +2,7 @@
 //! tokens). The rules of who sees which case build on these.
 
 pub mod credentials;
+pub mod policy;
 
 use std::fmt;
 use std::str::FromStr;
