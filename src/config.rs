@@ -69,13 +69,24 @@ pub struct MailConfig {
 }
 
 /// The `[serve]` table.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct ServeSettings {
+    /// The address the API listens on (`escalate serve --addr` overrides it).
+    pub addr: String,
     /// Seconds between deadline sweeps and between outbox passes, in place of the `[jobs]`
     /// `sweep` and `outbox` schedules: for sub-minute sweeps (tests, demonstrations). Unset,
     /// the schedules govern.
     pub interval_seconds: Option<u32>,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            addr: "127.0.0.1:8080".into(),
+            interval_seconds: None,
+        }
+    }
 }
 
 /// The `[engine]` table.

@@ -10,6 +10,7 @@ pub mod config;
 pub mod directory;
 pub mod engine;
 mod error;
+pub mod http;
 pub mod ids;
 pub mod notify;
 pub mod report;

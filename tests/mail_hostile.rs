@@ -270,7 +270,7 @@ fn serve_over_hostile_outbox_rows_fails_only_those_rows_and_sends_the_rest_once(
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut serve = Reaper(
             Command::new(env!("CARGO_BIN_EXE_escalate"))
-                .arg("serve")
+                .args(["serve", "--addr", "127.0.0.1:0"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .env("ESCALATE_DATABASE_URL", &db.url)
                 .env("ESCALATE_SMTP_URL", &smtp)

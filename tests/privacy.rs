@@ -89,7 +89,7 @@ fn the_database_and_the_mail_files_are_readable_by_their_owner_only() {
     // them under a running serve.
     let log = tempfile::NamedTempFile::new().unwrap();
     let mut serve = Command::new(env!("CARGO_BIN_EXE_escalate"))
-        .arg("serve")
+        .args(["serve", "--addr", "127.0.0.1:0"])
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .envs(env)
         .stderr(Stdio::from(log.reopen().unwrap()))

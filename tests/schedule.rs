@@ -285,7 +285,7 @@ fn serve_runs_a_job_missed_while_down_once_late_and_stops_on_sigterm() {
         assert!(o.status.success(), "{}", stderr(&o));
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut serve = Command::new(env!("CARGO_BIN_EXE_escalate"))
-            .arg("serve")
+            .args(["serve", "--addr", "127.0.0.1:0"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
             .env("ESCALATE_DATABASE_URL", &db.url)
             .env("ESCALATE_JOBS__AUDIT_CHECKPOINT", "0 8 * * *")

@@ -116,7 +116,7 @@ fn serve_sweeps_and_delivers_then_stops_cleanly_on_sigterm() {
         let log = tempfile::NamedTempFile::new().unwrap();
         let mut serve = Reaper(
             Command::new(env!("CARGO_BIN_EXE_escalate"))
-                .arg("serve")
+                .args(["serve", "--addr", "127.0.0.1:0"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .env("ESCALATE_DATABASE_URL", &db.url)
                 .env("ESCALATE_SMTP_URL", server.url())
@@ -227,7 +227,7 @@ fn a_mail_server_that_never_answers_delays_no_deadline_and_no_shutdown() {
         let log = NamedTempFile::new().unwrap();
         let mut serve = Reaper(
             Command::new(env!("CARGO_BIN_EXE_escalate"))
-                .arg("serve")
+                .args(["serve", "--addr", "127.0.0.1:0"])
                 .current_dir(env!("CARGO_MANIFEST_DIR"))
                 .envs(env)
                 .env("ESCALATE_SERVE__INTERVAL_SECONDS", "1")

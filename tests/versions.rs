@@ -179,7 +179,8 @@ fn assert_names_file(o: &Output, file: &Path) {
 /// starts after all is stopped and the test fails.
 fn serve_refusing(d: &Deployment) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
-    cmd.arg("serve").current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
         cmd.env_remove(k);
     }

@@ -1,4 +1,4 @@
--- People who sign in (the API, later the web UI) and their API tokens. Emails are stored in
+-- People who sign in (the API, later the web UI), their API tokens, and the access log. Emails are stored in
 -- lower case; a password or token is never stored, only its hash (argon2id for passwords,
 -- SHA-256 for tokens, which are 256 random bits).
 CREATE TABLE users (
@@ -24,3 +24,18 @@ CREATE TABLE api_tokens (
     last_used_at TEXT
 );
 CREATE INDEX api_tokens_user ON api_tokens (user_id);
+
+-- Every read of a case and every action on one through the API or web UI: who, when, what,
+-- from which address, and how it was answered (a refused or hidden attempt too).
+CREATE TABLE access_log (
+    id        INTEGER PRIMARY KEY,
+    at        TEXT    NOT NULL,
+    user_id   INTEGER REFERENCES users (id),
+    email     TEXT    NOT NULL,
+    reference TEXT    NOT NULL,
+    action    TEXT    NOT NULL,
+    status    INTEGER NOT NULL,
+    address   TEXT,
+    reason    TEXT
+);
+CREATE INDEX access_log_reference ON access_log (reference, id);

@@ -56,9 +56,14 @@ enum Command {
     /// Scheduled jobs ([jobs] of the config): schedules, next runs, last outcomes.
     #[command(subcommand)]
     Jobs(jobs::JobsCommand),
-    /// The daemon: sweeps deadlines and delivers the outbox on the [jobs] schedules
-    /// until SIGINT or SIGTERM.
-    Serve,
+    /// The daemon: the JSON API, deadline sweeps and outbox delivery on the [jobs] schedules,
+    /// and the scheduled jobs, until SIGINT or SIGTERM.
+    Serve {
+        /// Where the API listens, e.g. 127.0.0.1:8080 (port 0: any free port, logged)
+        /// [default: [serve] addr].
+        #[arg(long, value_name = "ADDR")]
+        addr: Option<String>,
+    },
     /// Reports for the partnership's board.
     #[command(subcommand)]
     Report(report::ReportCommand),
@@ -90,6 +95,16 @@ enum AuditCommand {
     Verify,
     /// Record and print one root hash over every case's head, chained to the previous one.
     Checkpoint,
+    /// Every read of and action on a case through the API: who, when, what, from where, and
+    /// how it was answered.
+    Access {
+        /// The case reference.
+        #[arg(value_parser = case::parse_reference)]
+        reference: crate::ids::CaseRef,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
@@ -154,10 +169,13 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Tick { now, json, verbose } => case::tick(&settings, now, json, verbose, out),
         Command::Audit(AuditCommand::Verify) => case::verify(&settings, out),
         Command::Audit(AuditCommand::Checkpoint) => case::checkpoint(&settings, out),
+        Command::Audit(AuditCommand::Access { reference, json }) => {
+            users::access(&settings, &reference, json, out)
+        }
         Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
         Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
         Command::Jobs(cmd) => jobs::run(cmd, &settings, out),
-        Command::Serve => serve::run(&settings),
+        Command::Serve { addr } => serve::run(&settings, addr),
         Command::Report(cmd) => report::run(cmd, &settings, out),
         Command::Users(cmd) => users::users(cmd, &settings, out),
         Command::Tokens(cmd) => users::tokens(cmd, &settings, out),

@@ -5,6 +5,7 @@
 //! times. `[serve] interval_seconds`, when set, paces the first two instead.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
@@ -14,6 +15,7 @@ use tokio::sync::{Notify, watch};
 use super::block_on;
 use crate::config::Settings;
 use crate::engine::Engine;
+use crate::http::AppState;
 use crate::notify::{DeliveryReport, Dispatcher};
 use crate::schedule::{JobKind, OFF, Schedule};
 use crate::{Error, Result};
@@ -146,7 +148,7 @@ async fn mail(
     }
 }
 
-pub(crate) fn run(settings: &Settings) -> Result<()> {
+pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
     init_logging();
     block_on(async {
         // Check everything before the first sweep, so a bad setting stops the start, not a sweep.
@@ -167,7 +169,7 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         if !applied.is_empty() {
             tracing::info!(?applied, "database migrated");
         }
-        let engine = Engine::new(store, workflows, calendar);
+        let engine = Arc::new(Engine::new(store, workflows, calendar));
         engine.register_workflows(Utc::now()).await?;
         // Deadlines computed with other holiday data are recomputed before the first sweep.
         let recomputed = engine.recompute_deadlines(Utc::now()).await?;
@@ -186,6 +188,13 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
         }
         let dispatcher = super::mail::dispatcher(settings, &engine)?;
         let schedule = settings.schedule()?;
+        let addr = addr.unwrap_or_else(|| settings.serve.addr.clone());
+        let listener = tokio::net::TcpListener::bind(addr.trim())
+            .await
+            .map_err(|e| Error::Config(format!("serve cannot listen on '{addr}': {e}")))?;
+        let local = listener
+            .local_addr()
+            .map_err(|e| Error::Config(format!("serve cannot listen on '{addr}': {e}")))?;
         let pace = Pace {
             schedule: &schedule,
             interval: settings
@@ -204,6 +213,8 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
             interval_seconds = ?settings.serve.interval_seconds,
             "escalate serve started"
         );
+        // Tests and operators read the port from this line when they asked for port 0.
+        tracing::info!(addr = %local, "listening on http://{local}");
         let (stop, stopping) = watch::channel(false);
         let queued = Notify::new();
         let signals = async {
@@ -214,8 +225,17 @@ pub(crate) fn run(settings: &Settings) -> Result<()> {
             tracing::info!("stopping after the messages in flight");
             let _ = stop.send(true);
         };
+        let http_stop = stopping.clone();
+        let http = async {
+            if let Err(e) =
+                crate::http::serve(listener, AppState::new(engine.clone()), http_stop).await
+            {
+                tracing::error!("the API stopped: {e}");
+            }
+        };
         tokio::join!(
             signals,
+            http,
             deadlines(settings, &engine, &pace, &queued, stopping.clone()),
             crate::schedule::serve_loop(&engine, &schedule, stopping.clone()),
             mail(&dispatcher, &pace, &queued, stopping),

@@ -321,6 +321,48 @@ pub(crate) fn tokens(cmd: TokensCommand, settings: &Settings, out: &mut dyn Writ
     }
 }
 
+/// `escalate audit access REF`: the case's access log, oldest first.
+pub(crate) fn access(
+    settings: &Settings,
+    reference: &crate::ids::CaseRef,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
+    block_on(async {
+        let entries = store(settings)
+            .await?
+            .access_log(reference.as_str())
+            .await?;
+        if json {
+            return json_out(out, &entries);
+        }
+        if entries.is_empty() {
+            return emit(
+                out,
+                &format!("{reference}: nobody has read or acted on it through the API"),
+            );
+        }
+        for e in &entries {
+            emit(
+                out,
+                &format!(
+                    "{}  {}  {}  {}  from {}{}",
+                    rfc3339(e.at),
+                    e.email,
+                    e.action,
+                    e.status,
+                    e.address.as_deref().unwrap_or("-"),
+                    e.reason
+                        .as_deref()
+                        .map(|r| format!("  reason: {}", text::for_terminal(r)))
+                        .unwrap_or_default()
+                ),
+            )?;
+        }
+        Ok(())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

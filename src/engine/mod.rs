@@ -267,11 +267,7 @@ impl Engine {
 
     /// The definition a case runs on: the version it started on, whatever the files say now
     /// (the current one if the hash matches, else the one kept in the store).
-    pub(crate) async fn definition(
-        &self,
-        workflow: &str,
-        hash: &str,
-    ) -> EngineResult<Arc<Definition>> {
+    pub async fn definition(&self, workflow: &str, hash: &str) -> EngineResult<Arc<Definition>> {
         let key = (workflow.to_string(), hash.to_string());
         if let Some(def) = self.versions.lock().expect("not poisoned").get(&key) {
             return Ok(def.clone());

@@ -4,7 +4,7 @@
 //! is the production store that any number of replicas share. Both run the same migrations
 //! (`migrations/sqlite`, `migrations/postgres`, identical versions).
 
-mod accounts;
+mod access;
 pub mod chain;
 mod postgres;
 mod records;
@@ -19,7 +19,7 @@ use chrono::{DateTime, Utc};
 use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
-pub use accounts::{AccountStore, NewUser, TokenRecord, UserRecord};
+pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 
@@ -94,9 +94,9 @@ pub enum Backend {
     Postgres,
 }
 
-/// The database behind the engine (and, through [`AccountStore`], its users).
+/// The database behind the engine (and, through [`AccessStore`], its users).
 #[async_trait]
-pub trait Store: AccountStore + Send + Sync {
+pub trait Store: AccessStore + Send + Sync {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
@@ -400,6 +400,11 @@ pub fn redact(url: &str) -> String {
         }
         _ => url.to_string(),
     }
+}
+
+/// The newest schema version this build knows: a database at an older one needs `migrate`.
+pub fn latest_schema() -> i64 {
+    sqlite::latest_version()
 }
 
 /// Opens the store the URL names: `sqlite://FILE` (created if missing) or `postgres://…`.

@@ -26,6 +26,11 @@ use crate::workflow::Definition;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
+/// The newest schema version this build knows (both backends have the same versions).
+pub(super) fn latest_version() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// A UTC time in the one text format stored, whose text order is time order.
 pub(crate) fn text(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Micros, true)

@@ -221,3 +221,66 @@ pub fn user(email: &str) -> escalate::ids::UserEmail {
 pub fn cref(reference: &str) -> escalate::ids::CaseRef {
     escalate::ids::CaseRef::parse(reference).unwrap()
 }
+
+/// `escalate serve` on a free port, stopped with SIGTERM when dropped.
+pub struct Served {
+    child: std::process::Child,
+    log: tempfile::NamedTempFile,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+impl Served {
+    /// Starts serve with `env` (the `ESCALATE_*` variables; others are removed) and waits,
+    /// at most 60 s, until it logs the address it listens on.
+    pub fn start(env: &[(&str, &str)]) -> Served {
+        let log = tempfile::NamedTempFile::new().unwrap();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
+        cmd.args(["serve", "--addr", "127.0.0.1:0"])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stderr(std::process::Stdio::from(log.reopen().unwrap()));
+        for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
+            cmd.env_remove(k);
+        }
+        cmd.env("ESCALATE_LOG", "info").envs(env.iter().copied());
+        let mut child = cmd.spawn().unwrap();
+        let started = std::time::Instant::now();
+        let url = loop {
+            let text = std::fs::read_to_string(log.path()).unwrap();
+            if let Some(at) = text.find("listening on http://") {
+                let rest = &text[at + "listening on ".len()..];
+                break rest.split_whitespace().next().unwrap().to_string();
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("serve ended ({status}): {text}");
+            }
+            assert!(
+                started.elapsed() < std::time::Duration::from_secs(60),
+                "serve did not start: {text}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        Served { child, log, url }
+    }
+
+    /// What serve has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.log.path()).unwrap()
+    }
+
+    /// Stops it with SIGTERM; its exit status and log.
+    pub fn stop(mut self) -> (std::process::ExitStatus, String) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let status = self.child.wait().unwrap();
+        (status, self.log())
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

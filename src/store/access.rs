@@ -1,4 +1,5 @@
-//! Users and their API tokens in the database ([`AccountStore`], a part of every [`Store`]).
+//! Users, their API tokens and the access log in the database ([`AccessStore`], a part of
+//! every [`Store`]).
 //! The SQL is one text for both backends (`$N` placeholders); only the binding and decoding of
 //! times differ (SQLite keeps them as text, PostgreSQL as `timestamptz`).
 
@@ -69,9 +70,28 @@ pub struct TokenRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-/// The users and tokens part of the store.
+/// One read of, or action on, a case through the API or web UI.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AccessEntry {
+    /// When (the real clock).
+    pub at: DateTime<Utc>,
+    /// Who, by address.
+    pub email: String,
+    /// The case reference asked for (it may not exist).
+    pub reference: String,
+    /// What: `read`, `act:EVENT`, `read_with_reason`.
+    pub action: String,
+    /// The HTTP status it was answered with.
+    pub status: u16,
+    /// The client's address.
+    pub address: Option<String>,
+    /// The reason given (an administrator reading a case).
+    pub reason: Option<String>,
+}
+
+/// The users, tokens and access-log part of the store.
 #[async_trait]
-pub trait AccountStore: Send + Sync {
+pub trait AccessStore: Send + Sync {
     /// Adds a user; `None` when one with that address exists already.
     async fn add_user(
         &self,
@@ -111,6 +131,12 @@ pub trait AccountStore: Send + Sync {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError>;
+
+    /// Appends to the access log.
+    async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
+
+    /// The access log of one case, oldest first.
+    async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
 }
 
 const USER_COLUMNS: &str = "id, email, name, agency, role, created_at, disabled_at, password_hash";
@@ -134,6 +160,36 @@ const REVOKE_TOKEN: &str =
 const USE_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 \
      WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 \
        AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL) RETURNING user_id";
+
+const LOG_ACCESS: &str = "INSERT INTO access_log \
+     (at, user_id, email, reference, action, status, address, reason) \
+     VALUES ($1, (SELECT id FROM users WHERE email = $2), $2, $3, $4, $5, $6, $7)";
+
+const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
+     FROM access_log WHERE reference = $1 ORDER BY id";
+
+type AccessRow<T> = (
+    T,
+    String,
+    String,
+    String,
+    i32,
+    Option<String>,
+    Option<String>,
+);
+
+fn access_from<T: StoredTime>(r: AccessRow<T>) -> Result<AccessEntry, StoreError> {
+    Ok(AccessEntry {
+        at: r.0.utc()?,
+        email: r.1,
+        reference: r.2,
+        action: r.3,
+        status: u16::try_from(r.4)
+            .map_err(|_| StoreError::Damaged(format!("access status {}", r.4)))?,
+        address: r.5,
+        reason: r.6,
+    })
+}
 
 fn role(word: &str) -> Result<Role, StoreError> {
     word.parse()
@@ -222,10 +278,10 @@ impl PostgresStore {
 }
 
 /// The one implementation, for each backend with `$ts` its stored time type.
-macro_rules! account_store {
+macro_rules! access_store {
     ($store:ty, $ts:ty) => {
         #[async_trait]
-        impl AccountStore for $store {
+        impl AccessStore for $store {
             async fn add_user(
                 &self,
                 user: &NewUser,
@@ -336,9 +392,32 @@ macro_rules! account_store {
                     .await?;
                 row.map(user_from).transpose()
             }
+
+            async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
+                sqlx::query(LOG_ACCESS)
+                    .bind(<$ts>::stamp(entry.at))
+                    .bind(&entry.email)
+                    .bind(&entry.reference)
+                    .bind(&entry.action)
+                    .bind(i32::from(entry.status))
+                    .bind(&entry.address)
+                    .bind(&entry.reason)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError> {
+                let rows: Vec<AccessRow<$ts>> = sqlx::query_as(ACCESS_LOG)
+                    .bind(reference)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(access_from).collect()
+            }
         }
     };
 }
 
-account_store!(SqliteStore, String);
-account_store!(PostgresStore, DateTime<Utc>);
+access_store!(SqliteStore, String);
+access_store!(PostgresStore, DateTime<Utc>);

@@ -1,0 +1,126 @@
+//! API errors: one JSON shape, `{"error": code, "message": …}`, with the status that says what
+//! happened. Bad input is never a 500; a database that is down is a 503.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::engine::EngineError;
+use crate::store::StoreError;
+
+/// An answer that is not a success.
+#[derive(Debug)]
+pub struct ApiError {
+    /// The status.
+    pub status: StatusCode,
+    /// A stable code clients can branch on, e.g. `not_found`.
+    pub code: &'static str,
+    /// One line for a person.
+    pub message: String,
+}
+
+impl ApiError {
+    /// An error with this status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 401: no credentials, or ones that sign nobody in.
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
+    /// 403: seen, but not this.
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+    }
+
+    /// 404, worded the same whether the case does not exist or may not be seen.
+    pub fn no_case(reference: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no case with reference '{reference}'"),
+        )
+    }
+
+    /// 400: a request that does not parse.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(json!({ "error": self.code, "message": self.message })),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Bearer realm=\"escalate\""),
+            );
+        }
+        response
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::Damaged(_) => {
+                tracing::error!("damaged data: {e}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "damaged",
+                    "stored data is damaged; the operator has been told",
+                )
+            }
+            // Unreachable, failing or mid-migration: the service is not available now. The
+            // detail (which may name the host) goes to the log, not the client.
+            _ => {
+                tracing::error!("database: {e}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "unavailable",
+                    "the database is not answering; try again shortly",
+                )
+            }
+        }
+    }
+}
+
+impl From<EngineError> for ApiError {
+    fn from(e: EngineError) -> Self {
+        match e {
+            EngineError::Store(e) => e.into(),
+            EngineError::UnknownReference(r) => Self::no_case(&r),
+            EngineError::Refused(_)
+            | EngineError::Backdated { .. }
+            | EngineError::NotInvolved { .. }
+            | EngineError::LinkedStillOpen { .. }
+            | EngineError::UnknownWorkflow(..)
+            | EngineError::Future { .. } => {
+                Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+            }
+            EngineError::UnknownVersion(..)
+            | EngineError::WorkflowFiles(_)
+            | EngineError::Tampered(_) => {
+                tracing::error!("{e}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the service cannot do this now; the operator has been told",
+                )
+            }
+        }
+    }
+}

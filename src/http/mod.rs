@@ -1,0 +1,146 @@
+//! The HTTP side of `escalate serve`: the JSON API under `/api/v1`, and the unauthenticated
+//! `/healthz` and `/readyz`. Every handler asks [`crate::access::policy`] before it reads or
+//! changes a case, and records what it did in the access log.
+
+pub mod auth;
+pub mod cases;
+pub mod error;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::engine::Engine;
+use error::ApiError;
+
+/// The largest request body accepted (a case's opening data is a few kilobytes; its summary
+/// at most 10,000 characters).
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// What every handler shares: the engine (and through it the store), built once per process.
+#[derive(Clone)]
+pub struct AppState {
+    /// The engine.
+    pub engine: Arc<Engine>,
+    /// Numbers requests for their ids.
+    requests: Arc<AtomicU64>,
+}
+
+impl AppState {
+    /// State around `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        AppState {
+            engine,
+            requests: Arc::default(),
+        }
+    }
+}
+
+/// Every route.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/api/v1/cases/{reference}", get(cases::read))
+        .fallback(not_found)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(state.clone(), envelope))
+        .with_state(state)
+}
+
+/// Serves `router(state)` on `listener` until `stop` turns true; requests in flight finish.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    mut stop: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = stop.wait_for(|stopping| *stopping).await;
+    })
+    .await
+}
+
+/// Around every request: an id (`X-Request-Id`, logged with the method, route and status,
+/// never a body, a query or a header's value) and the security headers.
+async fn envelope(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let id = format!(
+        "{:x}-{}",
+        std::process::id(),
+        state.requests.fetch_add(1, Ordering::Relaxed)
+    );
+    let method = request.method().clone();
+    let path = request.uri().path().to_string();
+    let started = std::time::Instant::now();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    // The path can hold a case reference, which is not child data; queries are not logged.
+    tracing::info!(
+        request_id = %id,
+        %method,
+        path = %crate::text::for_terminal(&path),
+        status = status.as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    let headers = response.headers_mut();
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        headers.insert(HeaderName::from_static("x-request-id"), value);
+    }
+    for (name, value) in [
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; frame-ancestors 'none'",
+        ),
+        (header::CACHE_CONTROL, "no-store"),
+    ] {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    }
+    response
+}
+
+/// `GET /healthz`: the process is up.
+async fn healthz() -> impl IntoResponse {
+    axum::Json(json!({ "status": "ok" }))
+}
+
+/// `GET /readyz`: the database answers and its schema is this build's.
+async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+    let version = state.engine.store().schema_version().await?;
+    let wanted = crate::store::latest_schema();
+    if version != Some(wanted) {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not_ready",
+            format!(
+                "the database schema is at version {}, this build needs {wanted}: run escalate migrate",
+                version.unwrap_or(0)
+            ),
+        ));
+    }
+    Ok(axum::Json(
+        json!({ "status": "ready", "schema_version": wanted }),
+    ))
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+}

@@ -1,0 +1,218 @@
+//! The JSON API through a real `escalate serve` on a free port, on each backend: who may read
+//! which case (a table of roles and relations), what an unseen case looks like (exactly like
+//! no case), and that every read is in the access log.
+
+mod common;
+
+use common::{Served, TestDb, escalate, json, stderr, stdout};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+/// Adds a user and returns a token for them.
+fn user_with_token(env: &[(&str, &str)], email: &str, role: &str, agency: Option<&str>) -> String {
+    let mut args = vec!["users", "add", email, "--role", role];
+    if let Some(a) = agency {
+        args.extend(["--agency", a]);
+    }
+    let o = escalate(&args, env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).split_whitespace().last().unwrap().to_string()
+}
+
+async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let client = reqwest::Client::new();
+    let mut request = client.get(url);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn who_reads_which_case() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = [
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_SMTP_URL", smtp.as_str()),
+        ];
+        assert!(
+            escalate(&["agencies", "import", "config/agencies.yaml"], &env)
+                .status
+                .success()
+        );
+        let opened = json(&escalate(
+            &[
+                "case",
+                "open",
+                "--workflow",
+                "dispute",
+                "--data",
+                "examples/dispute.json",
+                "--by",
+                "priya.shah@school.example.org",
+                "--json",
+            ],
+            &env,
+        ));
+        let reference = opened["reference"].as_str().unwrap().to_string();
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let case_url = format!("{base}/api/v1/cases/{reference}");
+
+        // Unauthenticated probes.
+        let (status, _, body) = get(&format!("{base}/healthz"), None).await;
+        assert_eq!(
+            (status, body["status"].as_str()),
+            (StatusCode::OK, Some("ok"))
+        );
+        let (status, _, body) = get(&format!("{base}/readyz"), None).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["schema_version"], escalate::store::latest_schema());
+
+        // No token, a malformed one, an unknown one: 401, saying how to sign in.
+        let (status, headers, body) = get(&case_url, None).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert_eq!(body["error"], "unauthorized");
+        assert!(headers.contains_key("www-authenticate"));
+        for bad in ["not-a-token", "esc_0123"] {
+            let (status, _, _) = get(&case_url, Some(bad)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{bad}");
+        }
+
+        let table = [
+            // who, role, agency, status
+            (
+                "priya.shah@school.example.org",
+                "practitioner",
+                None,
+                StatusCode::OK,
+            ), // party
+            ("dsl@school.example.org", "manager", None, StatusCode::OK), // contact of the raiser's agency
+            (
+                "teacher@school.example.org",
+                "practitioner",
+                Some("riverside-primary"),
+                StatusCode::OK,
+            ), // own agency
+            (
+                "named.nurse@health.example.nhs.uk",
+                "manager",
+                Some("riverside-health"),
+                StatusCode::NOT_FOUND,
+            ), // another agency
+            (
+                "stranger@example.org",
+                "practitioner",
+                None,
+                StatusCode::NOT_FOUND,
+            ), // nobody
+            (
+                "business.unit@partnership.example.org",
+                "partnership",
+                None,
+                StatusCode::OK,
+            ),
+            (
+                "board@partnership.example.org",
+                "board",
+                None,
+                StatusCode::NOT_FOUND,
+            ),
+            (
+                "admin@partnership.example.org",
+                "admin",
+                None,
+                StatusCode::FORBIDDEN,
+            ), // no reason given
+        ];
+        let missing = format!("{base}/api/v1/cases/DSP-2026-999999");
+        let seq = json(&escalate(&["case", "show", &reference, "--json"], &env))["seq"].clone();
+        let mut tokens = Vec::new();
+        for (email, role, agency, wanted) in table {
+            let token = user_with_token(&env, email, role, agency);
+            let (status, headers, body) = get(&case_url, Some(&token)).await;
+            assert_eq!(status, wanted, "{email}: {body}");
+            if status == StatusCode::OK {
+                assert_eq!(body["reference"], reference.as_str());
+                assert!(body["history"].as_array().is_some_and(|h| !h.is_empty()));
+                assert_eq!(headers["etag"], format!("\"{seq}\"").as_str());
+            }
+            if status == StatusCode::NOT_FOUND {
+                // Exactly what a case that does not exist looks like.
+                assert_eq!(
+                    body,
+                    json!({ "error": "not_found", "message": format!("no case with reference '{reference}'") })
+                );
+                let (s, _, none) = get(&missing, Some(&token)).await;
+                assert_eq!(s, StatusCode::NOT_FOUND);
+                assert_eq!(none["message"], "no case with reference 'DSP-2026-999999'");
+            }
+            assert_eq!(headers["x-content-type-options"], "nosniff");
+            assert!(headers.contains_key("x-request-id"));
+            tokens.push((email, token));
+        }
+
+        // An administrator reads with a reason, recorded; never acts.
+        let admin = &tokens[7].1;
+        let (status, _, _) = get(&format!("{case_url}?reason=%20"), Some(admin)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, body) = get(
+            &format!("{case_url}?reason=Subject%20access%20request%2042"),
+            Some(admin),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+
+        // Bad references are 400; unknown routes 404 as JSON.
+        let (status, _, body) =
+            get(&format!("{base}/api/v1/cases/..%2Fetc"), Some(&tokens[0].1)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+        let (status, _, body) = get(&format!("{base}/api/v1/nothing"), None).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::NOT_FOUND, Some("not_found"))
+        );
+
+        // Every request about the case is in its access log, with its answer.
+        let log = json(&escalate(&["audit", "access", &reference, "--json"], &env));
+        let entries: Vec<(String, u64)> = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["email"].as_str().unwrap().to_string(),
+                    e["status"].as_u64().unwrap(),
+                )
+            })
+            .collect();
+        let mut wanted: Vec<(String, u64)> = table
+            .iter()
+            .map(|(email, _, _, status)| (email.to_string(), u64::from(status.as_u16())))
+            .collect();
+        wanted.push(("admin@partnership.example.org".into(), 403));
+        wanted.push(("admin@partnership.example.org".into(), 200));
+        assert_eq!(entries, wanted);
+        let last = log.as_array().unwrap().last().unwrap();
+        assert_eq!(last["reason"], "Subject access request 42");
+        assert_eq!(last["address"], "127.0.0.1");
+        let text = stdout(&escalate(&["audit", "access", &reference], &env));
+        assert!(text.contains("reason: Subject access request 42"), "{text}");
+
+        // The log names no token and no case data.
+        let (exit, logged) = served.stop();
+        assert!(exit.success(), "{logged}");
+        for (_, token) in &tokens {
+            assert!(!logged.contains(&token[4..]), "a token was logged");
+        }
+        assert!(!logged.contains("Sam Example"));
+    }
+}
