@@ -11,6 +11,7 @@ pub mod engine;
 mod error;
 pub mod ids;
 pub mod notify;
+mod pdf;
 pub mod report;
 pub mod schedule;
 pub mod store;
