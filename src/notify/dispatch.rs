@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use lettre::Address;
 use lettre::Message;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -427,10 +427,12 @@ impl<'a> Dispatcher<'a> {
         let alternative = MultiPart::alternative()
             .singlepart(SinglePart::plain(rendered.text))
             .multipart(html);
-        // Bytes, so base64: the attachment is the CSV exactly, line endings included.
+        // Base64, so the attachment is the CSV exactly: lettre would send text with bare
+        // line feeds as it is, and SMTP reads those as one over-long line.
+        let csv = Body::new_with_encoding(parts.csv, ContentTransferEncoding::Base64)
+            .map_err(|_| NotifyError::Unsendable("the CSV cannot be attached".into()))?;
         let body = MultiPart::mixed().multipart(alternative).singlepart(
-            Attachment::new(parts.csv_name)
-                .body(parts.csv, content_type("text/csv; charset=utf-8")),
+            Attachment::new(parts.csv_name).body(csv, content_type("text/csv; charset=utf-8")),
         );
         Ok((rendered.subject, body))
     }
