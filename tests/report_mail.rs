@@ -236,7 +236,10 @@ fn the_report_mail_carries_the_chart_the_csv_and_the_checkpoint_root_and_no_chil
             assert!((oct as i64 - 3 * sep as i64).abs() <= 3, "{opened:?}");
             // September's resolved bar stands beside its opened bar, as high; October's
             // open-at-end bar beside October's opened one, as high (3 each).
-            assert!(sep_x < resolved[0].0 && resolved[0].0 < oct_x, "{resolved:?}");
+            assert!(
+                sep_x < resolved[0].0 && resolved[0].0 < oct_x,
+                "{resolved:?}"
+            );
             assert!((resolved[0].1 as i64 - sep as i64).abs() <= 1);
             assert!(open[0].0 > oct_x);
             assert!((open[0].1 as i64 - oct as i64).abs() <= 1);
@@ -274,7 +277,11 @@ fn sending_twice_queues_once_and_says_what_was_already_sent() {
         dispute(&env, dir.path(), "2026-10-05T09:00:00Z");
         let args = ["report", "monthly", "--month", "2026-10", "--send"];
         let first = ok(&env, &args);
-        let queued = |out: &str| out.lines().filter(|l| l.starts_with("queued report")).count();
+        let queued = |out: &str| {
+            out.lines()
+                .filter(|l| l.starts_with("queued report"))
+                .count()
+        };
         assert_eq!(queued(&first), 2, "{first}");
         let second = ok(&env, &args);
         assert_eq!(queued(&second), 0, "{second}");
@@ -295,10 +302,7 @@ fn sending_twice_queues_once_and_says_what_was_already_sent() {
             "{third}"
         );
         // Another month is another report.
-        let november = ok(
-            &env,
-            &["report", "monthly", "--month", "2026-11", "--send"],
-        );
+        let november = ok(&env, &["report", "monthly", "--month", "2026-11", "--send"]);
         assert_eq!(queued(&november), 2, "{november}");
         let rows = json(&escalate(&["outbox", "list", "--json"], &env));
         let keys: Vec<&str> = rows
@@ -338,10 +342,7 @@ fn without_recipients_the_job_says_so_and_send_is_refused() {
             message.ends_with("not emailed: [report] recipients is empty"),
             "{message}"
         );
-        let o = escalate(
-            &["report", "monthly", "--month", "2026-10", "--send"],
-            &env,
-        );
+        let o = escalate(&["report", "monthly", "--month", "2026-10", "--send"], &env);
         common::assert_one_line_error(&o, "report.recipients is empty");
     }
 }

@@ -255,8 +255,8 @@ pub fn build(
     acc.finish()
 }
 
-/// Computes `month`'s report from the engine's store, one case at a time (sending comes later):
-/// what the scheduler's monthly job calls.
+/// Computes `month`'s report from the engine's store, one case at a time: what the scheduler's
+/// monthly job and `escalate report monthly` call.
 pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
     let store = engine.store();
     let directory = store.directory().await?;

@@ -15,7 +15,9 @@
 //!
 //! A claim is taken before the job's body runs and the body is not in the claim's
 //! transaction: a process that dies mid-job leaves the occurrence claimed and unfinished
-//! (shown as `running` by `jobs list`) rather than run twice.
+//! (shown as `running` by `jobs list`) until its claim is stale, when it is run again. Mail a
+//! job sends (the monthly report) is queued in the transaction that finishes the occurrence,
+//! each message under an idempotency key, so a run taken over never sends twice.
 
 use std::str::FromStr;
 use std::time::Duration;
