@@ -60,6 +60,9 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
             "report.recipients is empty: nobody to send the report to".into(),
         ));
     }
+    if send {
+        super::serve::report_template(settings)?;
+    }
     let (bytes, lines) = super::block_on(async {
         let engine = super::case::engine(settings).await?;
         let report = report::monthly_job(&engine, month).await?;
