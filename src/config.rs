@@ -41,6 +41,38 @@ pub struct Settings {
     /// Scheduled jobs: a cron expression per job (see `crate::schedule`).
     #[serde(default)]
     pub jobs: crate::schedule::JobsSettings,
+    /// The board's monthly report.
+    #[serde(default)]
+    pub report: ReportSettings,
+}
+
+/// The `[report]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSettings {
+    /// Who the monthly report is emailed to: a list in the file, or comma-separated in
+    /// `ESCALATE_REPORT__RECIPIENTS`.
+    #[serde(default, deserialize_with = "list_or_commas")]
+    pub recipients: Vec<String>,
+}
+
+/// A list, or one string of comma-separated items (as an environment variable gives it).
+fn list_or_commas<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::One(text) => text
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+        Either::Many(list) => list,
+    })
 }
 
 /// The `[mail]` table.
@@ -332,7 +364,8 @@ impl Settings {
                 }
             })
             .and_then(|settings| {
-                // Checked at load, so no command starts with a schedule `serve` would refuse.
+                // Checked at load, so no command starts with a schedule `serve` would refuse
+                // or a report recipient no message could be built for.
                 settings.schedule()?;
                 if let Some(seconds) = settings.serve.interval_seconds
                     && !(1..=3600).contains(&seconds)
@@ -345,10 +378,32 @@ impl Settings {
             })
     }
 
-    /// The parsed `[jobs]` schedule.
+    /// The parsed `[jobs]` schedule, with the report's recipients.
     pub fn schedule(&self) -> Result<crate::schedule::Schedule> {
-        crate::schedule::Schedule::from_settings(&self.jobs)
-            .map_err(|e| Error::Config(e.to_string()))
+        let schedule = crate::schedule::Schedule::from_settings(&self.jobs)
+            .map_err(|e| Error::Config(e.to_string()))?;
+        Ok(schedule.with_report_recipients(self.report_recipients()?))
+    }
+
+    /// `[report] recipients`, checked: each one line and an email address, lower-cased,
+    /// each once.
+    pub fn report_recipients(&self) -> Result<Vec<String>> {
+        let mut out: Vec<String> = Vec::new();
+        for (i, text) in self.report.recipients.iter().enumerate() {
+            let key = format!("report.recipients[{i}]");
+            crate::text::single_line(text, 254).map_err(|e| Error::Config(format!("{key} {e}")))?;
+            let address = text.trim().to_lowercase();
+            if address.parse::<lettre::Address>().is_err() {
+                return Err(Error::Config(format!(
+                    "{key} '{}' is not an email address",
+                    crate::text::for_terminal(text)
+                )));
+            }
+            if !out.contains(&address) {
+                out.push(address);
+            }
+        }
+        Ok(out)
     }
 
     /// The configured time zone, cut-off and close of business.

@@ -13,6 +13,7 @@ mod error;
 pub mod http;
 pub mod ids;
 pub mod notify;
+mod pdf;
 pub mod report;
 pub mod schedule;
 pub mod store;

@@ -522,38 +522,11 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
     assert!(rendered >= 20, "only {rendered} renderings");
 }
 
-/// The parts of a message as (content type, decoded bytes), read with Python's email package.
+/// Each leaf part of a message: its content type and decoded bytes.
 fn parts(message: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = tempfile::tempdir().unwrap();
-    let eml = dir.path().join("m.eml");
-    std::fs::write(&eml, message).unwrap();
-    let script = "import email,sys,os\n\
-        m=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
-        for i,p in enumerate(m.walk()):\n\
-        \x20   if p.is_multipart(): continue\n\
-        \x20   open(os.path.join(sys.argv[2],'%02d'%i),'wb').write(p.get_payload(decode=True))\n\
-        \x20   print('%02d %s'%(i,p.get_content_type()))\n";
-    let out = std::process::Command::new("python3")
-        .args([
-            "-c",
-            script,
-            eml.to_str().unwrap(),
-            dir.path().to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| {
-            let (n, kind) = l.split_once(' ').unwrap();
-            (kind.to_string(), std::fs::read(dir.path().join(n)).unwrap())
-        })
+    common::mime_parts(message)
+        .into_iter()
+        .map(|p| (p.content_type, p.body))
         .collect()
 }
 

@@ -209,7 +209,8 @@ fn jobs_list_shows_schedule_next_run_and_last_outcome() {
              weekly_digest: off\n"
         );
         escalate(&["tick", "--now", "2026-06-15T12:00:00Z"], &env);
-        // 1 July 08:00 BST: the checkpoint first, then the report that carries it.
+        // 1 July 08:00 BST: the checkpoint first, then the report that carries it (nothing
+        // changed in between, so no second checkpoint).
         let o = escalate(&["tick", "--now", "2026-07-01T07:00:10Z"], &env);
         assert!(o.status.success(), "{}", stderr(&o));
         let o = escalate(
@@ -229,7 +230,7 @@ fn jobs_list_shows_schedule_next_run_and_last_outcome() {
         assert_eq!(
             report["last"]["message"],
             format!(
-                "report 2026-06: 0 opened, 0 resolved, 0 open at the end; checkpoint root {root}; not emailed yet"
+                "report 2026-06: 0 opened, 0 resolved, 0 open at the end; checkpoint 1 root {root}; not emailed: [report] recipients is empty"
             )
         );
         assert_eq!(jobs[4]["schedule"], Value::Null);

@@ -3,9 +3,13 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use chrono::Utc;
+use chrono_tz::Europe::London;
 use clap::Subcommand;
 
+use crate::calendar::local_time;
 use crate::config::Settings;
+use crate::report::mail::{self, ReportMail, Witness};
 use crate::report::{self, Format, Month};
 use crate::{Error, Result};
 
@@ -17,12 +21,18 @@ pub enum ReportCommand {
         /// The month, YYYY-MM (London time).
         #[arg(long, value_name = "YYYY-MM", value_parser = parse_month)]
         month: Month,
-        /// json (exact figures), csv or html (small agency-pair cells suppressed).
+        /// json (exact figures), csv, html or pdf (small agency-pair cells suppressed; pdf
+        /// needs --out).
         #[arg(long, value_enum, default_value = "json")]
         format: Format,
         /// Write the report to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Email it to [report] recipients through the outbox, with an audit checkpoint's
+        /// root: each recipient gets a month's report once, however often it is sent; serve or
+        /// tick delivers it. Prints what was queued (the report itself only with --out).
+        #[arg(long)]
+        send: bool,
     },
 }
 
@@ -36,19 +46,78 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
         month,
         format,
         out: file,
+        send,
     } = cmd;
-    let text = super::block_on(async {
+    if format == Format::Pdf && file.is_none() {
+        return Err(Error::Input(
+            "--format pdf writes a binary file: give --out FILE".into(),
+        ));
+    }
+    // Checked before any work, so a send with nobody to send to changes nothing.
+    let recipients = settings.report_recipients()?;
+    if send && recipients.is_empty() {
+        return Err(Error::Config(
+            "report.recipients is empty: nobody to send the report to".into(),
+        ));
+    }
+    if send {
+        super::serve::report_template(settings)?;
+    }
+    let (bytes, lines) = super::block_on(async {
         let engine = super::case::engine(settings).await?;
         let report = report::monthly_job(&engine, month).await?;
-        Ok(report::render(&report, format))
+        let bytes = report::render(&report, format)?;
+        if !send {
+            return Ok((bytes, Vec::new()));
+        }
+        let checkpoint = engine.current_checkpoint().await?;
+        let messages = ReportMail {
+            report,
+            checkpoint: Some(Witness::from(&checkpoint)),
+        }
+        .messages(&recipients);
+        let queued = engine
+            .store()
+            .queue_standalone(&messages, None, Utc::now())
+            .await?;
+        let mut lines: Vec<String> = queued
+            .iter()
+            .map(|q| match (q.new, q.status.as_str(), q.sent_at) {
+                (true, _, _) => format!("queued report {month} to {} (#{})", q.email, q.id),
+                (false, "sent", Some(at)) => format!(
+                    "already sent report {month} to {} on {} (#{}): not queued again",
+                    q.email,
+                    local_time(at, London),
+                    q.id
+                ),
+                (false, status, _) => format!(
+                    "already queued report {month} to {} (#{}, {status}): not queued again",
+                    q.email, q.id
+                ),
+            })
+            .collect();
+        lines.push(format!(
+            "report {month}: {}; checkpoint {} root {}",
+            mail::summary(&queued),
+            checkpoint.id,
+            checkpoint.root
+        ));
+        Ok((bytes, lines))
     })?;
-    match file {
-        Some(path) => std::fs::write(&path, text).map_err(|e| {
+    if let Some(path) = &file {
+        std::fs::write(path, &bytes).map_err(|e| {
             Error::Input(format!(
                 "cannot write the report to {}: {e}",
                 path.display()
             ))
-        }),
-        None => super::emit(out, text.trim_end_matches('\n')),
+        })?;
     }
+    if send {
+        return super::emit(out, &lines.join("\n"));
+    }
+    if file.is_none() {
+        let text = String::from_utf8_lossy(&bytes);
+        return super::emit(out, text.trim_end_matches('\n'));
+    }
+    Ok(())
 }

@@ -164,6 +164,9 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
         let calendar = settings.calendar(None)?;
         settings.mailer()?;
         settings.mail_settings()?;
+        if !settings.report_recipients()?.is_empty() {
+            report_template(settings)?;
+        }
         let store = crate::store::connect(&settings.database_url).await?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
@@ -243,4 +246,20 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
         tracing::info!("escalate serve stopped");
         Ok(())
     })
+}
+
+/// Checks that the monthly report's template is there, so a report the job would queue is not
+/// one every delivery fails on.
+pub(crate) fn report_template(settings: &Settings) -> Result<()> {
+    let name = crate::report::mail::TEMPLATE;
+    for ext in ["txt", "html"] {
+        let file = settings.templates_dir.join(format!("{name}.{ext}"));
+        if !file.is_file() {
+            return Err(Error::Config(format!(
+                "{} is missing: [report] recipients are set, and the monthly report is sent with it",
+                file.display()
+            )));
+        }
+    }
+    Ok(())
 }

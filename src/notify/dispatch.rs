@@ -5,8 +5,8 @@ use chrono::{DateTime, TimeDelta, Utc};
 use futures_util::StreamExt;
 use lettre::Address;
 use lettre::Message;
-use lettre::message::header::{ContentType, HeaderName, HeaderValue};
-use lettre::message::{Attachment, Mailbox, MultiPart};
+use lettre::message::header::{ContentTransferEncoding, ContentType, HeaderName, HeaderValue};
+use lettre::message::{Attachment, Body, Mailbox, MultiPart, SinglePart};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -14,6 +14,7 @@ use super::form::{self, ActionRow, DecisionRow, MonitoringForm, Party, StageRow}
 use super::{Mailer, NotifyError, Templates};
 use crate::calendar::local_time;
 use crate::engine::Engine;
+use crate::report::mail as report_mail;
 use crate::store::{
     CaseRecord, DeadlineRecord, DeliveryOutcome, EventRecord, OutboxRecord, StoreError,
 };
@@ -302,17 +303,44 @@ impl<'a> Dispatcher<'a> {
     }
 
     /// The email for an outbox row: rendered template, addresses, Message-ID, and for a form
-    /// the PDF attachment and the form as the HTML part.
+    /// the PDF attachment and the form as the HTML part. A row about no case is composed
+    /// from its payload alone ([`Dispatcher::standalone_body`]).
     pub async fn compose(
         &self,
         row: &OutboxRecord,
         now: DateTime<Utc>,
     ) -> Result<Message, NotifyError> {
         let to = recipient_mailbox(row)?;
+        let (subject, body) = match row.case_id {
+            Some(case_id) => self.case_body(row, case_id, now).await?,
+            None => self.standalone_body(row)?,
+        };
+        let mut builder = Message::builder()
+            .from(self.settings.from.clone())
+            .to(to)
+            .subject(subject);
+        if let Some(id) = &row.message_id {
+            builder = builder.message_id(Some(id.clone()));
+        }
+        let mut message = builder
+            .multipart(body)
+            .map_err(|e| NotifyError::Unsendable(e.to_string()))?;
+        // Tell mail systems this is automatic, so out-of-office replies are not sent back.
+        message.headers_mut().insert_raw(HeaderValue::new(
+            HeaderName::new_from_ascii_str("Auto-Submitted"),
+            "auto-generated".into(),
+        ));
+        Ok(message)
+    }
+
+    /// The subject and body of a message about a case.
+    async fn case_body(
+        &self,
+        row: &OutboxRecord,
+        case_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(String, MultiPart), NotifyError> {
         let store = self.engine.store();
-        let case_id = row
-            .case_id
-            .ok_or_else(|| StoreError::Damaged(format!("outbox row {} names no case", row.id)))?;
         let case =
             store.cases_by_id(&[case_id]).await?.pop().ok_or_else(|| {
                 StoreError::Damaged(format!("outbox row {} names no case", row.id))
@@ -349,26 +377,64 @@ impl<'a> Dispatcher<'a> {
         let body = match &form {
             Some(f) => MultiPart::mixed().multipart(alternative).singlepart(
                 Attachment::new(format!("monitoring-form-{}.pdf", case.reference))
-                    .body(form::pdf(f)?, pdf_type()),
+                    .body(form::pdf(f)?, content_type("application/pdf")),
             ),
             None => alternative,
         };
-        let mut builder = Message::builder()
-            .from(self.settings.from.clone())
-            .to(to)
-            .subject(rendered.subject);
-        if let Some(id) = &row.message_id {
-            builder = builder.message_id(Some(id.clone()));
+        Ok((rendered.subject, body))
+    }
+
+    /// The subject and body of a message about no one case, composed from its payload alone
+    /// and chosen by its template's name: the monthly report (the chart inline, the CSV
+    /// attached); any other template (a digest to one person, say) is rendered with the
+    /// payload's fields and `recipient` as its context.
+    fn standalone_body(&self, row: &OutboxRecord) -> Result<(String, MultiPart), NotifyError> {
+        let unsendable = |e: crate::report::ReportError| NotifyError::Unsendable(e.to_string());
+        if row.template != report_mail::TEMPLATE {
+            let mut context = match &row.payload {
+                Value::Object(fields) => fields.clone(),
+                _ => serde_json::Map::new(),
+            };
+            context.insert(
+                "recipient".into(),
+                json!({
+                    "name": row.recipient.name,
+                    "email": row.recipient.email,
+                    "role": row.recipient.title,
+                    "role_name": row.recipient.role,
+                }),
+            );
+            let rendered = self.templates.render(&row.template, &context)?;
+            return Ok((
+                rendered.subject,
+                MultiPart::alternative_plain_html(rendered.text, rendered.html),
+            ));
         }
-        let mut message = builder
-            .multipart(body)
-            .map_err(|e| NotifyError::Unsendable(e.to_string()))?;
-        // Tell mail systems this is automatic, so out-of-office replies are not sent back.
-        message.headers_mut().insert_raw(HeaderValue::new(
-            HeaderName::new_from_ascii_str("Auto-Submitted"),
-            "auto-generated".into(),
-        ));
-        Ok(message)
+        let parts = report_mail::ReportMail::from_payload(&row.payload)
+            .and_then(|mail| mail.parts(&row.recipient))
+            .map_err(unsendable)?;
+        let rendered = self
+            .templates
+            .render(report_mail::TEMPLATE, &parts.context)?;
+        // The chart travels inside the message (multipart/related, by Content-ID): mail
+        // clients block remote images, and the report must read the same offline.
+        let html = MultiPart::related()
+            .singlepart(SinglePart::html(rendered.html))
+            .singlepart(
+                Attachment::new_inline(report_mail::CHART_CID.to_string())
+                    .body(parts.chart_png, content_type("image/png")),
+            );
+        let alternative = MultiPart::alternative()
+            .singlepart(SinglePart::plain(rendered.text))
+            .multipart(html);
+        // Base64, so the attachment is the CSV exactly: lettre would send text with bare
+        // line feeds as it is, and SMTP reads those as one over-long line.
+        let csv = Body::new_with_encoding(parts.csv, ContentTransferEncoding::Base64)
+            .map_err(|_| NotifyError::Unsendable("the CSV cannot be attached".into()))?;
+        let body = MultiPart::mixed().multipart(alternative).singlepart(
+            Attachment::new(parts.csv_name).body(csv, content_type("text/csv; charset=utf-8")),
+        );
+        Ok((rendered.subject, body))
     }
 
     fn link(&self, reference: &str) -> String {
@@ -497,8 +563,9 @@ fn recipient_mailbox(row: &OutboxRecord) -> Result<Mailbox, NotifyError> {
     ))
 }
 
-fn pdf_type() -> ContentType {
-    ContentType::parse("application/pdf").unwrap_or(ContentType::TEXT_PLAIN)
+/// A content type written here as text (always a valid one).
+fn content_type(text: &str) -> ContentType {
+    ContentType::parse(text).unwrap_or(ContentType::TEXT_PLAIN)
 }
 
 /// The monitoring form of a case as far as it has gone: parties, stages with their dates, what

@@ -6,6 +6,9 @@
 //! midnights. Aggregates only: agency names, categories, outcomes and counts, never a child or
 //! a word anyone typed.
 
+pub mod chart;
+pub mod mail;
+mod pdf;
 mod render;
 
 use std::collections::BTreeMap;
@@ -14,14 +17,14 @@ use std::str::FromStr;
 
 use chrono::{DateTime, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::London;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::calendar::{Calendar, Division};
 use crate::directory::Directory;
 use crate::engine::Engine;
 use crate::store::{CaseFacts, StoreError};
 
-pub use render::{Format, render};
+pub use render::{Format, Row, SUPPRESSED, Section, month_title, render, sections};
 
 /// What can go wrong making a report, each one line.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +35,9 @@ pub enum ReportError {
     /// The database failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The chart or the PDF could not be drawn.
+    #[error("the report could not be drawn: {0}")]
+    Render(String),
 }
 
 impl From<ReportError> for crate::Error {
@@ -39,6 +45,7 @@ impl From<ReportError> for crate::Error {
         match e {
             ReportError::BadMonth(_) => crate::Error::Input(e.to_string()),
             ReportError::Store(e) => crate::Error::Store(e),
+            ReportError::Render(_) => crate::Error::Failed(e.to_string()),
         }
     }
 }
@@ -129,8 +136,15 @@ impl Serialize for Month {
     }
 }
 
+impl<'de> Deserialize<'de> for Month {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// A month's headline figures (disputes).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {
     /// The month.
     pub month: Month,
@@ -147,7 +161,7 @@ pub struct Headline {
 }
 
 /// One month of the 12-month series.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SeriesPoint {
     /// The month.
     pub month: Month,
@@ -160,7 +174,7 @@ pub struct SeriesPoint {
 }
 
 /// Decisions made this month and how many of them in time.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InTime {
     /// Decisions made this month.
     pub decided: u64,
@@ -171,7 +185,7 @@ pub struct InTime {
 }
 
 /// Disputes opened this month between two agencies.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AgencyPair {
     /// The agency that raised it.
     pub raising: String,
@@ -182,7 +196,7 @@ pub struct AgencyPair {
 }
 
 /// The monthly resolution report.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MonthlyReport {
     /// The month reported on.
     pub month: Month,
@@ -241,8 +255,8 @@ pub fn build(
     acc.finish()
 }
 
-/// Computes `month`'s report from the engine's store, one case at a time (sending comes later):
-/// what the scheduler's monthly job calls.
+/// Computes `month`'s report from the engine's store, one case at a time: what the scheduler's
+/// monthly job and `escalate report monthly` call.
 pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
     let store = engine.store();
     let directory = store.directory().await?;

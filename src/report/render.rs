@@ -1,9 +1,13 @@
-//! The report as JSON (exact figures, for the partnership), CSV and HTML (small agency-pair
-//! cells suppressed, for what is mailed or downloaded).
+//! The report as JSON (exact figures, for the partnership), CSV, HTML and PDF (small
+//! agency-pair cells suppressed, for what is mailed or downloaded). CSV, HTML, PDF and the
+//! emailed report all show the same rows ([`sections`]), so a figure added there shows
+//! everywhere.
 
 use std::fmt::Write;
 
-use super::{Headline, InTime, MonthlyReport};
+use serde::Serialize;
+
+use super::{Headline, InTime, Month, MonthlyReport, ReportError};
 
 /// Cells under this are shown as "fewer than 5" in CSV and HTML.
 pub const SUPPRESS_UNDER: u64 = 5;
@@ -20,15 +24,62 @@ pub enum Format {
     Csv,
     /// A page of tables; small agency-pair cells suppressed.
     Html,
+    /// An A4 document: the chart and the tables; small agency-pair cells suppressed.
+    Pdf,
 }
 
 /// The report in `format`.
-pub fn render(report: &MonthlyReport, format: Format) -> String {
-    match format {
-        Format::Json => serde_json::to_string_pretty(report).expect("plain data serialises") + "\n",
-        Format::Csv => csv(report),
-        Format::Html => html(report),
+pub fn render(report: &MonthlyReport, format: Format) -> Result<Vec<u8>, ReportError> {
+    Ok(match format {
+        Format::Json => (serde_json::to_string_pretty(report)
+            .map_err(|e| ReportError::Render(e.to_string()))?
+            + "\n")
+            .into_bytes(),
+        Format::Csv => csv(report).into_bytes(),
+        Format::Html => html(report).into_bytes(),
+        Format::Pdf => super::pdf::pdf(report)?,
+    })
+}
+
+/// `2026-10` → `October 2026`.
+pub fn month_title(month: Month) -> String {
+    month.first_day().format("%B %Y").to_string()
+}
+
+/// One table of the report: its section name, its title, and its rows.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Section {
+    /// The section, e.g. `by_agency_pair`.
+    pub name: &'static str,
+    /// Its title, e.g. `by agency pair`.
+    pub title: String,
+    /// Its rows, as shown (small agency-pair cells suppressed).
+    pub rows: Vec<Row>,
+}
+
+/// One row of a [`Section`].
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Row {
+    /// What the figure is.
+    pub key: String,
+    /// The figure, as shown.
+    pub value: String,
+}
+
+/// The report's tables, in order: the rows of [`csv`] grouped by section.
+pub fn sections(r: &MonthlyReport) -> Vec<Section> {
+    let mut out: Vec<Section> = Vec::new();
+    for (name, key, value) in rows(r) {
+        match out.last_mut() {
+            Some(section) if section.name == name => section.rows.push(Row { key, value }),
+            _ => out.push(Section {
+                name,
+                title: name.replace('_', " "),
+                rows: vec![Row { key, value }],
+            }),
+        }
     }
+    out
 }
 
 fn cell(count: u64) -> String {
@@ -178,27 +229,20 @@ fn html(r: &MonthlyReport) -> String {
          <h1>Professional disagreements: {m}</h1>\n",
         m = r.month
     );
-    let mut section = "";
-    for (s, key, value) in rows(r) {
-        if s != section {
-            if !section.is_empty() {
-                out.push_str("</tbody></table>\n");
-            }
-            let _ = write!(
-                out,
-                "<h2>{}</h2>\n<table>\n<tbody>\n",
-                escape(&s.replace('_', " "))
-            );
-            section = s;
-        }
-        let _ = writeln!(
+    for section in sections(r) {
+        let _ = write!(
             out,
-            "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
-            escape(&key),
-            escape(&value)
+            "<h2>{}</h2>\n<table>\n<tbody>\n",
+            escape(&section.title)
         );
-    }
-    if !section.is_empty() {
+        for row in &section.rows {
+            let _ = writeln!(
+                out,
+                "<tr><th scope=\"row\">{}</th><td>{}</td></tr>",
+                escape(&row.key),
+                escape(&row.value)
+            );
+        }
         out.push_str("</tbody></table>\n");
     }
     out.push_str("</body>\n</html>\n");

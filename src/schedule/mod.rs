@@ -15,7 +15,9 @@
 //!
 //! A claim is taken before the job's body runs and the body is not in the claim's
 //! transaction: a process that dies mid-job leaves the occurrence claimed and unfinished
-//! (shown as `running` by `jobs list`) rather than run twice.
+//! (shown as `running` by `jobs list`) until its claim is stale, when it is run again. Mail a
+//! job sends (the monthly report) is queued in the transaction that finishes the occurrence,
+//! each message under an idempotency key, so a run taken over never sends twice.
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -28,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
 use crate::engine::Engine;
-use crate::store::{JobRun, StoreError};
+use crate::store::{JobEnd, JobRun, Queued, StandaloneMessage, StoreError};
 
 /// How late an occurrence may start and still count as on time: a `tick` from the system
 /// cron, or a `serve` wake-up, starts a few seconds after the minute.
@@ -168,6 +170,8 @@ pub struct Schedule {
     pub time_zone: Tz,
     /// In [`JobKind::ALL`] order.
     pub jobs: Vec<Job>,
+    /// Who the monthly report is emailed to (`[report] recipients`, checked addresses).
+    pub report_recipients: Vec<String>,
 }
 
 /// Parses a 5-field cron expression (no seconds, no years).
@@ -211,7 +215,17 @@ impl Schedule {
                 cron: Some(cron),
             });
         }
-        Ok(Schedule { time_zone, jobs })
+        Ok(Schedule {
+            time_zone,
+            jobs,
+            report_recipients: Vec::new(),
+        })
+    }
+
+    /// This schedule, emailing the monthly report to `recipients` (checked addresses).
+    pub fn with_report_recipients(mut self, recipients: Vec<String>) -> Schedule {
+        self.report_recipients = recipients;
+        self
     }
 
     /// The latest occurrence of `job` at or before `now`.
@@ -361,16 +375,35 @@ pub async fn run_due(
                 "job runs late, once, for its latest missed occurrence; earlier missed occurrences are not run"
             );
         }
-        let (outcome, message) = match run_job(engine, job.kind, due).await {
-            Ok(message) => ("ok", message),
+        let (outcome, message) = match run_job(engine, schedule, job.kind, due).await {
+            Ok(Done::Said(message)) => {
+                store
+                    .finish_job_run(name, due, Utc::now().max(now), "ok", &message)
+                    .await?;
+                ("ok", message)
+            }
+            // The messages are queued in the transaction that finishes the occurrence: a
+            // process dying before it commits queued nothing, and the run taken over later
+            // queues them once.
+            Ok(Done::Queue(messages, describe)) => {
+                let end = JobEnd {
+                    job: name,
+                    scheduled_for: due,
+                    finished_at: Utc::now().max(now),
+                    outcome: "ok",
+                    describe: &*describe,
+                };
+                let queued = store.queue_standalone(&messages, Some(end), now).await?;
+                ("ok", describe(&queued))
+            }
             Err(message) => {
                 tracing::error!(job = name, scheduled_for = %due, "job failed: {message}");
+                store
+                    .finish_job_run(name, due, Utc::now().max(now), "failed", &message)
+                    .await?;
                 ("failed", message)
             }
         };
-        store
-            .finish_job_run(name, due, Utc::now().max(now), outcome, &message)
-            .await?;
         ran.push(Ran {
             job: name,
             scheduled_for: due,
@@ -383,34 +416,54 @@ pub async fn run_due(
     Ok(ran)
 }
 
-/// A job's body: a one-line summary, or why it failed.
+/// What a job's body did.
+enum Done {
+    /// Its one-line summary.
+    Said(String),
+    /// Messages to queue as the occurrence is finished, and its summary given what queueing
+    /// found.
+    Queue(Vec<StandaloneMessage>, Describer),
+}
+
+/// A job's summary, written once what queueing its messages found is known.
+type Describer = Box<dyn Fn(&[Queued]) -> String + Send + Sync>;
+
+/// A job's body: what it did, or why it failed.
 async fn run_job(
     engine: &Engine,
+    schedule: &Schedule,
     kind: JobKind,
     scheduled_for: DateTime<Utc>,
-) -> Result<String, String> {
+) -> Result<Done, String> {
     match kind {
         JobKind::AuditCheckpoint => engine
             .checkpoint()
             .await
             .map(|c| {
-                format!(
+                Done::Said(format!(
                     "checkpoint {} over {} case(s), root {}",
                     c.id, c.cases, c.root
-                )
+                ))
             })
             .map_err(|e| e.to_string()),
-        JobKind::MonthlyReport => monthly_report(engine, scheduled_for).await,
+        JobKind::MonthlyReport => {
+            monthly_report(engine, &schedule.report_recipients, scheduled_for).await
+        }
         // Not claimed (see `JobKind::claimed`), and the digest cannot be turned on yet.
-        JobKind::Sweep | JobKind::Outbox | JobKind::WeeklyDigest => Ok(String::new()),
+        JobKind::Sweep | JobKind::Outbox | JobKind::WeeklyDigest => Ok(Done::Said(String::new())),
     }
 }
 
-/// The monthly report job: the report for the month before the occurrence (London time), and
-/// the latest audit checkpoint's root it will carry to the partnership. Emailing it (through the
-/// outbox, in this job's claim) is still to come; until then the figures are in the job's
-/// message and `escalate report monthly` gives the report itself.
-async fn monthly_report(engine: &Engine, scheduled_for: DateTime<Utc>) -> Result<String, String> {
+/// The monthly report job: the report for the month before the occurrence (London time), with
+/// an audit checkpoint over every case's head (the audit_checkpoint job's when it ran just
+/// before and nothing changed since, else a new one), queued through the outbox to each
+/// recipient once.
+async fn monthly_report(
+    engine: &Engine,
+    recipients: &[String],
+    scheduled_for: DateTime<Utc>,
+) -> Result<Done, String> {
+    use crate::report::mail::{self, ReportMail, Witness};
     let local = scheduled_for.with_timezone(&chrono_tz::Europe::London);
     let this = crate::report::Month::new(local.year(), local.month())
         .ok_or_else(|| format!("no month at {scheduled_for}"))?;
@@ -418,16 +471,27 @@ async fn monthly_report(engine: &Engine, scheduled_for: DateTime<Utc>) -> Result
     let report = crate::report::monthly_job(engine, month)
         .await
         .map_err(|e| e.to_string())?;
-    let latest = engine
-        .store()
-        .checkpoints()
+    let checkpoint = engine
+        .current_checkpoint()
         .await
-        .map_err(|e| e.to_string())?
-        .pop();
-    let root = latest.map_or_else(|| "no checkpoint yet".to_string(), |c| c.root);
-    Ok(format!(
-        "report {month}: {} opened, {} resolved, {} open at the end; checkpoint root {root}; not emailed yet",
-        report.opened, report.resolved, report.open_at_end
+        .map_err(|e| e.to_string())?;
+    let figures = format!(
+        "report {month}: {} opened, {} resolved, {} open at the end; checkpoint {} root {}",
+        report.opened, report.resolved, report.open_at_end, checkpoint.id, checkpoint.root
+    );
+    if recipients.is_empty() {
+        return Ok(Done::Said(format!(
+            "{figures}; not emailed: [report] recipients is empty"
+        )));
+    }
+    let messages = ReportMail {
+        report,
+        checkpoint: Some(Witness::from(&checkpoint)),
+    }
+    .messages(recipients);
+    Ok(Done::Queue(
+        messages,
+        Box::new(move |queued| format!("{figures}; {}", mail::summary(queued))),
     ))
 }
 

@@ -209,6 +209,17 @@ pub trait Store: AccessStore + Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<OutboxRecord>, StoreError>;
 
+    /// Queues messages about no one case (`case_id` NULL), each at most once per key
+    /// (`ON CONFLICT DO NOTHING`), and with `job` the occurrence that queued them is finished
+    /// in the same transaction: a job that dies before committing queued nothing, and one run
+    /// again queues nothing twice. Returns what each key found, in the order given.
+    async fn queue_standalone(
+        &self,
+        messages: &[StandaloneMessage],
+        job: Option<JobEnd<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Queued>, StoreError>;
+
     /// Replaces the agency directory, in one transaction.
     async fn replace_directory(
         &self,
@@ -309,6 +320,31 @@ const LINKS_QUERY: &str = "SELECT 'opened' AS relation, c.reference, c.workflow,
 const OUTBOX_COLUMNS: &str = "id, case_id, idempotency_key, message_id, kind, template, recipients, \
      payload, status, attempts, next_attempt_at, last_error, reply, created_at, sent_at, queued_at";
 
+/// Queues one message about no one case, unless its key is taken (the same text on both
+/// backends): `$1` key, `$2` Message-ID, `$3` kind, `$4` template, `$5` recipient, `$6` payload,
+/// `$7` status, `$8` last error, `$9` now, `$10` the real clock.
+const QUEUE_STANDALONE: &str = "INSERT INTO outbox (case_id, idempotency_key, message_id, kind, \
+     template, recipients, payload, status, last_error, next_attempt_at, created_at, queued_at) \
+     VALUES (NULL, $1, $2, $3, $4, $5, $6, $7, $8, $9, $9, $10) \
+     ON CONFLICT (idempotency_key) DO NOTHING RETURNING id";
+
+/// The row already queued under key `$1`: id, status, when sent.
+const QUEUED_BY_KEY: &str = "SELECT id, status, sent_at FROM outbox WHERE idempotency_key = $1";
+
+/// Records how a claimed job occurrence ended: `$1` finished at, `$2` outcome, `$3` message,
+/// `$4` job, `$5` occurrence.
+const FINISH_JOB_RUN: &str = "UPDATE job_runs SET finished_at = $1, outcome = $2, message = $3 \
+     WHERE job = $4 AND scheduled_for = $5";
+
+/// The status and last error a new row starts with: failed, saying why, when there is nobody
+/// to send it to.
+fn initial_status(m: &NewMessage) -> (&'static str, Option<&str>) {
+    match &m.recipient.missing {
+        Some(why) => ("failed", Some(why.as_str())),
+        None => ("queued", None),
+    }
+}
+
 /// The directory, one row per contact (or per agency with none), partnership first.
 const DIRECTORY_QUERY: &str = "SELECT a.id, a.name, c.level, c.name AS contact_name, c.email \
      FROM agencies a LEFT JOIN agency_contacts c ON c.agency = a.id \
@@ -358,6 +394,23 @@ fn message_keys(reference: &str, seq: i64, i: usize) -> (String, String) {
             fastrand::u64(..)
         ),
     )
+}
+
+/// A fresh Message-ID for the message queued under `key` (any text): a readable part and a
+/// random one, since keys repeat across installations and Message-IDs must not.
+fn standalone_message_id(key: &str) -> String {
+    let readable: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '.'
+            }
+        })
+        .take(64)
+        .collect();
+    format!("<{readable}.{:016x}@escalate>", fastrand::u64(..))
 }
 
 /// The recipient a stored row names.

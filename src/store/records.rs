@@ -455,3 +455,47 @@ pub struct JobRun {
     /// One line on what it did.
     pub message: Option<String>,
 }
+
+/// A message about no one case (the board's monthly report, a digest to one person), queued
+/// at most once per `key`: queueing the same key again changes nothing and says so.
+#[derive(Debug, Clone)]
+pub struct StandaloneMessage {
+    /// Unique per message, e.g. `report:2026-10:board@partnership.example.org`.
+    pub key: String,
+    /// The message; the dispatcher composes it from its template and payload alone.
+    pub message: NewMessage,
+}
+
+/// What queueing a [`StandaloneMessage`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Queued {
+    /// The outbox row.
+    pub id: i64,
+    /// Its idempotency key.
+    pub key: String,
+    /// Its recipient's address.
+    pub email: String,
+    /// Queued now (false: a row with this key was there already, and is left as it is).
+    pub new: bool,
+    /// The row's status: `queued`, `sent` or `failed`.
+    pub status: String,
+    /// When the server accepted it, if it has.
+    pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// Says what a job did, given what queueing its messages found.
+pub type Describe<'a> = &'a (dyn Fn(&[Queued]) -> String + Send + Sync);
+
+/// A claimed job occurrence to finish in the same transaction as its messages are queued.
+pub struct JobEnd<'a> {
+    /// The job's name.
+    pub job: &'a str,
+    /// The occurrence.
+    pub scheduled_for: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: DateTime<Utc>,
+    /// `ok` or `failed`.
+    pub outcome: &'a str,
+    /// Its one-line message, written once the queueing is known.
+    pub describe: Describe<'a>,
+}

@@ -18,8 +18,9 @@ use super::{
     write_error,
 };
 use super::{
-    DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, OUTBOX_COLUMNS, OutboxFilter, delivery_columns,
-    directory_from, message_keys, recipient_from,
+    DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
+    OutboxFilter, QUEUE_STANDALONE, QUEUED_BY_KEY, Queued, StandaloneMessage, delivery_columns,
+    directory_from, initial_status, message_keys, recipient_from, standalone_message_id,
 };
 use crate::directory::{Directory, Recipient};
 use crate::workflow::Definition;
@@ -885,6 +886,64 @@ impl Store for SqliteStore {
             .transpose()
     }
 
+    async fn queue_standalone(
+        &self,
+        messages: &[StandaloneMessage],
+        job: Option<JobEnd<'_>>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Queued>, StoreError> {
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let mut found = Vec::with_capacity(messages.len());
+        for m in messages {
+            let (status, error) = initial_status(&m.message);
+            let inserted: Option<(i64,)> = sqlx::query_as(QUEUE_STANDALONE)
+                .bind(&m.key)
+                .bind(standalone_message_id(&m.key))
+                .bind(&m.message.kind)
+                .bind(&m.message.template)
+                .bind(to_json(&m.message.recipient))
+                .bind(to_json(&m.message.payload))
+                .bind(status)
+                .bind(error)
+                .bind(text(now))
+                .bind(text(Utc::now()))
+                .fetch_optional(&mut *tx)
+                .await?;
+            let (id, status, sent_at, new) = match inserted {
+                Some((id,)) => (id, status.to_string(), None, true),
+                None => {
+                    let (id, status, sent_at): (i64, String, Option<String>) =
+                        sqlx::query_as(QUEUED_BY_KEY)
+                            .bind(&m.key)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                    (id, status, opt_time(sent_at)?, false)
+                }
+            };
+            found.push(Queued {
+                id,
+                key: m.key.clone(),
+                email: m.message.recipient.email.clone(),
+                new,
+                status,
+                sent_at,
+            });
+        }
+        if let Some(job) = job {
+            sqlx::query(FINISH_JOB_RUN)
+                .bind(text(job.finished_at))
+                .bind(job.outcome)
+                .bind((job.describe)(&found))
+                .bind(job.job)
+                .bind(text(job.scheduled_for))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(found)
+    }
+
     async fn replace_directory(
         &self,
         directory: &Directory,
@@ -1112,17 +1171,14 @@ impl Store for SqliteStore {
         message: &str,
     ) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
-        sqlx::query(
-            "UPDATE job_runs SET finished_at = ?, outcome = ?, message = ?
-             WHERE job = ? AND scheduled_for = ?",
-        )
-        .bind(text(finished_at))
-        .bind(outcome)
-        .bind(message)
-        .bind(job)
-        .bind(text(scheduled_for))
-        .execute(&self.pool)
-        .await?;
+        sqlx::query(FINISH_JOB_RUN)
+            .bind(text(finished_at))
+            .bind(outcome)
+            .bind(message)
+            .bind(job)
+            .bind(text(scheduled_for))
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

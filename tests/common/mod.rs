@@ -212,6 +212,59 @@ impl Drop for SmtpServer {
     }
 }
 
+/// One leaf part of a MIME message, decoded.
+pub struct MimePart {
+    /// e.g. `image/png`.
+    pub content_type: String,
+    /// The Content-ID header, if any, e.g. `<chart@escalate>`.
+    pub content_id: Option<String>,
+    /// The attachment's file name, if any.
+    pub filename: Option<String>,
+    /// The decoded body.
+    pub body: Vec<u8>,
+}
+
+/// The leaf parts of a message, in order, decoded by Python's `email` package (an
+/// implementation other than the one that wrote the message).
+pub fn mime_parts(message: &str) -> Vec<MimePart> {
+    let dir = tempfile::tempdir().unwrap();
+    let eml = dir.path().join("m.eml");
+    std::fs::write(&eml, message).unwrap();
+    let script = "import email,sys,os,json\n\
+        m=email.message_from_binary_file(open(sys.argv[1],'rb'))\n\
+        for i,p in enumerate(m.walk()):\n\
+        \x20   if p.is_multipart(): continue\n\
+        \x20   open(os.path.join(sys.argv[2],'%02d'%i),'wb').write(p.get_payload(decode=True))\n\
+        \x20   print(json.dumps(['%02d'%i,p.get_content_type(),p.get('Content-ID'),p.get_filename()]))\n";
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            script,
+            eml.to_str().unwrap(),
+            dir.path().to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| {
+            let v: serde_json::Value = serde_json::from_str(l).unwrap();
+            MimePart {
+                content_type: v[1].as_str().unwrap().to_string(),
+                content_id: v[2].as_str().map(String::from),
+                filename: v[3].as_str().map(String::from),
+                body: std::fs::read(dir.path().join(v[0].as_str().unwrap())).unwrap(),
+            }
+        })
+        .collect()
+}
+
 /// An acting person's address, parsed as the engine takes it.
 pub fn user(email: &str) -> escalate::ids::UserEmail {
     escalate::ids::UserEmail::parse(email).unwrap()
