@@ -395,7 +395,8 @@ fn hostile_recipients_are_refused_at_start_in_one_line_naming_the_key() {
 /// Starts `escalate serve` as `common::escalate` runs commands, its log to `log`.
 fn serve(env: &[(&str, &str)], log: &std::fs::File) -> std::process::Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
-    cmd.args(["serve", "--addr", "127.0.0.1:0"]).current_dir(env!("CARGO_MANIFEST_DIR"));
+    cmd.args(["serve", "--addr", "127.0.0.1:0"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
     for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
         cmd.env_remove(k);
     }
