@@ -167,6 +167,18 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
         if !settings.report_recipients()?.is_empty() {
             report_template(settings)?;
         }
+        if settings
+            .schedule()?
+            .job(JobKind::WeeklyDigest)
+            .expr
+            .is_some()
+        {
+            require_template(
+                settings,
+                crate::schedule::DIGEST_TEMPLATE,
+                "jobs.weekly_digest is on, and the digest is sent with it",
+            )?;
+        }
         let store = crate::store::connect(&settings.database_url).await?;
         let applied = store.migrate().await?;
         if !applied.is_empty() {
@@ -248,18 +260,26 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
     })
 }
 
-/// Checks that the monthly report's template is there, so a report the job would queue is not
-/// one every delivery fails on.
-pub(crate) fn report_template(settings: &Settings) -> Result<()> {
-    let name = crate::report::mail::TEMPLATE;
+/// Refuses to start when template `name` (both parts) is missing from the templates
+/// directory though `why` needs it: better than every such message failing later.
+pub(crate) fn require_template(settings: &Settings, name: &str, why: &str) -> Result<()> {
     for ext in ["txt", "html"] {
         let file = settings.templates_dir.join(format!("{name}.{ext}"));
         if !file.is_file() {
             return Err(Error::Config(format!(
-                "{} is missing: [report] recipients are set, and the monthly report is sent with it",
+                "{} is missing: {why}",
                 file.display()
             )));
         }
     }
     Ok(())
+}
+
+/// The monthly report's template, when there are recipients to send it to.
+pub(crate) fn report_template(settings: &Settings) -> Result<()> {
+    require_template(
+        settings,
+        crate::report::mail::TEMPLATE,
+        "[report] recipients are set, and the monthly report is sent with it",
+    )
 }

@@ -395,6 +395,12 @@ impl<'a> Dispatcher<'a> {
                 Value::Object(fields) => fields.clone(),
                 _ => serde_json::Map::new(),
             };
+            // Links are made in the template from the base URL, so the payload holds no
+            // deployment setting.
+            context.insert(
+                "base_url".into(),
+                json!(self.settings.base_url.trim_end_matches('/')),
+            );
             context.insert(
                 "recipient".into(),
                 json!({

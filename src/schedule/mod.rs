@@ -92,9 +92,6 @@ pub enum ScheduleError {
     /// Not an IANA zone.
     #[error("jobs.time_zone '{0}' is not an IANA time zone")]
     BadZone(String),
-    /// A job that cannot run yet.
-    #[error("jobs.{0} is not available yet; set it to \"off\"")]
-    Unavailable(&'static str),
 }
 
 /// Which job.
@@ -199,10 +196,6 @@ impl Schedule {
                     cron: None,
                 });
                 continue;
-            }
-            // Until the digest is written, turning it on is refused rather than ignored.
-            if kind == JobKind::WeeklyDigest {
-                return Err(ScheduleError::Unavailable(kind.name()));
             }
             let cron = parse_cron(expr).map_err(|message| ScheduleError::BadCron {
                 key: kind.name(),
@@ -449,8 +442,9 @@ async fn run_job(
         JobKind::MonthlyReport => {
             monthly_report(engine, &schedule.report_recipients, scheduled_for).await
         }
-        // Not claimed (see `JobKind::claimed`), and the digest cannot be turned on yet.
-        JobKind::Sweep | JobKind::Outbox | JobKind::WeeklyDigest => Ok(Done::Said(String::new())),
+        JobKind::WeeklyDigest => weekly_digest(engine, scheduled_for).await,
+        // Not claimed (see `JobKind::claimed`).
+        JobKind::Sweep | JobKind::Outbox => Ok(Done::Said(String::new())),
     }
 }
 
@@ -492,6 +486,78 @@ async fn monthly_report(
     Ok(Done::Queue(
         messages,
         Box::new(move |queued| format!("{figures}; {}", mail::summary(queued))),
+    ))
+}
+
+/// The template of the weekly digest.
+pub const DIGEST_TEMPLATE: &str = "weekly_digest";
+
+/// The weekly digest job: to each person named on open cases (a party, or an owner of the
+/// stage a case is at), their open cases and next deadlines as at the occurrence, queued
+/// through the outbox once per person per occurrence.
+async fn weekly_digest(engine: &Engine, scheduled_for: DateTime<Utc>) -> Result<Done, String> {
+    let store = engine.store();
+    let failed = |e: &dyn std::fmt::Display| e.to_string();
+    let open: Vec<_> = store
+        .list_cases(&crate::store::CaseFilter::default())
+        .await
+        .map_err(|e| failed(&e))?
+        .into_iter()
+        .filter(|c| c.closed_at.is_none())
+        .collect();
+    let directory = store.directory().await.map_err(|e| failed(&e))?;
+    let mut cases = Vec::with_capacity(open.len());
+    for case in open {
+        // A case whose workflow version cannot be read is left out, not the whole digest.
+        let def = match engine.definition(&case.workflow, &case.workflow_hash).await {
+            Ok(def) => def,
+            Err(e) => {
+                tracing::warn!(reference = %case.reference, "left out of the weekly digest: {e}");
+                continue;
+            }
+        };
+        let deadlines = store.deadlines(case.id).await.map_err(|e| failed(&e))?;
+        cases.push((def, case, deadlines));
+    }
+    let local = scheduled_for.with_timezone(&chrono_tz::Europe::London);
+    let week_of = local.format("%a %-d %b %Y").to_string();
+    let digests = crate::notify::digest::digests(
+        cases.iter().map(|(d, c, l)| (&**d, c, &l[..])),
+        &directory,
+        scheduled_for,
+        &week_of,
+    );
+    let people = digests.len();
+    let open = cases.len();
+    let date = local.format("%Y-%m-%d");
+    let messages = digests
+        .into_iter()
+        .map(|digest| StandaloneMessage {
+            key: format!("digest:{date}:{}", digest.email.to_lowercase()),
+            message: crate::store::NewMessage {
+                kind: "email".into(),
+                template: DIGEST_TEMPLATE.into(),
+                recipient: crate::directory::Recipient {
+                    role: "digest".into(),
+                    title: "a person named on open cases".into(),
+                    name: digest.name.clone(),
+                    email: digest.email.clone(),
+                    agency: None,
+                    missing: None,
+                },
+                payload: serde_json::to_value(&digest).unwrap_or_default(),
+            },
+        })
+        .collect();
+    Ok(Done::Queue(
+        messages,
+        Box::new(move |queued| {
+            let new = queued.iter().filter(|q| q.new).count();
+            format!(
+                "weekly digest of {open} open case(s) for {people} person(s): {new} queued, {} queued before",
+                queued.len() - new
+            )
+        }),
     ))
 }
 
