@@ -263,8 +263,8 @@ fn a_bad_schedule_is_one_line_naming_the_key() {
         ),
         (
             "ESCALATE_JOBS__WEEKLY_DIGEST",
-            "0 8 * * 1",
-            "jobs.weekly_digest is not available yet",
+            "0 8 * * 9",
+            "jobs.weekly_digest '0 8 * * 9' is not a 5-field cron expression",
         ),
     ] {
         let env = [("ESCALATE_DATABASE_URL", db.url.as_str()), (key, value)];
