@@ -395,3 +395,49 @@ async fn sqlx_backdate(url: &str, at: DateTime<Utc>) {
             .unwrap();
     }
 }
+
+#[tokio::test]
+async fn the_monthly_job_fires_the_months_due_deadlines_before_it_counts() {
+    for db in TestDb::all() {
+        let engine = engine(&db.url).await;
+        let data: Value =
+            serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap())
+                .unwrap();
+        // Wednesday 28 October: stage 1 falls due on Friday 30 October at 17:00, and no sweep
+        // runs before the report's occurrence (serve was down over the weekend).
+        let case = engine
+            .open(
+                "dispute",
+                data,
+                None,
+                &Default::default(),
+                &common::user("priya.shah@school.example.org"),
+                t("2026-10-28T10:00:00Z"),
+            )
+            .await
+            .unwrap();
+        let only_report = Schedule::from_settings(&JobsSettings {
+            audit_checkpoint: "off".into(),
+            ..JobsSettings::default()
+        })
+        .unwrap();
+        // The schedule starts here (October's occurrence is recorded as skipped).
+        schedule::run_due(&engine, &only_report, t("2026-10-20T09:00:00Z"))
+            .await
+            .unwrap();
+        let ran = schedule::run_due(&engine, &only_report, t("2026-11-01T08:00:30Z"))
+            .await
+            .unwrap();
+        assert_eq!(runs(&ran, "ok"), [t("2026-11-01T08:00:00Z")], "{ran:?}");
+        // The lapse fired, dated at its due time, before the report was counted: a report
+        // made now, or any time later, says October's deadline was missed.
+        let shown = engine.show(&case.reference).await.unwrap();
+        assert_eq!(shown.case.state, "stage2");
+        let october = escalate::report::Month::new(2026, 10).unwrap();
+        let report = escalate::report::monthly_job(&engine, october)
+            .await
+            .unwrap();
+        assert_eq!(report.deadlines_missed, 1);
+        assert_eq!(report.by_stage_reached["2"], 1);
+    }
+}
