@@ -23,7 +23,14 @@ pub enum ReportCommand {
         /// Write the report to FILE instead of standard output.
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
+        /// Compute it by reading every case's full event log instead of the summary tables
+        /// (slower; the figures are the same, which is how the summary is checked).
+        #[arg(long)]
+        from_log: bool,
     },
+    /// Rewrite the report's summary tables from the event log (after `audit verify` reports a
+    /// summary that differs from its history; `migrate` does it once after upgrading).
+    Rebuild,
 }
 
 fn parse_month(text: &str) -> std::result::Result<Month, String> {
@@ -32,14 +39,22 @@ fn parse_month(text: &str) -> std::result::Result<Month, String> {
 
 /// Runs a report command.
 pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
-    let ReportCommand::Monthly {
-        month,
-        format,
-        out: file,
-    } = cmd;
+    let (month, format, file, from_log) = match cmd {
+        ReportCommand::Monthly {
+            month,
+            format,
+            out,
+            from_log,
+        } => (month, format, out, from_log),
+        ReportCommand::Rebuild => return rebuild(settings, out),
+    };
     let text = super::block_on(async {
         let engine = super::case::engine(settings).await?;
-        let report = report::monthly_job(&engine, month).await?;
+        let report = if from_log {
+            report::monthly_from_log(&engine, month).await?
+        } else {
+            report::monthly_job(&engine, month).await?
+        };
         Ok(report::render(&report, format))
     })?;
     match file {
@@ -51,4 +66,17 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
         }),
         None => super::emit(out, text.trim_end_matches('\n')),
     }
+}
+
+/// `escalate report rebuild`: the summary tables rewritten from the log.
+fn rebuild(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    let cases = super::block_on(async {
+        let store = crate::store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        Ok(store.rebuild_summary(true).await?.unwrap_or(0))
+    })?;
+    super::emit(
+        out,
+        &format!("report summary rebuilt from the event log: {cases} cases"),
+    )
 }
