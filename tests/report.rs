@@ -1,6 +1,7 @@
 //! `escalate report monthly`: a history seeded over three months with the binary (back-dated
-//! `--now`) gives exactly the figures worked out by hand below, the same whenever it is
-//! generated, and small agency-pair cells are suppressed in CSV and HTML.
+//! `--now`) gives exactly the figures worked out by hand below, from the summary tables and from
+//! the full event log (`--from-log`) alike, the same whenever it is generated, and small
+//! agency-pair cells are suppressed in CSV and HTML.
 
 mod common;
 
@@ -115,7 +116,8 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             &["outcome=resolved"],
         );
         // B: opened Mon 26 Jan; stage 1 (2 working days) lapses Wed 28 Jan 17:00 and the tick
-        // escalates it to stage 2 then (its stage-2 deadline: Thu 5 Feb 17:00).
+        // escalates it to stage 2 then, at the lapse's time (its stage-2 deadline: Thu 5 Feb
+        // 17:00).
         let b = dispute(
             &env,
             d,
@@ -170,8 +172,9 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             "2026-02-26T10:00:00Z",
         );
         // Referrals: R1 received Mon 2 Feb 09:00, accepted Tue 3 Feb 10:00 (due Tue 3 Feb
-        // 17:00: in time); R2 received Wed 4 Feb 09:00, declined Fri 6 Feb (due Thu 5 Feb
-        // 17:00: late).
+        // 17:00: in time), feedback given Wed 4 Feb 12:00 (due one working day after the
+        // decision, Wed 4 Feb 17:00: in time); R2 received Wed 4 Feb 09:00, declined Fri 6 Feb
+        // (due Thu 5 Feb 17:00: late), feedback given Tue 10 Feb (due Mon 9 Feb 17:00: late).
         let r1 = referral(&env, d, "2026-02-02T09:00:00Z");
         event(
             &env,
@@ -181,6 +184,14 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             "2026-02-03T10:00:00Z",
             &["response=early_help"],
         );
+        event(
+            &env,
+            &r1,
+            "give_feedback",
+            FRONT_DOOR,
+            "2026-02-04T12:00:00Z",
+            &[],
+        );
         let r2 = referral(&env, d, "2026-02-04T09:00:00Z");
         event(
             &env,
@@ -188,6 +199,14 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             "decline",
             FRONT_DOOR,
             "2026-02-06T10:00:00Z",
+            &[],
+        );
+        event(
+            &env,
+            &r2,
+            "give_feedback",
+            FRONT_DOOR,
+            "2026-02-10T10:00:00Z",
             &[],
         );
         ok(&env, &["tick", "--now", "2026-02-25T09:00:00Z"]);
@@ -231,6 +250,16 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
         assert_eq!(r["deadlines_missed"], 1);
         // B 6 and D 2 working days.
         assert_eq!(r["median_working_days_to_resolve"], 4.0);
+        // Stays in a stage that ended in February, in working days from the day the stage was
+        // entered up to the day it was left: stage 1 of C (Mon 2 to Wed 4 Feb: 2), of D (Tue 3
+        // to Thu 5 Feb: 2) and of E (Mon 16 to Tue 17 Feb: 1), median 2; stage 2 of B (Wed
+        // 28 Jan to Tue 3 Feb: 28, 29, 30 Jan, 2 Feb: 4) and of E (Tue 17 to Tue 24 Feb: 17,
+        // 18, 19, 20, 23 Feb: 5), median 4.5. B's stage 1 ended in January; E is still at
+        // stage 3 and F at stage 1.
+        assert_eq!(
+            r["median_working_days_in_stage"],
+            json!({"1": 2.0, "2": 4.5, "3": null, "4": null})
+        );
         // January: A and B opened, A resolved, B open at the end.
         assert_eq!(
             r["previous_month"],
@@ -260,17 +289,49 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             r["referrals_decided_within_one_working_day"],
             json!({"decided": 2, "in_time": 1, "share": 0.5})
         );
+        // Feedback given in February: R1's in time, R2's late.
+        assert_eq!(
+            r["referrals_feedback_in_time"],
+            json!({"decided": 2, "in_time": 1, "share": 0.5})
+        );
         assert_eq!(
             r["transfers_decided_within_deadline"],
             json!({"decided": 0, "in_time": 0, "share": null})
         );
 
-        // The same when generated again, and after later events (March: F withdrawn, E's
-        // stage-3 deadline lapses Wed 4 Mar and the tick takes it to stage 4).
+        // The full event log gives the same report.
+        let from_log =
+            |month: &str| ok(&env, &["report", "monthly", "--month", month, "--from-log"]);
+        assert_eq!(from_log("2026-02"), first);
+
+        // The same when generated again, and after later events (March: F withdrawn Mon 2 Mar
+        // at stage 1, which it entered Thu 26 Feb: 26, 27 Feb, 2 working days; E's stage-3
+        // deadline lapses Wed 4 Mar 17:00 and the tick takes it to stage 4 then: stage 3 from
+        // Tue 24 Feb, 24–27 Feb, 2 and 3 Mar, 6 working days; R3 received Mon 2 Mar 09:00,
+        // accepted 11:00 (due Mon 2 Mar 17:00: in time), feedback Tue 3 Mar 10:00 (due Tue 3
+        // Mar 17:00: in time)).
         assert_eq!(report(&env, "2026-02", "json"), first);
         event(&env, &f, "withdraw", RAISER, "2026-03-02T10:00:00Z", &[]);
+        let r3 = referral(&env, d, "2026-03-02T09:00:00Z");
+        event(
+            &env,
+            &r3,
+            "accept",
+            FRONT_DOOR,
+            "2026-03-02T11:00:00Z",
+            &["response=section_17_assessment"],
+        );
+        event(
+            &env,
+            &r3,
+            "give_feedback",
+            FRONT_DOOR,
+            "2026-03-03T10:00:00Z",
+            &[],
+        );
         ok(&env, &["tick", "--now", "2026-03-05T09:00:00Z"]);
         assert_eq!(report(&env, "2026-02", "json"), first);
+        assert_eq!(from_log("2026-02"), first);
         let march = json(&escalate(
             &["report", "monthly", "--month", "2026-03"],
             &env,
@@ -282,6 +343,22 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             json!({"1": 1, "2": 0, "3": 0, "4": 1})
         );
         assert_eq!(march["deadlines_missed"], 1);
+        assert_eq!(
+            march["median_working_days_in_stage"],
+            json!({"1": 2.0, "2": null, "3": 6.0, "4": null})
+        );
+        assert_eq!(
+            march["referrals_decided_within_one_working_day"],
+            json!({"decided": 1, "in_time": 1, "share": 1.0})
+        );
+        assert_eq!(
+            march["referrals_feedback_in_time"],
+            json!({"decided": 1, "in_time": 1, "share": 1.0})
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(&from_log("2026-03")).unwrap(),
+            march
+        );
 
         // CSV and HTML: every agency pair here is under 5, so none shows its figure.
         let csv = report(&env, "2026-02", "csv");
@@ -292,6 +369,16 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
         assert_eq!(pairs.len(), 3, "{csv}");
         assert!(pairs.iter().all(|l| l.ends_with(",fewer than 5")), "{csv}");
         assert!(csv.contains("\nheadline,opened,4\n"), "{csv}");
+        assert!(
+            csv.contains(
+                "\nmedian_working_days_in_stage,2,4.5\nmedian_working_days_in_stage,3,-\n"
+            ),
+            "{csv}"
+        );
+        assert!(
+            csv.contains("\nreferrals_feedback_in_time,decided,2\nreferrals_feedback_in_time,in_time,1\nreferrals_feedback_in_time,share,50%\n"),
+            "{csv}"
+        );
         assert!(
             csv.contains(&format!("\nby_raising_agency,{police},2\n")),
             "{csv}"

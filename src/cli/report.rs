@@ -33,7 +33,14 @@ pub enum ReportCommand {
         /// tick delivers it. Prints what was queued (the report itself only with --out).
         #[arg(long)]
         send: bool,
+        /// Compute it by reading every case's full event log instead of the summary tables
+        /// (slower; the figures are the same, which is how the summary is checked).
+        #[arg(long, conflicts_with = "send")]
+        from_log: bool,
     },
+    /// Rewrite the report's summary tables from the event log (after `audit verify` reports a
+    /// summary that differs from its history; `migrate` does it once after upgrading).
+    Rebuild,
 }
 
 fn parse_month(text: &str) -> std::result::Result<Month, String> {
@@ -42,12 +49,16 @@ fn parse_month(text: &str) -> std::result::Result<Month, String> {
 
 /// Runs a report command.
 pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
-    let ReportCommand::Monthly {
-        month,
-        format,
-        out: file,
-        send,
-    } = cmd;
+    let (month, format, file, send, from_log) = match cmd {
+        ReportCommand::Monthly {
+            month,
+            format,
+            out,
+            send,
+            from_log,
+        } => (month, format, out, send, from_log),
+        ReportCommand::Rebuild => return rebuild(settings, out),
+    };
     if format == Format::Pdf && file.is_none() {
         return Err(Error::Input(
             "--format pdf writes a binary file: give --out FILE".into(),
@@ -65,7 +76,11 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
     }
     let (bytes, lines) = super::block_on(async {
         let engine = super::case::engine(settings).await?;
-        let report = report::monthly_job(&engine, month).await?;
+        let report = if from_log {
+            report::monthly_from_log(&engine, month).await?
+        } else {
+            report::monthly_job(&engine, month).await?
+        };
         let bytes = report::render(&report, format)?;
         if !send {
             return Ok((bytes, Vec::new()));
@@ -120,4 +135,17 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
         return super::emit(out, text.trim_end_matches('\n'));
     }
     Ok(())
+}
+
+/// `escalate report rebuild`: the summary tables rewritten from the log.
+fn rebuild(settings: &Settings, out: &mut dyn Write) -> Result<()> {
+    let cases = super::block_on(async {
+        let store = crate::store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        Ok(store.rebuild_summary(true).await?.unwrap_or(0))
+    })?;
+    super::emit(
+        out,
+        &format!("report summary rebuilt from the event log: {cases} cases"),
+    )
 }

@@ -33,8 +33,9 @@ const MISSING_NAMED: usize = 20;
 
 impl Engine {
     /// Checks every case: its hash chain (every column of every entry, the opening data through
-    /// its digest), its row against a replay of its history, every checkpoint's root and that
-    /// each case a checkpoint recorded is still there and still extends the head recorded.
+    /// its digest), its row and its report summary against a replay of its history, every
+    /// checkpoint's root and that each case a checkpoint recorded is still there and still
+    /// extends the head recorded.
     pub async fn verify_audit(&self) -> EngineResult<AuditReport> {
         let mut report = AuditReport::default();
         let mut expected = self.checkpoint_heads(&mut report).await?;
@@ -69,6 +70,10 @@ impl Engine {
             ));
         }
         self.verify_references(&present, &mut report).await?;
+        // The report's summary is derived from the log: checked against it, like the case rows.
+        report
+            .problems
+            .extend(crate::store::summary::verify(self.store.as_ref()).await?);
         Ok(report)
     }
 

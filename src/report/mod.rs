@@ -1,5 +1,11 @@
-//! The monthly resolution report for board members: a pure core ([`build`], no clock, no I/O)
-//! over the event log's per-case facts, and its JSON, CSV and HTML forms.
+//! The monthly resolution report for board members: a pure core (no clock, no I/O) and its
+//! JSON, CSV and HTML forms.
+//!
+//! The report is computed from the per-case summary the store keeps beside the event log
+//! ([`crate::store::summary`]): a few grouped queries whose work grows with one month's activity
+//! ([`build_from_summary`], what `report monthly` and the monthly job use). The same figures can
+//! be computed by folding every case's full event log ([`build`], `report monthly --from-log`);
+//! the two are kept equal by tests over random histories.
 //!
 //! Everything is counted by event time (`at`), never by when an entry was written, so a past
 //! month's report is the same whenever it is generated. Month boundaries are Europe/London
@@ -22,6 +28,7 @@ use serde::{Deserialize, Serialize};
 use crate::calendar::{Calendar, Division};
 use crate::directory::Directory;
 use crate::engine::Engine;
+use crate::store::summary::{self, DaySpan, MonthQuery, SummaryFacts};
 use crate::store::{CaseFacts, StoreError};
 
 pub use render::{Format, Row, SUPPRESSED, Section, month_title, render, sections};
@@ -107,6 +114,21 @@ impl Month {
     fn contains(self, t: DateTime<Utc>) -> bool {
         self.start() <= t && t < self.end()
     }
+
+    /// The month as the summary tables number it ([`summary::month_number`]).
+    pub fn number(self) -> i64 {
+        summary::month_number(self.year, self.month)
+    }
+
+    /// What the summary's queries need to know of this month's report.
+    pub fn query(self) -> MonthQuery {
+        MonthQuery {
+            month: self.number(),
+            window: self.minus(12).number(),
+            start: self.start(),
+            end: self.end(),
+        }
+    }
 }
 
 impl FromStr for Month {
@@ -174,7 +196,7 @@ pub struct SeriesPoint {
 }
 
 /// Decisions made this month and how many of them in time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct InTime {
     /// Decisions made this month.
     pub decided: u64,
@@ -227,6 +249,13 @@ pub struct MonthlyReport {
     /// Median working days from opening to resolution, over disputes resolved this month, on
     /// each case's own calendar; none when none was resolved.
     pub median_working_days_to_resolve: Option<f64>,
+    /// `"1"`..`"4"`: median working days disputes spent in each stage, over the stays in it that
+    /// ended this month (escalated, resolved, withdrawn or closed): for each, the working days on
+    /// the case's own calendar from the London date it entered the stage up to (not including)
+    /// the date it left it, as for [`Self::median_working_days_to_resolve`]; none for a stage
+    /// no dispute left this month.
+    #[serde(default)]
+    pub median_working_days_in_stage: BTreeMap<String, Option<f64>>,
     /// The month before, in headline figures.
     pub previous_month: Headline,
     /// The same month a year before, in headline figures.
@@ -235,13 +264,19 @@ pub struct MonthlyReport {
     pub series: Vec<SeriesPoint>,
     /// Referrals: decisions (accept or decline) made this month within one working day.
     pub referrals_decided_within_one_working_day: InTime,
+    /// Referrals: feedback given to the referrer this month (`decided`), and how much of it
+    /// within one working day of the decision (`in_time`: the feedback deadline met before it
+    /// fell due).
+    #[serde(default)]
+    pub referrals_feedback_in_time: InTime,
     /// Transfers: decisions (accept or refuse) made this month within their deadline.
     pub transfers_decided_within_deadline: InTime,
 }
 
-/// The report of `month` over `rows` (every case open at some time in the 13 months up to
-/// its end, and others, which count for nothing), with working days on `calendar` and the
-/// raising agencies listed from `directory`.
+/// The report of `month` from every case's full event log: `rows` are every case open at some
+/// time in the 13 months up to its end (others count for nothing), with working days on
+/// `calendar` and the raising agencies listed from `directory`. The oracle
+/// [`build_from_summary`] is checked against.
 pub fn build(
     month: Month,
     rows: impl IntoIterator<Item = CaseFacts>,
@@ -255,16 +290,47 @@ pub fn build(
     acc.finish()
 }
 
-/// Computes `month`'s report from the engine's store, one case at a time: what the scheduler's
-/// monthly job and `escalate report monthly` call.
+/// The report of `month` from the summary tables' figures for it (`facts`, from
+/// [`crate::store::Store::report_summary`]), with working days on `calendar` and the raising
+/// agencies listed from `directory`.
+pub fn build_from_summary(
+    month: Month,
+    facts: &SummaryFacts,
+    calendar: &Calendar,
+    directory: &Directory,
+) -> MonthlyReport {
+    let mut acc = Accumulator::new(month, calendar, directory);
+    acc.add_summary(facts);
+    acc.finish()
+}
+
+/// Computes `month`'s report from the engine's store's summary tables what `report monthly`
+/// and the scheduler's monthly job call.
 pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
+    let store = engine.store();
+    let directory = store.directory().await?;
+    let facts = store.report_summary(&month.query()).await?;
+    Ok(build_from_summary(
+        month,
+        &facts,
+        engine.calendar(),
+        &directory,
+    ))
+}
+
+/// Computes `month`'s report by folding every case's full event log, one case at a time
+/// (`report monthly --from-log`): slower, and what the summary is checked against.
+pub async fn monthly_from_log(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
     let store = engine.store();
     let directory = store.directory().await?;
     let mut acc = Accumulator::new(month, engine.calendar(), &directory);
     store
-        .report_facts(window_start(month), month.end(), &mut |facts| {
-            acc.add(&facts)
-        })
+        .report_facts(
+            window_start(month),
+            month.end(),
+            0..i64::MAX,
+            &mut |facts| acc.add(&facts),
+        )
         .await?;
     Ok(acc.finish())
 }
@@ -285,8 +351,9 @@ struct Counts {
     open_at_end: u64,
 }
 
-/// The report being built, one case at a time; its memory does not grow with the cases
-/// (except the resolution times of this month, for the median).
+/// The report being built, from one case's log at a time or from the summary's figures; its
+/// memory does not grow with the cases (except this month's resolution and stage times, for
+/// the medians).
 pub struct Accumulator<'a> {
     month: Month,
     start: DateTime<Utc>,
@@ -302,7 +369,9 @@ pub struct Accumulator<'a> {
     raising: BTreeMap<String, u64>,
     deadlines_missed: u64,
     resolve_days: Vec<u32>,
+    stage_days: [Vec<u32>; 4],
     referrals: (u64, u64),
+    feedback: (u64, u64),
     transfers: (u64, u64),
 }
 
@@ -333,9 +402,37 @@ impl<'a> Accumulator<'a> {
             raising,
             deadlines_missed: 0,
             resolve_days: Vec::new(),
+            stage_days: Default::default(),
             referrals: (0, 0),
+            feedback: (0, 0),
             transfers: (0, 0),
         }
+    }
+
+    /// Working days from `from` up to `until` on the calendar of `division` (England and Wales
+    /// if it names none we know); none outside the calendar's years.
+    fn working_days(&self, division: &str, from: NaiveDate, until: NaiveDate) -> Option<u32> {
+        let division = Division::from_str(division).unwrap_or(Division::EnglandAndWales);
+        self.calendar
+            .division(division)
+            .working_days_between(from, until)
+            .ok()
+    }
+
+    /// Counts disputes opened this month: by category, agency pair and raising agency.
+    fn add_opened(
+        &mut self,
+        category: Option<&str>,
+        raising: Option<&str>,
+        receiving: Option<&str>,
+        n: u64,
+    ) {
+        let category = category.unwrap_or("(not given)").to_string();
+        *self.by_category.entry(category).or_default() += n;
+        let raising = self.agency(raising);
+        let receiving = self.agency(receiving);
+        *self.raising.entry(raising.clone()).or_default() += n;
+        *self.pairs.entry((raising, receiving)).or_default() += n;
     }
 
     /// The agency name to report for what case data names: the directory's name when it
@@ -358,6 +455,11 @@ impl<'a> Accumulator<'a> {
                 let (d, t) = decisions(facts, self.month, "received", &[]);
                 self.referrals.0 += d;
                 self.referrals.1 += t;
+                for state in ["feedback_due", "feedback_due_declined"] {
+                    let (d, t) = decisions(facts, self.month, state, &[]);
+                    self.feedback.0 += d;
+                    self.feedback.1 += t;
+                }
             }
             "transfer" => {
                 let (d, t) = decisions(facts, self.month, "notified", &["transferred", "refused"]);
@@ -399,34 +501,47 @@ impl<'a> Accumulator<'a> {
         if let Some(closed) = f.closed_at.filter(|c| start <= *c && *c < end) {
             let outcome = outcome.unwrap_or("closed");
             let detail = if outcome == "resolved" {
-                // The resolving entry says whether in full or in part.
+                // The resolving entry (the last that changed the state) says whether in full or
+                // in part.
                 f.entries
                     .iter()
                     .rev()
-                    .find_map(|e| e.outcome.as_deref().filter(|_| e.at <= closed))
+                    .find(|e| e.from_state != e.to_state)
+                    .and_then(|e| e.outcome.as_deref())
                     .unwrap_or("resolved")
             } else {
                 outcome
             };
             *self.by_outcome.entry(detail.to_string()).or_default() += 1;
-            if outcome == "resolved" {
-                let division = Division::from_str(&f.division).unwrap_or(Division::EnglandAndWales);
-                let days = self
-                    .calendar
-                    .division(division)
-                    .working_days_between(local_date(f.opened_at), local_date(closed));
-                if let Ok(days) = days {
-                    self.resolve_days.push(days);
-                }
+            if outcome == "resolved"
+                && let Some(days) =
+                    self.working_days(&f.division, local_date(f.opened_at), local_date(closed))
+            {
+                self.resolve_days.push(days);
             }
         }
+        // Each stay in a stage (from the entry that entered it to the one that left it) that
+        // ended this month.
+        let mut stay: Option<(u32, DateTime<Utc>)> = None;
+        for e in f.entries.iter().filter(|e| e.from_state != e.to_state) {
+            if let Some((stage, since)) = stay.take()
+                && (1..=4).contains(&stage)
+                && start <= e.at
+                && e.at < end
+                && let Some(days) =
+                    self.working_days(&f.division, local_date(since), local_date(e.at))
+            {
+                self.stage_days[stage as usize - 1].push(days);
+            }
+            stay = Some((stage_number(&e.to_state), e.at));
+        }
         if start <= f.opened_at && f.opened_at < end {
-            let category = f.category.clone().unwrap_or_else(|| "(not given)".into());
-            *self.by_category.entry(category).or_default() += 1;
-            let raising = self.agency(f.raised_by.as_deref());
-            let receiving = self.agency(f.respondent.as_deref());
-            *self.raising.entry(raising.clone()).or_default() += 1;
-            *self.pairs.entry((raising, receiving)).or_default() += 1;
+            self.add_opened(
+                f.category.as_deref(),
+                f.raised_by.as_deref(),
+                f.respondent.as_deref(),
+                1,
+            );
         }
         self.deadlines_missed += f
             .lapses
@@ -443,6 +558,79 @@ impl<'a> Accumulator<'a> {
                 }
             })
             .count() as u64;
+    }
+
+    /// Counts the summary's figures for the month (once).
+    pub fn add_summary(&mut self, s: &SummaryFacts) {
+        let this = self.month.number();
+        for g in &s.months {
+            let n = g.n as u64;
+            for (m, _, _, counts) in &mut self.months {
+                let m = m.number();
+                if g.opened_month == m {
+                    counts.opened += n;
+                }
+                if g.closed_month == Some(m) {
+                    match g.outcome.as_deref() {
+                        Some("resolved") => counts.resolved += n,
+                        Some("withdrawn") => counts.withdrawn += n,
+                        Some("unresolved") => counts.unresolved += n,
+                        _ => {}
+                    }
+                }
+                if g.opened_month <= m && g.closed_month.is_none_or(|c| c > m) {
+                    counts.open_at_end += n;
+                }
+            }
+            if g.closed_month == Some(this) {
+                let detail = g.outcome_detail.as_deref().unwrap_or("closed");
+                *self.by_outcome.entry(detail.to_string()).or_default() += n;
+            }
+        }
+        for (top, n) in &s.stage_reached {
+            let stage = stage_number(top);
+            if (1..=4).contains(&stage) {
+                self.by_stage[stage as usize - 1] += *n as u64;
+            }
+        }
+        for o in &s.opened {
+            let n = o.n as u64;
+            self.add_opened(
+                o.category.as_deref(),
+                o.raising.as_deref(),
+                o.receiving.as_deref(),
+                n,
+            );
+        }
+        let days = |acc: &Self, span: &DaySpan| {
+            let from = summary::date_of_day(span.from_day)?;
+            let until = summary::date_of_day(span.until_day)?;
+            acc.working_days(&span.division, from, until)
+        };
+        for span in &s.resolutions {
+            if let Some(d) = days(self, span) {
+                self.resolve_days.push(d);
+            }
+        }
+        for (state, span) in &s.stage_stays {
+            let stage = stage_number(state);
+            if (1..=4).contains(&stage)
+                && let Some(d) = days(self, span)
+            {
+                self.stage_days[stage as usize - 1].push(d);
+            }
+        }
+        for d in &s.decisions {
+            let target = match (d.workflow.as_str(), d.state.as_str()) {
+                ("referral", "received") => &mut self.referrals,
+                ("referral", _) => &mut self.feedback,
+                ("transfer", _) => &mut self.transfers,
+                _ => continue,
+            };
+            target.0 += d.decided as u64;
+            target.1 += d.in_time as u64;
+        }
+        self.deadlines_missed += s.deadlines_missed as u64;
     }
 
     /// The finished report.
@@ -485,6 +673,9 @@ impl<'a> Accumulator<'a> {
             by_raising_agency: self.raising,
             deadlines_missed: self.deadlines_missed,
             median_working_days_to_resolve: median(&mut self.resolve_days),
+            median_working_days_in_stage: (1..=4)
+                .map(|s| (s.to_string(), median(&mut self.stage_days[s - 1])))
+                .collect(),
             previous_month: headline(&self.months[11]),
             same_month_last_year: headline(&self.months[0]),
             series: self.months[1..]
@@ -497,6 +688,7 @@ impl<'a> Accumulator<'a> {
                 })
                 .collect(),
             referrals_decided_within_one_working_day: in_time(self.referrals),
+            referrals_feedback_in_time: in_time(self.feedback),
             transfers_decided_within_deadline: in_time(self.transfers),
         }
     }
@@ -510,10 +702,7 @@ fn in_time((decided, in_time): (u64, u64)) -> InTime {
     }
 }
 
-/// The London civil date of `t`.
-fn local_date(t: DateTime<Utc>) -> NaiveDate {
-    t.with_timezone(&London).date_naive()
-}
+use summary::london_date as local_date;
 
 /// `stageN` → N; any other state → 0.
 fn stage_number(state: &str) -> u32 {

@@ -95,10 +95,8 @@ fn share(s: &InTime) -> String {
         .map_or_else(|| "-".to_string(), |v| format!("{:.0}%", v * 100.0))
 }
 
-fn median(report: &MonthlyReport) -> String {
-    report
-        .median_working_days_to_resolve
-        .map_or_else(|| "-".to_string(), |m| format!("{m}"))
+fn median(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_string(), |m| format!("{m}"))
 }
 
 /// The rows of the report, `(section, key, value)`, as CSV and HTML show them.
@@ -118,9 +116,12 @@ fn rows(r: &MonthlyReport) -> Vec<(&'static str, String, String)> {
         (
             "headline",
             "median_working_days_to_resolve".into(),
-            median(r),
+            median(r.median_working_days_to_resolve),
         ),
     ];
+    for (stage, days) in &r.median_working_days_in_stage {
+        rows.push(("median_working_days_in_stage", stage.clone(), median(*days)));
+    }
     for (stage, n) in &r.by_stage_reached {
         rows.push(("by_stage_reached", stage.clone(), n.to_string()));
     }
@@ -165,6 +166,7 @@ fn rows(r: &MonthlyReport) -> Vec<(&'static str, String, String)> {
             "referrals_decided_within_one_working_day",
             &r.referrals_decided_within_one_working_day,
         ),
+        ("referrals_feedback_in_time", &r.referrals_feedback_in_time),
         (
             "transfers_decided_within_deadline",
             &r.transfers_decided_within_deadline,
@@ -179,7 +181,8 @@ fn rows(r: &MonthlyReport) -> Vec<(&'static str, String, String)> {
 
 fn csv_field(text: &str) -> String {
     // A leading =, +, - or @ would be a formula in a spreadsheet: agency names come from data.
-    let text = if text.starts_with(['=', '+', '-', '@']) {
+    // A lone character is no formula (`-` is what the report shows for "none").
+    let text = if text.len() > 1 && text.starts_with(['=', '+', '-', '@']) {
         format!("'{text}")
     } else {
         text.to_string()

@@ -11,6 +11,7 @@ fn t(text: &str) -> DateTime<Utc> {
 
 fn entry(at: &str, from: &str, to: &str, outcome: Option<&str>) -> EntryFact {
     EntryFact {
+        seq: 0,
         at: t(at),
         event: "e".into(),
         from_state: from.into(),

@@ -10,6 +10,7 @@ mod postgres;
 mod records;
 mod report_rows;
 mod sqlite;
+pub mod summary;
 
 use std::sync::Arc;
 
@@ -22,6 +23,7 @@ use crate::workflow::Definition;
 pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
+pub use summary::{CaseSummary, MonthQuery, Stay, SummaryFacts};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -297,14 +299,34 @@ pub trait Store: AccessStore + Send + Sync {
     /// The latest claimed occurrence of a job, if it was ever claimed.
     async fn last_job_run(&self, job: &str) -> Result<Option<JobRun>, StoreError>;
 
-    /// Streams the report's facts of every case opened before `until` and not closed before
-    /// `from` (event times), one case at a time in id order, to `sink`; memory stays flat.
+    /// Streams the report's facts of every case with an id in `ids` opened before `until` and
+    /// not closed before `from` (event times), one case at a time in id order, to `sink`; memory
+    /// stays flat.
     async fn report_facts(
         &self,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
+        ids: std::ops::Range<i64>,
         sink: &mut (dyn FnMut(CaseFacts) + Send),
     ) -> Result<(), StoreError>;
+
+    /// The report's figures for one month from the summary tables (grouped counts, and the
+    /// rows of that month its medians need).
+    async fn report_summary(&self, month: &MonthQuery) -> Result<SummaryFacts, StoreError>;
+
+    /// Rewrites the summary tables from the event log, in one transaction that holds off
+    /// writers of the summary: always when `force`, else only if a migration asked for it.
+    /// Returns how many cases it summarised, none if it did nothing.
+    async fn rebuild_summary(&self, force: bool) -> Result<Option<u64>, StoreError>;
+
+    /// The stored summary rows of the cases with ids in `ids`, by id, each with its stays.
+    async fn stored_summaries(
+        &self,
+        ids: std::ops::Range<i64>,
+    ) -> Result<Vec<(CaseSummary, Vec<Stay>)>, StoreError>;
+
+    /// The highest case id (0 with no cases).
+    async fn max_case_id(&self) -> Result<i64, StoreError>;
 }
 
 /// The cases linked to case `$1`, both ways (the same text on both backends).

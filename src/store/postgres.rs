@@ -14,6 +14,7 @@ use sqlx::types::Json;
 
 use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
+use super::summary::{self, SummaryWrite};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
     EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
@@ -253,6 +254,17 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
         .push_bind(chain::HASH_VERSION)
         .push_bind(&link.data_digest);
     q.push(" FROM head)");
+    // The report's summary. Every CTE sees the statement's snapshot: the state's lapse is
+    // still pending for it, whatever `ended` below does.
+    summary::push_write(
+        &mut q,
+        &SummaryWrite::of(w, link.seq),
+        (|name| format!(", {name} AS ("), ")"),
+        |q| {
+            q.push("(SELECT id FROM head)");
+        },
+        |t| t,
+    );
     if let Some((deadline, late)) = w.fired {
         q.push(", fired AS (UPDATE deadlines SET status = 'fired', ended_at = ")
             .push_bind(at)
@@ -393,6 +405,7 @@ impl Store for PostgresStore {
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         let before = self.schema_version().await.unwrap_or(None);
         MIGRATOR.run(&self.pool).await?;
+        self.rebuild_summary(false).await?;
         Ok(MIGRATOR
             .iter()
             .map(|m| m.version)
@@ -1147,6 +1160,7 @@ impl Store for PostgresStore {
         &self,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
+        ids: std::ops::Range<i64>,
         sink: &mut (dyn FnMut(super::CaseFacts) + Send),
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
@@ -1166,7 +1180,7 @@ impl Store for PostgresStore {
         // One stream ordered by case: the case (kind 0), its entries (1), its lapse timers (2).
         let mut rows = sqlx::query_as::<_, Row>(
             "WITH c AS (SELECT * FROM cases WHERE opened_at < $2
-                          AND (closed_at IS NULL OR closed_at >= $1))
+                          AND (closed_at IS NULL OR closed_at >= $1) AND id >= $3 AND id < $4)
              SELECT c.id AS case_id, 0::bigint AS kind, 0::bigint AS n, c.opened_at AS at,
                     c.closed_at AS t2, c.workflow AS s1, c.division AS s2,
                     c.data->>'category' AS s3, c.data->'raised_by'->>'agency' AS s4,
@@ -1185,12 +1199,15 @@ impl Store for PostgresStore {
         )
         .bind(from)
         .bind(until)
+        .bind(ids.start)
+        .bind(ids.end)
         .fetch(&self.pool);
         let mut folder = super::report_rows::Folder::default();
         while let Some(r) = rows.try_next().await? {
             let row = super::report_rows::FactRow {
                 case_id: r.0,
                 kind: r.1,
+                n: r.2,
                 at: r.3,
                 t2: r.4,
                 s1: r.5,
@@ -1208,5 +1225,40 @@ impl Store for PostgresStore {
             sink(done);
         }
         Ok(())
+    }
+
+    async fn report_summary(
+        &self,
+        month: &super::MonthQuery,
+    ) -> Result<super::SummaryFacts, StoreError> {
+        summary::month_facts(&self.pool, month, |t| t).await
+    }
+
+    async fn rebuild_summary(&self, force: bool) -> Result<Option<u64>, StoreError> {
+        if !force && !summary::pending(&self.pool).await? {
+            return Ok(None);
+        }
+        let mut tx = self.pool.begin().await?;
+        // Writers that touch the summary wait from here to the commit; the rest (notes,
+        // reminders) change nothing in it. The marker's lock makes two rebuilds queue.
+        sqlx::query("LOCK TABLE summary_rebuild, case_summary, case_stays IN EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
+        let cases =
+            summary::rebuild::<Postgres>(self, &mut tx, force, "TRUNCATE case_stays, case_summary")
+                .await?;
+        tx.commit().await?;
+        Ok(cases)
+    }
+
+    async fn stored_summaries(
+        &self,
+        ids: std::ops::Range<i64>,
+    ) -> Result<Vec<(super::CaseSummary, Vec<super::Stay>)>, StoreError> {
+        summary::stored(&self.pool, ids).await
+    }
+
+    async fn max_case_id(&self) -> Result<i64, StoreError> {
+        summary::max_case_id(&self.pool).await
     }
 }

@@ -36,6 +36,8 @@ pub struct CaseFacts {
 /// One event-log entry, without who, why or what was typed.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EntryFact {
+    /// Its number in the case's log (1 = the opening).
+    pub seq: i64,
     /// Event time.
     pub at: DateTime<Utc>,
     /// The event.
@@ -66,6 +68,7 @@ pub struct LapseFact {
 pub(crate) struct FactRow {
     pub case_id: i64,
     pub kind: i64,
+    pub n: i64,
     pub at: DateTime<Utc>,
     pub t2: Option<DateTime<Utc>>,
     pub s1: Option<String>,
@@ -112,6 +115,7 @@ impl Folder {
         };
         if row.kind == 1 {
             case.entries.push(EntryFact {
+                seq: row.n,
                 at: row.at,
                 event: text(row.s1, "event")?,
                 from_state: text(row.s2, "from_state")?,

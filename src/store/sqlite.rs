@@ -12,6 +12,7 @@ use sqlx::{QueryBuilder, Sqlite};
 
 use super::chain::{self, Link};
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
+use super::summary::{self, SummaryWrite};
 use super::{
     Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
     EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
@@ -266,6 +267,14 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
         .push_bind(chain::HASH_VERSION)
         .push_bind(link.data_digest.clone());
     q.push(");\n");
+    // The report's summary, before the deadlines below end.
+    summary::push_write(
+        &mut q,
+        &SummaryWrite::of(w, link.seq),
+        (|_| String::new(), ";\n"),
+        case_id,
+        text,
+    );
     if let Some((deadline, late)) = w.fired {
         q.push("UPDATE deadlines SET status = 'fired', ended_at = ")
             .push_bind(at.clone())
@@ -455,6 +464,7 @@ impl Store for SqliteStore {
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
         let before = self.schema_version().await.unwrap_or(None);
         MIGRATOR.run(&self.pool).await?;
+        self.rebuild_summary(false).await?;
         Ok(MIGRATOR
             .iter()
             .map(|m| m.version)
@@ -1216,6 +1226,7 @@ impl Store for SqliteStore {
         &self,
         from: DateTime<Utc>,
         until: DateTime<Utc>,
+        ids: std::ops::Range<i64>,
         sink: &mut (dyn FnMut(super::CaseFacts) + Send),
     ) -> Result<(), StoreError> {
         use futures_util::TryStreamExt;
@@ -1235,7 +1246,7 @@ impl Store for SqliteStore {
         // One stream ordered by case: the case (kind 0), its entries (1), its lapse timers (2).
         let mut rows = sqlx::query_as::<_, Row>(
             "WITH c AS (SELECT * FROM cases WHERE opened_at < ?2
-                          AND (closed_at IS NULL OR closed_at >= ?1))
+                          AND (closed_at IS NULL OR closed_at >= ?1) AND id >= ?3 AND id < ?4)
              SELECT c.id AS case_id, 0 AS kind, 0 AS n, c.opened_at AS at, c.closed_at AS t2,
                     c.workflow AS s1, c.division AS s2,
                     json_extract(c.data, '$.category') AS s3,
@@ -1255,12 +1266,15 @@ impl Store for SqliteStore {
         )
         .bind(text(from))
         .bind(text(until))
+        .bind(ids.start)
+        .bind(ids.end)
         .fetch(&self.pool);
         let mut folder = super::report_rows::Folder::default();
         while let Some(r) = rows.try_next().await? {
             let row = super::report_rows::FactRow {
                 case_id: r.0,
                 kind: r.1,
+                n: r.2,
                 at: time(&r.3)?,
                 t2: opt_time(r.4)?,
                 s1: r.5,
@@ -1278,5 +1292,40 @@ impl Store for SqliteStore {
             sink(done);
         }
         Ok(())
+    }
+
+    async fn report_summary(
+        &self,
+        month: &super::MonthQuery,
+    ) -> Result<super::SummaryFacts, StoreError> {
+        summary::month_facts(&self.pool, month, text).await
+    }
+
+    async fn rebuild_summary(&self, force: bool) -> Result<Option<u64>, StoreError> {
+        if !force && !summary::pending(&self.pool).await? {
+            return Ok(None);
+        }
+        let _writer = self.writer.lock().await;
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let cases = summary::rebuild::<Sqlite>(
+            self,
+            &mut tx,
+            force,
+            "DELETE FROM case_stays; DELETE FROM case_summary",
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(cases)
+    }
+
+    async fn stored_summaries(
+        &self,
+        ids: std::ops::Range<i64>,
+    ) -> Result<Vec<(super::CaseSummary, Vec<super::Stay>)>, StoreError> {
+        summary::stored(&self.pool, ids).await
+    }
+
+    async fn max_case_id(&self) -> Result<i64, StoreError> {
+        summary::max_case_id(&self.pool).await
     }
 }
