@@ -78,7 +78,8 @@ impl Error {
                 | EngineError::NotInvolved { .. }
                 | EngineError::LinkedStillOpen { .. }
                 | EngineError::UnknownVersion(..)
-                | EngineError::Tampered(_) => 1,
+                | EngineError::Tampered(_)
+                | EngineError::Stale { .. } => 1,
             },
             Error::Calendar(_) | Error::Read { .. } | Error::Config(_) | Error::Input(_) => 2,
         }

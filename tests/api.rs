@@ -216,3 +216,160 @@ async fn who_reads_which_case() {
         assert!(!logged.contains("Sam Example"));
     }
 }
+
+async fn post(
+    url: &str,
+    token: &str,
+    if_match: Option<&str>,
+    body: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    if let Some(tag) = if_match {
+        request = request.header("if-match", tag);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.json::<Value>().await.unwrap_or(Value::Null);
+    (status, headers, body)
+}
+
+#[tokio::test]
+async fn events_through_the_api() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = [
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_SMTP_URL", smtp.as_str()),
+        ];
+        assert!(
+            escalate(&["agencies", "import", "config/agencies.yaml"], &env)
+                .status
+                .success()
+        );
+        let opened = json(&escalate(
+            &[
+                "case",
+                "open",
+                "--workflow",
+                "dispute",
+                "--data",
+                "examples/dispute.json",
+                "--by",
+                "priya.shah@school.example.org",
+                "--json",
+            ],
+            &env,
+        ));
+        let reference = opened["reference"].as_str().unwrap().to_string();
+        let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+        let teacher = user_with_token(
+            &env,
+            "teacher@school.example.org",
+            "practitioner",
+            Some("riverside-primary"),
+        );
+        let stranger = user_with_token(&env, "stranger@example.org", "practitioner", None);
+        let board = user_with_token(&env, "board@partnership.example.org", "board", None);
+        let admin = user_with_token(&env, "admin@partnership.example.org", "admin", None);
+        let served = Served::start(&env);
+        let events = format!("{}/api/v1/cases/{reference}/events", served.url);
+        let seq = |env: &[(&str, &str)]| {
+            json(&escalate(&["case", "show", &reference, "--json"], env))["seq"]
+                .as_i64()
+                .unwrap()
+        };
+        let at = seq(&env);
+        let tag = format!("\"{at}\"");
+        let escalate_body = r#"{"event": "escalate", "reason": "No reply since Monday"}"#;
+
+        // Malformed bodies are 400 and write nothing.
+        for bad in [
+            "{",
+            r#"{"event": 3}"#,
+            r#"{"event": "note", "by": "engine"}"#,
+            r#"{"event": "note", "fields": {"text": ["a"]}}"#,
+        ] {
+            let (status, _, body) = post(&events, &priya, None, bad).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+            assert_eq!(body["error"], "bad_request");
+        }
+        let (status, _, _) = post(&events, &priya, Some("seven"), escalate_body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        // Not visible: 404; visible but not theirs to take: 403; the workflow says no: 422.
+        for token in [&stranger, &board] {
+            let (status, _, _) = post(&events, token, None, escalate_body).await;
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+        let (status, _, _) = post(&events, &admin, None, escalate_body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, body) = post(&events, &teacher, None, escalate_body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+        let (status, _, body) = post(&events, &priya, None, r#"{"event": "escalate"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+        assert!(
+            body["message"]
+                .as_str()
+                .unwrap()
+                .contains("needs field 'reason'"),
+            "{body}"
+        );
+        let (status, _, body) = post(&events, &priya, None, r#"{"event": "record_form"}"#).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNPROCESSABLE_ENTITY, Some("refused"))
+        );
+        assert_eq!(seq(&env), at, "nothing was written");
+
+        // With the current ETag it is recorded as the signed-in user.
+        let (status, headers, body) = post(&events, &priya, Some(&tag), escalate_body).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(body["state"], "stage2");
+        assert_eq!(headers["etag"], format!("\"{}\"", at + 1).as_str());
+        let last = body["history"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["actor"], "priya.shah@school.example.org");
+        // The same request with the old ETag is stale: 409, and nothing more is written.
+        let (status, _, body) = post(&events, &priya, Some(&tag), escalate_body).await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::CONFLICT, Some("stale"))
+        );
+        assert_eq!(seq(&env), at + 1);
+
+        // 16 writers at once, no If-Match: every note recorded once, the chain intact.
+        let mut writers = Vec::new();
+        for i in 0..16 {
+            let (url, token) = (events.clone(), priya.clone());
+            writers.push(tokio::spawn(async move {
+                post(
+                    &url,
+                    &token,
+                    None,
+                    &format!(r#"{{"event": "note", "fields": {{"text": "note {i}"}}}}"#),
+                )
+                .await
+            }));
+        }
+        for w in writers {
+            let (status, _, body) = w.await.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
+        }
+        assert_eq!(seq(&env), at + 17);
+        let o = escalate(&["audit", "verify"], &env);
+        assert!(o.status.success(), "{}", stdout(&o));
+        let log = json(&escalate(&["audit", "access", &reference, "--json"], &env));
+        let acts = log
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "act:note")
+            .count();
+        assert_eq!(acts, 16);
+        drop(served);
+    }
+}

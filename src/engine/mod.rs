@@ -130,6 +130,17 @@ pub enum EngineError {
     /// The audit log was changed after it was written.
     #[error("audit chain broken: {0}")]
     Tampered(String),
+    /// The case moved on since the version the caller acted on (`If-Match`); nothing was
+    /// written.
+    #[error("{reference} has moved on since version {expected} (it is at {actual}); read it again")]
+    Stale {
+        /// The case.
+        reference: String,
+        /// The version the caller saw.
+        expected: i64,
+        /// The version it is at.
+        actual: i64,
+    },
     /// A refusal from the workflow.
     #[error(transparent)]
     Refused(#[from] Refusal),
@@ -383,13 +394,36 @@ impl Engine {
         by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<Recorded> {
-        let now = self.check_time(now)?;
+        self.record_if(reference, None, event, fields, by, Some(now))
+            .await
+    }
+
+    /// [`Engine::record`], only if the case is still at version `expected` (its sequence
+    /// number, the API's `ETag`) once its lapsed deadlines have fired: else [`EngineError::Stale`]
+    /// and nothing of the event is written. Checked again on every retry, so a writer that got
+    /// in between is always noticed. With `at` none the entry is dated by the clock as each
+    /// attempt reads the case, so a writer that lost a race to a later entry is not refused as
+    /// back-dated.
+    pub async fn record_if(
+        &self,
+        reference: &CaseRef,
+        expected: Option<i64>,
+        event: &str,
+        fields: &EventFields,
+        by: &UserEmail,
+        at: Option<DateTime<Utc>>,
+    ) -> EngineResult<Recorded> {
+        let fixed = at.map(|t| self.check_time(t)).transpose()?;
         let reference = reference.as_str();
         let by = by.as_str();
         let mut fired_first = 0;
         let mut attempt = 0;
         loop {
             let mut case = self.case(reference).await?;
+            let now = match fixed {
+                Some(t) => t,
+                None => self.check_time(Utc::now())?,
+            };
             if now < case.last_at {
                 return Err(EngineError::Backdated {
                     reference: reference.into(),
@@ -398,6 +432,15 @@ impl Engine {
                 });
             }
             fired_first += self.fire_due(&mut case, now, now).await?.0;
+            if let Some(expected) = expected
+                && case.seq != expected
+            {
+                return Err(EngineError::Stale {
+                    reference: reference.into(),
+                    expected,
+                    actual: case.seq,
+                });
+            }
             let def = self.definition(&case.workflow, &case.workflow_hash).await?;
             let mut actor = Actor {
                 id: by.to_string(),

@@ -8,6 +8,7 @@ use serde_json::json;
 
 use crate::engine::EngineError;
 use crate::store::StoreError;
+use crate::workflow::Refusal;
 
 /// An answer that is not a success.
 #[derive(Debug)]
@@ -103,6 +104,11 @@ impl From<EngineError> for ApiError {
         match e {
             EngineError::Store(e) => e.into(),
             EngineError::UnknownReference(r) => Self::no_case(&r),
+            EngineError::Stale { .. } => Self::new(StatusCode::CONFLICT, "stale", e.to_string()),
+            // The workflow gives this event to other roles: the case is visible, the act not.
+            EngineError::Refused(Refusal::NotAllowed { .. }) => {
+                Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
+            }
             EngineError::Refused(_)
             | EngineError::Backdated { .. }
             | EngineError::NotInvolved { .. }

@@ -403,13 +403,21 @@ impl Store for PostgresStore {
     }
 
     async fn migrate(&self) -> Result<Vec<i64>, StoreError> {
-        let before = self.schema_version().await.unwrap_or(None);
+        // Compared as sets: a migration merged after a later one was applied runs now too.
+        let before: Vec<i64> = match self.schema_version().await {
+            Ok(Some(_)) => {
+                sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            _ => Vec::new(),
+        };
         MIGRATOR.run(&self.pool).await?;
         self.rebuild_summary(false).await?;
         Ok(MIGRATOR
             .iter()
             .map(|m| m.version)
-            .filter(|v| before.is_none_or(|b| *v > b))
+            .filter(|v| !before.contains(v))
             .collect())
     }
 
