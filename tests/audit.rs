@@ -159,7 +159,10 @@ fn disable_guards(url: &str) -> Vec<&'static str> {
 /// Deletes case `reference` whole: its messages, deadlines, history and row.
 fn delete_case(reference: &str) -> Vec<String> {
     let id = format!("(SELECT id FROM cases WHERE reference = '{reference}')");
+    // Every row of the case, its report summary included.
     vec![
+        format!("DELETE FROM case_stays WHERE case_id = {id}"),
+        format!("DELETE FROM case_summary WHERE case_id = {id}"),
         format!("DELETE FROM outbox WHERE case_id = {id}"),
         // Every trace: the report's summary rows too.
         format!("DELETE FROM case_stays WHERE case_id = {id}"),
