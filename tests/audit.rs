@@ -164,9 +164,6 @@ fn delete_case(reference: &str) -> Vec<String> {
         format!("DELETE FROM case_stays WHERE case_id = {id}"),
         format!("DELETE FROM case_summary WHERE case_id = {id}"),
         format!("DELETE FROM outbox WHERE case_id = {id}"),
-        // Every trace: the report's summary rows too.
-        format!("DELETE FROM case_stays WHERE case_id = {id}"),
-        format!("DELETE FROM case_summary WHERE case_id = {id}"),
         format!("DELETE FROM deadlines WHERE case_id = {id}"),
         format!("DELETE FROM events WHERE case_id = {id}"),
         format!("DELETE FROM cases WHERE reference = '{reference}'"),
