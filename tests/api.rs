@@ -341,7 +341,31 @@ async fn events_through_the_api() {
         );
         assert_eq!(seq(&env), at + 1);
 
-        // 16 writers at once, no If-Match: every note recorded once, the chain intact.
+        // Eight writers with the same ETag at once: exactly one wins, the rest are stale.
+        let at = seq(&env);
+        let tag = format!("\"{at}\"");
+        let mut racers = Vec::new();
+        for i in 0..8 {
+            let (url, token, tag) = (events.clone(), priya.clone(), tag.clone());
+            racers.push(tokio::spawn(async move {
+                let body = format!(r#"{{"event": "note", "fields": {{"text": "racer {i}"}}}}"#);
+                post(&url, &token, Some(&tag), &body).await.0
+            }));
+        }
+        let mut won = 0;
+        for r in racers {
+            match r.await.unwrap() {
+                StatusCode::OK => won += 1,
+                StatusCode::CONFLICT => {}
+                other => panic!("{other}"),
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(seq(&env), at + 1);
+
+        // 16 writers at once, no If-Match: each note recorded once or refused as a conflict
+        // (never half), and the chain intact.
+        let at = seq(&env);
         let mut writers = Vec::new();
         for i in 0..16 {
             let (url, token) = (events.clone(), priya.clone());
@@ -355,11 +379,17 @@ async fn events_through_the_api() {
                 .await
             }));
         }
+        let mut recorded = 0;
         for w in writers {
             let (status, _, body) = w.await.unwrap();
-            assert_eq!(status, StatusCode::OK, "{body}");
+            match status {
+                StatusCode::OK => recorded += 1,
+                StatusCode::CONFLICT => assert_eq!(body["error"], "conflict"),
+                other => panic!("{other}: {body}"),
+            }
         }
-        assert_eq!(seq(&env), at + 17);
+        assert!(recorded > 0);
+        assert_eq!(seq(&env), at + recorded);
         let o = escalate(&["audit", "verify"], &env);
         assert!(o.status.success(), "{}", stdout(&o));
         let log = json(&escalate(&["audit", "access", &reference, "--json"], &env));
@@ -369,7 +399,40 @@ async fn events_through_the_api() {
             .iter()
             .filter(|e| e["action"] == "act:note")
             .count();
-        assert_eq!(acts, 16);
+        assert_eq!(acts, 8 + 16);
+
+        // Over HTTP too: a revoked token, a disabled user's, an expired one are all 401.
+        let case_url = format!("{}/api/v1/cases/{reference}", served.url);
+        let store = escalate::store::connect(&db.url).await.unwrap();
+        let expired = escalate::access::credentials::new_token();
+        let user = store.user("stranger@example.org").await.unwrap().unwrap();
+        let now = chrono::Utc::now();
+        let day = chrono::TimeDelta::days(1);
+        store
+            .add_token(user.id, "old", &expired.hash, now - day - day, now - day)
+            .await
+            .unwrap();
+        let (status, _, _) = get(&case_url, Some(&expired.secret)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = get(&case_url, Some(&priya)).await;
+        assert_eq!(status, StatusCode::OK);
+        let ids = json(&escalate(&["tokens", "list", "--json"], &env));
+        let id = ids
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["email"] == "priya.shah@school.example.org")
+            .unwrap()["id"]
+            .to_string();
+        assert!(escalate(&["tokens", "revoke", &id], &env).status.success());
+        let (status, _, _) = get(&case_url, Some(&priya)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        let (status, _, _) = get(&case_url, Some(&teacher)).await;
+        assert_eq!(status, StatusCode::OK);
+        let o = escalate(&["users", "disable", "teacher@school.example.org"], &env);
+        assert!(o.status.success());
+        let (status, _, _) = get(&case_url, Some(&teacher)).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
         drop(served);
     }
 }

@@ -50,6 +50,17 @@ fn digests(server: &SmtpServer) -> Vec<(String, String)> {
                 .find(|p| p.content_type == "text/plain")
                 .map(|p| String::from_utf8(p.body).unwrap())
                 .unwrap();
+            let html = mime_parts(m)
+                .into_iter()
+                .find(|p| p.content_type == "text/html")
+                .map(|p| String::from_utf8(p.body).unwrap())
+                .unwrap();
+            // The HTML part names no child either.
+            assert!(
+                !html.contains("Sam Example") && !html.contains("LCS-204417"),
+                "{html}"
+            );
+            assert!(!html.contains("neglect"), "{html}");
             let subject = m.lines().find_map(|l| l.strip_prefix("Subject: ")).unwrap();
             (to, format!("{subject}\n{text}"))
         })

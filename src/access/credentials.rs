@@ -112,6 +112,16 @@ pub fn random_password() -> String {
     out
 }
 
+/// Whether `text` has a token's form: the prefix and 64 lower-case hex digits.
+pub fn is_token(text: &str) -> bool {
+    text.strip_prefix(TOKEN_PREFIX).is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
 /// The stored form of a token: SHA-256, hex.
 pub fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.trim().as_bytes()))
@@ -158,6 +168,16 @@ mod tests {
         let b = new_token();
         assert_ne!(a.secret, b.secret);
         assert!(a.secret.starts_with(TOKEN_PREFIX) && a.secret.len() == 4 + 64);
+        assert!(is_token(&a.secret));
+        for not in [
+            "esc_",
+            "esc_0123",
+            &a.secret.to_uppercase(),
+            &format!("{}0", a.secret),
+            &a.secret[1..],
+        ] {
+            assert!(!is_token(not), "{not}");
+        }
         assert_eq!(a.hash, token_hash(&a.secret));
         assert!(!a.hash.contains(&a.secret[4..]));
         assert_eq!(random_password().chars().count(), 24);

@@ -68,6 +68,14 @@ pub fn case_verdict(role: Role, relation: Relation, action: CaseAction) -> Verdi
     }
 }
 
+/// Whether a user of `role` must give a reason, recorded, to do `action` with any case (an
+/// administrator reading one): asked before the case is looked up, so that without one a case
+/// that exists and one that does not are answered alike.
+pub fn reason_required(role: Role, action: CaseAction) -> bool {
+    // Such a verdict depends on the role alone, so any relation gives it.
+    case_verdict(role, Relation::Unrelated, action) == Verdict::WithReason
+}
+
 /// Whether a user of `role` may open new cases (the engine then checks they are a party the
 /// data names, or a directory contact of a party's agency).
 pub fn may_open(role: Role) -> bool {
@@ -182,6 +190,9 @@ mod tests {
             [Role::Partnership, Role::Board, Role::Admin]
         );
         assert_eq!(roles(may_administer), [Role::Admin]);
+        let reason = |r| reason_required(r, Read);
+        assert_eq!(roles(reason), [Role::Admin]);
+        assert!(Role::ALL.into_iter().all(|r| !reason_required(r, Act)));
     }
 
     #[test]

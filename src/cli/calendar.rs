@@ -7,7 +7,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{emit, parse_time};
+use super::{emit, parse_time, rfc3339};
 use crate::calendar::{Division, Duration, FIRST_YEAR, Holiday, LAST_YEAR};
 use crate::config::Settings;
 use crate::engine::RecomputeReport;
@@ -60,10 +60,6 @@ pub(crate) enum CalendarCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 #[derive(Serialize)]

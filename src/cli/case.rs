@@ -3,11 +3,11 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::{block_on, emit, parse_time};
+use super::{block_on, emit, parse_time, rfc3339};
 use crate::calendar::local_time;
 use crate::config::Settings;
 use crate::engine::{CaseView, Engine};
@@ -153,10 +153,6 @@ pub(crate) async fn engine(settings: &Settings) -> Result<Engine> {
         Err(problems) => Engine::without_current(store, calendar, &problems),
     };
     Ok(engine.allow_future(settings.engine.allow_future))
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn slot_name(slot: &Slot) -> &str {
@@ -339,6 +335,7 @@ pub(crate) fn run(cmd: CaseCommand, settings: &Settings, out: &mut dyn Write) ->
                     workflow,
                     state,
                     overdue_at: overdue.then_some(now),
+                    open_only: false,
                 };
                 let cases = engine.list(&filter).await?;
                 let mut rows = Vec::with_capacity(cases.len());

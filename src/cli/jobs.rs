@@ -2,11 +2,11 @@
 
 use std::io::Write;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde_json::json;
 
-use super::{block_on, emit};
+use super::{block_on, emit, rfc3339};
 use crate::config::Settings;
 use crate::schedule::Ran;
 use crate::{Error, Result};
@@ -23,10 +23,6 @@ pub(crate) enum JobsCommand {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 pub(crate) fn run(cmd: JobsCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {

@@ -107,6 +107,11 @@ enum AuditCommand {
     },
 }
 
+/// A time as commands print it, to the second in UTC: `2026-11-23T09:30:00Z`.
+pub(crate) fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
 /// An RFC 3339 time from the command line, e.g. `2024-12-24T18:00:00Z`.
 pub(crate) fn parse_time(text: &str) -> Result<DateTime<Utc>, String> {
     DateTime::parse_from_rfc3339(text.trim())

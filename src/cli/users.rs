@@ -3,10 +3,10 @@
 
 use std::io::{BufRead, Write};
 
-use chrono::{DateTime, SecondsFormat, TimeDelta, Utc};
+use chrono::{TimeDelta, Utc};
 use clap::Subcommand;
 
-use super::{block_on, emit};
+use super::{block_on, emit, rfc3339};
 use crate::access::Role;
 use crate::access::credentials::{self, hash_password};
 use crate::config::Settings;
@@ -79,10 +79,6 @@ pub(crate) enum TokensCommand {
         /// The token's id (from tokens list).
         id: i64,
     },
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 fn email(value: &str) -> Result<UserEmail> {

@@ -4,11 +4,11 @@ use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{emit, parse_time};
+use super::{emit, parse_time, rfc3339};
 use crate::calendar::{Calendar, local_time};
 use crate::config::Settings;
 use crate::workflow::{
@@ -399,10 +399,6 @@ fn outline(def: &Definition) -> String {
         }
     }
     s
-}
-
-fn rfc3339(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
 /// One simulation step as JSON.

@@ -402,8 +402,8 @@ impl Engine {
     /// number, the API's `ETag`) once its lapsed deadlines have fired: else [`EngineError::Stale`]
     /// and nothing of the event is written. Checked again on every retry, so a writer that got
     /// in between is always noticed. With `at` none the entry is dated by the clock as each
-    /// attempt reads the case, so a writer that lost a race to a later entry is not refused as
-    /// back-dated.
+    /// attempt reads the case (and never before its latest entry), so a writer that lost a
+    /// race to a later entry is not refused as back-dated.
     pub async fn record_if(
         &self,
         reference: &CaseRef,
@@ -422,7 +422,9 @@ impl Engine {
             let mut case = self.case(reference).await?;
             let now = match fixed {
                 Some(t) => t,
-                None => self.check_time(Utc::now())?,
+                // Never before the case's latest entry, which another replica (its clock a
+                // little ahead) may have written: a case's time never runs backwards.
+                None => self.check_time(Utc::now())?.max(case.last_at),
             };
             if now < case.last_at {
                 return Err(EngineError::Backdated {

@@ -10,7 +10,7 @@ use chrono::Utc;
 
 use super::AppState;
 use super::error::ApiError;
-use crate::access::credentials::{TOKEN_PREFIX, token_hash};
+use crate::access::credentials::{self, token_hash};
 use crate::store::UserRecord;
 
 /// The signed-in user and where the request came from.
@@ -33,12 +33,14 @@ impl FromRequestParts<AppState> for Caller {
             .headers
             .get(header::AUTHORIZATION)
             .ok_or_else(|| ApiError::unauthorized("sign in: send Authorization: Bearer TOKEN"))?;
+        // Only what could be a token reaches the database: anything else costs nothing.
         let token = value
             .to_str()
             .ok()
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim)
-            .filter(|t| t.starts_with(TOKEN_PREFIX) && t.len() <= 128)
+            .and_then(|v| v.split_once(' '))
+            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+            .map(|(_, token)| token.trim())
+            .filter(|t| credentials::is_token(t))
             .ok_or_else(|| {
                 ApiError::unauthorized("the Authorization header is not a bearer token")
             })?;

@@ -1,4 +1,5 @@
-//! `/api/v1/cases`: reading cases, as the access policy allows, each read in the access log.
+//! `/api/v1/cases`: reading cases and recording events, as the access policy allows, each
+//! request about a case in its access log.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +16,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use crate::access::policy::{self, CaseAction, Verdict};
+use crate::engine::CaseView;
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::{AccessEntry, CaseRecord};
 use crate::text;
@@ -22,6 +24,10 @@ use crate::workflow::EventFields;
 
 /// The longest reason an administrator may give.
 const MAX_REASON: usize = 500;
+/// The longest event name (workflow names are short identifiers).
+const MAX_EVENT: usize = 64;
+/// The most fields one event may carry.
+const MAX_FIELDS: usize = 50;
 
 /// Query of `GET /api/v1/cases/{reference}`.
 #[derive(Debug, Deserialize)]
@@ -30,52 +36,82 @@ pub struct ReadQuery {
     pub reason: Option<String>,
 }
 
-/// Records one access; a log that cannot be written fails the request (503): an unrecorded
-/// read of a child's case must not happen.
-async fn log(
-    state: &AppState,
-    caller: &Caller,
-    reference: &str,
-    action: &str,
-    status: StatusCode,
-    reason: Option<String>,
-) -> Result<(), ApiError> {
-    state
-        .engine
-        .store()
-        .log_access(&AccessEntry {
-            at: Utc::now(),
-            email: caller.user.email.clone(),
-            reference: reference.to_string(),
-            action: action.to_string(),
-            status: status.as_u16(),
-            address: caller.address.clone(),
-            reason,
-        })
-        .await?;
-    Ok(())
+/// A path's case reference, or 400 saying what one looks like.
+fn reference(text: &str) -> Result<CaseRef, ApiError> {
+    CaseRef::parse(text).map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
-/// The verdict on `action` for `caller` on `case`.
-async fn verdict(
-    state: &AppState,
-    caller: &Caller,
-    case: &CaseRecord,
-    action: CaseAction,
-) -> Result<Verdict, ApiError> {
-    let engine = &state.engine;
-    let def = engine
-        .definition(&case.workflow, &case.workflow_hash)
-        .await?;
-    let directory = engine.store().directory().await?;
-    let relation = policy::relation(
-        &caller.user.email,
-        caller.user.agency.as_deref(),
-        &def,
-        &case.data,
-        &directory,
-    );
-    Ok(policy::case_verdict(caller.user.role, relation, action))
+/// The case as answered: its view, with its version as the `ETag`.
+fn answer(view: CaseView) -> Response {
+    let mut headers = HeaderMap::new();
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", view.case.seq)) {
+        headers.insert(header::ETAG, tag);
+    }
+    (StatusCode::OK, headers, Json(view)).into_response()
+}
+
+/// One request about one case, for the access log.
+struct Access<'a> {
+    state: &'a AppState,
+    caller: &'a Caller,
+    reference: &'a str,
+    action: String,
+}
+
+impl Access<'_> {
+    /// Records how it was answered. A log that cannot be written fails the request (503)
+    /// before anything is shown: an unrecorded read of a child's case must not happen.
+    async fn log(&self, status: StatusCode, reason: Option<String>) -> Result<(), ApiError> {
+        self.state
+            .engine
+            .store()
+            .log_access(&AccessEntry {
+                at: Utc::now(),
+                user_id: Some(self.caller.user.id),
+                email: self.caller.user.email.clone(),
+                reference: self.reference.to_string(),
+                action: self.action.clone(),
+                status: status.as_u16(),
+                address: self.caller.address.clone(),
+                reason,
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// The case, if this caller may do `action` with it; an unseen case is answered (and
+    /// logged) exactly as one that does not exist, after the same reads.
+    async fn case(&self, action: CaseAction) -> Result<CaseRecord, ApiError> {
+        let engine = &self.state.engine;
+        // Read before the case, whether or not it exists, so that a hidden case takes no
+        // longer to refuse than a missing one.
+        let directory = engine.store().directory().await?;
+        let Some(case) = engine.store().case_by_reference(self.reference).await? else {
+            self.log(StatusCode::NOT_FOUND, None).await?;
+            return Err(ApiError::no_case(self.reference));
+        };
+        let def = engine
+            .definition(&case.workflow, &case.workflow_hash)
+            .await?;
+        let relation = policy::relation(
+            &self.caller.user.email,
+            self.caller.user.agency.as_deref(),
+            &def,
+            &case.data,
+            &directory,
+        );
+        match policy::case_verdict(self.caller.user.role, relation, action) {
+            Verdict::Allow | Verdict::WithReason => Ok(case),
+            Verdict::Hidden => {
+                self.log(StatusCode::NOT_FOUND, None).await?;
+                Err(ApiError::no_case(self.reference))
+            }
+            Verdict::Forbidden => {
+                self.log(StatusCode::FORBIDDEN, None).await?;
+                Err(ApiError::forbidden("you may not do this with this case"))
+            }
+        }
+    }
 }
 
 /// `GET /api/v1/cases/{reference}`: the case with its history, deadlines (with their
@@ -83,88 +119,34 @@ async fn verdict(
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(reference): Path<String>,
+    Path(path): Path<String>,
     Query(query): Query<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let shown = text::for_terminal(&reference)
-        .chars()
-        .take(80)
-        .collect::<String>();
-    let Ok(reference) = CaseRef::parse(&reference) else {
-        return Err(ApiError::bad_request(format!(
-            "'{shown}' is not a case reference (e.g. DSP-2026-000042)"
-        )));
+    let reference = reference(&path)?;
+    let access = Access {
+        state: &state,
+        caller: &caller,
+        reference: reference.as_str(),
+        action: "read".into(),
     };
-    let reference = reference.as_str();
-    let case = match state.engine.store().case_by_reference(reference).await? {
-        Some(case) => case,
-        None => {
-            log(
-                &state,
-                &caller,
-                reference,
-                "read",
-                StatusCode::NOT_FOUND,
-                None,
-            )
-            .await?;
-            return Err(ApiError::no_case(reference));
+    // An administrator says why before anything is looked up, so that without a reason a
+    // case that exists and one that does not are answered alike.
+    let reason = if policy::reason_required(caller.user.role, CaseAction::Read) {
+        let given = query.reason.as_deref().map(str::trim).unwrap_or_default();
+        if given.is_empty() || text::single_line(given, MAX_REASON).is_err() {
+            access.log(StatusCode::FORBIDDEN, None).await?;
+            return Err(ApiError::forbidden(format!(
+                "an administrator reads a case only with a reason of one line (at most {MAX_REASON} characters): add ?reason=…"
+            )));
         }
+        Some(given.to_string())
+    } else {
+        None
     };
-    let mut reason = None;
-    match verdict(&state, &caller, &case, CaseAction::Read).await? {
-        Verdict::Allow => {}
-        Verdict::WithReason => {
-            let given = query.reason.as_deref().map(str::trim).unwrap_or_default();
-            if given.is_empty() || text::single_line(given, MAX_REASON).is_err() {
-                log(
-                    &state,
-                    &caller,
-                    reference,
-                    "read",
-                    StatusCode::FORBIDDEN,
-                    None,
-                )
-                .await?;
-                return Err(ApiError::forbidden(format!(
-                    "an administrator reads a case only with a reason of one line (at most {MAX_REASON} characters): add ?reason=…"
-                )));
-            }
-            reason = Some(given.to_string());
-        }
-        Verdict::Forbidden => {
-            log(
-                &state,
-                &caller,
-                reference,
-                "read",
-                StatusCode::FORBIDDEN,
-                None,
-            )
-            .await?;
-            return Err(ApiError::forbidden("you may not read this case"));
-        }
-        Verdict::Hidden => {
-            log(
-                &state,
-                &caller,
-                reference,
-                "read",
-                StatusCode::NOT_FOUND,
-                None,
-            )
-            .await?;
-            return Err(ApiError::no_case(reference));
-        }
-    }
-    let view = state.engine.show(reference).await?;
-    log(&state, &caller, reference, "read", StatusCode::OK, reason).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", view.case.seq)) {
-        headers.insert(header::ETAG, tag);
-    }
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    Ok((StatusCode::OK, headers, Json(view)).into_response())
+    access.case(CaseAction::Read).await?;
+    let view = state.engine.show(reference.as_str()).await?;
+    access.log(StatusCode::OK, reason).await?;
+    Ok(answer(view))
 }
 
 /// Body of `POST /api/v1/cases/{reference}/events`.
@@ -180,7 +162,8 @@ pub struct EventRequest {
     pub reason: Option<String>,
 }
 
-/// The version an `If-Match` header names: `"7"` (or `W/"7"`); `*` or none, any version.
+/// The version an `If-Match` header names: the case's strong `ETag`, `"7"`; `*` or none, any
+/// version.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -189,15 +172,21 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.trim_start_matches("W/")
-        .trim_matches('"')
-        .parse::<i64>()
+    text.strip_prefix('"')
+        .and_then(|t| t.strip_suffix('"'))
+        .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+        .and_then(|n| n.parse::<i64>().ok())
         .map(Some)
-        .map_err(|_| ApiError::bad_request("If-Match must be the case's ETag, e.g. \"7\""))
+        .ok_or_else(|| ApiError::bad_request("If-Match must be the case's ETag, e.g. \"7\""))
 }
 
 /// The event's fields as the engine takes them: text, each once, `reason` included.
 fn event_fields(request: &EventRequest) -> Result<EventFields, ApiError> {
+    if request.fields.len() > MAX_FIELDS {
+        return Err(ApiError::bad_request(format!(
+            "an event takes at most {MAX_FIELDS} fields"
+        )));
+    }
     let mut fields = EventFields::new();
     for (name, value) in &request.fields {
         let text = match value {
@@ -226,50 +215,59 @@ fn event_fields(request: &EventRequest) -> Result<EventFields, ApiError> {
     Ok(fields)
 }
 
+/// A body that is not the JSON asked for: 400, or the status that says why (413 too large,
+/// 415 not JSON), in the API's error shape.
+fn rejected(e: JsonRejection) -> ApiError {
+    let message = e
+        .body_text()
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ");
+    match e {
+        JsonRejection::JsonDataError(_) | JsonRejection::JsonSyntaxError(_) => {
+            ApiError::bad_request(message)
+        }
+        e if e.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ApiError::new(e.status(), "unsupported_media_type", message)
+        }
+        e if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            ApiError::new(e.status(), "too_large", message)
+        }
+        _ => ApiError::bad_request(message),
+    }
+}
+
 /// `POST /api/v1/cases/{reference}/events`: records an event as the signed-in user, only if
 /// the case is still at the version `If-Match` names (409 otherwise, nothing written).
 pub async fn act(
     State(state): State<AppState>,
     caller: Caller,
-    Path(reference): Path<String>,
+    Path(path): Path<String>,
     headers: HeaderMap,
     body: Result<Json<EventRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
-    let Json(request) = body.map_err(|e| ApiError::bad_request(one_line(&e.body_text())))?;
-    let shown = text::for_terminal(&reference)
-        .chars()
-        .take(80)
-        .collect::<String>();
-    let Ok(reference) = CaseRef::parse(&reference) else {
-        return Err(ApiError::bad_request(format!(
-            "'{shown}' is not a case reference (e.g. DSP-2026-000042)"
-        )));
-    };
+    let Json(request) = body.map_err(rejected)?;
+    let reference = reference(&path)?;
     let expected = if_match(&headers)?;
-    let fields = event_fields(&request)?;
-    let action = format!(
-        "act:{}",
-        text::for_terminal(&request.event)
+    if request.event.is_empty()
+        || request.event.chars().count() > MAX_EVENT
+        || !request
+            .event
             .chars()
-            .take(64)
-            .collect::<String>()
-    );
-    let r = reference.as_str();
-    let Some(case) = state.engine.store().case_by_reference(r).await? else {
-        log(&state, &caller, r, &action, StatusCode::NOT_FOUND, None).await?;
-        return Err(ApiError::no_case(r));
-    };
-    match verdict(&state, &caller, &case, CaseAction::Act).await? {
-        Verdict::Allow => {}
-        Verdict::Hidden => {
-            log(&state, &caller, r, &action, StatusCode::NOT_FOUND, None).await?;
-            return Err(ApiError::no_case(r));
-        }
-        Verdict::Forbidden | Verdict::WithReason => {
-            log(&state, &caller, r, &action, StatusCode::FORBIDDEN, None).await?;
-            return Err(ApiError::forbidden("you may not act on this case"));
-        }
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
+    {
+        return Err(ApiError::bad_request(format!(
+            "event must be a workflow event's name (letters, digits and _, at most {MAX_EVENT})"
+        )));
     }
+    let fields = event_fields(&request)?;
+    let access = Access {
+        state: &state,
+        caller: &caller,
+        reference: reference.as_str(),
+        action: format!("act:{}", request.event),
+    };
+    access.case(CaseAction::Act).await?;
     let by = UserEmail::parse(&caller.user.email)
         .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
     // Dated by the clock as the engine writes it (not as the request arrived), so a writer
@@ -278,24 +276,25 @@ pub async fn act(
         .engine
         .record_if(&reference, expected, &request.event, &fields, &by, None)
         .await;
-    let view = match recorded {
-        Ok(_) => state.engine.show(r).await.map_err(ApiError::from),
-        Err(e) => Err(ApiError::from(e)),
-    };
-    let status = match &view {
-        Ok(_) => StatusCode::OK,
-        Err(e) => e.status,
-    };
-    log(&state, &caller, r, &action, status, None).await?;
-    let view = view?;
-    let mut headers = HeaderMap::new();
-    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", view.case.seq)) {
-        headers.insert(header::ETAG, tag);
+    if let Err(e) = recorded {
+        let e = ApiError::from(e);
+        access.log(e.status, None).await?;
+        return Err(e);
     }
-    Ok((StatusCode::OK, headers, Json(view)).into_response())
-}
-
-/// A rejection's text on one line.
-fn one_line(text: &str) -> String {
-    text.split_whitespace().collect::<Vec<_>>().join(" ")
+    // The event is written: a failure to log it or to read the case back must not look like
+    // a failure to record it (a client would send it again).
+    if let Err(e) = access.log(StatusCode::OK, None).await {
+        tracing::error!(reference = %reference, "an event was recorded but not its access: {}", e.message);
+    }
+    match state.engine.show(reference.as_str()).await {
+        Ok(view) => Ok(answer(view)),
+        Err(e) => {
+            tracing::error!(reference = %reference, "an event was recorded but the case could not be read back: {e}");
+            Ok((
+                StatusCode::OK,
+                Json(serde_json::json!({ "reference": reference.as_str(), "recorded": true })),
+            )
+                .into_response())
+        }
+    }
 }

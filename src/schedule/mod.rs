@@ -441,22 +441,32 @@ async fn run_job(
             })
             .map_err(|e| e.to_string()),
         JobKind::MonthlyReport => {
-            // Deadlines that fell due before now and have not fired yet (serve was down, or
-            // its sweep has not reached them this minute) are fired first: each is dated at its
-            // due time, so the month's figures would change the moment the sweep caught up.
-            let swept = engine.tick(now).await.map_err(|e| e.to_string())?;
-            if !swept.failed.is_empty() {
-                return Err(format!(
-                    "{} due deadline(s) could not fire first: {}",
-                    swept.failed.len(),
-                    swept.failed.join("; ")
-                ));
-            }
+            fire_due_first(engine, now).await?;
             monthly_report(engine, &schedule.report_recipients, scheduled_for).await
         }
-        JobKind::WeeklyDigest => weekly_digest(engine, scheduled_for).await,
+        JobKind::WeeklyDigest => {
+            fire_due_first(engine, now).await?;
+            weekly_digest(engine, scheduled_for).await
+        }
         // Not claimed (see `JobKind::claimed`).
         JobKind::Sweep | JobKind::Outbox => Ok(Done::Said(String::new())),
+    }
+}
+
+/// Fires the deadlines that fell due before `now` and have not fired yet (serve was down, or
+/// its sweep has not reached them this minute), for a job that reads what cases have done: each
+/// is dated at its due time, so the month's figures (or a digest's stages) would otherwise be
+/// wrong until the sweep caught up.
+async fn fire_due_first(engine: &Engine, now: DateTime<Utc>) -> Result<(), String> {
+    let swept = engine.tick(now).await.map_err(|e| e.to_string())?;
+    if swept.failed.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} due deadline(s) could not fire first: {}",
+            swept.failed.len(),
+            swept.failed.join("; ")
+        ))
     }
 }
 
@@ -510,13 +520,13 @@ pub const DIGEST_TEMPLATE: &str = "weekly_digest";
 async fn weekly_digest(engine: &Engine, scheduled_for: DateTime<Utc>) -> Result<Done, String> {
     let store = engine.store();
     let failed = |e: &dyn std::fmt::Display| e.to_string();
-    let open: Vec<_> = store
-        .list_cases(&crate::store::CaseFilter::default())
+    let open = store
+        .list_cases(&crate::store::CaseFilter {
+            open_only: true,
+            ..Default::default()
+        })
         .await
-        .map_err(|e| failed(&e))?
-        .into_iter()
-        .filter(|c| c.closed_at.is_none())
-        .collect();
+        .map_err(|e| failed(&e))?;
     let directory = store.directory().await.map_err(|e| failed(&e))?;
     let mut cases = Vec::with_capacity(open.len());
     for case in open {

@@ -75,6 +75,9 @@ pub struct TokenRecord {
 pub struct AccessEntry {
     /// When (the real clock).
     pub at: DateTime<Utc>,
+    /// Who, by user id (not shown: the address says who).
+    #[serde(skip)]
+    pub user_id: Option<i64>,
     /// Who, by address.
     pub email: String,
     /// The case reference asked for (it may not exist).
@@ -125,7 +128,7 @@ pub trait AccessStore: Send + Sync {
     async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
 
     /// The user a token (by hash) signs in, if it is unrevoked, unexpired at `now` and its user
-    /// is enabled; records the use.
+    /// is enabled; notes the use (at most once a minute per token).
     async fn token_user(
         &self,
         hash: &str,
@@ -156,14 +159,23 @@ const TOKENS: &str = "SELECT t.id, u.email, t.name, t.created_at, t.expires_at, 
 const REVOKE_TOKEN: &str =
     "UPDATE api_tokens SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL";
 
-/// Marks a valid token used and names its user: `$1` hash, `$2` now.
-const USE_TOKEN: &str = "UPDATE api_tokens SET last_used_at = $2 \
-     WHERE token_hash = $1 AND revoked_at IS NULL AND expires_at > $2 \
-       AND user_id IN (SELECT id FROM users WHERE disabled_at IS NULL) RETURNING user_id";
+/// The enabled user a valid token signs in, and the token's id and last use: `$1` hash, `$2`
+/// now. One read, with the user, so a user disabled meanwhile is never let in.
+const TOKEN_USER: &str = "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.agency, u.role, \
+     u.created_at, u.disabled_at, u.password_hash FROM api_tokens t JOIN users u ON u.id = t.user_id \
+     WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
+       AND u.disabled_at IS NULL";
+
+/// Notes a token's use: `$1` id, `$2` now.
+const MARK_USED: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
+
+/// A token's last use is written at most this often: every request writing it would queue
+/// every reader behind SQLite's one writer.
+const USE_NOTED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 const LOG_ACCESS: &str = "INSERT INTO access_log \
      (at, user_id, email, reference, action, status, address, reason) \
-     VALUES ($1, (SELECT id FROM users WHERE email = $2), $2, $3, $4, $5, $6, $7)";
+     VALUES ($1, $8, $2, $3, $4, $5, $6, $7)";
 
 const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
      FROM access_log WHERE reference = $1 ORDER BY id";
@@ -181,6 +193,7 @@ type AccessRow<T> = (
 fn access_from<T: StoredTime>(r: AccessRow<T>) -> Result<AccessEntry, StoreError> {
     Ok(AccessEntry {
         at: r.0.utc()?,
+        user_id: None,
         email: r.1,
         reference: r.2,
         action: r.3,
@@ -375,22 +388,47 @@ macro_rules! access_store {
                 hash: &str,
                 now: DateTime<Utc>,
             ) -> Result<Option<UserRecord>, StoreError> {
-                let turn = self.write_turn().await;
-                let user: Option<(i64,)> = sqlx::query_as(USE_TOKEN)
+                type Row<T> = (
+                    i64,
+                    Option<T>,
+                    i64,
+                    String,
+                    String,
+                    Option<String>,
+                    String,
+                    T,
+                    Option<T>,
+                    Option<String>,
+                );
+                let row: Option<Row<$ts>> = sqlx::query_as(TOKEN_USER)
                     .bind(hash)
                     .bind(<$ts>::stamp(now))
                     .fetch_optional(&self.pool)
                     .await?;
-                drop(turn);
-                let Some((user_id,)) = user else {
+                let Some((
+                    token,
+                    last_used,
+                    id,
+                    email,
+                    name,
+                    agency,
+                    role,
+                    created,
+                    disabled,
+                    password,
+                )) = row
+                else {
                     return Ok(None);
                 };
-                let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
-                let row: Option<UserRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-                    .bind(user_id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                row.map(user_from).transpose()
+                if opt(last_used)?.is_none_or(|t| now - t >= USE_NOTED_EVERY) {
+                    let _turn = self.write_turn().await;
+                    sqlx::query(MARK_USED)
+                        .bind(token)
+                        .bind(<$ts>::stamp(now))
+                        .execute(&self.pool)
+                        .await?;
+                }
+                user_from((id, email, name, agency, role, created, disabled, password)).map(Some)
             }
 
             async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
@@ -403,6 +441,7 @@ macro_rules! access_store {
                     .bind(i32::from(entry.status))
                     .bind(&entry.address)
                     .bind(&entry.reason)
+                    .bind(entry.user_id)
                     .execute(&self.pool)
                     .await?;
                 Ok(())

@@ -611,12 +611,14 @@ impl Store for PostgresStore {
                AND ($3::timestamptz IS NULL OR (closed_at IS NULL AND EXISTS (
                     SELECT 1 FROM deadlines d WHERE d.case_id = c.id AND d.kind = 'lapse'
                       AND d.due_at <= $3 AND d.status IN ('pending', 'fired'))))
+               AND (NOT $4 OR closed_at IS NULL)
              ORDER BY id DESC"
         );
         let rows = sqlx::query_as::<_, CaseRow>(sqlx::AssertSqlSafe(sql))
             .bind(&filter.workflow)
             .bind(&filter.state)
             .bind(filter.overdue_at)
+            .bind(filter.open_only)
             .fetch_all(&self.pool)
             .await?;
         rows.into_iter().map(CaseRow::record).collect()

@@ -232,6 +232,8 @@ pub struct CaseFilter {
     pub state: Option<String>,
     /// Only open cases with a lapse deadline pending before this time.
     pub overdue_at: Option<DateTime<Utc>>,
+    /// Only cases not closed.
+    pub open_only: bool,
 }
 
 /// The case a [`CaseWrite`] creates or changes.
