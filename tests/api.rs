@@ -302,9 +302,15 @@ async fn events_through_the_api() {
         let (status, _, _) = post(&events, &priya, Some("seven"), escalate_body).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         // Not visible: 404; visible but not theirs to take: 403; the workflow says no: 422.
-        for token in [&stranger, &board] {
-            let (status, _, _) = post(&events, token, None, escalate_body).await;
-            assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, _) = post(&events, &stranger, None, escalate_body).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        // Roles that never act are told so whether or not the case exists.
+        let missing = format!("{}/api/v1/cases/DSP-2026-999999/events", served.url);
+        for token in [&board, &admin] {
+            for url in [&events, &missing] {
+                let (status, _, _) = post(url, token, None, escalate_body).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{url}");
+            }
         }
         let (status, _, _) = post(&events, &admin, None, escalate_body).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
@@ -435,4 +441,97 @@ async fn events_through_the_api() {
         assert_eq!(status, StatusCode::UNAUTHORIZED);
         drop(served);
     }
+}
+
+#[tokio::test]
+async fn workflows_agencies_and_the_events_a_caller_may_take() {
+    let db = TestDb::sqlite();
+    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    assert!(
+        escalate(&["agencies", "import", "config/agencies.yaml"], &env)
+            .status
+            .success()
+    );
+    let opened = json(&escalate(
+        &[
+            "case",
+            "open",
+            "--workflow",
+            "dispute",
+            "--data",
+            "examples/dispute.json",
+            "--by",
+            "priya.shah@school.example.org",
+            "--json",
+        ],
+        &env,
+    ));
+    let reference = opened["reference"].as_str().unwrap().to_string();
+    let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+    let dsl = user_with_token(&env, "dsl@school.example.org", "manager", None);
+    let board = user_with_token(&env, "board@partnership.example.org", "board", None);
+    let served = Served::start(&env);
+    let base = &served.url;
+
+    let (status, _, list) = get(&format!("{base}/api/v1/workflows"), Some(&priya)).await;
+    assert_eq!(status, StatusCode::OK);
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| w["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["dispute", "referral", "transfer"]);
+    let (status, _, dispute) = get(&format!("{base}/api/v1/workflows/dispute"), Some(&priya)).await;
+    assert_eq!(status, StatusCode::OK);
+    let stage1 = dispute["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "stage1")
+        .unwrap();
+    assert_eq!(stage1["within"], "2 working days");
+    let escalate_event = stage1["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == "escalate")
+        .unwrap();
+    assert_eq!(escalate_event["to"], "stage2");
+    assert_eq!(escalate_event["fields"][0]["name"], "reason");
+    assert_eq!(escalate_event["fields"][0]["required"], true);
+    let (status, _, _) = get(&format!("{base}/api/v1/workflows/nope"), Some(&priya)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _, _) = get(&format!("{base}/api/v1/workflows"), None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+    let (status, _, agencies) = get(&format!("{base}/api/v1/agencies"), Some(&priya)).await;
+    assert_eq!(status, StatusCode::OK);
+    let text = agencies.to_string();
+    assert!(text.contains("Riverside Primary School"), "{text}");
+    assert!(!text.contains('@'), "no contact addresses: {text}");
+
+    // What each may take now: the raiser the stage's moves, the line manager only the
+    // workflow-wide records at stage 1; a board member nothing, told so.
+    let allowed = format!("{base}/api/v1/cases/{reference}/events/allowed");
+    let names = |v: &Value| -> Vec<String> {
+        v["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (status, headers, mine) = get(&allowed, Some(&priya)).await;
+    assert_eq!(status, StatusCode::OK, "{mine}");
+    assert_eq!(
+        names(&mine),
+        ["escalate", "resolve", "withdraw", "note", "agree_action"]
+    );
+    assert_eq!(mine["roles"], json!(["raiser"]));
+    assert!(headers.contains_key("etag"));
+    let (_, _, theirs) = get(&allowed, Some(&dsl)).await;
+    assert_eq!(names(&theirs), ["note", "agree_action"]);
+    let (status, _, _) = get(&allowed, Some(&board)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
 }

@@ -76,6 +76,12 @@ pub fn reason_required(role: Role, action: CaseAction) -> bool {
     case_verdict(role, Relation::Unrelated, action) == Verdict::WithReason
 }
 
+/// Whether a user of `role` acts on cases at all (a board member or an administrator never
+/// does): asked before a case is looked up, so the refusal says nothing of whether it exists.
+pub fn acts_on_cases(role: Role) -> bool {
+    case_verdict(role, Relation::Party, CaseAction::Act) == Verdict::Allow
+}
+
 /// Whether a user of `role` may open new cases (the engine then checks they are a party the
 /// data names, or a directory contact of a party's agency).
 pub fn may_open(role: Role) -> bool {
@@ -190,6 +196,15 @@ mod tests {
             [Role::Partnership, Role::Board, Role::Admin]
         );
         assert_eq!(roles(may_administer), [Role::Admin]);
+        assert_eq!(
+            roles(acts_on_cases),
+            [
+                Role::Practitioner,
+                Role::Manager,
+                Role::SeniorManager,
+                Role::Partnership
+            ]
+        );
         let reason = |r| reason_required(r, Read);
         assert_eq!(roles(reason), [Role::Admin]);
         assert!(Role::ALL.into_iter().all(|r| !reason_required(r, Act)));

@@ -266,6 +266,11 @@ impl Engine {
         Ok(())
     }
 
+    /// The current workflows (none when the files could not be loaded).
+    pub fn workflows(&self) -> &Workflows {
+        &self.workflows
+    }
+
     fn current(&self, workflow: &str) -> EngineResult<&Definition> {
         if let Some(why) = &self.files_broken {
             return Err(EngineError::WorkflowFiles(why.clone()));

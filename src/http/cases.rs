@@ -50,6 +50,14 @@ fn answer(view: CaseView) -> Response {
     (StatusCode::OK, headers, Json(view)).into_response()
 }
 
+/// A case the caller may see, with what deciding so read.
+struct Visible {
+    case: CaseRecord,
+    def: std::sync::Arc<crate::workflow::Definition>,
+    directory: crate::directory::Directory,
+    relation: policy::Relation,
+}
+
 /// One request about one case, for the access log.
 struct Access<'a> {
     state: &'a AppState,
@@ -81,7 +89,7 @@ impl Access<'_> {
 
     /// The case, if this caller may do `action` with it; an unseen case is answered (and
     /// logged) exactly as one that does not exist, after the same reads.
-    async fn case(&self, action: CaseAction) -> Result<CaseRecord, ApiError> {
+    async fn case(&self, action: CaseAction) -> Result<Visible, ApiError> {
         let engine = &self.state.engine;
         // Read before the case, whether or not it exists, so that a hidden case takes no
         // longer to refuse than a missing one.
@@ -101,7 +109,12 @@ impl Access<'_> {
             &directory,
         );
         match policy::case_verdict(self.caller.user.role, relation, action) {
-            Verdict::Allow | Verdict::WithReason => Ok(case),
+            Verdict::Allow | Verdict::WithReason => Ok(Visible {
+                case,
+                def,
+                directory,
+                relation,
+            }),
             Verdict::Hidden => {
                 self.log(StatusCode::NOT_FOUND, None).await?;
                 Err(ApiError::no_case(self.reference))
@@ -147,6 +160,74 @@ pub async fn read(
     let view = state.engine.show(reference.as_str()).await?;
     access.log(StatusCode::OK, reason).await?;
     Ok(answer(view))
+}
+
+/// `GET /api/v1/cases/{reference}/events/allowed`: the events the caller may take on the case
+/// now, by the roles the case gives them, each with the fields it takes: what a client needs
+/// to draw its buttons and forms. Logged as a read.
+pub async fn allowed(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(path): Path<String>,
+) -> Result<Response, ApiError> {
+    let reference = reference(&path)?;
+    let access = Access {
+        state: &state,
+        caller: &caller,
+        reference: reference.as_str(),
+        action: "read:allowed".into(),
+    };
+    if !policy::acts_on_cases(caller.user.role) {
+        access.log(StatusCode::FORBIDDEN, None).await?;
+        return Err(ApiError::forbidden("your role takes no events on cases"));
+    }
+    let Visible {
+        case,
+        def,
+        directory,
+        relation,
+    } = access.case(CaseAction::Act).await?;
+    let email = caller.user.email.as_str();
+    let mut roles = def.party_roles(&case.data, email);
+    roles.extend(directory.contact_roles(&def, &case.data, email));
+    debug_assert_eq!(
+        policy::case_verdict(caller.user.role, relation, CaseAction::Act),
+        Verdict::Allow
+    );
+    let events: Vec<Value> = if case.closed_at.is_some() {
+        def.after_close
+            .iter()
+            .filter_map(|name| def.after_close_event(name))
+            .filter(|e| e.by.iter().any(|r| roles.contains(r)))
+            .map(crate::workflow::describe::event)
+            .collect()
+    } else {
+        def.state(&case.state)
+            .map(|s| {
+                s.events
+                    .iter()
+                    .filter(|e| e.by.iter().any(|r| roles.contains(r)))
+                    .map(crate::workflow::describe::event)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    access.log(StatusCode::OK, None).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", case.seq)) {
+        headers.insert(header::ETAG, tag);
+    }
+    Ok((
+        StatusCode::OK,
+        headers,
+        Json(serde_json::json!({
+            "reference": case.reference,
+            "state": case.state,
+            "roles": roles,
+            "events": events,
+        })),
+    )
+        .into_response())
 }
 
 /// Body of `POST /api/v1/cases/{reference}/events`.
@@ -267,6 +348,11 @@ pub async fn act(
         reference: reference.as_str(),
         action: format!("act:{}", request.event),
     };
+    // Said before the case is looked up, so the refusal tells nothing of whether it exists.
+    if !policy::acts_on_cases(caller.user.role) {
+        access.log(StatusCode::FORBIDDEN, None).await?;
+        return Err(ApiError::forbidden("your role takes no events on cases"));
+    }
     access.case(CaseAction::Act).await?;
     let by = UserEmail::parse(&caller.user.email)
         .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;

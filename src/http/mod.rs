@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod reference;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -53,6 +54,13 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/api/v1/cases/{reference}", get(cases::read))
         .route("/api/v1/cases/{reference}/events", post(cases::act))
+        .route(
+            "/api/v1/cases/{reference}/events/allowed",
+            get(cases::allowed),
+        )
+        .route("/api/v1/workflows", get(reference::workflows))
+        .route("/api/v1/workflows/{name}", get(reference::workflow))
+        .route("/api/v1/agencies", get(reference::agencies))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))

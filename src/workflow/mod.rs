@@ -5,6 +5,7 @@
 
 mod data;
 mod definition;
+pub mod describe;
 mod load;
 mod machine;
 mod simulate;
