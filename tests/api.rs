@@ -535,3 +535,26 @@ async fn workflows_agencies_and_the_events_a_caller_may_take() {
     let (status, _, _) = get(&allowed, Some(&board)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_rate_limited_per_address() {
+    let db = TestDb::sqlite();
+    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    let good = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+    let served = Served::start(&env);
+    let url = format!("{}/api/v1/workflows", served.url);
+    // No credentials at all is not a failed guess.
+    for _ in 0..30 {
+        assert_eq!(get(&url, None).await.0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(get(&url, Some(&good)).await.0, StatusCode::OK);
+    let wrong = format!("esc_{}", "0".repeat(64));
+    for _ in 0..20 {
+        assert_eq!(get(&url, Some(&wrong)).await.0, StatusCode::UNAUTHORIZED);
+    }
+    // The 21st try within the minute is refused before the token is looked at, even a good one.
+    let (status, headers, body) = get(&url, Some(&good)).await;
+    assert_eq!(status, StatusCode::TOO_MANY_REQUESTS, "{body}");
+    assert_eq!(body["error"], "rate_limited");
+    assert!(headers.contains_key("retry-after"));
+}

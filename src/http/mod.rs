@@ -35,6 +35,8 @@ pub struct AppState {
     pub engine: Arc<Engine>,
     /// Numbers requests for their ids.
     requests: Arc<AtomicU64>,
+    /// Failed sign-ins by client address.
+    pub failures: Arc<auth::Failures>,
 }
 
 impl AppState {
@@ -43,6 +45,7 @@ impl AppState {
         AppState {
             engine,
             requests: Arc::default(),
+            failures: Arc::default(),
         }
     }
 }
