@@ -106,6 +106,6 @@ fn store_exit_code(e: &StoreError) -> u8 {
     match e {
         StoreError::BadUrl(_) => 2,
         StoreError::Unreachable { .. } | StoreError::Database(_) | StoreError::Migrate(_) => 3,
-        StoreError::Conflict(_) | StoreError::Damaged(_) => 1,
+        StoreError::Conflict(_) | StoreError::Damaged(_) | StoreError::Duplicate(_) => 1,
     }
 }

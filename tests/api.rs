@@ -558,3 +558,122 @@ async fn failed_sign_ins_are_rate_limited_per_address() {
     assert_eq!(body["error"], "rate_limited");
     assert!(headers.contains_key("retry-after"));
 }
+
+async fn post_with_key(
+    url: &str,
+    token: &str,
+    key: &str,
+    body: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let response = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("idempotency-key", key)
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    (
+        status,
+        headers,
+        response.json().await.unwrap_or(Value::Null),
+    )
+}
+
+#[tokio::test]
+async fn a_retried_or_double_submitted_event_is_recorded_once() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let opened = json(&escalate(
+            &[
+                "case",
+                "open",
+                "--workflow",
+                "dispute",
+                "--data",
+                "examples/dispute.json",
+                "--by",
+                "priya.shah@school.example.org",
+                "--json",
+            ],
+            &env,
+        ));
+        let reference = opened["reference"].as_str().unwrap().to_string();
+        let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+        let tom = user_with_token(
+            &env,
+            "tom.hughes@council.example.gov.uk",
+            "practitioner",
+            None,
+        );
+        let served = Served::start(&env);
+        let events = format!("{}/api/v1/cases/{reference}/events", served.url);
+        let seq = || {
+            json(&escalate(&["case", "show", &reference, "--json"], &env))["seq"]
+                .as_i64()
+                .unwrap()
+        };
+        let at = seq();
+        let note = r#"{"event": "note", "fields": {"text": "Called the duty team"}}"#;
+
+        // Sent, then sent again (a retry after a lost answer): one note, the same answer.
+        let (status, headers, first) = post_with_key(&events, &priya, "k-1", note).await;
+        assert_eq!(status, StatusCode::OK, "{first}");
+        assert!(!headers.contains_key("idempotent-replayed"));
+        let (status, headers, again) = post_with_key(&events, &priya, "k-1", note).await;
+        assert_eq!(status, StatusCode::OK, "{again}");
+        assert_eq!(headers["idempotent-replayed"], "true");
+        assert_eq!(headers["recorded-version"], (at + 1).to_string().as_str());
+        assert_eq!(again["seq"], first["seq"]);
+        assert_eq!(seq(), at + 1);
+
+        // Double-clicked: eight at once with one key, one note.
+        let mut clicks = Vec::new();
+        for _ in 0..8 {
+            let (url, token) = (events.clone(), priya.clone());
+            clicks.push(tokio::spawn(async move {
+                post_with_key(
+                    &url,
+                    &token,
+                    "k-2",
+                    r#"{"event": "note", "fields": {"text": "Twice?"}}"#,
+                )
+                .await
+                .0
+            }));
+        }
+        for c in clicks {
+            assert_eq!(c.await.unwrap(), StatusCode::OK);
+        }
+        assert_eq!(seq(), at + 2);
+
+        // The same key with another request is refused; another user's same key is theirs.
+        let (status, _, body) = post_with_key(
+            &events,
+            &priya,
+            "k-1",
+            r#"{"event": "note", "fields": {"text": "Other"}}"#,
+        )
+        .await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                Some("idempotency_key_reused")
+            )
+        );
+        let (status, headers, _) = post_with_key(&events, &tom, "k-1", note).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!headers.contains_key("idempotent-replayed"));
+        assert_eq!(seq(), at + 3);
+        // A key that is not one is 400, and writes nothing.
+        let (status, _, _) = post_with_key(&events, &priya, "a key with spaces", note).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(seq(), at + 3);
+        let o = escalate(&["audit", "verify"], &env);
+        assert!(o.status.success(), "{}", stdout(&o));
+    }
+}

@@ -413,6 +413,7 @@ async fn escalate_with_stale_read(
         fired: None,
         opened_by: None,
         moved: vec![],
+        idempotency: None,
     };
     let mut dispute = write.clone();
     dispute.opened_by = Some(0);
@@ -843,6 +844,7 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
         fired: fired.map(|id| (id, false)),
         opened_by: None,
         moved: vec![],
+        idempotency: None,
     }
 }
 

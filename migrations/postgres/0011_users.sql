@@ -39,3 +39,15 @@ CREATE TABLE access_log (
     reason    TEXT
 );
 CREATE INDEX access_log_reference ON access_log (reference, id);
+
+-- A POST's Idempotency-Key and what it recorded, written in the same transaction as the case
+-- write: a retried or double-submitted request finds it and is answered, not recorded twice.
+CREATE TABLE idempotency_keys (
+    user_id     BIGINT  NOT NULL REFERENCES users (id),
+    key         TEXT    NOT NULL,
+    fingerprint TEXT    NOT NULL,
+    reference   TEXT    NOT NULL,
+    seq         BIGINT  NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (user_id, key)
+);

@@ -21,8 +21,8 @@ use crate::directory::Directory;
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::chain;
 use crate::store::{
-    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, LinkRecord,
-    NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
+    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, IdempotencyKey,
+    LinkRecord, NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
     ActionKind, Actor, Case, Definition, Effect, EventFields, Problems, Refusal, RoleKind,
@@ -399,7 +399,7 @@ impl Engine {
         by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<Recorded> {
-        self.record_if(reference, None, event, fields, by, Some(now))
+        self.record_if(reference, None, event, fields, by, Some(now), None)
             .await
     }
 
@@ -408,7 +408,10 @@ impl Engine {
     /// and nothing of the event is written. Checked again on every retry, so a writer that got
     /// in between is always noticed. With `at` none the entry is dated by the clock as each
     /// attempt reads the case (and never before its latest entry), so a writer that lost a
-    /// race to a later entry is not refused as back-dated.
+    /// race to a later entry is not refused as back-dated. With `key`, the request's
+    /// idempotency key is recorded with the event: one already recorded fails the whole write
+    /// with [`StoreError::Duplicate`].
+    #[allow(clippy::too_many_arguments)]
     pub async fn record_if(
         &self,
         reference: &CaseRef,
@@ -417,6 +420,7 @@ impl Engine {
         fields: &EventFields,
         by: &UserEmail,
         at: Option<DateTime<Utc>>,
+        key: Option<&IdempotencyKey>,
     ) -> EngineResult<Recorded> {
         let fixed = at.map(|t| self.check_time(t)).transpose()?;
         let reference = reference.as_str();
@@ -469,6 +473,8 @@ impl Engine {
             };
             let directory = self.directory_for(&def, &transition).await?;
             let mut writes = vec![self.existing_write(&def, &case, &transition, None, &directory)];
+            // The request's key goes in with the event, all or nothing.
+            writes[0].idempotency = key.cloned();
             self.linked(Some(&case), &transition, &mut writes, now)
                 .await?;
             match self.store.write(&writes, now).await {
@@ -939,6 +945,7 @@ impl Engine {
             fired: fired.map(|(d, late)| (d.id, late)),
             opened_by: None,
             moved: Vec::new(),
+            idempotency: None,
         };
         for effect in &transition.effects {
             match effect {

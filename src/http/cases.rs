@@ -17,8 +17,9 @@ use super::auth::Caller;
 use super::error::ApiError;
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::engine::CaseView;
+use crate::engine::EngineError;
 use crate::ids::{CaseRef, UserEmail};
-use crate::store::{AccessEntry, CaseRecord};
+use crate::store::{AccessEntry, CaseRecord, IdempotencyKey, Recalled, StoreError};
 use crate::text;
 use crate::workflow::EventFields;
 
@@ -296,6 +297,65 @@ fn event_fields(request: &EventRequest) -> Result<EventFields, ApiError> {
     Ok(fields)
 }
 
+/// The longest idempotency key accepted.
+const MAX_KEY: usize = 200;
+
+/// The `Idempotency-Key` header: 1 to 200 visible ASCII characters (a UUID, say).
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
+    let Some(value) = headers.get("idempotency-key") else {
+        return Ok(None);
+    };
+    let bytes = value.as_bytes();
+    if bytes.is_empty() || bytes.len() > MAX_KEY || !bytes.iter().all(|b| (0x21..=0x7e).contains(b))
+    {
+        return Err(ApiError::bad_request(format!(
+            "Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters, e.g. a UUID"
+        )));
+    }
+    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+}
+
+/// What identifies a request beyond its key: the case, the event and its fields.
+fn fingerprint(reference: &CaseRef, event: &str, fields: &EventFields) -> String {
+    use sha2::{Digest, Sha256};
+    let canonical = serde_json::json!([reference.as_str(), event, fields]).to_string();
+    Sha256::digest(canonical.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The answer to a request whose key was recorded before: the case as it is now, marked as a
+/// replay, and nothing recorded again; the same key with another request is refused.
+async fn replay(
+    access: &Access<'_>,
+    claim: &IdempotencyKey,
+    done: Recalled,
+) -> Result<Response, ApiError> {
+    if done.fingerprint != claim.fingerprint {
+        let e = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request; send a new key",
+        );
+        access.log(e.status, None).await?;
+        return Err(e);
+    }
+    access.log(StatusCode::OK, None).await?;
+    let view = access.state.engine.show(&done.reference).await?;
+    let mut response = answer(view);
+    response.headers_mut().insert(
+        axum::http::HeaderName::from_static("idempotent-replayed"),
+        HeaderValue::from_static("true"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&done.seq.to_string()) {
+        response
+            .headers_mut()
+            .insert(axum::http::HeaderName::from_static("recorded-version"), v);
+    }
+    Ok(response)
+}
+
 /// A body that is not the JSON asked for: 400, or the status that says why (413 too large,
 /// 415 not JSON), in the API's error shape.
 fn rejected(e: JsonRejection) -> ApiError {
@@ -356,12 +416,44 @@ pub async fn act(
     access.case(CaseAction::Act).await?;
     let by = UserEmail::parse(&caller.user.email)
         .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
+    let claim = idempotency_key(&headers)?.map(|key| IdempotencyKey {
+        user_id: caller.user.id,
+        key,
+        fingerprint: fingerprint(&reference, &request.event, &fields),
+    });
+    if let Some(claim) = &claim
+        && let Some(done) = state
+            .engine
+            .store()
+            .recall(claim.user_id, &claim.key)
+            .await?
+    {
+        return replay(&access, claim, done).await;
+    }
     // Dated by the clock as the engine writes it (not as the request arrived), so a writer
     // that loses a race to a later entry is decided again, not refused as back-dated.
     let recorded = state
         .engine
-        .record_if(&reference, expected, &request.event, &fields, &by, None)
+        .record_if(
+            &reference,
+            expected,
+            &request.event,
+            &fields,
+            &by,
+            None,
+            claim.as_ref(),
+        )
         .await;
+    // The same key again at the same moment: the other request recorded it first.
+    if let (Err(EngineError::Store(StoreError::Duplicate(_))), Some(claim)) = (&recorded, &claim)
+        && let Some(done) = state
+            .engine
+            .store()
+            .recall(claim.user_id, &claim.key)
+            .await?
+    {
+        return replay(&access, claim, done).await;
+    }
     if let Err(e) = recorded {
         let e = ApiError::from(e);
         access.log(e.status, None).await?;

@@ -82,6 +82,7 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(_) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string()),
+            StoreError::Duplicate(_) => Self::new(StatusCode::CONFLICT, "duplicate", e.to_string()),
             StoreError::Damaged(_) => {
                 tracing::error!("damaged data: {e}");
                 Self::new(

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::sqlite::{text, time};
-use super::{PostgresStore, SqliteStore, StoreError};
+use super::{PostgresStore, Recalled, SqliteStore, StoreError};
 use crate::access::Role;
 use crate::ids::UserEmail;
 
@@ -134,6 +134,9 @@ pub trait AccessStore: Send + Sync {
         hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError>;
+
+    /// What the request with idempotency key `key` of user `user_id` recorded, if one did.
+    async fn recall(&self, user_id: i64, key: &str) -> Result<Option<Recalled>, StoreError>;
 
     /// Appends to the access log.
     async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
@@ -429,6 +432,26 @@ macro_rules! access_store {
                         .await?;
                 }
                 user_from((id, email, name, agency, role, created, disabled, password)).map(Some)
+            }
+
+            async fn recall(
+                &self,
+                user_id: i64,
+                key: &str,
+            ) -> Result<Option<Recalled>, StoreError> {
+                let row: Option<(String, String, i64)> = sqlx::query_as(
+                    "SELECT fingerprint, reference, seq FROM idempotency_keys \
+                     WHERE user_id = $1 AND key = $2",
+                )
+                .bind(user_id)
+                .bind(key)
+                .fetch_optional(&self.pool)
+                .await?;
+                Ok(row.map(|(fingerprint, reference, seq)| Recalled {
+                    fingerprint,
+                    reference,
+                    seq,
+                }))
             }
 
             async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {

@@ -51,6 +51,9 @@ pub enum StoreError {
     /// Someone else changed the case since it was read; nothing was written.
     #[error("case {0} changed while this was being recorded; try again")]
     Conflict(String),
+    /// A request with this idempotency key was recorded already; nothing was written.
+    #[error("idempotency key '{0}' was used already")]
+    Duplicate(String),
     /// A stored value that does not parse (a damaged database).
     #[error("stored data is damaged: {0}")]
     Damaged(String),
@@ -68,6 +71,22 @@ pub(crate) fn write_error(e: sqlx::Error, reference: &str) -> StoreError {
         return StoreError::Conflict(reference.to_string());
     }
     StoreError::Database(e)
+}
+
+/// Records a request's idempotency key with the case write it made (the same text on both
+/// backends): `$1` user, `$2` key, `$3` fingerprint, `$4` reference, `$5` seq, `$6` now.
+pub(crate) const REMEMBER_KEY: &str = "INSERT INTO idempotency_keys \
+     (user_id, key, fingerprint, reference, seq, created_at) VALUES ($1, $2, $3, $4, $5, $6)";
+
+/// The key's insert failing because the key is taken: [`StoreError::Duplicate`], so that the
+/// whole write rolls back and the caller answers with what the first request did.
+pub(crate) fn key_error(e: sqlx::Error, key: &str) -> StoreError {
+    match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            StoreError::Duplicate(key.to_string())
+        }
+        _ => StoreError::Database(e),
+    }
 }
 
 /// A kept workflow version and the cases that run on it (`escalate workflows versions`).

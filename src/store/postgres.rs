@@ -520,6 +520,7 @@ impl Store for PostgresStore {
         // The usual write, one event on one case, is one statement: atomic on its own, so it
         // needs no BEGIN and COMMIT round trips.
         if let [w] = writes
+            && w.idempotency.is_none()
             && let Target::Existing {
                 reference,
                 expected_seq,
@@ -563,6 +564,18 @@ impl Store for PostgresStore {
                 .fetch_one(&mut *tx)
                 .await
                 .map_err(|e| write_error(e, &link.reference))?;
+            if let Some(k) = &w.idempotency {
+                sqlx::query(super::REMEMBER_KEY)
+                    .bind(k.user_id)
+                    .bind(&k.key)
+                    .bind(&k.fingerprint)
+                    .bind(&link.reference)
+                    .bind(link.seq)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| super::key_error(e, &k.key))?;
+            }
             written.push((id, link.reference));
         }
         for (w, (target, _)) in writes.iter().zip(&written) {

@@ -333,6 +333,31 @@ pub struct CaseWrite {
     /// Pending deadlines recomputed after the holiday data changed: their new due time,
     /// explanation and data version (a fired or ended one is left as it is).
     pub moved: Vec<MovedDeadline>,
+    /// The request's idempotency key, recorded in the same transaction: a second write with
+    /// the same key for the same user fails whole ([`super::StoreError::Duplicate`]).
+    pub idempotency: Option<IdempotencyKey>,
+}
+
+/// A client's `Idempotency-Key` for one request, as a case write records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Whose request.
+    pub user_id: i64,
+    /// The key they sent.
+    pub key: String,
+    /// A digest of the request, so the same key with another request is told apart.
+    pub fingerprint: String,
+}
+
+/// What a request with an idempotency key recorded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recalled {
+    /// The request's digest.
+    pub fingerprint: String,
+    /// The case it wrote.
+    pub reference: String,
+    /// The case's version right after.
+    pub seq: i64,
 }
 
 /// A pending deadline recomputed with new holiday data.

@@ -614,6 +614,18 @@ impl Store for SqliteStore {
                     return Err(StoreError::Damaged(format!("{} has no id", link.reference)));
                 }
             };
+            if let Some(k) = &w.idempotency {
+                sqlx::query(super::REMEMBER_KEY)
+                    .bind(k.user_id)
+                    .bind(&k.key)
+                    .bind(&k.fingerprint)
+                    .bind(&link.reference)
+                    .bind(link.seq)
+                    .bind(text(now))
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| super::key_error(e, &k.key))?;
+            }
             written.push((id, link.reference));
         }
         for (w, (target, _)) in writes.iter().zip(&written) {
