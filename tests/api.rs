@@ -677,3 +677,79 @@ async fn a_retried_or_double_submitted_event_is_recorded_once() {
         assert!(o.status.success(), "{}", stdout(&o));
     }
 }
+
+#[tokio::test]
+async fn metrics_count_cases_deadlines_mail_and_requests_for_an_admin_only() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = [
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_SMTP_URL", smtp.as_str()),
+        ];
+        for _ in 0..2 {
+            let o = escalate(
+                &[
+                    "case",
+                    "open",
+                    "--workflow",
+                    "dispute",
+                    "--data",
+                    "examples/dispute.json",
+                    "--by",
+                    "priya.shah@school.example.org",
+                ],
+                &env,
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let admin = user_with_token(&env, "admin@partnership.example.org", "admin", None);
+        let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+        let served = Served::start(&env);
+        let url = format!("{}/metrics", served.url);
+        assert_eq!(get(&url, None).await.0, StatusCode::UNAUTHORIZED);
+        assert_eq!(get(&url, Some(&priya)).await.0, StatusCode::FORBIDDEN);
+        // Two reads of a case, one of them of a case that does not exist.
+        let case = format!("{}/api/v1/cases/DSP-2026-000001", served.url);
+        assert_eq!(get(&case, Some(&priya)).await.0, StatusCode::OK);
+        let none = format!("{}/api/v1/cases/DSP-2026-000099", served.url);
+        assert_eq!(get(&none, Some(&priya)).await.0, StatusCode::NOT_FOUND);
+        let response = reqwest::Client::new()
+            .get(&url)
+            .bearer_auth(&admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/plain; version=0.0.4")
+        );
+        let text = response.text().await.unwrap();
+        let line = |prefix: &str| -> Option<String> {
+            text.lines()
+                .find(|l| l.starts_with(prefix))
+                .map(str::to_string)
+        };
+        assert_eq!(
+            line("escalate_cases{workflow=\"dispute\",state=\"stage1\"}").unwrap(),
+            "escalate_cases{workflow=\"dispute\",state=\"stage1\"} 2"
+        );
+        // Each case has its stage-1 lapse and warning pending, nothing overdue.
+        assert_eq!(
+            line("escalate_deadlines_pending{kind=\"lapse\"}").unwrap(),
+            "escalate_deadlines_pending{kind=\"lapse\"} 2"
+        );
+        assert!(line("escalate_deadlines_overdue{").is_none(), "{text}");
+        let route = "route=\"/api/v1/cases/{reference}\"";
+        assert_eq!(
+            line(&format!("escalate_http_request_duration_seconds_count{{method=\"GET\",{route},status=\"200\"}}")).unwrap(),
+            format!("escalate_http_request_duration_seconds_count{{method=\"GET\",{route},status=\"200\"}} 1")
+        );
+        assert!(line(&format!("escalate_http_request_duration_seconds_count{{method=\"GET\",{route},status=\"404\"}}")).is_some());
+        // Routes, never references.
+        assert!(!text.contains("DSP-2026"), "{text}");
+    }
+}

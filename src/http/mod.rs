@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod metrics;
 pub mod reference;
 
 use std::net::SocketAddr;
@@ -37,6 +38,8 @@ pub struct AppState {
     requests: Arc<AtomicU64>,
     /// Failed sign-ins by client address.
     pub failures: Arc<auth::Failures>,
+    /// Requests answered, for `/metrics`.
+    pub requests_seen: Arc<metrics::Requests>,
 }
 
 impl AppState {
@@ -46,6 +49,7 @@ impl AppState {
             engine,
             requests: Arc::default(),
             failures: Arc::default(),
+            requests_seen: Arc::default(),
         }
     }
 }
@@ -55,6 +59,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         .route("/api/v1/cases/{reference}", get(cases::read))
         .route("/api/v1/cases/{reference}/events", post(cases::act))
         .route(
@@ -96,9 +101,17 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
     );
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    // The route's template, never the reference in it, for the metrics.
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |m| m.as_str().to_string());
     let started = std::time::Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
+    state
+        .requests_seen
+        .observe(method.as_str(), &route, status.as_u16(), started.elapsed());
     // The path can hold a case reference, which is not child data; queries are not logged.
     tracing::info!(
         request_id = %id,

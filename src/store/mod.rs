@@ -6,6 +6,7 @@
 
 mod access;
 pub mod chain;
+mod gauges;
 mod postgres;
 mod records;
 mod report_rows;
@@ -21,6 +22,7 @@ use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
 pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
+pub use gauges::{GaugeStore, Gauges};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 pub use summary::{CaseSummary, MonthQuery, Stay, SummaryFacts};
@@ -117,7 +119,7 @@ pub enum Backend {
 
 /// The database behind the engine (and, through [`AccessStore`], its users).
 #[async_trait]
-pub trait Store: AccessStore + Send + Sync {
+pub trait Store: AccessStore + GaugeStore + Send + Sync {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
