@@ -753,3 +753,71 @@ async fn metrics_count_cases_deadlines_mail_and_requests_for_an_admin_only() {
         assert!(!text.contains("DSP-2026"), "{text}");
     }
 }
+
+#[tokio::test]
+async fn opening_a_case_through_the_api() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+        let stranger = user_with_token(&env, "stranger@example.org", "practitioner", None);
+        let board = user_with_token(&env, "board@partnership.example.org", "board", None);
+        let served = Served::start(&env);
+        let url = format!("{}/api/v1/cases", served.url);
+        let data = std::fs::read_to_string("examples/dispute.json").unwrap();
+        let body = format!(r#"{{"workflow": "dispute", "data": {data}}}"#);
+        let count = || {
+            json(&escalate(&["case", "list", "--json"], &env))
+                .as_array()
+                .unwrap()
+                .len()
+        };
+
+        let (status, headers, case) = post_with_key(&url, &priya, "open-1", &body).await;
+        assert_eq!(status, StatusCode::CREATED, "{case}");
+        let reference = case["reference"].as_str().unwrap().to_string();
+        assert_eq!(
+            headers["location"],
+            format!("/api/v1/cases/{reference}").as_str()
+        );
+        assert_eq!(case["state"], "stage1");
+        assert!(case["deadlines"].as_array().is_some_and(|d| !d.is_empty()));
+        assert_eq!(case["history"][0]["actor"], "priya.shah@school.example.org");
+        // The same request again (a retry): the same case, not a second one.
+        let (status, headers, again) = post_with_key(&url, &priya, "open-1", &body).await;
+        assert_eq!(status, StatusCode::CREATED);
+        assert_eq!(headers["idempotent-replayed"], "true");
+        assert_eq!(again["reference"], reference.as_str());
+        assert_eq!(count(), 1);
+
+        // Not named by the data, a role that opens nothing, bad data, not an object.
+        let (status, _, body_) = post(&url, &stranger, None, &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{body_}");
+        let (status, _, _) = post(&url, &board, None, &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, refused) = post(
+            &url,
+            &priya,
+            None,
+            r#"{"workflow": "dispute", "data": {"category": "threshold"}}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+        let (status, _, _) = post(
+            &url,
+            &priya,
+            None,
+            r#"{"workflow": "dispute", "data": [1]}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        let (status, _, _) = post(
+            &url,
+            &priya,
+            None,
+            &format!(r#"{{"workflow": "nope", "data": {data}}}"#),
+        )
+        .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(count(), 1);
+    }
+}

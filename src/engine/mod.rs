@@ -324,6 +324,23 @@ impl Engine {
         by: &UserEmail,
         now: DateTime<Utc>,
     ) -> EngineResult<CaseRecord> {
+        self.open_keyed(workflow, data, start, fields, by, now, None)
+            .await
+    }
+
+    /// [`Engine::open`] with the request's idempotency key recorded with the opening: one
+    /// already recorded fails the whole write with [`StoreError::Duplicate`].
+    #[allow(clippy::too_many_arguments)]
+    pub async fn open_keyed(
+        &self,
+        workflow: &str,
+        data: Value,
+        start: Option<&str>,
+        fields: &EventFields,
+        by: &UserEmail,
+        now: DateTime<Utc>,
+        key: Option<&IdempotencyKey>,
+    ) -> EngineResult<CaseRecord> {
         let now = self.check_time(now)?;
         let def = self.current(workflow)?;
         // Opening parses the data once into its normal form; bad data is bad input whoever
@@ -337,6 +354,7 @@ impl Engine {
         self.store.save_workflow_version(def, real_now()).await?;
         let directory = self.directory_for(def, &transition).await?;
         let mut writes = vec![self.new_case_write(def, &case, &transition, &directory)];
+        writes[0].idempotency = key.cloned();
         self.linked(None, &transition, &mut writes, now).await?;
         let written = self.store.write(&writes, now).await?;
         let reference = &written[0].1;

@@ -317,8 +317,12 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
 
 /// What identifies a request beyond its key: the case, the event and its fields.
 fn fingerprint(reference: &CaseRef, event: &str, fields: &EventFields) -> String {
+    digest(&serde_json::json!([reference.as_str(), event, fields]).to_string())
+}
+
+/// SHA-256 of a request's canonical form, hex.
+fn digest(canonical: &str) -> String {
     use sha2::{Digest, Sha256};
-    let canonical = serde_json::json!([reference.as_str(), event, fields]).to_string();
     Sha256::digest(canonical.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
@@ -475,4 +479,142 @@ pub async fn act(
                 .into_response())
         }
     }
+}
+
+/// Body of `POST /api/v1/cases`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpenRequest {
+    /// The workflow, e.g. `dispute`.
+    pub workflow: String,
+    /// The opening data (see `GET /api/v1/workflows/{name}`).
+    pub data: Value,
+    /// A starting state other than the default (e.g. `stage2` when the child is at immediate
+    /// risk), if the workflow allows it.
+    pub start: Option<String>,
+    /// Why, when the start needs it.
+    pub reason: Option<String>,
+}
+
+/// `POST /api/v1/cases`: opens a case as the signed-in user (a party the data names, or a
+/// directory contact of a party's agency): 201 with the case and its `Location`.
+pub async fn open(
+    State(state): State<AppState>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Json<OpenRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(rejected)?;
+    if !policy::may_open(caller.user.role) {
+        return Err(ApiError::forbidden("your role opens no cases"));
+    }
+    if !request.data.is_object() {
+        return Err(ApiError::bad_request("data must be a JSON object"));
+    }
+    let mut fields = EventFields::new();
+    if let Some(reason) = &request.reason {
+        fields.insert("reason".into(), reason.clone());
+    }
+    let by = UserEmail::parse(&caller.user.email)
+        .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
+    let claim = idempotency_key(&headers)?.map(|key| {
+        let canonical = serde_json::json!([
+            "open",
+            request.workflow,
+            request.data,
+            request.start,
+            fields
+        ])
+        .to_string();
+        IdempotencyKey {
+            user_id: caller.user.id,
+            key,
+            fingerprint: digest(&canonical),
+        }
+    });
+    let engine = &state.engine;
+    if let Some(claim) = &claim
+        && let Some(done) = engine.store().recall(claim.user_id, &claim.key).await?
+    {
+        return reopened(&state, &caller, claim, done).await;
+    }
+    let opened = engine
+        .open_keyed(
+            &request.workflow,
+            request.data.clone(),
+            request.start.as_deref(),
+            &fields,
+            &by,
+            Utc::now(),
+            claim.as_ref(),
+        )
+        .await;
+    let case = match opened {
+        Ok(case) => case,
+        Err(EngineError::Store(StoreError::Duplicate(_))) if claim.is_some() => {
+            let claim = claim.as_ref().expect("checked");
+            let done = engine
+                .store()
+                .recall(claim.user_id, &claim.key)
+                .await?
+                .ok_or_else(|| ApiError::from(StoreError::Duplicate(claim.key.clone())))?;
+            return reopened(&state, &caller, claim, done).await;
+        }
+        // Not someone this case names or whose agency it involves: not theirs to open.
+        Err(e @ EngineError::NotInvolved { .. }) => {
+            return Err(ApiError::forbidden(e.to_string()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let access = Access {
+        state: &state,
+        caller: &caller,
+        reference: &case.reference,
+        action: "open".into(),
+    };
+    if let Err(e) = access.log(StatusCode::CREATED, None).await {
+        tracing::error!(reference = %case.reference, "a case was opened but not its access: {}", e.message);
+    }
+    created(&state, &case.reference, false).await
+}
+
+/// The answer to an opening: 201, the case, its `Location`.
+async fn created(state: &AppState, reference: &str, replayed: bool) -> Result<Response, ApiError> {
+    let view = state.engine.show(reference).await?;
+    let mut response = answer(view);
+    *response.status_mut() = StatusCode::CREATED;
+    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/cases/{reference}")) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    if replayed {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}
+
+/// An opening whose key was recorded before: the case it opened, or 422 for another request.
+async fn reopened(
+    state: &AppState,
+    caller: &Caller,
+    claim: &IdempotencyKey,
+    done: Recalled,
+) -> Result<Response, ApiError> {
+    if done.fingerprint != claim.fingerprint {
+        return Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_key_reused",
+            "this Idempotency-Key was used for another request; send a new key",
+        ));
+    }
+    let access = Access {
+        state,
+        caller,
+        reference: &done.reference,
+        action: "open".into(),
+    };
+    access.log(StatusCode::CREATED, None).await?;
+    created(state, &done.reference, true).await
 }

@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/cases", post(cases::open))
         .route("/api/v1/cases/{reference}", get(cases::read))
         .route("/api/v1/cases/{reference}/events", post(cases::act))
         .route(
