@@ -491,26 +491,49 @@ pub struct MonthQuery {
 /// The stages the report counts (a dispute's states `stage1`..`stage4`), as SQL.
 const STAGES: &str = "('stage1', 'stage2', 'stage3', 'stage4')";
 
+/// The month a case closed, an open one's counted as the last there is: the expression the
+/// `case_summary_active` index (migration 0009) is on, which a query must repeat as it is.
+const UNTIL: &str = "COALESCE(c.closed_month, 2147483647)";
+
+/// Whether `c` (a `case_summary` row) is a case of `workflows` active in month `$1`: opened by
+/// its end, not closed before its start. A range of the `case_summary_active` index, small for
+/// a recent month. Every stay left in the month, and every deadline that fell due in it while
+/// its case was open, belongs to one of these cases; their stays are read by case.
+fn active(workflows: &str) -> String {
+    format!("c.workflow IN {workflows} AND {UNTIL} >= $1 AND c.opened_month <= $1")
+}
+
+/// A month's active cases of `workflows` with their stays, as `c` and `s`.
+fn active_stays(workflows: &str) -> String {
+    format!(
+        "case_summary c JOIN case_stays s ON s.case_id = c.case_id WHERE {}",
+        active(workflows)
+    )
+}
+
 /// Headline groups; `$1` the month, `$2` the window's first month.
-const MONTHS_QUERY: &str = "SELECT opened_month, closed_month, outcome, outcome_detail, COUNT(*) AS n \
-     FROM case_summary WHERE workflow = 'dispute' AND opened_month <= $1 \
-     AND (closed_month IS NULL OR closed_month >= $2) \
-     GROUP BY opened_month, closed_month, outcome, outcome_detail";
+fn months_query() -> String {
+    format!(
+        "SELECT opened_month, closed_month, outcome, outcome_detail, COUNT(*) AS n \
+         FROM case_summary c WHERE c.workflow = 'dispute' AND {UNTIL} >= $2 \
+         AND c.opened_month <= $1 GROUP BY opened_month, closed_month, outcome, outcome_detail"
+    )
+}
 
 /// Opened in the month by category and agencies; `$1` the month.
-const OPENED_QUERY: &str = "SELECT category, raising, receiving, COUNT(*) AS n FROM case_summary \
-     WHERE workflow = 'dispute' AND opened_month = $1 GROUP BY category, raising, receiving";
+fn opened_query() -> String {
+    format!(
+        "SELECT category, raising, receiving, COUNT(*) AS n FROM case_summary c WHERE {} \
+         AND c.opened_month = $1 GROUP BY category, raising, receiving",
+        active("('dispute')")
+    )
+}
 
 /// Resolved in the month; `$1` the month.
-const RESOLUTIONS_QUERY: &str = "SELECT division, opened_day AS from_day, closed_day AS until_day \
-     FROM case_summary WHERE workflow = 'dispute' AND closed_month = $1 AND outcome = 'resolved'";
-
-/// Dispute stays that overlap month `$1` (entered by its end, not left before its start).
-fn overlapping(columns: &str) -> String {
+fn resolutions_query() -> String {
     format!(
-        "SELECT {columns} FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-         WHERE (s.left_month IS NULL OR s.left_month >= $1) AND s.entered_month <= $1 \
-         AND c.workflow = 'dispute'"
+        "SELECT division, opened_day AS from_day, closed_day AS until_day FROM case_summary c \
+         WHERE c.workflow = 'dispute' AND {UNTIL} = $1 AND c.outcome = 'resolved'"
     )
 }
 
@@ -518,36 +541,46 @@ fn overlapping(columns: &str) -> String {
 fn stage_stays_query() -> String {
     format!(
         "SELECT s.state, c.division, s.entered_day AS from_day, s.left_day AS until_day \
-         FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-         WHERE s.left_month = $1 AND s.state IN {STAGES} AND c.workflow = 'dispute'"
+         FROM {} AND s.left_month = $1 AND s.state IN {STAGES}",
+        active_stays("('dispute')")
     )
 }
 
-/// Highest stage per dispute active in the month (stage names order as their numbers).
+/// Highest stage per dispute active in the month (stage names order as their numbers): of its
+/// stays in a stage, those entered by the month's end and not left before its start.
 fn stage_reached_query() -> String {
     format!(
-        "SELECT top, COUNT(*) FROM ({} AND s.state IN {STAGES} GROUP BY s.case_id) t GROUP BY top",
-        overlapping("s.case_id, MAX(s.state) AS top")
+        "SELECT top, COUNT(*) FROM (SELECT s.case_id, MAX(s.state) AS top \
+         FROM {} AND s.state IN {STAGES} AND s.entered_month <= $1 \
+         AND (s.left_month IS NULL OR s.left_month >= $1) GROUP BY s.case_id) t GROUP BY top",
+        active_stays("('dispute')")
     )
 }
 
 /// Referral decisions and feedback, transfer decisions, left in the month; `$1` the month.
-const DECISIONS_QUERY: &str = "SELECT c.workflow, s.state, COUNT(*) AS decided, \
-     SUM(CASE WHEN s.left_in_time THEN 1 ELSE 0 END) AS in_time \
-     FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-     WHERE s.left_month = $1 AND s.left_to <> 'withdrawn' \
-     AND ((c.workflow = 'referral' AND s.state IN ('received', 'feedback_due', 'feedback_due_declined')) \
-       OR (c.workflow = 'transfer' AND s.state = 'notified' AND s.left_to IN ('transferred', 'refused'))) \
-     GROUP BY c.workflow, s.state";
+fn decisions_query() -> String {
+    format!(
+        "SELECT c.workflow, s.state, COUNT(*) AS decided, \
+         SUM(CASE WHEN s.left_in_time THEN 1 ELSE 0 END) AS in_time \
+         FROM {} AND s.left_month = $1 AND s.left_to <> 'withdrawn' \
+         AND ((c.workflow = 'referral' \
+               AND s.state IN ('received', 'feedback_due', 'feedback_due_declined')) \
+           OR (c.workflow = 'transfer' AND s.state = 'notified' \
+               AND s.left_to IN ('transferred', 'refused'))) \
+         GROUP BY c.workflow, s.state",
+        active_stays("('referral', 'transfer')")
+    )
+}
 
 /// Missed dispute state deadlines due in `[$2, $3)`: a missed one's case was open when it fell
-/// due, so it has a stay overlapping the month `$1`, and only those cases' deadlines are read.
+/// due, so only the month's active cases' deadlines are read (by case).
 fn missed_query() -> String {
     format!(
-        "SELECT COUNT(*) FROM deadlines d WHERE d.case_id IN ({}) \
+        "SELECT COUNT(*) FROM deadlines d \
+         WHERE d.case_id IN (SELECT c.case_id FROM case_summary c WHERE {}) \
          AND d.slot_kind = 'state' AND d.kind = 'lapse' AND d.due_at >= $2 AND d.due_at < $3 \
          AND (d.status = 'fired' OR (d.status IN ('met', 'cancelled') AND d.ended_at > d.due_at))",
-        overlapping("s.case_id")
+        active("('dispute')")
     )
 }
 
@@ -580,12 +613,12 @@ where
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut conn = pool.acquire().await?;
-    let months = sqlx::query_as::<DB, MonthCount>(MONTHS_QUERY)
+    let months = sqlx::query_as::<DB, MonthCount>(sqlx::AssertSqlSafe(months_query()))
         .bind(q.month)
         .bind(q.window)
         .fetch_all(&mut *conn)
         .await?;
-    let opened = sqlx::query_as::<DB, OpenedCount>(OPENED_QUERY)
+    let opened = sqlx::query_as::<DB, OpenedCount>(sqlx::AssertSqlSafe(opened_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
@@ -594,7 +627,7 @@ where
             .bind(q.month)
             .fetch_all(&mut *conn)
             .await?;
-    let resolutions = sqlx::query_as::<DB, DaySpan>(RESOLUTIONS_QUERY)
+    let resolutions = sqlx::query_as::<DB, DaySpan>(sqlx::AssertSqlSafe(resolutions_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
@@ -615,7 +648,7 @@ where
                 )
             })
             .collect();
-    let decisions = sqlx::query_as::<DB, DecisionCount>(DECISIONS_QUERY)
+    let decisions = sqlx::query_as::<DB, DecisionCount>(sqlx::AssertSqlSafe(decisions_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
