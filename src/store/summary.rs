@@ -413,9 +413,11 @@ pub struct SummaryFacts {
     pub opened: Vec<OpenedCount>,
     /// Disputes active in the month by the highest stage (`stage1`..`stage4`) they were at.
     pub stage_reached: Vec<(String, i64)>,
-    /// Disputes resolved in the month: their division and the days they opened and closed.
+    /// Disputes resolved in the month, grouped by division and the days they opened and
+    /// closed.
     pub resolutions: Vec<DaySpan>,
-    /// Dispute stays in `stage1`..`stage4` left in the month: the stage and its days.
+    /// Dispute stays in `stage1`..`stage4` left in the month, grouped by stage, division and
+    /// the days they were entered and left.
     pub stage_stays: Vec<(String, DaySpan)>,
     /// Referral and transfer decisions in the month, by workflow and state left.
     pub decisions: Vec<DecisionCount>,
@@ -451,7 +453,7 @@ pub struct OpenedCount {
     pub n: i64,
 }
 
-/// A span of London days on a division's calendar.
+/// Spans of London days on a division's calendar: how many with these first and last days.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DaySpan {
     /// Division.
@@ -460,6 +462,8 @@ pub struct DaySpan {
     pub from_day: i64,
     /// Last day.
     pub until_day: i64,
+    /// How many.
+    pub n: i64,
 }
 
 /// Decisions leaving one state of one workflow in the month.
@@ -532,16 +536,18 @@ fn opened_query() -> String {
 /// Resolved in the month; `$1` the month.
 fn resolutions_query() -> String {
     format!(
-        "SELECT division, opened_day AS from_day, closed_day AS until_day FROM case_summary c \
-         WHERE c.workflow = 'dispute' AND {UNTIL} = $1 AND c.outcome = 'resolved'"
+        "SELECT division, opened_day AS from_day, closed_day AS until_day, COUNT(*) AS n \
+         FROM case_summary c WHERE c.workflow = 'dispute' AND {UNTIL} = $1 \
+         AND c.outcome = 'resolved' GROUP BY division, opened_day, closed_day"
     )
 }
 
 /// Stage stays left in the month; `$1` the month.
 fn stage_stays_query() -> String {
     format!(
-        "SELECT s.state, c.division, s.entered_day AS from_day, s.left_day AS until_day \
-         FROM {} AND s.left_month = $1 AND s.state IN {STAGES}",
+        "SELECT s.state, c.division, s.entered_day, s.left_day, COUNT(*) \
+         FROM {} AND s.left_month = $1 AND s.state IN {STAGES} \
+         GROUP BY s.state, c.division, s.entered_day, s.left_day",
         active_stays("('dispute')")
     )
 }
@@ -609,7 +615,7 @@ where
     DaySpan: for<'r> sqlx::FromRow<'r, DB::Row>,
     DecisionCount: for<'r> sqlx::FromRow<'r, DB::Row>,
     (String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
-    (String, String, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, String, i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut conn = pool.acquire().await?;
@@ -631,23 +637,25 @@ where
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
-    let stage_stays =
-        sqlx::query_as::<DB, (String, String, i64, i64)>(sqlx::AssertSqlSafe(stage_stays_query()))
-            .bind(q.month)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(state, division, from_day, until_day)| {
-                (
-                    state,
-                    DaySpan {
-                        division,
-                        from_day,
-                        until_day,
-                    },
-                )
-            })
-            .collect();
+    let stage_stays = sqlx::query_as::<DB, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(
+        stage_stays_query(),
+    ))
+    .bind(q.month)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(state, division, from_day, until_day, n)| {
+        (
+            state,
+            DaySpan {
+                division,
+                from_day,
+                until_day,
+                n,
+            },
+        )
+    })
+    .collect();
     let decisions = sqlx::query_as::<DB, DecisionCount>(sqlx::AssertSqlSafe(decisions_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
