@@ -921,3 +921,148 @@ pub async fn verify(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     }
     Ok(problems)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::report_rows::LapseFact;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn entry(seq: i64, at: &str, from: &str, to: &str, outcome: Option<&str>) -> EntryFact {
+        EntryFact {
+            seq,
+            at: t(at),
+            event: "e".into(),
+            from_state: from.into(),
+            to_state: to.into(),
+            outcome: outcome.map(String::from),
+        }
+    }
+
+    #[test]
+    fn stays_run_from_entering_a_state_to_leaving_it_and_closing_starts_none() {
+        let lapse = |slot: &str, due: &str, status: &str, ended: &str| LapseFact {
+            slot: slot.into(),
+            due_at: t(due),
+            status: status.into(),
+            ended_at: Some(t(ended)),
+        };
+        // A referral declined in time, fed back late, re-referred (a note in between keeps its
+        // state), then accepted; and a dispute resolved in part at stage 2.
+        let referral = CaseFacts {
+            id: 7,
+            workflow: "referral".into(),
+            division: "england-and-wales".into(),
+            category: None,
+            raised_by: Some("Little Steps Nursery".into()),
+            respondent: None,
+            opened_at: t("2026-01-30T10:00:00Z"),
+            closed_at: None,
+            outcome: None,
+            entries: vec![
+                entry(1, "2026-01-30T10:00:00Z", "", "received", None),
+                entry(
+                    2,
+                    "2026-02-02T09:00:00Z",
+                    "received",
+                    "feedback_due_declined",
+                    None,
+                ),
+                entry(
+                    3,
+                    "2026-02-05T09:00:00Z",
+                    "feedback_due_declined",
+                    "not_accepted",
+                    None,
+                ),
+                entry(4, "2026-02-06T09:00:00Z", "not_accepted", "received", None),
+                entry(5, "2026-02-06T11:00:00Z", "received", "received", None),
+                entry(6, "2026-02-09T09:00:00Z", "received", "feedback_due", None),
+            ],
+            lapses: vec![
+                lapse(
+                    "received",
+                    "2026-02-02T17:00:00Z",
+                    "met",
+                    "2026-02-02T09:00:00Z",
+                ),
+                lapse(
+                    "feedback_due_declined",
+                    "2026-02-03T17:00:00Z",
+                    "fired",
+                    "2026-02-03T17:00:00Z",
+                ),
+                lapse(
+                    "received",
+                    "2026-02-09T17:00:00Z",
+                    "met",
+                    "2026-02-09T09:00:00Z",
+                ),
+            ],
+        };
+        let (summary, stays) = summary_of(&referral);
+        assert_eq!(summary.opened_month, month_number(2026, 1));
+        assert_eq!((summary.closed_month, summary.outcome_detail), (None, None));
+        let left: Vec<_> = stays
+            .iter()
+            .map(|s| {
+                (
+                    s.seq,
+                    s.state.as_str(),
+                    s.left_to.as_deref(),
+                    s.left_in_time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            left,
+            [
+                (1, "received", Some("feedback_due_declined"), Some(true)),
+                (
+                    2,
+                    "feedback_due_declined",
+                    Some("not_accepted"),
+                    Some(false)
+                ),
+                (3, "not_accepted", Some("received"), Some(false)),
+                (4, "received", Some("feedback_due"), Some(true)),
+                (6, "feedback_due", None, None),
+            ]
+        );
+        assert_eq!(stays[0].entered_month, month_number(2026, 1));
+        assert_eq!(stays[0].left_month, Some(month_number(2026, 2)));
+        assert_eq!(
+            date_of_day(stays[1].left_day.unwrap()),
+            NaiveDate::from_ymd_opt(2026, 2, 5)
+        );
+
+        let dispute = CaseFacts {
+            workflow: "dispute".into(),
+            opened_at: t("2026-03-02T10:00:00Z"),
+            closed_at: Some(t("2026-03-09T10:00:00Z")),
+            outcome: Some("resolved".into()),
+            entries: vec![
+                entry(1, "2026-03-02T10:00:00Z", "", "stage1", None),
+                entry(2, "2026-03-04T10:00:00Z", "stage1", "stage2", None),
+                entry(
+                    3,
+                    "2026-03-09T10:00:00Z",
+                    "stage2",
+                    "resolved",
+                    Some("partly_resolved"),
+                ),
+                entry(4, "2026-03-10T10:00:00Z", "resolved", "resolved", None),
+            ],
+            lapses: Vec::new(),
+            ..referral
+        };
+        let (summary, stays) = summary_of(&dispute);
+        assert_eq!(summary.outcome_detail.as_deref(), Some("partly_resolved"));
+        assert_eq!(summary.closed_day, Some(day_of(t("2026-03-09T10:00:00Z"))));
+        assert_eq!(stays.len(), 2);
+        assert_eq!(stays[1].left_to.as_deref(), Some("resolved"));
+    }
+}
