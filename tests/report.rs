@@ -360,6 +360,13 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             march
         );
 
+        // Rebuilt from the log (six disputes, three referrals), the summary gives the same.
+        assert_eq!(
+            ok(&env, &["report", "rebuild"]),
+            "report summary rebuilt from the event log: 9 cases\n"
+        );
+        assert_eq!(report(&env, "2026-02", "json"), first);
+
         // CSV and HTML: every agency pair here is under 5, so none shows its figure.
         let csv = report(&env, "2026-02", "csv");
         let pairs: Vec<&str> = csv

@@ -352,8 +352,7 @@ struct Counts {
 }
 
 /// The report being built, from one case's log at a time or from the summary's figures; its
-/// memory does not grow with the cases (except this month's resolution and stage times, for
-/// the medians).
+/// memory does not grow with the cases (the medians keep a count per number of days).
 pub struct Accumulator<'a> {
     month: Month,
     start: DateTime<Utc>,
@@ -368,8 +367,8 @@ pub struct Accumulator<'a> {
     pairs: BTreeMap<(String, String), u64>,
     raising: BTreeMap<String, u64>,
     deadlines_missed: u64,
-    resolve_days: Vec<u32>,
-    stage_days: [Vec<u32>; 4],
+    resolve_days: Days,
+    stage_days: [Days; 4],
     referrals: (u64, u64),
     feedback: (u64, u64),
     transfers: (u64, u64),
@@ -401,7 +400,7 @@ impl<'a> Accumulator<'a> {
             pairs: BTreeMap::new(),
             raising,
             deadlines_missed: 0,
-            resolve_days: Vec::new(),
+            resolve_days: Days::new(),
             stage_days: Default::default(),
             referrals: (0, 0),
             feedback: (0, 0),
@@ -517,7 +516,7 @@ impl<'a> Accumulator<'a> {
                 && let Some(days) =
                     self.working_days(&f.division, local_date(f.opened_at), local_date(closed))
             {
-                self.resolve_days.push(days);
+                *self.resolve_days.entry(days).or_default() += 1;
             }
         }
         // Each stay in a stage (from the entry that entered it to the one that left it) that
@@ -531,7 +530,7 @@ impl<'a> Accumulator<'a> {
                 && let Some(days) =
                     self.working_days(&f.division, local_date(since), local_date(e.at))
             {
-                self.stage_days[stage as usize - 1].push(days);
+                *self.stage_days[stage as usize - 1].entry(days).or_default() += 1;
             }
             stay = Some((stage_number(&e.to_state), e.at));
         }
@@ -609,7 +608,7 @@ impl<'a> Accumulator<'a> {
         };
         for span in &s.resolutions {
             if let Some(d) = days(self, span) {
-                self.resolve_days.push(d);
+                *self.resolve_days.entry(d).or_default() += span.n as u64;
             }
         }
         for (state, span) in &s.stage_stays {
@@ -617,7 +616,7 @@ impl<'a> Accumulator<'a> {
             if (1..=4).contains(&stage)
                 && let Some(d) = days(self, span)
             {
-                self.stage_days[stage as usize - 1].push(d);
+                *self.stage_days[stage as usize - 1].entry(d).or_default() += span.n as u64;
             }
         }
         for d in &s.decisions {
@@ -672,9 +671,9 @@ impl<'a> Accumulator<'a> {
             by_agency_pair: pairs,
             by_raising_agency: self.raising,
             deadlines_missed: self.deadlines_missed,
-            median_working_days_to_resolve: median(&mut self.resolve_days),
+            median_working_days_to_resolve: median(&self.resolve_days),
             median_working_days_in_stage: (1..=4)
-                .map(|s| (s.to_string(), median(&mut self.stage_days[s - 1])))
+                .map(|s| (s.to_string(), median(&self.stage_days[s - 1])))
                 .collect(),
             previous_month: headline(&self.months[11]),
             same_month_last_year: headline(&self.months[0]),
@@ -752,18 +751,29 @@ fn decisions(f: &CaseFacts, month: Month, state: &str, to: &[&str]) -> (u64, u64
     (decided, in_time)
 }
 
-/// The median, halfway between the middle two of an even count; none of nothing.
-fn median(values: &mut [u32]) -> Option<f64> {
-    if values.is_empty() {
-        return None;
+/// How many times each number of working days was counted: what a median needs, in memory that
+/// grows with the distinct values (a few dozen), not with the cases.
+type Days = BTreeMap<u32, u64>;
+
+/// The median of the values counted, halfway between the middle two of an even count; none of
+/// nothing.
+fn median(days: &Days) -> Option<f64> {
+    let n: u64 = days.values().sum();
+    // The value at 0-based position `k` in sorted order.
+    let nth = |k: u64| {
+        let mut seen = 0;
+        days.iter()
+            .find(|(_, count)| {
+                seen += **count;
+                seen > k
+            })
+            .map(|(value, _)| f64::from(*value))
+    };
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => nth(n / 2),
+        _ => Some((nth(n / 2 - 1)? + nth(n / 2)?) / 2.0),
     }
-    values.sort_unstable();
-    let n = values.len();
-    Some(if n % 2 == 1 {
-        f64::from(values[n / 2])
-    } else {
-        (f64::from(values[n / 2 - 1]) + f64::from(values[n / 2])) / 2.0
-    })
 }
 
 #[cfg(test)]

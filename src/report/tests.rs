@@ -136,7 +136,16 @@ fn missed_deadlines_are_those_not_ended_before_they_fell_due() {
 
 #[test]
 fn medians_of_even_counts_fall_between() {
-    assert_eq!(median(&mut []), None);
-    assert_eq!(median(&mut [3, 1, 2]), Some(2.0));
-    assert_eq!(median(&mut [4, 1, 2, 3]), Some(2.5));
+    let days = |values: &[u32]| {
+        let mut days = Days::new();
+        for v in values {
+            *days.entry(*v).or_default() += 1;
+        }
+        days
+    };
+    assert_eq!(median(&days(&[])), None);
+    assert_eq!(median(&days(&[3, 1, 2])), Some(2.0));
+    assert_eq!(median(&days(&[4, 1, 2, 3])), Some(2.5));
+    assert_eq!(median(&days(&[5, 5, 5, 1])), Some(5.0));
+    assert_eq!(median(&days(&[1, 1, 7, 9])), Some(4.0));
 }

@@ -1267,9 +1267,19 @@ impl Store for PostgresStore {
         sqlx::query("LOCK TABLE summary_rebuild, case_summary, case_stays IN EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
+        // Fresh statistics for reading the log: on tables loaded since the last analyze (a
+        // restore, an import) the planner would otherwise guess a few rows and loop over them.
+        sqlx::query("ANALYZE cases, events, deadlines")
+            .execute(&mut *tx)
+            .await?;
         let cases =
             summary::rebuild::<Postgres>(self, &mut tx, force, "TRUNCATE case_stays, case_summary")
                 .await?;
+        if cases.is_some() {
+            sqlx::query("ANALYZE case_summary, case_stays")
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(cases)
     }

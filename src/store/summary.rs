@@ -413,9 +413,11 @@ pub struct SummaryFacts {
     pub opened: Vec<OpenedCount>,
     /// Disputes active in the month by the highest stage (`stage1`..`stage4`) they were at.
     pub stage_reached: Vec<(String, i64)>,
-    /// Disputes resolved in the month: their division and the days they opened and closed.
+    /// Disputes resolved in the month, grouped by division and the days they opened and
+    /// closed.
     pub resolutions: Vec<DaySpan>,
-    /// Dispute stays in `stage1`..`stage4` left in the month: the stage and its days.
+    /// Dispute stays in `stage1`..`stage4` left in the month, grouped by stage, division and
+    /// the days they were entered and left.
     pub stage_stays: Vec<(String, DaySpan)>,
     /// Referral and transfer decisions in the month, by workflow and state left.
     pub decisions: Vec<DecisionCount>,
@@ -451,7 +453,7 @@ pub struct OpenedCount {
     pub n: i64,
 }
 
-/// A span of London days on a division's calendar.
+/// Spans of London days on a division's calendar: how many with these first and last days.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct DaySpan {
     /// Division.
@@ -460,6 +462,8 @@ pub struct DaySpan {
     pub from_day: i64,
     /// Last day.
     pub until_day: i64,
+    /// How many.
+    pub n: i64,
 }
 
 /// Decisions leaving one state of one workflow in the month.
@@ -491,63 +495,98 @@ pub struct MonthQuery {
 /// The stages the report counts (a dispute's states `stage1`..`stage4`), as SQL.
 const STAGES: &str = "('stage1', 'stage2', 'stage3', 'stage4')";
 
+/// The month a case closed, an open one's counted as the last there is: the expression the
+/// `case_summary_active` index (migration 0009) is on, which a query must repeat as it is.
+const UNTIL: &str = "COALESCE(c.closed_month, 2147483647)";
+
+/// Whether `c` (a `case_summary` row) is a case of `workflows` active in month `$1`: opened by
+/// its end, not closed before its start. A range of the `case_summary_active` index, small for
+/// a recent month. Every stay left in the month, and every deadline that fell due in it while
+/// its case was open, belongs to one of these cases; their stays are read by case.
+fn active(workflows: &str) -> String {
+    format!("c.workflow IN {workflows} AND {UNTIL} >= $1 AND c.opened_month <= $1")
+}
+
+/// A month's active cases of `workflows` with their stays, as `c` and `s`.
+fn active_stays(workflows: &str) -> String {
+    format!(
+        "case_summary c JOIN case_stays s ON s.case_id = c.case_id WHERE {}",
+        active(workflows)
+    )
+}
+
 /// Headline groups; `$1` the month, `$2` the window's first month.
-const MONTHS_QUERY: &str = "SELECT opened_month, closed_month, outcome, outcome_detail, COUNT(*) AS n \
-     FROM case_summary WHERE workflow = 'dispute' AND opened_month <= $1 \
-     AND (closed_month IS NULL OR closed_month >= $2) \
-     GROUP BY opened_month, closed_month, outcome, outcome_detail";
+fn months_query() -> String {
+    format!(
+        "SELECT opened_month, closed_month, outcome, outcome_detail, COUNT(*) AS n \
+         FROM case_summary c WHERE c.workflow = 'dispute' AND {UNTIL} >= $2 \
+         AND c.opened_month <= $1 GROUP BY opened_month, closed_month, outcome, outcome_detail"
+    )
+}
 
 /// Opened in the month by category and agencies; `$1` the month.
-const OPENED_QUERY: &str = "SELECT category, raising, receiving, COUNT(*) AS n FROM case_summary \
-     WHERE workflow = 'dispute' AND opened_month = $1 GROUP BY category, raising, receiving";
+fn opened_query() -> String {
+    format!(
+        "SELECT category, raising, receiving, COUNT(*) AS n FROM case_summary c WHERE {} \
+         AND c.opened_month = $1 GROUP BY category, raising, receiving",
+        active("('dispute')")
+    )
+}
 
 /// Resolved in the month; `$1` the month.
-const RESOLUTIONS_QUERY: &str = "SELECT division, opened_day AS from_day, closed_day AS until_day \
-     FROM case_summary WHERE workflow = 'dispute' AND closed_month = $1 AND outcome = 'resolved'";
-
-/// Dispute stays that overlap month `$1` (entered by its end, not left before its start).
-fn overlapping(columns: &str) -> String {
+fn resolutions_query() -> String {
     format!(
-        "SELECT {columns} FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-         WHERE (s.left_month IS NULL OR s.left_month >= $1) AND s.entered_month <= $1 \
-         AND c.workflow = 'dispute'"
+        "SELECT division, opened_day AS from_day, closed_day AS until_day, COUNT(*) AS n \
+         FROM case_summary c WHERE c.workflow = 'dispute' AND {UNTIL} = $1 \
+         AND c.outcome = 'resolved' GROUP BY division, opened_day, closed_day"
     )
 }
 
 /// Stage stays left in the month; `$1` the month.
 fn stage_stays_query() -> String {
     format!(
-        "SELECT s.state, c.division, s.entered_day AS from_day, s.left_day AS until_day \
-         FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-         WHERE s.left_month = $1 AND s.state IN {STAGES} AND c.workflow = 'dispute'"
+        "SELECT s.state, c.division, s.entered_day, s.left_day, COUNT(*) \
+         FROM {} AND s.left_month = $1 AND s.state IN {STAGES} \
+         GROUP BY s.state, c.division, s.entered_day, s.left_day",
+        active_stays("('dispute')")
     )
 }
 
-/// Highest stage per dispute active in the month (stage names order as their numbers).
+/// Highest stage per dispute active in the month (stage names order as their numbers): of its
+/// stays in a stage, those entered by the month's end and not left before its start.
 fn stage_reached_query() -> String {
     format!(
-        "SELECT top, COUNT(*) FROM ({} AND s.state IN {STAGES} GROUP BY s.case_id) t GROUP BY top",
-        overlapping("s.case_id, MAX(s.state) AS top")
+        "SELECT top, COUNT(*) FROM (SELECT s.case_id, MAX(s.state) AS top \
+         FROM {} AND s.state IN {STAGES} AND s.entered_month <= $1 \
+         AND (s.left_month IS NULL OR s.left_month >= $1) GROUP BY s.case_id) t GROUP BY top",
+        active_stays("('dispute')")
     )
 }
 
 /// Referral decisions and feedback, transfer decisions, left in the month; `$1` the month.
-const DECISIONS_QUERY: &str = "SELECT c.workflow, s.state, COUNT(*) AS decided, \
-     SUM(CASE WHEN s.left_in_time THEN 1 ELSE 0 END) AS in_time \
-     FROM case_stays s JOIN case_summary c ON c.case_id = s.case_id \
-     WHERE s.left_month = $1 AND s.left_to <> 'withdrawn' \
-     AND ((c.workflow = 'referral' AND s.state IN ('received', 'feedback_due', 'feedback_due_declined')) \
-       OR (c.workflow = 'transfer' AND s.state = 'notified' AND s.left_to IN ('transferred', 'refused'))) \
-     GROUP BY c.workflow, s.state";
+fn decisions_query() -> String {
+    format!(
+        "SELECT c.workflow, s.state, COUNT(*) AS decided, \
+         SUM(CASE WHEN s.left_in_time THEN 1 ELSE 0 END) AS in_time \
+         FROM {} AND s.left_month = $1 AND s.left_to <> 'withdrawn' \
+         AND ((c.workflow = 'referral' \
+               AND s.state IN ('received', 'feedback_due', 'feedback_due_declined')) \
+           OR (c.workflow = 'transfer' AND s.state = 'notified' \
+               AND s.left_to IN ('transferred', 'refused'))) \
+         GROUP BY c.workflow, s.state",
+        active_stays("('referral', 'transfer')")
+    )
+}
 
 /// Missed dispute state deadlines due in `[$2, $3)`: a missed one's case was open when it fell
-/// due, so it has a stay overlapping the month `$1`, and only those cases' deadlines are read.
+/// due, so only the month's active cases' deadlines are read (by case).
 fn missed_query() -> String {
     format!(
-        "SELECT COUNT(*) FROM deadlines d WHERE d.case_id IN ({}) \
+        "SELECT COUNT(*) FROM deadlines d \
+         WHERE d.case_id IN (SELECT c.case_id FROM case_summary c WHERE {}) \
          AND d.slot_kind = 'state' AND d.kind = 'lapse' AND d.due_at >= $2 AND d.due_at < $3 \
          AND (d.status = 'fired' OR (d.status IN ('met', 'cancelled') AND d.ended_at > d.due_at))",
-        overlapping("s.case_id")
+        active("('dispute')")
     )
 }
 
@@ -576,16 +615,16 @@ where
     DaySpan: for<'r> sqlx::FromRow<'r, DB::Row>,
     DecisionCount: for<'r> sqlx::FromRow<'r, DB::Row>,
     (String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
-    (String, String, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, String, i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     let mut conn = pool.acquire().await?;
-    let months = sqlx::query_as::<DB, MonthCount>(MONTHS_QUERY)
+    let months = sqlx::query_as::<DB, MonthCount>(sqlx::AssertSqlSafe(months_query()))
         .bind(q.month)
         .bind(q.window)
         .fetch_all(&mut *conn)
         .await?;
-    let opened = sqlx::query_as::<DB, OpenedCount>(OPENED_QUERY)
+    let opened = sqlx::query_as::<DB, OpenedCount>(sqlx::AssertSqlSafe(opened_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
@@ -594,28 +633,30 @@ where
             .bind(q.month)
             .fetch_all(&mut *conn)
             .await?;
-    let resolutions = sqlx::query_as::<DB, DaySpan>(RESOLUTIONS_QUERY)
+    let resolutions = sqlx::query_as::<DB, DaySpan>(sqlx::AssertSqlSafe(resolutions_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
-    let stage_stays =
-        sqlx::query_as::<DB, (String, String, i64, i64)>(sqlx::AssertSqlSafe(stage_stays_query()))
-            .bind(q.month)
-            .fetch_all(&mut *conn)
-            .await?
-            .into_iter()
-            .map(|(state, division, from_day, until_day)| {
-                (
-                    state,
-                    DaySpan {
-                        division,
-                        from_day,
-                        until_day,
-                    },
-                )
-            })
-            .collect();
-    let decisions = sqlx::query_as::<DB, DecisionCount>(DECISIONS_QUERY)
+    let stage_stays = sqlx::query_as::<DB, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(
+        stage_stays_query(),
+    ))
+    .bind(q.month)
+    .fetch_all(&mut *conn)
+    .await?
+    .into_iter()
+    .map(|(state, division, from_day, until_day, n)| {
+        (
+            state,
+            DaySpan {
+                division,
+                from_day,
+                until_day,
+                n,
+            },
+        )
+    })
+    .collect();
+    let decisions = sqlx::query_as::<DB, DecisionCount>(sqlx::AssertSqlSafe(decisions_query()))
         .bind(q.month)
         .fetch_all(&mut *conn)
         .await?;
@@ -879,4 +920,149 @@ pub async fn verify(store: &dyn Store) -> Result<Vec<String>, StoreError> {
         lo += PAGE;
     }
     Ok(problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::report_rows::LapseFact;
+
+    fn t(text: &str) -> DateTime<Utc> {
+        text.parse().unwrap()
+    }
+
+    fn entry(seq: i64, at: &str, from: &str, to: &str, outcome: Option<&str>) -> EntryFact {
+        EntryFact {
+            seq,
+            at: t(at),
+            event: "e".into(),
+            from_state: from.into(),
+            to_state: to.into(),
+            outcome: outcome.map(String::from),
+        }
+    }
+
+    #[test]
+    fn stays_run_from_entering_a_state_to_leaving_it_and_closing_starts_none() {
+        let lapse = |slot: &str, due: &str, status: &str, ended: &str| LapseFact {
+            slot: slot.into(),
+            due_at: t(due),
+            status: status.into(),
+            ended_at: Some(t(ended)),
+        };
+        // A referral declined in time, fed back late, re-referred (a note in between keeps its
+        // state), then accepted; and a dispute resolved in part at stage 2.
+        let referral = CaseFacts {
+            id: 7,
+            workflow: "referral".into(),
+            division: "england-and-wales".into(),
+            category: None,
+            raised_by: Some("Little Steps Nursery".into()),
+            respondent: None,
+            opened_at: t("2026-01-30T10:00:00Z"),
+            closed_at: None,
+            outcome: None,
+            entries: vec![
+                entry(1, "2026-01-30T10:00:00Z", "", "received", None),
+                entry(
+                    2,
+                    "2026-02-02T09:00:00Z",
+                    "received",
+                    "feedback_due_declined",
+                    None,
+                ),
+                entry(
+                    3,
+                    "2026-02-05T09:00:00Z",
+                    "feedback_due_declined",
+                    "not_accepted",
+                    None,
+                ),
+                entry(4, "2026-02-06T09:00:00Z", "not_accepted", "received", None),
+                entry(5, "2026-02-06T11:00:00Z", "received", "received", None),
+                entry(6, "2026-02-09T09:00:00Z", "received", "feedback_due", None),
+            ],
+            lapses: vec![
+                lapse(
+                    "received",
+                    "2026-02-02T17:00:00Z",
+                    "met",
+                    "2026-02-02T09:00:00Z",
+                ),
+                lapse(
+                    "feedback_due_declined",
+                    "2026-02-03T17:00:00Z",
+                    "fired",
+                    "2026-02-03T17:00:00Z",
+                ),
+                lapse(
+                    "received",
+                    "2026-02-09T17:00:00Z",
+                    "met",
+                    "2026-02-09T09:00:00Z",
+                ),
+            ],
+        };
+        let (summary, stays) = summary_of(&referral);
+        assert_eq!(summary.opened_month, month_number(2026, 1));
+        assert_eq!((summary.closed_month, summary.outcome_detail), (None, None));
+        let left: Vec<_> = stays
+            .iter()
+            .map(|s| {
+                (
+                    s.seq,
+                    s.state.as_str(),
+                    s.left_to.as_deref(),
+                    s.left_in_time,
+                )
+            })
+            .collect();
+        assert_eq!(
+            left,
+            [
+                (1, "received", Some("feedback_due_declined"), Some(true)),
+                (
+                    2,
+                    "feedback_due_declined",
+                    Some("not_accepted"),
+                    Some(false)
+                ),
+                (3, "not_accepted", Some("received"), Some(false)),
+                (4, "received", Some("feedback_due"), Some(true)),
+                (6, "feedback_due", None, None),
+            ]
+        );
+        assert_eq!(stays[0].entered_month, month_number(2026, 1));
+        assert_eq!(stays[0].left_month, Some(month_number(2026, 2)));
+        assert_eq!(
+            date_of_day(stays[1].left_day.unwrap()),
+            NaiveDate::from_ymd_opt(2026, 2, 5)
+        );
+
+        let dispute = CaseFacts {
+            workflow: "dispute".into(),
+            opened_at: t("2026-03-02T10:00:00Z"),
+            closed_at: Some(t("2026-03-09T10:00:00Z")),
+            outcome: Some("resolved".into()),
+            entries: vec![
+                entry(1, "2026-03-02T10:00:00Z", "", "stage1", None),
+                entry(2, "2026-03-04T10:00:00Z", "stage1", "stage2", None),
+                entry(
+                    3,
+                    "2026-03-09T10:00:00Z",
+                    "stage2",
+                    "resolved",
+                    Some("partly_resolved"),
+                ),
+                entry(4, "2026-03-10T10:00:00Z", "resolved", "resolved", None),
+            ],
+            lapses: Vec::new(),
+            ..referral
+        };
+        let (summary, stays) = summary_of(&dispute);
+        assert_eq!(summary.outcome_detail.as_deref(), Some("partly_resolved"));
+        assert_eq!(summary.closed_day, Some(day_of(t("2026-03-09T10:00:00Z"))));
+        assert_eq!(stays.len(), 2);
+        assert_eq!(stays[1].left_to.as_deref(), Some("resolved"));
+    }
 }
