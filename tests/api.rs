@@ -48,21 +48,7 @@ async fn who_reads_which_case() {
                 .status
                 .success()
         );
-        let opened = json(&escalate(
-            &[
-                "case",
-                "open",
-                "--workflow",
-                "dispute",
-                "--data",
-                "examples/dispute.json",
-                "--by",
-                "priya.shah@school.example.org",
-                "--json",
-            ],
-            &env,
-        ));
-        let reference = opened["reference"].as_str().unwrap().to_string();
+        let reference = common::open_dispute(&env, None);
         let served = Served::start(&env);
         let base = served.url.clone();
         let case_url = format!("{base}/api/v1/cases/{reference}");
@@ -252,21 +238,7 @@ async fn events_through_the_api() {
                 .status
                 .success()
         );
-        let opened = json(&escalate(
-            &[
-                "case",
-                "open",
-                "--workflow",
-                "dispute",
-                "--data",
-                "examples/dispute.json",
-                "--by",
-                "priya.shah@school.example.org",
-                "--json",
-            ],
-            &env,
-        ));
-        let reference = opened["reference"].as_str().unwrap().to_string();
+        let reference = common::open_dispute(&env, None);
         let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
         let teacher = user_with_token(
             &env,
@@ -452,21 +424,7 @@ async fn workflows_agencies_and_the_events_a_caller_may_take() {
             .status
             .success()
     );
-    let opened = json(&escalate(
-        &[
-            "case",
-            "open",
-            "--workflow",
-            "dispute",
-            "--data",
-            "examples/dispute.json",
-            "--by",
-            "priya.shah@school.example.org",
-            "--json",
-        ],
-        &env,
-    ));
-    let reference = opened["reference"].as_str().unwrap().to_string();
+    let reference = common::open_dispute(&env, None);
     let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
     let dsl = user_with_token(&env, "dsl@school.example.org", "manager", None);
     let board = user_with_token(&env, "board@partnership.example.org", "board", None);
@@ -587,21 +545,7 @@ async fn post_with_key(
 async fn a_retried_or_double_submitted_event_is_recorded_once() {
     for db in TestDb::all() {
         let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
-        let opened = json(&escalate(
-            &[
-                "case",
-                "open",
-                "--workflow",
-                "dispute",
-                "--data",
-                "examples/dispute.json",
-                "--by",
-                "priya.shah@school.example.org",
-                "--json",
-            ],
-            &env,
-        ));
-        let reference = opened["reference"].as_str().unwrap().to_string();
+        let reference = common::open_dispute(&env, None);
         let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
         let tom = user_with_token(
             &env,

@@ -12,26 +12,6 @@ fn ok(env: &[(&str, &str)], args: &[&str]) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-fn open(env: &[(&str, &str)], at: &str) -> String {
-    let opened = json(&escalate(
-        &[
-            "case",
-            "open",
-            "--workflow",
-            "dispute",
-            "--data",
-            "examples/dispute.json",
-            "--by",
-            "priya.shah@school.example.org",
-            "--now",
-            at,
-            "--json",
-        ],
-        env,
-    ));
-    opened["reference"].as_str().unwrap().to_string()
-}
-
 /// The recipient and the decoded text part of each message.
 fn digests(server: &SmtpServer) -> Vec<(String, String)> {
     let mut out: Vec<(String, String)> = server
@@ -83,8 +63,8 @@ fn each_person_gets_their_open_cases_once_a_week() {
         ok(&env, &["agencies", "import", "config/agencies.yaml"]);
         // Friday 20 November 2026: A stays at stage 1 (due Tuesday 24th), B moves to stage 2
         // (due Friday 27th), C is resolved the same day.
-        let a = open(&env, "2026-11-20T09:00:00Z");
-        let b = open(&env, "2026-11-20T09:05:00Z");
+        let a = common::open_dispute(&env, Some("2026-11-20T09:00:00Z"));
+        let b = common::open_dispute(&env, Some("2026-11-20T09:05:00Z"));
         ok(
             &env,
             &[
@@ -100,7 +80,7 @@ fn each_person_gets_their_open_cases_once_a_week() {
                 "2026-11-20T10:00:00Z",
             ],
         );
-        let c = open(&env, "2026-11-20T09:10:00Z");
+        let c = common::open_dispute(&env, Some("2026-11-20T09:10:00Z"));
         ok(
             &env,
             &[

@@ -337,3 +337,24 @@ impl Drop for Served {
         let _ = self.child.wait();
     }
 }
+
+/// Opens the example dispute (`examples/dispute.json`) as its raiser, at `at` if given; its
+/// reference.
+pub fn open_dispute(env: &[(&str, &str)], at: Option<&str>) -> String {
+    let mut args = vec![
+        "case",
+        "open",
+        "--workflow",
+        "dispute",
+        "--data",
+        "examples/dispute.json",
+        "--by",
+        "priya.shah@school.example.org",
+        "--json",
+    ];
+    if let Some(at) = at {
+        args.extend(["--now", at]);
+    }
+    let opened = json(&escalate(&args, env));
+    opened["reference"].as_str().unwrap().to_string()
+}
