@@ -765,3 +765,67 @@ async fn opening_a_case_through_the_api() {
         assert_eq!(count(), 1);
     }
 }
+
+#[tokio::test]
+async fn the_calendar_and_the_monthly_report_over_http() {
+    let db = TestDb::sqlite();
+    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+    let board = user_with_token(&env, "board@partnership.example.org", "board", None);
+    common::open_dispute(&env, Some("2026-10-14T10:00:00Z"));
+    let served = Served::start(&env);
+    let base = &served.url;
+
+    // Christmas Eve after the cut-off: counting starts on the 27th, after Christmas and Boxing
+    // Day; the same answer as the command line's.
+    let url = format!(
+        "{base}/api/v1/calendar/due?from=2024-12-24T18:00:00Z&after=3%20working%20days&division=england-and-wales"
+    );
+    let (status, _, due) = get(&url, Some(&priya)).await;
+    assert_eq!(status, StatusCode::OK, "{due}");
+    let cli = json(&escalate(
+        &[
+            "calendar",
+            "due",
+            "--from",
+            "2024-12-24T18:00:00Z",
+            "--after",
+            "3 working days",
+            "--json",
+        ],
+        &env,
+    ));
+    assert_eq!(due, cli);
+    assert_eq!(due["due"], "2025-01-02T17:00:00Z");
+    for bad in [
+        "from=yesterday&after=3%20working%20days",
+        "from=2024-12-24T18:00:00Z&after=3%20wrking%20days",
+        "from=2024-12-24T18:00:00Z&after=3%20working%20days&division=mars",
+        "after=3%20working%20days",
+    ] {
+        let (status, _, body) =
+            get(&format!("{base}/api/v1/calendar/due?{bad}"), Some(&priya)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
+        assert_eq!(body["error"], "bad_request", "{bad}: JSON like every error");
+    }
+
+    // The report: the board reads it (the same figures as the command line), a practitioner not.
+    let url = format!("{base}/api/v1/reports/monthly/2026-10");
+    let (status, _, report) = get(&url, Some(&board)).await;
+    assert_eq!(status, StatusCode::OK, "{report}");
+    let cli = json(&escalate(
+        &[
+            "report", "monthly", "--month", "2026-10", "--format", "json",
+        ],
+        &env,
+    ));
+    assert_eq!(report, cli);
+    assert_eq!(report["opened"], 1);
+    assert_eq!(get(&url, Some(&priya)).await.0, StatusCode::FORBIDDEN);
+    let (status, _, _) = get(
+        &format!("{base}/api/v1/reports/monthly/2026-13"),
+        Some(&board),
+    )
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+}

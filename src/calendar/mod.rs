@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 pub use changes::{ChangedDay, HolidayChanges};
 pub use division::{Division, UnknownDivision};
 pub use duration::{Duration, DurationError};
-pub use explain::local_time;
+pub use explain::{DueAnswer, local_time};
 pub use feed::{Holiday, HolidayFeed, OFFICIAL_FEED, Source};
 
 /// First year the calendar answers for.

@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use clap::Subcommand;
 use serde::Serialize;
 
-use super::{emit, parse_time, rfc3339};
+use super::{emit, parse_time};
 use crate::calendar::{Division, Duration, FIRST_YEAR, Holiday, LAST_YEAR};
 use crate::config::Settings;
 use crate::engine::RecomputeReport;
@@ -63,22 +63,6 @@ pub(crate) enum CalendarCommand {
 }
 
 #[derive(Serialize)]
-struct DueJson {
-    due: String,
-    due_local: String,
-    effective_start: String,
-    effective_date: String,
-    received: String,
-    duration: String,
-    division: Division,
-    time_zone: String,
-    provisional: bool,
-    data_version: String,
-    explain: Vec<String>,
-    summary: String,
-}
-
-#[derive(Serialize)]
 struct HolidaysJson<'a> {
     year: i32,
     division: Division,
@@ -103,24 +87,7 @@ pub(crate) fn run(cmd: CalendarCommand, settings: &Settings, out: &mut dyn Write
             if !json {
                 return emit(out, &summary);
             }
-            let tz = calendar.hours().time_zone;
-            let report = DueJson {
-                due: rfc3339(deadline.due_at),
-                due_local: deadline
-                    .due_at
-                    .with_timezone(&tz)
-                    .to_rfc3339_opts(SecondsFormat::Secs, false),
-                effective_start: rfc3339(deadline.effective_start),
-                effective_date: deadline.explanation.effective_date.to_string(),
-                received: rfc3339(from),
-                duration: after.to_string(),
-                division,
-                time_zone: tz.name().to_string(),
-                provisional: deadline.provisional,
-                data_version: deadline.data_version.to_string(),
-                explain: calendar.explain(&deadline),
-                summary,
-            };
+            let report = calendar.answer(&deadline, from, after, division);
             emit(out, &to_json(&report)?)
         }
         CalendarCommand::Holidays {

@@ -241,9 +241,11 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
             let _ = stop.send(true);
         };
         let http_stop = stopping.clone();
+        let division = settings.division()?;
         let http = async {
             if let Err(e) =
-                crate::http::serve(listener, AppState::new(engine.clone()), http_stop).await
+                crate::http::serve(listener, AppState::new(engine.clone(), division), http_stop)
+                    .await
             {
                 tracing::error!("the API stopped: {e}");
             }

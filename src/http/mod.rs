@@ -40,16 +40,19 @@ pub struct AppState {
     pub failures: Arc<auth::Failures>,
     /// Requests answered, for `/metrics`.
     pub requests_seen: Arc<metrics::Requests>,
+    /// The division whose holidays apply when a request names none.
+    pub division: crate::calendar::Division,
 }
 
 impl AppState {
-    /// State around `engine`.
-    pub fn new(engine: Arc<Engine>) -> Self {
+    /// State around `engine`, with `division` the configured default.
+    pub fn new(engine: Arc<Engine>, division: crate::calendar::Division) -> Self {
         AppState {
             engine,
             requests: Arc::default(),
             failures: Arc::default(),
             requests_seen: Arc::default(),
+            division,
         }
     }
 }
@@ -70,6 +73,11 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/workflows", get(reference::workflows))
         .route("/api/v1/workflows/{name}", get(reference::workflow))
         .route("/api/v1/agencies", get(reference::agencies))
+        .route("/api/v1/calendar/due", get(reference::due))
+        .route(
+            "/api/v1/reports/monthly/{month}",
+            get(reference::monthly_report),
+        )
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))
