@@ -161,7 +161,6 @@ fn delete_case(reference: &str) -> Vec<String> {
     let id = format!("(SELECT id FROM cases WHERE reference = '{reference}')");
     // Every row of the case, its report summary included.
     vec![
-        format!("DELETE FROM case_stays WHERE case_id = {id}"),
         format!("DELETE FROM case_summary WHERE case_id = {id}"),
         format!("DELETE FROM outbox WHERE case_id = {id}"),
         format!("DELETE FROM deadlines WHERE case_id = {id}"),

@@ -1,8 +1,11 @@
 -- The monthly report's per-case summary (src/store/summary.rs): a derived cache of the event log
--- that the store writes in the same transaction as each entry, so the report reads a few indexed
--- groups instead of every event. Months are London month numbers (year * 12 + month - 1), days
--- London day numbers (days from 1 January of year 1). Not hash-chained: it holds nothing the log
--- does not; `audit verify` checks it against the log and `escalate report rebuild` rewrites it.
+-- that the store writes in the same transaction as each entry, so the report reads one month's
+-- cases instead of every event. Months are London month numbers (year * 12 + month - 1), days
+-- London day numbers (days from 1 January of year 1). `moves` holds one `STATE MONTH DAY FLAG;`
+-- per change of state (FLAG: the state left had its deadline met in time, 1 or 0; - for the
+-- opening): a change of state appends to it, a column no index covers. Not hash-chained: it holds
+-- nothing the log does not; `audit verify` checks it against the log and `escalate report
+-- rebuild` rewrites it.
 CREATE TABLE case_summary (
     case_id        BIGINT  PRIMARY KEY,
     workflow       TEXT    NOT NULL,
@@ -15,32 +18,15 @@ CREATE TABLE case_summary (
     closed_month   BIGINT,
     closed_day     BIGINT,
     outcome        TEXT,
-    outcome_detail TEXT
-) WITH (fillfactor = 80);
+    outcome_detail TEXT,
+    moves          TEXT    NOT NULL
+) WITH (fillfactor = 80); -- room on each page for a change of state's update (HOT)
 -- The report finds a month's cases as those opened by its end and not closed before its start:
 -- one range of this index (an open case's closed month counts as 2147483647, so that the range
 -- takes it in; both databases use an index on an expression the query repeats word for word),
 -- opened_month checked in the index.
 CREATE INDEX case_summary_active
     ON case_summary (workflow, (COALESCE(closed_month, 2147483647)), opened_month);
-
--- One row per stay of a case in a state that is not terminal, keyed by the entry that entered it;
--- the entry that leaves it fills in the left_* columns (left_in_time: it met the state's lapse
--- deadline before that fell due). The report reads a month's cases' stays by case, so the key is
--- the only index: a transition adds one index entry, and its update of the stay changes no
--- indexed column (with room left on each page, a HOT update: no index entry at all).
-CREATE TABLE case_stays (
-    case_id       BIGINT  NOT NULL,
-    seq           BIGINT  NOT NULL,
-    state         TEXT    NOT NULL,
-    entered_month BIGINT  NOT NULL,
-    entered_day   BIGINT  NOT NULL,
-    left_month    BIGINT,
-    left_day      BIGINT,
-    left_to       TEXT,
-    left_in_time  BOOLEAN,
-    PRIMARY KEY (case_id, seq)
-) WITH (fillfactor = 80);
 
 -- A row here asks for the summary to be rebuilt from the log (the store does it when it next
 -- migrates, in Rust, as on SQLite, which has no time zones to find London months with).

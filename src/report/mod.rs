@@ -606,28 +606,28 @@ impl<'a> Accumulator<'a> {
             let until = summary::date_of_day(span.until_day)?;
             acc.working_days(&span.division, from, until)
         };
-        for span in &s.resolutions {
+        for (span, n) in &s.resolutions {
             if let Some(d) = days(self, span) {
-                *self.resolve_days.entry(d).or_default() += span.n as u64;
+                *self.resolve_days.entry(d).or_default() += *n as u64;
             }
         }
-        for (state, span) in &s.stage_stays {
+        for ((state, span), n) in &s.stage_stays {
             let stage = stage_number(state);
             if (1..=4).contains(&stage)
                 && let Some(d) = days(self, span)
             {
-                *self.stage_days[stage as usize - 1].entry(d).or_default() += span.n as u64;
+                *self.stage_days[stage as usize - 1].entry(d).or_default() += *n as u64;
             }
         }
-        for d in &s.decisions {
-            let target = match (d.workflow.as_str(), d.state.as_str()) {
+        for ((workflow, state), (decided, in_time)) in &s.decisions {
+            let target = match (workflow.as_str(), state.as_str()) {
                 ("referral", "received") => &mut self.referrals,
                 ("referral", _) => &mut self.feedback,
                 ("transfer", _) => &mut self.transfers,
                 _ => continue,
             };
-            target.0 += d.decided as u64;
-            target.1 += d.in_time as u64;
+            target.0 += *decided as u64;
+            target.1 += *in_time as u64;
         }
         self.deadlines_missed += s.deadlines_missed as u64;
     }

@@ -25,7 +25,7 @@ pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
 pub use gauges::{GaugeStore, Gauges};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
-pub use summary::{CaseSummary, MonthQuery, Stay, SummaryFacts};
+pub use summary::{CaseSummary, MonthQuery, SummaryFacts};
 
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -331,20 +331,20 @@ pub trait Store: AccessStore + GaugeStore + Send + Sync {
         sink: &mut (dyn FnMut(CaseFacts) + Send),
     ) -> Result<(), StoreError>;
 
-    /// The report's figures for one month from the summary tables (grouped counts, and the
-    /// rows of that month its medians need).
+    /// The report's figures for one month from the summary (grouped counts, and what its
+    /// medians need, grouped by the days counted).
     async fn report_summary(&self, month: &MonthQuery) -> Result<SummaryFacts, StoreError>;
 
-    /// Rewrites the summary tables from the event log, in one transaction that holds off
+    /// Rewrites the report summary from the event log, in one transaction that holds off
     /// writers of the summary: always when `force`, else only if a migration asked for it.
     /// Returns how many cases it summarised, none if it did nothing.
     async fn rebuild_summary(&self, force: bool) -> Result<Option<u64>, StoreError>;
 
-    /// The stored summary rows of the cases with ids in `ids`, by id, each with its stays.
+    /// The stored summary rows of the cases with ids in `ids`, by id.
     async fn stored_summaries(
         &self,
         ids: std::ops::Range<i64>,
-    ) -> Result<Vec<(CaseSummary, Vec<Stay>)>, StoreError>;
+    ) -> Result<Vec<CaseSummary>, StoreError>;
 
     /// The highest case id (0 with no cases).
     async fn max_case_id(&self) -> Result<i64, StoreError>;

@@ -258,8 +258,8 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
     // still pending for it, whatever `ended` below does.
     summary::push_write(
         &mut q,
-        &SummaryWrite::of(w, link.seq),
-        (|name| format!(", {name} AS ("), ")"),
+        &SummaryWrite::of(w),
+        (", summary AS (", ")"),
         |q| {
             q.push("(SELECT id FROM head)");
         },
@@ -1264,7 +1264,7 @@ impl Store for PostgresStore {
         let mut tx = self.pool.begin().await?;
         // Writers that touch the summary wait from here to the commit; the rest (notes,
         // reminders) change nothing in it. The marker's lock makes two rebuilds queue.
-        sqlx::query("LOCK TABLE summary_rebuild, case_summary, case_stays IN EXCLUSIVE MODE")
+        sqlx::query("LOCK TABLE summary_rebuild, case_summary IN EXCLUSIVE MODE")
             .execute(&mut *tx)
             .await?;
         // Fresh statistics for reading the log: on tables loaded since the last analyze (a
@@ -1273,10 +1273,9 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await?;
         let cases =
-            summary::rebuild::<Postgres>(self, &mut tx, force, "TRUNCATE case_stays, case_summary")
-                .await?;
+            summary::rebuild::<Postgres>(self, &mut tx, force, "TRUNCATE case_summary").await?;
         if cases.is_some() {
-            sqlx::query("ANALYZE case_summary, case_stays")
+            sqlx::query("ANALYZE case_summary")
                 .execute(&mut *tx)
                 .await?;
         }
@@ -1287,7 +1286,7 @@ impl Store for PostgresStore {
     async fn stored_summaries(
         &self,
         ids: std::ops::Range<i64>,
-    ) -> Result<Vec<(super::CaseSummary, Vec<super::Stay>)>, StoreError> {
+    ) -> Result<Vec<super::CaseSummary>, StoreError> {
         summary::stored(&self.pool, ids).await
     }
 

@@ -268,13 +268,7 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
         .push_bind(link.data_digest.clone());
     q.push(");\n");
     // The report's summary, before the deadlines below end.
-    summary::push_write(
-        &mut q,
-        &SummaryWrite::of(w, link.seq),
-        (|_| String::new(), ";\n"),
-        case_id,
-        text,
-    );
+    summary::push_write(&mut q, &SummaryWrite::of(w), ("", ";\n"), case_id, text);
     if let Some((deadline, late)) = w.fired {
         q.push("UPDATE deadlines SET status = 'fired', ended_at = ")
             .push_bind(at.clone())
@@ -1329,13 +1323,8 @@ impl Store for SqliteStore {
         }
         let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let cases = summary::rebuild::<Sqlite>(
-            self,
-            &mut tx,
-            force,
-            "DELETE FROM case_stays; DELETE FROM case_summary",
-        )
-        .await?;
+        let cases =
+            summary::rebuild::<Sqlite>(self, &mut tx, force, "DELETE FROM case_summary").await?;
         tx.commit().await?;
         Ok(cases)
     }
@@ -1343,7 +1332,7 @@ impl Store for SqliteStore {
     async fn stored_summaries(
         &self,
         ids: std::ops::Range<i64>,
-    ) -> Result<Vec<(super::CaseSummary, Vec<super::Stay>)>, StoreError> {
+    ) -> Result<Vec<super::CaseSummary>, StoreError> {
         summary::stored(&self.pool, ids).await
     }
 

@@ -1,18 +1,21 @@
-//! The monthly report's per-case summary (migration 0009): `case_summary`, one row per case
-//! (what it is about, the London month and day it opened and closed, its outcome), and
-//! `case_stays`, one row per stay of a case in a state that is not terminal (when it entered and
-//! left, where it went, whether the state's deadline was met in time).
+//! The monthly report's per-case summary (migration 0009): `case_summary`, one row per case:
+//! what it is about, the London month and day it opened and closed, its outcome, and its
+//! `moves`, one short entry per change of state (where to, when, and whether the state left
+//! had its deadline met in time), from which the stays in each state follow.
 //!
 //! It is a derived cache of the event log (and of the lapse deadlines, for "in time"): it holds
 //! nothing the log does not, so the hash chain does not cover it. The store writes it in the same
-//! transaction as each entry ([`SummaryWrite`]), so the report becomes a few grouped, indexed
-//! scans ([`month_facts`]) whose work grows with one month's activity, not with every case
-//! ever opened. [`summary_of`] derives the same rows from a case's log: `escalate report
-//! rebuild` rewrites the tables with it, and `audit verify` checks them against it ([`verify`]).
+//! transaction as each entry ([`SummaryWrite`]): an opening inserts the row, a change of state
+//! appends to `moves` (a column no index covers, so on PostgreSQL a HOT update: no index entry),
+//! a closing fills in the closing columns. The report is then a few grouped scans of one month's
+//! cases ([`month_facts`]), whose work grows with one month's activity, not with every case ever
+//! opened. [`summary_of`] derives the same row from a case's log: `escalate report rebuild`
+//! rewrites the table with it, and `audit verify` checks the table against it ([`verify`]).
 //!
 //! Months and days are integers (London month number, London civil day number), so the report's
 //! SQL and row types are the same text and decoding on SQLite and PostgreSQL.
 
+use std::collections::BTreeMap;
 use std::ops::Range;
 
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
@@ -76,30 +79,67 @@ pub struct CaseSummary {
     pub outcome: Option<String>,
     /// The outcome as the report lists it ([`outcome_detail`]).
     pub outcome_detail: Option<String>,
+    /// Its changes of state, each written as [`Move::text`] says, oldest first.
+    pub moves: String,
 }
 
-/// One stay of a case in a state that is not terminal: from the entry that took it there to
-/// the entry that took it elsewhere (an entry whose state before and after differ).
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct Stay {
-    /// The case's row id.
-    pub case_id: i64,
-    /// The number of the entry that entered the state.
-    pub seq: i64,
-    /// The state.
-    pub state: String,
-    /// London month it was entered.
-    pub entered_month: i64,
-    /// London day it was entered.
-    pub entered_day: i64,
-    /// London month it was left, none while the case is still there.
-    pub left_month: Option<i64>,
-    /// London day it was left.
-    pub left_day: Option<i64>,
-    /// The state it left for.
-    pub left_to: Option<String>,
-    /// Whether the entry that left it met the state's lapse deadline, before it fell due.
-    pub left_in_time: Option<bool>,
+/// A change of state: an entry whose state before and after differ (the opening included).
+/// Two moves in a row make a stay in the first's state; the last is the case's state now (or
+/// the terminal state it closed in).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move<'a> {
+    /// The state entered.
+    pub state: &'a str,
+    /// London month.
+    pub month: i64,
+    /// London day.
+    pub day: i64,
+    /// Whether the entry met the lapse deadline of the state it left before it fell due; none
+    /// for the opening.
+    pub in_time: Option<bool>,
+}
+
+impl Move<'_> {
+    /// `STATE MONTH DAY FLAG;` with FLAG `1` (in time), `0` or `-` (the opening). State names
+    /// are lower case letters, digits and underscores, so neither separator occurs in them.
+    pub fn text(&self) -> String {
+        format!("{}{};", self.head(), flag(self.in_time))
+    }
+
+    /// The text up to the flag, which a write may work out in SQL.
+    fn head(&self) -> String {
+        format!("{} {} {} ", self.state, self.month, self.day)
+    }
+
+    /// The moves of a `moves` column, oldest first; none for what does not read as one.
+    pub fn parse(moves: &str) -> impl Iterator<Item = Option<Move<'_>>> {
+        moves.split_terminator(';').map(|text| {
+            let mut parts = text.split(' ');
+            let state = parts.next()?;
+            let month = parts.next()?.parse().ok()?;
+            let day = parts.next()?.parse().ok()?;
+            let in_time = match parts.next()? {
+                "1" => Some(true),
+                "0" => Some(false),
+                "-" => None,
+                _ => return None,
+            };
+            Some(Move {
+                state,
+                month,
+                day,
+                in_time,
+            })
+        })
+    }
+}
+
+fn flag(in_time: Option<bool>) -> &'static str {
+    match in_time {
+        Some(true) => "1",
+        Some(false) => "0",
+        None => "-",
+    }
 }
 
 /// How the report names a closed case's outcome: a resolution in full or in part as the
@@ -127,45 +167,32 @@ const CATEGORY: &str = "/category";
 const RAISING: &str = "/raised_by/agency";
 const RECEIVING: &str = "/respondent/agency";
 
-/// The summary rows of a case, derived from its log and lapse deadlines: what the store
-/// writes, entry by entry, as the case goes.
-pub fn summary_of(f: &CaseFacts) -> (CaseSummary, Vec<Stay>) {
-    let mut stays: Vec<Stay> = Vec::new();
+/// The summary row of a case, derived from its log and lapse deadlines: what the store writes,
+/// entry by entry, as the case goes.
+pub fn summary_of(f: &CaseFacts) -> CaseSummary {
+    let mut moves = String::new();
+    // The resolving entry: after the case closed, only entries that keep the state follow.
     let mut closing: Option<&EntryFact> = None;
-    // After the case closed, only entries that keep the state (record-only) follow.
-    let last_move = f.entries.iter().rposition(|e| e.from_state != e.to_state);
-    for (i, e) in f.entries.iter().enumerate() {
-        if e.from_state == e.to_state {
-            continue;
-        }
-        if let Some(open) = stays.last_mut().filter(|s| s.left_month.is_none()) {
-            open.left_month = Some(month_of(e.at));
-            open.left_day = Some(day_of(e.at));
-            open.left_to = Some(e.to_state.clone());
-            open.left_in_time = Some(f.lapses.iter().any(|l| {
+    for e in f.entries.iter().filter(|e| e.from_state != e.to_state) {
+        let in_time = (!moves.is_empty()).then(|| {
+            f.lapses.iter().any(|l| {
                 l.slot == e.from_state
                     && l.status == "met"
                     && l.ended_at == Some(e.at)
                     && e.at <= l.due_at
-            }));
-        }
-        if f.closed_at.is_some() && Some(i) == last_move {
-            closing = Some(e);
-        } else {
-            stays.push(Stay {
-                case_id: f.id,
-                seq: e.seq,
-                state: e.to_state.clone(),
-                entered_month: month_of(e.at),
-                entered_day: day_of(e.at),
-                left_month: None,
-                left_day: None,
-                left_to: None,
-                left_in_time: None,
-            });
-        }
+            })
+        });
+        let m = Move {
+            state: &e.to_state,
+            month: month_of(e.at),
+            day: day_of(e.at),
+            in_time,
+        };
+        moves.push_str(&m.text());
+        closing = Some(e);
     }
-    let summary = CaseSummary {
+    let closing = closing.filter(|_| f.closed_at.is_some());
+    CaseSummary {
         case_id: f.id,
         workflow: f.workflow.clone(),
         division: f.division.clone(),
@@ -183,52 +210,31 @@ pub fn summary_of(f: &CaseFacts) -> (CaseSummary, Vec<Stay>) {
                 closing.and_then(|e| e.outcome.as_deref()),
             )
         }),
-    };
-    (summary, stays)
+        moves,
+    }
 }
 
 /// What one case write changes in the summary, worked out from the write itself.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct SummaryWrite {
-    /// A new case's summary row (its `case_id` is filled in by the store).
-    pub open: Option<CaseSummary>,
-    /// The case left its state: close its open stay.
-    pub leave: Option<Leave>,
-    /// The case entered a state that is not terminal: a new stay.
-    pub enter: Option<Enter>,
-    /// An existing case closed.
-    pub close: Option<Close>,
-}
-
-/// The open stay's end.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Leave {
-    /// The state left.
-    pub from: String,
-    /// The state entered.
-    pub to: String,
-    /// When (event time).
-    pub at: DateTime<Utc>,
-    /// Its London month.
-    pub month: i64,
-    /// Its London day.
-    pub day: i64,
-    /// The write meets the state's deadline: it was in time if a pending lapse of the state
-    /// falls due at or after `at` (read in the same transaction, before the write ends it).
-    pub meets: bool,
-}
-
-/// A new stay.
-#[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Enter {
-    /// The entry's number.
-    pub seq: i64,
-    /// The state.
-    pub state: String,
-    /// Its London month.
-    pub month: i64,
-    /// Its London day.
-    pub day: i64,
+pub(crate) enum SummaryWrite {
+    /// Nothing: an entry that keeps the state.
+    None,
+    /// A new case's row (its `case_id` is filled in by the store).
+    Open(CaseSummary),
+    /// An existing case changed state: its move appended, and if it closed, the closing.
+    Move {
+        /// The move's text up to its flag.
+        head: String,
+        /// The state left, whose lapse deadline decides the flag.
+        from: String,
+        /// When (event time).
+        at: DateTime<Utc>,
+        /// The write meets the state's deadline: in time if a pending lapse of the state falls
+        /// due at or after `at` (read in the same transaction, before the write ends it).
+        meets: bool,
+        /// The closing, if it closed.
+        close: Option<Close>,
+    },
 }
 
 /// An existing case's closing.
@@ -245,12 +251,13 @@ pub(crate) struct Close {
 }
 
 impl SummaryWrite {
-    /// What `w`, recorded as entry `seq`, changes.
-    pub fn of(w: &CaseWrite, seq: i64) -> SummaryWrite {
+    /// What `w` changes.
+    pub fn of(w: &CaseWrite) -> SummaryWrite {
         let e = &w.event;
-        let moves = e.from_state != e.to_state;
-        let closes = moves && w.closed_at.is_some();
-        let close = closes.then(|| Close {
+        if e.from_state == e.to_state {
+            return SummaryWrite::None;
+        }
+        let close = w.closed_at.is_some().then(|| Close {
             month: month_of(e.at),
             day: day_of(e.at),
             outcome: w.outcome.clone(),
@@ -259,63 +266,80 @@ impl SummaryWrite {
                 e.fields.get("outcome").map(String::as_str),
             ),
         });
-        let enter = (moves && !closes).then(|| Enter {
-            seq,
-            state: e.to_state.clone(),
+        let opened = Move {
+            state: &e.to_state,
             month: month_of(e.at),
             day: day_of(e.at),
-        });
+            in_time: None,
+        };
         match &w.target {
             Target::New {
                 workflow,
                 division,
                 data,
                 ..
-            } => SummaryWrite {
-                open: Some(CaseSummary {
-                    case_id: 0,
-                    workflow: workflow.clone(),
-                    division: division.clone(),
-                    category: data_text(data, CATEGORY),
-                    raising: data_text(data, RAISING),
-                    receiving: data_text(data, RECEIVING),
-                    opened_month: month_of(e.at),
-                    opened_day: day_of(e.at),
-                    closed_month: close.as_ref().map(|c| c.month),
-                    closed_day: close.as_ref().map(|c| c.day),
-                    outcome: close.as_ref().and_then(|c| c.outcome.clone()),
-                    outcome_detail: close.map(|c| c.detail),
-                }),
-                leave: None,
-                enter,
-                close: None,
-            },
-            Target::Existing { .. } => SummaryWrite {
-                open: None,
-                leave: moves.then(|| Leave {
-                    from: e.from_state.clone(),
-                    to: e.to_state.clone(),
-                    at: e.at,
-                    month: month_of(e.at),
-                    day: day_of(e.at),
-                    meets: w.meet.contains(&Slot::State(e.from_state.clone())),
-                }),
-                enter,
+            } => SummaryWrite::Open(CaseSummary {
+                case_id: 0,
+                workflow: workflow.clone(),
+                division: division.clone(),
+                category: data_text(data, CATEGORY),
+                raising: data_text(data, RAISING),
+                receiving: data_text(data, RECEIVING),
+                opened_month: opened.month,
+                opened_day: opened.day,
+                closed_month: close.as_ref().map(|c| c.month),
+                closed_day: close.as_ref().map(|c| c.day),
+                outcome: close.as_ref().and_then(|c| c.outcome.clone()),
+                outcome_detail: close.map(|c| c.detail),
+                moves: opened.text(),
+            }),
+            Target::Existing { .. } => SummaryWrite::Move {
+                head: opened.head(),
+                from: e.from_state.clone(),
+                at: e.at,
+                meets: w.meet.contains(&Slot::State(e.from_state.clone())),
                 close,
             },
         }
     }
 }
 
-/// Pushes the SQL of a [`SummaryWrite`] onto a case write: each change as one statement that
-/// `step` wraps (a statement of a script on SQLite, a data-modifying CTE on PostgreSQL),
-/// `case_id` pushing the case's id and `ts` binding an instant as the backend stores it. It
-/// must run before the write ends any deadline: whether a leaving entry was in time reads the
-/// state's lapse while it is still pending.
+/// The summary columns, in the order [`push_write`] and [`insert`] bind them.
+pub(crate) const SUMMARY_COLUMNS: &str = "case_id, workflow, division, category, raising, \
+     receiving, opened_month, opened_day, closed_month, closed_day, outcome, outcome_detail, moves";
+
+/// Binds a summary row's columns after `case_id`, in [`SUMMARY_COLUMNS`]' order.
+fn push_columns<DB>(row: &mut sqlx::query_builder::Separated<'_, DB, &'static str>, s: &CaseSummary)
+where
+    DB: sqlx::Database,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    row.push_bind(s.workflow.clone())
+        .push_bind(s.division.clone())
+        .push_bind(s.category.clone())
+        .push_bind(s.raising.clone())
+        .push_bind(s.receiving.clone())
+        .push_bind(s.opened_month)
+        .push_bind(s.opened_day)
+        .push_bind(s.closed_month)
+        .push_bind(s.closed_day)
+        .push_bind(s.outcome.clone())
+        .push_bind(s.outcome_detail.clone())
+        .push_bind(s.moves.clone());
+}
+
+/// Pushes the SQL of a [`SummaryWrite`] onto a case write, as one statement that `step` wraps
+/// (a statement of a script on SQLite, a data-modifying CTE on PostgreSQL), `case_id` pushing
+/// the case's id and `ts` binding an instant as the backend stores it. It must run before the
+/// write ends any deadline: whether a move was in time reads the state's lapse while it is still
+/// pending.
 pub(crate) fn push_write<DB, T>(
     q: &mut sqlx::QueryBuilder<DB>,
     s: &SummaryWrite,
-    step: (fn(&str) -> String, &str),
+    step: (&str, &str),
     case_id: impl Fn(&mut sqlx::QueryBuilder<DB>),
     ts: impl Fn(DateTime<Utc>) -> T,
 ) where
@@ -326,84 +350,63 @@ pub(crate) fn push_write<DB, T>(
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
-    let (open_step, close_step) = step;
-    if let Some(open) = &s.open {
-        q.push(open_step("summary_opened"));
-        q.push(format!(
-            "INSERT INTO case_summary ({SUMMARY_COLUMNS}) SELECT "
-        ));
-        case_id(q);
-        q.push(", ")
-            .separated(", ")
-            .push_bind(open.workflow.clone())
-            .push_bind(open.division.clone())
-            .push_bind(open.category.clone())
-            .push_bind(open.raising.clone())
-            .push_bind(open.receiving.clone())
-            .push_bind(open.opened_month)
-            .push_bind(open.opened_day)
-            .push_bind(open.closed_month)
-            .push_bind(open.closed_day)
-            .push_bind(open.outcome.clone())
-            .push_bind(open.outcome_detail.clone());
-        q.push(close_step);
-    }
-    if let Some(leave) = &s.leave {
-        q.push(open_step("stay_left"));
-        q.push("UPDATE case_stays SET left_month = ")
-            .push_bind(leave.month)
-            .push(", left_day = ")
-            .push_bind(leave.day)
-            .push(", left_to = ")
-            .push_bind(leave.to.clone())
-            .push(", left_in_time = ");
-        if leave.meets {
-            q.push(
-                "EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = case_stays.case_id \
-                 AND d.slot_kind = 'state' AND d.kind = 'lapse' AND d.status = 'pending' \
-                 AND d.slot = ",
-            )
-            .push_bind(leave.from.clone())
-            .push(" AND d.due_at >= ")
-            .push_bind(ts(leave.at))
-            .push(")");
-        } else {
-            q.push("FALSE");
+    let (before, after) = step;
+    match s {
+        SummaryWrite::None => {}
+        SummaryWrite::Open(open) => {
+            q.push(before);
+            q.push(format!(
+                "INSERT INTO case_summary ({SUMMARY_COLUMNS}) SELECT "
+            ));
+            case_id(q);
+            q.push(", ");
+            push_columns(&mut q.separated(", "), open);
+            q.push(after);
         }
-        q.push(" WHERE case_id = ");
-        case_id(q);
-        q.push(" AND left_month IS NULL").push(close_step);
-    }
-    if let Some(enter) = &s.enter {
-        q.push(open_step("stay_entered"));
-        q.push("INSERT INTO case_stays (case_id, seq, state, entered_month, entered_day) SELECT ");
-        case_id(q);
-        q.push(", ")
-            .separated(", ")
-            .push_bind(enter.seq)
-            .push_bind(enter.state.clone())
-            .push_bind(enter.month)
-            .push_bind(enter.day);
-        q.push(close_step);
-    }
-    if let Some(close) = &s.close {
-        q.push(open_step("summary_closed"));
-        q.push("UPDATE case_summary SET closed_month = ")
-            .push_bind(close.month)
-            .push(", closed_day = ")
-            .push_bind(close.day)
-            .push(", outcome = ")
-            .push_bind(close.outcome.clone())
-            .push(", outcome_detail = ")
-            .push_bind(close.detail.clone())
-            .push(" WHERE case_id = ");
-        case_id(q);
-        q.push(close_step);
+        SummaryWrite::Move {
+            head,
+            from,
+            at,
+            meets,
+            close,
+        } => {
+            q.push(before);
+            q.push("UPDATE case_summary SET moves = moves || ")
+                .push_bind(head.clone())
+                .push(" || ");
+            if *meets {
+                q.push(
+                    "CASE WHEN EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = \
+                     case_summary.case_id AND d.slot_kind = 'state' AND d.kind = 'lapse' \
+                     AND d.status = 'pending' AND d.slot = ",
+                )
+                .push_bind(from.clone())
+                .push(" AND d.due_at >= ")
+                .push_bind(ts(*at))
+                .push(") THEN '1' ELSE '0' END");
+            } else {
+                q.push("'0'");
+            }
+            q.push(" || ';'");
+            if let Some(close) = close {
+                q.push(", closed_month = ")
+                    .push_bind(close.month)
+                    .push(", closed_day = ")
+                    .push_bind(close.day)
+                    .push(", outcome = ")
+                    .push_bind(close.outcome.clone())
+                    .push(", outcome_detail = ")
+                    .push_bind(close.detail.clone());
+            }
+            q.push(" WHERE case_id = ");
+            case_id(q);
+            q.push(after);
+        }
     }
 }
 
-/// What the summary tables give for one month's report: counts grouped in the database, and
-/// the rows the medians need (one month's resolutions and stage stays).
+/// What the summary gives for one month's report: counts, grouped in the database or from the
+/// month's cases' moves, and what the medians need, grouped by the days counted.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct SummaryFacts {
     /// Disputes opened up to the month and open at some time since the window's start, grouped
@@ -412,15 +415,16 @@ pub struct SummaryFacts {
     /// Disputes opened in the month, grouped by category and agencies (as named).
     pub opened: Vec<OpenedCount>,
     /// Disputes active in the month by the highest stage (`stage1`..`stage4`) they were at.
-    pub stage_reached: Vec<(String, i64)>,
+    pub stage_reached: BTreeMap<String, i64>,
     /// Disputes resolved in the month, grouped by division and the days they opened and
     /// closed.
-    pub resolutions: Vec<DaySpan>,
-    /// Dispute stays in `stage1`..`stage4` left in the month, grouped by stage, division and
-    /// the days they were entered and left.
-    pub stage_stays: Vec<(String, DaySpan)>,
-    /// Referral and transfer decisions in the month, by workflow and state left.
-    pub decisions: Vec<DecisionCount>,
+    pub resolutions: BTreeMap<DaySpan, i64>,
+    /// Dispute stays in `stage1`..`stage4` that ended in the month, grouped by stage, division
+    /// and the days they began and ended.
+    pub stage_stays: BTreeMap<(String, DaySpan), i64>,
+    /// Referral and transfer decisions in the month, by workflow and state left: how many, and
+    /// how many in time.
+    pub decisions: BTreeMap<(String, String), (i64, i64)>,
     /// Dispute state deadlines that fell due in the month and were missed.
     pub deadlines_missed: i64,
 }
@@ -453,8 +457,8 @@ pub struct OpenedCount {
     pub n: i64,
 }
 
-/// Spans of London days on a division's calendar: how many with these first and last days.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+/// A span of London days on a division's calendar.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DaySpan {
     /// Division.
     pub division: String,
@@ -462,21 +466,6 @@ pub struct DaySpan {
     pub from_day: i64,
     /// Last day.
     pub until_day: i64,
-    /// How many.
-    pub n: i64,
-}
-
-/// Decisions leaving one state of one workflow in the month.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct DecisionCount {
-    /// Workflow.
-    pub workflow: String,
-    /// The state left.
-    pub state: String,
-    /// How many.
-    pub decided: i64,
-    /// Of those, in time.
-    pub in_time: i64,
 }
 
 /// The month a report asks for, in the forms its queries take.
@@ -492,27 +481,16 @@ pub struct MonthQuery {
     pub end: DateTime<Utc>,
 }
 
-/// The stages the report counts (a dispute's states `stage1`..`stage4`), as SQL.
-const STAGES: &str = "('stage1', 'stage2', 'stage3', 'stage4')";
-
 /// The month a case closed, an open one's counted as the last there is: the expression the
 /// `case_summary_active` index (migration 0009) is on, which a query must repeat as it is.
 const UNTIL: &str = "COALESCE(c.closed_month, 2147483647)";
 
 /// Whether `c` (a `case_summary` row) is a case of `workflows` active in month `$1`: opened by
 /// its end, not closed before its start. A range of the `case_summary_active` index, small for
-/// a recent month. Every stay left in the month, and every deadline that fell due in it while
-/// its case was open, belongs to one of these cases; their stays are read by case.
+/// a recent month. Every stay that overlaps the month, and every deadline that fell due in it
+/// while its case was open, belongs to one of these cases.
 fn active(workflows: &str) -> String {
     format!("c.workflow IN {workflows} AND {UNTIL} >= $1 AND c.opened_month <= $1")
-}
-
-/// A month's active cases of `workflows` with their stays, as `c` and `s`.
-fn active_stays(workflows: &str) -> String {
-    format!(
-        "case_summary c JOIN case_stays s ON s.case_id = c.case_id WHERE {}",
-        active(workflows)
-    )
 }
 
 /// Headline groups; `$1` the month, `$2` the window's first month.
@@ -536,45 +514,18 @@ fn opened_query() -> String {
 /// Resolved in the month; `$1` the month.
 fn resolutions_query() -> String {
     format!(
-        "SELECT division, opened_day AS from_day, closed_day AS until_day, COUNT(*) AS n \
-         FROM case_summary c WHERE c.workflow = 'dispute' AND {UNTIL} = $1 \
-         AND c.outcome = 'resolved' GROUP BY division, opened_day, closed_day"
+        "SELECT division, opened_day, closed_day, COUNT(*) FROM case_summary c \
+         WHERE c.workflow = 'dispute' AND {UNTIL} = $1 AND c.outcome = 'resolved' \
+         GROUP BY division, opened_day, closed_day"
     )
 }
 
-/// Stage stays left in the month; `$1` the month.
-fn stage_stays_query() -> String {
+/// The moves of the month's active disputes, referrals and transfers; `$1` the month.
+fn moves_query() -> String {
     format!(
-        "SELECT s.state, c.division, s.entered_day, s.left_day, COUNT(*) \
-         FROM {} AND s.left_month = $1 AND s.state IN {STAGES} \
-         GROUP BY s.state, c.division, s.entered_day, s.left_day",
-        active_stays("('dispute')")
-    )
-}
-
-/// Highest stage per dispute active in the month (stage names order as their numbers): of its
-/// stays in a stage, those entered by the month's end and not left before its start.
-fn stage_reached_query() -> String {
-    format!(
-        "SELECT top, COUNT(*) FROM (SELECT s.case_id, MAX(s.state) AS top \
-         FROM {} AND s.state IN {STAGES} AND s.entered_month <= $1 \
-         AND (s.left_month IS NULL OR s.left_month >= $1) GROUP BY s.case_id) t GROUP BY top",
-        active_stays("('dispute')")
-    )
-}
-
-/// Referral decisions and feedback, transfer decisions, left in the month; `$1` the month.
-fn decisions_query() -> String {
-    format!(
-        "SELECT c.workflow, s.state, COUNT(*) AS decided, \
-         SUM(CASE WHEN s.left_in_time THEN 1 ELSE 0 END) AS in_time \
-         FROM {} AND s.left_month = $1 AND s.left_to <> 'withdrawn' \
-         AND ((c.workflow = 'referral' \
-               AND s.state IN ('received', 'feedback_due', 'feedback_due_declined')) \
-           OR (c.workflow = 'transfer' AND s.state = 'notified' \
-               AND s.left_to IN ('transferred', 'refused'))) \
-         GROUP BY c.workflow, s.state",
-        active_stays("('referral', 'transfer')")
+        "SELECT c.workflow, c.division, c.closed_month IS NOT NULL, c.moves FROM case_summary c \
+         WHERE {}",
+        active("('dispute', 'referral', 'transfer')")
     )
 }
 
@@ -590,13 +541,77 @@ fn missed_query() -> String {
     )
 }
 
-/// The summary columns, in the order [`push_summary`] binds them.
-pub(crate) const SUMMARY_COLUMNS: &str = "case_id, workflow, division, category, raising, \
-     receiving, opened_month, opened_day, closed_month, closed_day, outcome, outcome_detail";
+/// `stageN` for N in 1..=4, the stages the report counts; none for any other state.
+fn stage(state: &str) -> Option<u32> {
+    state
+        .strip_prefix("stage")
+        .and_then(|n| n.parse().ok())
+        .filter(|n| (1..=4).contains(n))
+}
 
-/// The stay columns, in the order [`push_stay`] binds them.
-pub(crate) const STAY_COLUMNS: &str = "case_id, seq, state, entered_month, entered_day, \
-     left_month, left_day, left_to, left_in_time";
+impl SummaryFacts {
+    /// Counts one active case's stays for `month`: a dispute's highest stage during it and its
+    /// stage stays that ended in it, a referral's or transfer's decisions in it.
+    pub fn add_moves(
+        &mut self,
+        month: i64,
+        workflow: &str,
+        division: &str,
+        closed: bool,
+        moves: &str,
+    ) {
+        let moves: Vec<Move> = Move::parse(moves).flatten().collect();
+        // Each stay: a move and the next; a closed case's last move entered its terminal state.
+        let stays = moves.len().saturating_sub(usize::from(closed));
+        let mut top = None;
+        for (i, m) in moves.iter().take(stays).enumerate() {
+            let next = moves.get(i + 1);
+            let overlaps = m.month <= month && next.is_none_or(|n| n.month >= month);
+            let ended_now = next.filter(|n| n.month == month);
+            match workflow {
+                "dispute" => {
+                    let Some(n) = stage(m.state) else { continue };
+                    if overlaps {
+                        top = top.max(Some(n));
+                    }
+                    if let Some(next) = ended_now {
+                        let span = DaySpan {
+                            division: division.to_string(),
+                            from_day: m.day,
+                            until_day: next.day,
+                        };
+                        *self
+                            .stage_stays
+                            .entry((m.state.to_string(), span))
+                            .or_default() += 1;
+                    }
+                }
+                "referral" | "transfer" => {
+                    let Some(next) = ended_now.filter(|n| n.state != "withdrawn") else {
+                        continue;
+                    };
+                    let counted = match (workflow, m.state) {
+                        ("referral", "received" | "feedback_due" | "feedback_due_declined") => true,
+                        ("transfer", "notified") => matches!(next.state, "transferred" | "refused"),
+                        _ => false,
+                    };
+                    if counted {
+                        let d = self
+                            .decisions
+                            .entry((workflow.to_string(), m.state.to_string()))
+                            .or_default();
+                        d.0 += 1;
+                        d.1 += i64::from(next.in_time == Some(true));
+                    }
+                }
+                _ => {}
+            }
+        }
+        if let Some(n) = top {
+            *self.stage_reached.entry(format!("stage{n}")).or_default() += 1;
+        }
+    }
+}
 
 /// Reads month `q`'s facts with the shared queries; `ts` is how the backend binds an instant.
 pub(crate) async fn month_facts<DB, T>(
@@ -612,136 +627,86 @@ where
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Send,
     MonthCount: for<'r> sqlx::FromRow<'r, DB::Row>,
     OpenedCount: for<'r> sqlx::FromRow<'r, DB::Row>,
-    DaySpan: for<'r> sqlx::FromRow<'r, DB::Row>,
-    DecisionCount: for<'r> sqlx::FromRow<'r, DB::Row>,
-    (String, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
-    (String, String, i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (String, String, bool, String): for<'r> sqlx::FromRow<'r, DB::Row>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
+    use futures_util::TryStreamExt;
     let mut conn = pool.acquire().await?;
-    let months = sqlx::query_as::<DB, MonthCount>(sqlx::AssertSqlSafe(months_query()))
-        .bind(q.month)
-        .bind(q.window)
-        .fetch_all(&mut *conn)
-        .await?;
-    let opened = sqlx::query_as::<DB, OpenedCount>(sqlx::AssertSqlSafe(opened_query()))
-        .bind(q.month)
-        .fetch_all(&mut *conn)
-        .await?;
-    let stage_reached =
-        sqlx::query_as::<DB, (String, i64)>(sqlx::AssertSqlSafe(stage_reached_query()))
+    let mut facts = SummaryFacts {
+        months: sqlx::query_as::<DB, MonthCount>(sqlx::AssertSqlSafe(months_query()))
+            .bind(q.month)
+            .bind(q.window)
+            .fetch_all(&mut *conn)
+            .await?,
+        opened: sqlx::query_as::<DB, OpenedCount>(sqlx::AssertSqlSafe(opened_query()))
             .bind(q.month)
             .fetch_all(&mut *conn)
-            .await?;
-    let resolutions = sqlx::query_as::<DB, DaySpan>(sqlx::AssertSqlSafe(resolutions_query()))
-        .bind(q.month)
-        .fetch_all(&mut *conn)
-        .await?;
-    let stage_stays = sqlx::query_as::<DB, (String, String, i64, i64, i64)>(sqlx::AssertSqlSafe(
-        stage_stays_query(),
-    ))
-    .bind(q.month)
-    .fetch_all(&mut *conn)
-    .await?
-    .into_iter()
-    .map(|(state, division, from_day, until_day, n)| {
-        (
-            state,
-            DaySpan {
-                division,
-                from_day,
-                until_day,
-                n,
-            },
-        )
-    })
-    .collect();
-    let decisions = sqlx::query_as::<DB, DecisionCount>(sqlx::AssertSqlSafe(decisions_query()))
-        .bind(q.month)
-        .fetch_all(&mut *conn)
-        .await?;
-    let (deadlines_missed,) = sqlx::query_as::<DB, (i64,)>(sqlx::AssertSqlSafe(missed_query()))
+            .await?,
+        ..SummaryFacts::default()
+    };
+    facts.resolutions =
+        sqlx::query_as::<DB, (String, i64, i64, i64)>(sqlx::AssertSqlSafe(resolutions_query()))
+            .bind(q.month)
+            .fetch_all(&mut *conn)
+            .await?
+            .into_iter()
+            .map(|(division, from_day, until_day, n)| {
+                let span = DaySpan {
+                    division,
+                    from_day,
+                    until_day,
+                };
+                (span, n)
+            })
+            .collect();
+    {
+        // One month's cases, streamed: nothing of them is kept but the counts.
+        let moves = moves_query();
+        let mut rows =
+            sqlx::query_as::<DB, (String, String, bool, String)>(sqlx::AssertSqlSafe(moves))
+                .bind(q.month)
+                .fetch(&mut *conn);
+        while let Some((workflow, division, closed, moves)) = rows.try_next().await? {
+            facts.add_moves(q.month, &workflow, &division, closed, &moves);
+        }
+    }
+    let (missed,) = sqlx::query_as::<DB, (i64,)>(sqlx::AssertSqlSafe(missed_query()))
         .bind(q.month)
         .bind(ts(q.start))
         .bind(ts(q.end))
         .fetch_one(&mut *conn)
         .await?;
-    Ok(SummaryFacts {
-        months,
-        opened,
-        stage_reached,
-        resolutions,
-        stage_stays,
-        decisions,
-        deadlines_missed,
-    })
+    facts.deadlines_missed = missed;
+    Ok(facts)
 }
 
-/// The stored summary rows of the cases with ids in `ids`, each with its stays, by id.
+/// The stored summary rows of the cases with ids in `ids`, by id.
 pub(crate) async fn stored<DB>(
     pool: &sqlx::Pool<DB>,
     ids: Range<i64>,
-) -> Result<Vec<(CaseSummary, Vec<Stay>)>, StoreError>
+) -> Result<Vec<CaseSummary>, StoreError>
 where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     CaseSummary: for<'r> sqlx::FromRow<'r, DB::Row>,
-    Stay: for<'r> sqlx::FromRow<'r, DB::Row>,
 {
-    let summaries = sqlx::query_as::<DB, CaseSummary>(sqlx::AssertSqlSafe(format!(
-        "SELECT {SUMMARY_COLUMNS} FROM case_summary WHERE case_id >= $1 AND case_id < $2 \
+    Ok(
+        sqlx::query_as::<DB, CaseSummary>(sqlx::AssertSqlSafe(format!(
+            "SELECT {SUMMARY_COLUMNS} FROM case_summary WHERE case_id >= $1 AND case_id < $2 \
          ORDER BY case_id"
-    )))
-    .bind(ids.start)
-    .bind(ids.end)
-    .fetch_all(pool)
-    .await?;
-    let stays = sqlx::query_as::<DB, Stay>(sqlx::AssertSqlSafe(format!(
-        "SELECT {STAY_COLUMNS} FROM case_stays WHERE case_id >= $1 AND case_id < $2 \
-         ORDER BY case_id, seq"
-    )))
-    .bind(ids.start)
-    .bind(ids.end)
-    .fetch_all(pool)
-    .await?;
-    let mut out: Vec<(CaseSummary, Vec<Stay>)> =
-        summaries.into_iter().map(|s| (s, Vec::new())).collect();
-    for stay in stays {
-        match out.binary_search_by_key(&stay.case_id, |(s, _)| s.case_id) {
-            Ok(i) => out[i].1.push(stay),
-            // A stay without its case's summary: kept under a placeholder, so it is reported.
-            Err(i) => out.insert(
-                i,
-                (
-                    CaseSummary {
-                        case_id: stay.case_id,
-                        workflow: String::new(),
-                        division: String::new(),
-                        category: None,
-                        raising: None,
-                        receiving: None,
-                        opened_month: 0,
-                        opened_day: 0,
-                        closed_month: None,
-                        closed_day: None,
-                        outcome: None,
-                        outcome_detail: None,
-                    },
-                    vec![stay],
-                ),
-            ),
-        }
-    }
-    Ok(out)
+        )))
+        .bind(ids.start)
+        .bind(ids.end)
+        .fetch_all(pool)
+        .await?,
+    )
 }
 
-/// Inserts summary rows and stays with multi-row `INSERT`s, in `conn`'s transaction.
-async fn insert<DB>(
-    conn: &mut DB::Connection,
-    rows: &[(CaseSummary, Vec<Stay>)],
-) -> Result<(), StoreError>
+/// Inserts summary rows with multi-row `INSERT`s, in `conn`'s transaction.
+async fn insert<DB>(conn: &mut DB::Connection, rows: &[CaseSummary]) -> Result<(), StoreError>
 where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
@@ -750,44 +715,16 @@ where
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<bool>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
 {
     // Under SQLite's 32,766 bound parameters a statement.
     for chunk in rows.chunks(2_000) {
         let mut q =
             sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO case_summary ({SUMMARY_COLUMNS}) "));
-        q.push_values(chunk, |mut row, (s, _)| {
-            row.push_bind(s.case_id)
-                .push_bind(s.workflow.clone())
-                .push_bind(s.division.clone())
-                .push_bind(s.category.clone())
-                .push_bind(s.raising.clone())
-                .push_bind(s.receiving.clone())
-                .push_bind(s.opened_month)
-                .push_bind(s.opened_day)
-                .push_bind(s.closed_month)
-                .push_bind(s.closed_day)
-                .push_bind(s.outcome.clone())
-                .push_bind(s.outcome_detail.clone());
+        q.push_values(chunk, |mut row, s| {
+            row.push_bind(s.case_id);
+            push_columns(&mut row, s);
         });
         q.build().execute(&mut *conn).await?;
-        let stays: Vec<&Stay> = chunk.iter().flat_map(|(_, stays)| stays).collect();
-        for stays in stays.chunks(3_000) {
-            let mut q =
-                sqlx::QueryBuilder::<DB>::new(format!("INSERT INTO case_stays ({STAY_COLUMNS}) "));
-            q.push_values(stays, |mut row, s| {
-                row.push_bind(s.case_id)
-                    .push_bind(s.seq)
-                    .push_bind(s.state.clone())
-                    .push_bind(s.entered_month)
-                    .push_bind(s.entered_day)
-                    .push_bind(s.left_month)
-                    .push_bind(s.left_day)
-                    .push_bind(s.left_to.clone())
-                    .push_bind(s.left_in_time);
-            });
-            q.build().execute(&mut *conn).await?;
-        }
     }
     Ok(())
 }
@@ -796,10 +733,7 @@ where
 const PAGE: i64 = 20_000;
 
 /// The summary rows the log gives for the cases with ids in `ids`.
-async fn derive(
-    store: &dyn Store,
-    ids: Range<i64>,
-) -> Result<Vec<(CaseSummary, Vec<Stay>)>, StoreError> {
+async fn derive(store: &dyn Store, ids: Range<i64>) -> Result<Vec<CaseSummary>, StoreError> {
     let mut out = Vec::new();
     // Four-digit years: SQLite compares the stored times as text.
     let all = |text: &str| text.parse::<DateTime<Utc>>().expect("a valid time");
@@ -845,8 +779,8 @@ where
 
 /// Rewrites the summary from the log in `conn`'s transaction, which the caller opened holding
 /// off other writers of the summary: when `force`, or when a migration asked for it (checked
-/// again here: another process may have done it meanwhile). `clear` empties the two tables.
-/// The log is read a page of cases at a time, on other connections. Returns how many cases it
+/// again here: another process may have done it meanwhile). `clear` empties the table. The log
+/// is read a page of cases at a time, on other connections. Returns how many cases it
 /// summarised, none if it had nothing to do.
 pub(crate) async fn rebuild<DB>(
     store: &dyn Store,
@@ -862,7 +796,6 @@ where
     Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    Option<bool>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
 {
     if !force && !pending::<DB>(&mut *conn).await? {
@@ -885,7 +818,7 @@ where
 }
 
 /// Compares the stored summary with what the log gives, case by case; one line per case
-/// whose rows differ (or are missing, or have no case).
+/// whose row differs (or is missing, or has no case).
 pub async fn verify(store: &dyn Store) -> Result<Vec<String>, StoreError> {
     let mut problems = Vec::new();
     let last = store.max_case_id().await?;
@@ -898,12 +831,12 @@ pub async fn verify(store: &dyn Store) -> Result<Vec<String>, StoreError> {
         loop {
             let id = match (d.peek(), s.peek()) {
                 (None, None) => break,
-                (Some(a), None) => a.0.case_id,
-                (None, Some(b)) => b.0.case_id,
-                (Some(a), Some(b)) => a.0.case_id.min(b.0.case_id),
+                (Some(a), None) => a.case_id,
+                (None, Some(b)) => b.case_id,
+                (Some(a), Some(b)) => a.case_id.min(b.case_id),
             };
-            let mine = d.next_if(|a| a.0.case_id == id);
-            let kept = s.next_if(|b| b.0.case_id == id);
+            let mine = d.next_if(|a| a.case_id == id);
+            let kept = s.next_if(|b| b.case_id == id);
             match (mine, kept) {
                 (Some(a), Some(b)) if a == b => {}
                 (Some(_), Some(_)) => problems.push(format!(
@@ -943,7 +876,7 @@ mod tests {
     }
 
     #[test]
-    fn stays_run_from_entering_a_state_to_leaving_it_and_closing_starts_none() {
+    fn moves_give_the_stays_from_entering_a_state_to_leaving_it() {
         let lapse = |slot: &str, due: &str, status: &str, ended: &str| LapseFact {
             slot: slot.into(),
             due_at: t(due),
@@ -1003,40 +936,54 @@ mod tests {
                 ),
             ],
         };
-        let (summary, stays) = summary_of(&referral);
+        let summary = summary_of(&referral);
         assert_eq!(summary.opened_month, month_number(2026, 1));
         assert_eq!((summary.closed_month, summary.outcome_detail), (None, None));
-        let left: Vec<_> = stays
-            .iter()
-            .map(|s| {
-                (
-                    s.seq,
-                    s.state.as_str(),
-                    s.left_to.as_deref(),
-                    s.left_in_time,
-                )
-            })
-            .collect();
+        let (jan, feb) = (month_number(2026, 1), month_number(2026, 2));
+        let day = |d: u32| {
+            i64::from(
+                NaiveDate::from_ymd_opt(2026, 1, 1)
+                    .unwrap()
+                    .num_days_from_ce(),
+            ) + i64::from(d)
+                - 1
+        };
+        // Days of 2026 counted from 1 January: 30 Jan is day 30, 2 Feb day 33.
         assert_eq!(
-            left,
-            [
-                (1, "received", Some("feedback_due_declined"), Some(true)),
-                (
-                    2,
-                    "feedback_due_declined",
-                    Some("not_accepted"),
-                    Some(false)
-                ),
-                (3, "not_accepted", Some("received"), Some(false)),
-                (4, "received", Some("feedback_due"), Some(true)),
-                (6, "feedback_due", None, None),
-            ]
+            summary.moves,
+            format!(
+                "received {jan} {} -;feedback_due_declined {feb} {} 1;not_accepted {feb} {} 0;\
+                 received {feb} {} 0;feedback_due {feb} {} 1;",
+                day(30),
+                day(33),
+                day(36),
+                day(37),
+                day(40)
+            )
         );
-        assert_eq!(stays[0].entered_month, month_number(2026, 1));
-        assert_eq!(stays[0].left_month, Some(month_number(2026, 2)));
+        let parsed: Vec<_> = Move::parse(&summary.moves).collect();
+        assert_eq!(parsed.len(), 5);
         assert_eq!(
-            date_of_day(stays[1].left_day.unwrap()),
-            NaiveDate::from_ymd_opt(2026, 2, 5)
+            parsed[1],
+            Some(Move {
+                state: "feedback_due_declined",
+                month: feb,
+                day: day(33),
+                in_time: Some(true)
+            })
+        );
+        assert_eq!(Move::parse("stage1 24000 x -;").next(), Some(None));
+
+        // Decisions in February: the decline (in time), the feedback (late), the acceptance
+        // after the re-referral (in time); the open stay in feedback_due ended nothing.
+        let mut facts = SummaryFacts::default();
+        facts.add_moves(feb, "referral", "england-and-wales", false, &summary.moves);
+        assert_eq!(
+            facts.decisions,
+            BTreeMap::from([
+                (("referral".into(), "feedback_due_declined".into()), (1, 0)),
+                (("referral".into(), "received".into()), (2, 2)),
+            ])
         );
 
         let dispute = CaseFacts {
@@ -1059,10 +1006,31 @@ mod tests {
             lapses: Vec::new(),
             ..referral
         };
-        let (summary, stays) = summary_of(&dispute);
+        let summary = summary_of(&dispute);
         assert_eq!(summary.outcome_detail.as_deref(), Some("partly_resolved"));
         assert_eq!(summary.closed_day, Some(day_of(t("2026-03-09T10:00:00Z"))));
-        assert_eq!(stays.len(), 2);
-        assert_eq!(stays[1].left_to.as_deref(), Some("resolved"));
+        assert_eq!(Move::parse(&summary.moves).count(), 3);
+        // In March it reached stage 2, and left stage 1 (2 to 4 Mar) and stage 2 (4 to 9 Mar);
+        // its last move entered the terminal state, no stay.
+        let mut facts = SummaryFacts::default();
+        let march = month_number(2026, 3);
+        facts.add_moves(march, "dispute", "england-and-wales", true, &summary.moves);
+        assert_eq!(facts.stage_reached, BTreeMap::from([("stage2".into(), 1)]));
+        let stays: Vec<_> = facts
+            .stage_stays
+            .keys()
+            .map(|(stage, span)| (stage.as_str(), span.until_day - span.from_day))
+            .collect();
+        assert_eq!(stays, [("stage1", 2), ("stage2", 5)]);
+        // In April nothing: it closed in March.
+        let mut facts = SummaryFacts::default();
+        facts.add_moves(
+            march + 1,
+            "dispute",
+            "england-and-wales",
+            true,
+            &summary.moves,
+        );
+        assert_eq!(facts, SummaryFacts::default());
     }
 }
