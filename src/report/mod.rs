@@ -108,7 +108,7 @@ impl Month {
         self.start() <= t && t < self.end()
     }
 
-    /// The month as the summary tables number it ([`summary::month_number`]).
+    /// The month as the report summary numbers it ([`summary::month_number`]).
     pub fn number(self) -> i64 {
         summary::month_number(self.year, self.month)
     }
@@ -274,7 +274,7 @@ pub fn build(
     acc.finish()
 }
 
-/// The report of `month` from the summary tables' figures for it (`facts`, from
+/// The report of `month` from the report summary's figures for it (`facts`, from
 /// [`crate::store::Store::report_summary`]), with working days on `calendar` and the raising
 /// agencies listed from `directory`.
 pub fn build_from_summary(
@@ -288,7 +288,7 @@ pub fn build_from_summary(
     acc.finish()
 }
 
-/// Computes `month`'s report from the engine's store's summary tables (sending comes later):
+/// Computes `month`'s report from the report summary in the engine's store (sending comes later):
 /// what `report monthly` and the scheduler's monthly job call.
 pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
     let store = engine.store();
