@@ -530,7 +530,7 @@ async fn main() {
         "{sample} disputes moved through the engine in {:.1} s",
         started.elapsed().as_secs_f64()
     );
-    // Again for the summary tables; SQLite gets no ANALYZE, as in use.
+    // Again for the summary; SQLite gets no ANALYZE, as in use.
     if let Some(pool) = &pg {
         sqlx::raw_sql("VACUUM ANALYZE").execute(pool).await.unwrap();
     }

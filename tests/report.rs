@@ -1,5 +1,5 @@
 //! `escalate report monthly`: a history seeded over three months with the binary (back-dated
-//! `--now`) gives exactly the figures worked out by hand below, from the summary tables and from
+//! `--now`) gives exactly the figures worked out by hand below, from the report summary and from
 //! the full event log (`--from-log`) alike, the same whenever it is generated, and small
 //! agency-pair cells are suppressed in CSV and HTML.
 

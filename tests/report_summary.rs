@@ -1,4 +1,4 @@
-//! The report from the summary tables equals the report from every case's full event log, for
+//! The report from the report summary equals the report from every case's full event log, for
 //! every month of random histories driven through the engine (seeded, on SQLite and PostgreSQL);
 //! the summary the engine writes entry by entry equals the one rebuilt from the log, also when a
 //! database is upgraded to it; and `audit verify` catches a summary that differs from the log.

@@ -33,12 +33,12 @@ pub enum ReportCommand {
         /// tick delivers it. Prints what was queued (the report itself only with --out).
         #[arg(long)]
         send: bool,
-        /// Compute it by reading every case's full event log instead of the summary tables
+        /// Compute it by reading every case's full event log instead of the report summary
         /// (slower; the figures are the same, which is how the summary is checked).
         #[arg(long, conflicts_with = "send")]
         from_log: bool,
     },
-    /// Rewrite the report's summary tables from the event log (after `audit verify` reports a
+    /// Rewrite the report summary from the event log (after `audit verify` reports a
     /// summary that differs from its history; `migrate` does it once after upgrading).
     Rebuild,
 }
@@ -137,7 +137,7 @@ pub(crate) fn run(cmd: ReportCommand, settings: &Settings, out: &mut dyn Write) 
     Ok(())
 }
 
-/// `escalate report rebuild`: the summary tables rewritten from the log.
+/// `escalate report rebuild`: the report summary rewritten from the log.
 fn rebuild(settings: &Settings, out: &mut dyn Write) -> Result<()> {
     let cases = super::block_on(async {
         let store = crate::store::connect(&settings.database_url).await?;

@@ -115,7 +115,7 @@ impl Month {
         self.start() <= t && t < self.end()
     }
 
-    /// The month as the summary tables number it ([`summary::month_number`]).
+    /// The month as the report summary numbers it ([`summary::month_number`]).
     pub fn number(self) -> i64 {
         summary::month_number(self.year, self.month)
     }
@@ -290,7 +290,7 @@ pub fn build(
     acc.finish()
 }
 
-/// The report of `month` from the summary tables' figures for it (`facts`, from
+/// The report of `month` from the report summary's figures for it (`facts`, from
 /// [`crate::store::Store::report_summary`]), with working days on `calendar` and the raising
 /// agencies listed from `directory`.
 pub fn build_from_summary(
@@ -304,8 +304,8 @@ pub fn build_from_summary(
     acc.finish()
 }
 
-/// Computes `month`'s report from the engine's store's summary tables what `report monthly`
-/// and the scheduler's monthly job call.
+/// Computes `month`'s report from the report summary in the engine's store: what
+/// `report monthly` and the scheduler's monthly job call.
 pub async fn monthly_job(engine: &Engine, month: Month) -> Result<MonthlyReport, ReportError> {
     let store = engine.store();
     let directory = store.directory().await?;
