@@ -21,17 +21,41 @@ fn user_with_token(env: &[(&str, &str)], email: &str, role: &str, agency: Option
     stdout(&o).split_whitespace().last().unwrap().to_string()
 }
 
-async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let client = reqwest::Client::new();
-    let mut request = client.get(url);
-    if let Some(t) = token {
-        request = request.bearer_auth(t);
-    }
+/// Sends `request` and reads the answer: status, headers, JSON body (null if none).
+async fn answer(
+    request: reqwest::RequestBuilder,
+) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.json::<Value>().await.unwrap_or(Value::Null);
     (status, headers, body)
+}
+
+async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
+    let mut request = reqwest::Client::new().get(url);
+    if let Some(t) = token {
+        request = request.bearer_auth(t);
+    }
+    answer(request).await
+}
+
+/// A JSON `POST` as `token`, with the extra `headers` (`If-Match`, `Idempotency-Key`).
+fn json_post(
+    url: &str,
+    token: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> reqwest::RequestBuilder {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request
 }
 
 #[tokio::test]
@@ -209,19 +233,8 @@ async fn post(
     if_match: Option<&str>,
     body: &str,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .body(body.to_string());
-    if let Some(tag) = if_match {
-        request = request.header("if-match", tag);
-    }
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, headers, body)
+    let headers: Vec<(&str, &str)> = if_match.map(|tag| ("if-match", tag)).into_iter().collect();
+    answer(json_post(url, token, &headers, body)).await
 }
 
 #[tokio::test]
@@ -523,22 +536,7 @@ async fn post_with_key(
     key: &str,
     body: &str,
 ) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("idempotency-key", key)
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    (
-        status,
-        headers,
-        response.json().await.unwrap_or(Value::Null),
-    )
+    answer(json_post(url, token, &[("idempotency-key", key)], body)).await
 }
 
 #[tokio::test]
