@@ -69,6 +69,17 @@ fn forbidden(c: char) -> Option<&'static str> {
     }
 }
 
+/// Bytes as lower-case hexadecimal (digests and tokens as they are stored and shown).
+pub fn hex(bytes: &[u8]) -> String {
+    use fmt::Write as _;
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut out, b| {
+            let _ = write!(out, "{b:02x}");
+            out
+        })
+}
+
 /// Checks a single-line value (a name, an email address, a choice, a date): no control,
 /// line-break or reordering characters, and at most `max` characters.
 pub fn single_line(value: &str, max: usize) -> Result<(), TextError> {

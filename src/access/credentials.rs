@@ -7,6 +7,8 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 
+use crate::text::hex;
+
 /// The shortest password accepted (ASVS 2.1.1), counted in characters.
 pub const MIN_PASSWORD: usize = 12;
 /// The longest password accepted (ASVS 2.1.2 asks that at least 64 be allowed).
@@ -125,10 +127,6 @@ pub fn is_token(text: &str) -> bool {
 /// The stored form of a token: SHA-256, hex.
 pub fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.trim().as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

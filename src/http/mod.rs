@@ -2,6 +2,7 @@
 //! `/healthz` and `/readyz`. Every handler asks [`crate::access::policy`] before it reads or
 //! changes a case, and records what it did in the access log.
 
+pub mod assets;
 pub mod auth;
 pub mod cases;
 pub mod error;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
+        .route("/assets/{digest}/{name}", get(assets::serve))
         .route("/api/v1/cases", post(cases::open).get(lists::cases))
         .route("/api/v1/deadlines", get(lists::deadlines))
         .route("/api/v1/cases/{reference}", get(cases::read))
