@@ -114,6 +114,24 @@ pub fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
+/// Adds a user of `role` (and `agency`) and returns a new API token for them.
+pub fn user_with_token(
+    env: &[(&str, &str)],
+    email: &str,
+    role: &str,
+    agency: Option<&str>,
+) -> String {
+    let mut args = vec!["users", "add", email, "--role", role];
+    if let Some(a) = agency {
+        args.extend(["--agency", a]);
+    }
+    let o = escalate(&args, env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).split_whitespace().last().unwrap().to_string()
+}
+
 /// Runs `statements` on the database at `url` directly, on one connection, as someone holding
 /// the file or a superuser would (to damage it, or to make it look older).
 pub async fn sql(url: &str, statements: &[&str]) {
