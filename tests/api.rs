@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Served, TestDb, escalate, json, stderr, stdout};
+use common::{Served, TestDb, answer, escalate, json, stderr, stdout};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -19,17 +19,6 @@ fn user_with_token(env: &[(&str, &str)], email: &str, role: &str, agency: Option
     let o = escalate(&["tokens", "create", email], env);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).split_whitespace().last().unwrap().to_string()
-}
-
-/// Sends `request` and reads the answer: status, headers, JSON body (null if none).
-async fn answer(
-    request: reqwest::RequestBuilder,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, headers, body)
 }
 
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
