@@ -854,7 +854,11 @@ async fn every_role_against_every_relation_to_a_case() {
         let shipped = std::fs::read_to_string("config/agencies.yaml").unwrap();
         let contacts: String = Role::ALL
             .iter()
-            .map(|r| format!("      - name: Contact {r}\n        email: contact.{r}@school.example.org\n"))
+            .map(|r| {
+                format!(
+                    "      - name: Contact {r}\n        email: contact.{r}@school.example.org\n"
+                )
+            })
             .collect();
         let dsl = "        email: dsl@school.example.org\n";
         let directory = shipped.replacen(dsl, &format!("{dsl}{contacts}"), 1);
@@ -876,7 +880,14 @@ async fn every_role_against_every_relation_to_a_case() {
             data["raised_by"]["email"] = json!(party);
             let o = common::with_stdin(
                 &[
-                    "case", "open", "--workflow", "dispute", "--data", "-", "--by", &party,
+                    "case",
+                    "open",
+                    "--workflow",
+                    "dispute",
+                    "--data",
+                    "-",
+                    "--by",
+                    &party,
                     "--json",
                 ],
                 &db.url,

@@ -13,14 +13,16 @@ use serde_json::{Value, json};
 
 const PASSWORD: &str = "correct horse battery";
 
-/// Adds a user, with `PASSWORD` unless `password` is false.
-fn add_user(url: &str, email: &str, role: &str, password: bool) {
-    let mut args = vec!["users", "add", email, "--role", role];
-    if password {
-        args.push("--password-stdin");
+/// Adds practitioners, each with `PASSWORD` unless it says false.
+fn add_users(url: &str, users: &[(&str, bool)]) {
+    for (email, password) in users {
+        let mut args = vec!["users", "add", email, "--role", "practitioner"];
+        if *password {
+            args.push("--password-stdin");
+        }
+        let o = with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
+        assert!(o.status.success(), "{}", stderr(&o));
     }
-    let o = with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
-    assert!(o.status.success(), "{}", stderr(&o));
 }
 
 /// A client whose connections come from `ip` (any 127.0.0.0/8 address works on Linux).
@@ -65,9 +67,14 @@ async fn get_with(client: &reqwest::Client, url: &str, token: &str) -> StatusCod
 async fn a_password_signs_in_for_a_token_and_every_wrong_answer_looks_the_same() {
     for db in TestDb::all() {
         let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
-        add_user(&db.url, "priya.shah@school.example.org", "practitioner", true);
-        add_user(&db.url, "gone@school.example.org", "practitioner", true);
-        add_user(&db.url, "tokens.only@school.example.org", "practitioner", false);
+        add_users(
+            &db.url,
+            &[
+                ("priya.shah@school.example.org", true),
+                ("gone@school.example.org", true),
+                ("tokens.only@school.example.org", false),
+            ],
+        );
         let o = escalate(&["users", "disable", "gone@school.example.org"], &env);
         assert!(o.status.success(), "{}", stderr(&o));
         let served = Served::start(&env);
@@ -192,7 +199,12 @@ async fn a_password_signs_in_for_a_token_and_every_wrong_answer_looks_the_same()
         let (exit, logged) = served.stop();
         assert!(exit.success(), "{logged}");
         assert!(logged.contains("password sign-in refused"), "{logged}");
-        for secret in [PASSWORD, "correct horse batterY", &token[4..], "nobody@school"] {
+        for secret in [
+            PASSWORD,
+            "correct horse batterY",
+            &token[4..],
+            "nobody@school",
+        ] {
             assert!(!logged.contains(secret), "{secret} was logged: {logged}");
         }
     }
@@ -202,8 +214,13 @@ async fn a_password_signs_in_for_a_token_and_every_wrong_answer_looks_the_same()
 async fn failures_are_limited_per_account_from_any_address_and_per_address() {
     for db in TestDb::all() {
         let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
-        add_user(&db.url, "priya.shah@school.example.org", "practitioner", true);
-        add_user(&db.url, "tom.hughes@council.example.gov.uk", "practitioner", true);
+        add_users(
+            &db.url,
+            &[
+                ("priya.shah@school.example.org", true),
+                ("tom.hughes@council.example.gov.uk", true),
+            ],
+        );
         let served = Served::start(&env);
         let base = served.url.as_str();
         let per_account = escalate::http::auth::PER_ACCOUNT;
@@ -409,9 +426,11 @@ async fn replicas_starting_together_add_one_administrator() {
 #[tokio::test]
 async fn of_many_processes_adding_the_first_administrator_at_once_one_does() {
     for db in TestDb::all() {
-        assert!(escalate(&["migrate"], &[("ESCALATE_DATABASE_URL", db.url.as_str())])
-            .status
-            .success());
+        assert!(
+            escalate(&["migrate"], &[("ESCALATE_DATABASE_URL", db.url.as_str())])
+                .status
+                .success()
+        );
         // A store (a pool of connections) each, as processes have; each with another
         // address, so that only the store's check-and-add can keep it to one.
         let mut stores = Vec::new();
@@ -443,7 +462,10 @@ async fn of_many_processes_adding_the_first_administrator_at_once_one_does() {
             added += usize::from(a.await.unwrap());
         }
         assert_eq!(added, 1, "{}", db.url);
-        assert_eq!(admins(&[("ESCALATE_DATABASE_URL", db.url.as_str())]).len(), 1);
+        assert_eq!(
+            admins(&[("ESCALATE_DATABASE_URL", db.url.as_str())]).len(),
+            1
+        );
     }
 }
 

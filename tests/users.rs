@@ -4,8 +4,6 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
 use chrono::{TimeDelta, Utc};
 use common::{TestDb, assert_one_line_error, escalate, json, stderr, stdout, with_stdin};
 use escalate::access::credentials::{token_hash, verify_password};

@@ -80,8 +80,7 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
 /// so that the answer takes the same argon2 work and its time does not tell whether the
 /// account exists. Made with [`hash_password`] from a random password nobody kept; a unit test
 /// checks that its parameters are the hasher's.
-const DUMMY_HASH: &str =
-    "$argon2id$v=19$m=19456,t=2,p=1$N6/QFIt6YLavA1TF5ak7xQ$3Xs5xhnpbfUSbSenbqcneGKv8nppzJ8aytaI9TaDhS0";
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$N6/QFIt6YLavA1TF5ak7xQ$3Xs5xhnpbfUSbSenbqcneGKv8nppzJ8aytaI9TaDhS0";
 
 /// Whether `password` matches `hash`; with no hash, the same work against a hash nothing
 /// matches, and false.
@@ -171,8 +170,14 @@ mod tests {
         let params = |h: &str| h.rsplitn(3, '$').nth(2).unwrap().to_string();
         assert_eq!(params(DUMMY_HASH), params(&real));
         assert!(PasswordHash::new(DUMMY_HASH).is_ok());
-        assert!(verify_password_or_dummy("correct horse battery", Some(&real)));
-        assert!(!verify_password_or_dummy("correct horse batterY", Some(&real)));
+        assert!(verify_password_or_dummy(
+            "correct horse battery",
+            Some(&real)
+        ));
+        assert!(!verify_password_or_dummy(
+            "correct horse batterY",
+            Some(&real)
+        ));
         assert!(!verify_password_or_dummy("correct horse battery", None));
         assert!(!verify_password_or_dummy("", None));
     }

@@ -272,6 +272,5 @@ mod tests {
         let f = Failures::default();
         assert_eq!(f.by_address.limit, PER_ADDRESS);
         assert_eq!(f.by_account.limit, PER_ACCOUNT);
-        assert!(PER_ACCOUNT.max < PER_ADDRESS.max);
     }
 }

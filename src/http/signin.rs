@@ -145,7 +145,11 @@ pub async fn sign_in(
         .store()
         .issue_token(user.id, &name, days, Utc::now())
         .await?;
-    tracing::info!(user_id = user.id, token_id = token.id, "signed in with a password");
+    tracing::info!(
+        user_id = user.id,
+        token_id = token.id,
+        "signed in with a password"
+    );
     Ok((
         StatusCode::CREATED,
         Json(SignedIn {

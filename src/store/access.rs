@@ -353,42 +353,22 @@ impl PostgresStore {
 /// what makes adding the first administrator wait for another process doing the same.
 macro_rules! access_store {
     ($store:ty, $ts:ty, $lock_users:expr) => {
-        #[async_trait]
-        impl AccessStore for $store {
-            async fn add_user(
+        impl $store {
+            /// Runs `sql` ([`INSERT_USER`] or [`INSERT_FIRST_ADMIN`]) for `user` in one
+            /// transaction, after the statement `lock` if any: the user, if it added them.
+            async fn insert_user(
                 &self,
-                user: &NewUser,
-                now: DateTime<Utc>,
-            ) -> Result<Option<UserRecord>, StoreError> {
-                let turn = self.write_turn().await;
-                let id: Option<(i64,)> = sqlx::query_as(INSERT_USER)
-                    .bind(user.email.as_str())
-                    .bind(&user.name)
-                    .bind(&user.agency)
-                    .bind(user.role.as_str())
-                    .bind(&user.password_hash)
-                    .bind(<$ts>::stamp(now))
-                    .fetch_optional(&self.pool)
-                    .await?;
-                drop(turn);
-                match id {
-                    Some(_) => self.user(user.email.as_str()).await,
-                    None => Ok(None),
-                }
-            }
-
-            async fn add_first_admin(
-                &self,
+                sql: &'static str,
+                lock: Option<&'static str>,
                 user: &NewUser,
                 now: DateTime<Utc>,
             ) -> Result<Option<UserRecord>, StoreError> {
                 let turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
-                let lock: Option<&str> = $lock_users;
                 if let Some(lock) = lock {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
-                let id: Option<(i64,)> = sqlx::query_as(INSERT_FIRST_ADMIN)
+                let id: Option<(i64,)> = sqlx::query_as(sql)
                     .bind(user.email.as_str())
                     .bind(&user.name)
                     .bind(&user.agency)
@@ -403,6 +383,26 @@ macro_rules! access_store {
                     Some(_) => self.user(user.email.as_str()).await,
                     None => Ok(None),
                 }
+            }
+        }
+
+        #[async_trait]
+        impl AccessStore for $store {
+            async fn add_user(
+                &self,
+                user: &NewUser,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                self.insert_user(INSERT_USER, None, user, now).await
+            }
+
+            async fn add_first_admin(
+                &self,
+                user: &NewUser,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                self.insert_user(INSERT_FIRST_ADMIN, $lock_users, user, now)
+                    .await
             }
 
             async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
