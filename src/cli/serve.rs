@@ -251,6 +251,12 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write
         }
         let engine = Arc::new(Engine::new(store, workflows, calendar));
         engine.register_workflows(Utc::now()).await?;
+        if let Some(cases) = engine.index_parties().await? {
+            tracing::info!(
+                cases,
+                "indexed the parties of earlier cases for the API's lists"
+            );
+        }
         // Deadlines computed with other holiday data are recomputed before the first sweep.
         let recomputed = engine.recompute_deadlines(Utc::now()).await?;
         if recomputed.checked > 0 {

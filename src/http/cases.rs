@@ -74,7 +74,7 @@ impl Access<'_> {
         self.state
             .engine
             .store()
-            .log_access(&AccessEntry {
+            .log_access(&[AccessEntry {
                 at: Utc::now(),
                 user_id: Some(self.caller.user.id),
                 email: self.caller.user.email.clone(),
@@ -83,7 +83,7 @@ impl Access<'_> {
                 status: status.as_u16(),
                 address: self.caller.address.clone(),
                 reason,
-            })
+            }])
             .await?;
         Ok(())
     }

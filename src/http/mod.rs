@@ -5,6 +5,7 @@
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod lists;
 pub mod metrics;
 pub mod reference;
 pub mod signin;
@@ -64,7 +65,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics::metrics))
-        .route("/api/v1/cases", post(cases::open))
+        .route("/api/v1/cases", post(cases::open).get(lists::cases))
+        .route("/api/v1/deadlines", get(lists::deadlines))
         .route("/api/v1/cases/{reference}", get(cases::read))
         .route("/api/v1/cases/{reference}/events", post(cases::act))
         .route(

@@ -188,8 +188,8 @@ pub trait AccessStore: Send + Sync {
     /// What the request with idempotency key `key` of user `user_id` recorded, if one did.
     async fn recall(&self, user_id: i64, key: &str) -> Result<Option<Recalled>, StoreError>;
 
-    /// Appends to the access log.
-    async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
+    /// Appends entries to the access log, all or none.
+    async fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError>;
 
     /// The access log of one case, oldest first.
     async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
@@ -233,8 +233,7 @@ const MARK_USED: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
 const USE_NOTED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 const LOG_ACCESS: &str = "INSERT INTO access_log \
-     (at, user_id, email, reference, action, status, address, reason) \
-     VALUES ($1, $8, $2, $3, $4, $5, $6, $7)";
+     (at, user_id, email, reference, action, status, address, reason) ";
 
 const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
      FROM access_log WHERE reference = $1 ORDER BY id";
@@ -539,19 +538,23 @@ macro_rules! access_store {
                 }))
             }
 
-            async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
+            async fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
                 let _turn = self.write_turn().await;
-                sqlx::query(LOG_ACCESS)
-                    .bind(<$ts>::stamp(entry.at))
-                    .bind(&entry.email)
-                    .bind(&entry.reference)
-                    .bind(&entry.action)
-                    .bind(i32::from(entry.status))
-                    .bind(&entry.address)
-                    .bind(&entry.reason)
-                    .bind(entry.user_id)
-                    .execute(&self.pool)
-                    .await?;
+                let mut q = sqlx::QueryBuilder::new(LOG_ACCESS);
+                q.push_values(entries, |mut row, entry| {
+                    row.push_bind(<$ts>::stamp(entry.at))
+                        .push_bind(entry.user_id)
+                        .push_bind(entry.email.clone())
+                        .push_bind(entry.reference.clone())
+                        .push_bind(entry.action.clone())
+                        .push_bind(i32::from(entry.status))
+                        .push_bind(entry.address.clone())
+                        .push_bind(entry.reason.clone());
+                });
+                q.build().execute(&self.pool).await?;
                 Ok(())
             }
 

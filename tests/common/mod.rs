@@ -153,6 +153,34 @@ pub fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
+/// Runs `statements` on the database at `url` directly, on one connection, as someone holding
+/// the file or a superuser would (to damage it, or to make it look older).
+pub async fn sql(url: &str, statements: &[&str]) {
+    use sqlx::Connection;
+    async fn run<C: Connection>(mut conn: C, statements: &[&str])
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+        <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    {
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        conn.close().await.unwrap();
+    }
+    if url.starts_with("sqlite") {
+        run(
+            sqlx::SqliteConnection::connect(url).await.unwrap(),
+            statements,
+        )
+        .await;
+    } else {
+        run(sqlx::PgConnection::connect(url).await.unwrap(), statements).await;
+    }
+}
+
 /// A real SMTP server process (aiosmtpd, `tests/support/smtp_server.py`) on a free local port,
 /// writing what it accepts to a directory; stopped when dropped.
 pub struct SmtpServer {
