@@ -362,7 +362,7 @@ async fn replay(
 
 /// A body that is not the JSON asked for: 400, or the status that says why (413 too large,
 /// 415 not JSON), in the API's error shape.
-fn rejected(e: JsonRejection) -> ApiError {
+pub(crate) fn rejected(e: JsonRejection) -> ApiError {
     let message = e
         .body_text()
         .split_whitespace()

@@ -9,6 +9,7 @@ pub mod error;
 pub mod lists;
 pub mod metrics;
 pub mod reference;
+pub mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -74,6 +75,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/cases/{reference}/events/allowed",
             get(cases::allowed),
         )
+        .route("/api/v1/tokens", post(signin::sign_in))
         .route("/api/v1/workflows", get(reference::workflows))
         .route("/api/v1/workflows/{name}", get(reference::workflow))
         .route("/api/v1/agencies", get(reference::agencies))

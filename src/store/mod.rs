@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
-pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
+pub use access::{AccessEntry, AccessStore, IssuedToken, NewUser, TokenRecord, UserRecord};
 pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;
 pub use records::*;

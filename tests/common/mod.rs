@@ -17,6 +17,45 @@ pub fn escalate(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// Runs escalate on the database at `url` with `input` on its standard input (a password
+/// for `--password-stdin`, data for `--data -`).
+pub fn with_stdin(args: &[&str], url: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ESCALATE_DATABASE_URL", url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Sends an HTTP request and reads the answer: status, headers, JSON body (null if none).
+pub async fn answer(
+    request: reqwest::RequestBuilder,
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .json::<serde_json::Value>()
+        .await
+        .unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -325,6 +364,7 @@ pub fn cref(reference: &str) -> escalate::ids::CaseRef {
 pub struct Served {
     child: std::process::Child,
     log: tempfile::NamedTempFile,
+    printed: tempfile::NamedTempFile,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -334,9 +374,11 @@ impl Served {
     /// at most 60 s, until it logs the address it listens on.
     pub fn start(env: &[(&str, &str)]) -> Served {
         let log = tempfile::NamedTempFile::new().unwrap();
+        let printed = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
         cmd.args(["serve", "--addr", "127.0.0.1:0"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::from(printed.reopen().unwrap()))
             .stderr(std::process::Stdio::from(log.reopen().unwrap()));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
             cmd.env_remove(k);
@@ -359,7 +401,17 @@ impl Served {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
-        Served { child, log, url }
+        Served {
+            child,
+            log,
+            printed,
+            url,
+        }
+    }
+
+    /// What serve has printed on standard output so far (the first administrator's sign-in).
+    pub fn printed(&self) -> String {
+        std::fs::read_to_string(self.printed.path()).unwrap()
     }
 
     /// What serve has logged so far.
