@@ -11,7 +11,7 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::AppState;
@@ -32,7 +32,7 @@ const MAX_SEARCH: usize = 200;
 
 /// Query of `GET /api/v1/cases`. Every value arrives as text so that a bad one is answered
 /// with what is wrong with it.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Default, Deserialize)]
 pub struct CasesQuery {
     /// Only this workflow.
     pub workflow: Option<String>,
@@ -90,13 +90,18 @@ impl PageAsk {
         (self.page - 1) * self.per_page
     }
 
+    /// Pages of `total` rows.
+    fn pages(&self, total: i64) -> i64 {
+        (total + self.per_page - 1) / self.per_page
+    }
+
     /// The paging part of an answer.
     fn answer(&self, total: i64) -> Value {
         json!({
             "page": self.page,
             "per_page": self.per_page,
             "total": total,
-            "pages": (total + self.per_page - 1) / self.per_page,
+            "pages": self.pages(total),
         })
     }
 }
@@ -201,34 +206,77 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> Value {
-    let open = case.closed_at.is_none().then_some(case.state.as_str());
-    let next = deadlines
-        .iter()
-        .filter(|d| d.status == DeadlineStatus::Pending)
-        .min_by_key(|d| (d.due_at, d.id));
-    json!({
-        "reference": case.reference,
-        "workflow": case.workflow,
-        "state": case.state,
-        "agency": case.agency,
-        "opened_at": case.opened_at,
-        "closed_at": case.closed_at,
-        "outcome": case.outcome,
-        "next_deadline": next,
-        "overdue": deadlines.iter().any(|d| overdue(d, open, now)),
-        "href": format!("/api/v1/cases/{}", case.reference),
-    })
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseItem {
+    /// E.g. `DSP-2026-000042`.
+    pub reference: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// Current state.
+    pub state: String,
+    /// The raising party's agency.
+    pub agency: Option<String>,
+    /// Opened.
+    pub opened_at: DateTime<Utc>,
+    /// Closed, if so.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The terminal state's outcome category.
+    pub outcome: Option<String>,
+    /// The nearest pending deadline, if any.
+    pub next_deadline: Option<DeadlineRecord>,
+    /// Whether a deadline has passed unmet while the case is open.
+    pub overdue: bool,
+    /// Where the API reads it.
+    pub href: String,
 }
 
-/// `GET /api/v1/cases?workflow&state&overdue&q&page&per_page`: the caller's cases, the
-/// nearest pending deadline first (cases with none last), with the total.
-pub async fn cases(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: Result<Query<CasesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+impl CaseItem {
+    fn new(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> Self {
+        let open = case.closed_at.is_none().then_some(case.state.as_str());
+        let next = deadlines
+            .iter()
+            .filter(|d| d.status == DeadlineStatus::Pending)
+            .min_by_key(|d| (d.due_at, d.id));
+        CaseItem {
+            reference: case.reference.clone(),
+            workflow: case.workflow.clone(),
+            state: case.state.clone(),
+            agency: case.agency.clone(),
+            opened_at: case.opened_at,
+            closed_at: case.closed_at,
+            outcome: case.outcome.clone(),
+            next_deadline: next.map(|d| (*d).clone()),
+            overdue: deadlines.iter().any(|d| overdue(d, open, now)),
+            href: format!("/api/v1/cases/{}", case.reference),
+        }
+    }
+}
+
+/// One page of the caller's cases, as `GET /api/v1/cases` answers and the web UI's
+/// My cases page shows.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseList {
+    /// The page number, from 1.
+    pub page: i64,
+    /// Rows a page holds.
+    pub per_page: i64,
+    /// Cases in the list, on every page.
+    pub total: i64,
+    /// Pages in the list.
+    pub pages: i64,
+    /// This page's cases.
+    pub cases: Vec<CaseItem>,
+}
+
+/// The caller's cases as `query` filters them, the nearest pending deadline first (cases with
+/// none last), each recorded in the access log: the one list behind `GET /api/v1/cases` and
+/// the web UI's My cases. `now` decides what is overdue.
+pub async fn case_list(
+    state: &AppState,
+    caller: &Caller,
+    query: &CasesQuery,
+    now: DateTime<Utc>,
+) -> Result<CaseList, ApiError> {
     let ask = PageAsk::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let workflow = filter_text("workflow", query.workflow.as_deref(), 100)?;
     if let Some(w) = &workflow
@@ -246,8 +294,7 @@ pub async fn cases(
             known.join(", ")
         )));
     }
-    let now = Utc::now();
-    let scope = scope(&state, &caller).await?;
+    let scope = scope(state, caller).await?;
     let page = state
         .engine
         .store()
@@ -261,20 +308,34 @@ pub async fn cases(
             limit: ask.per_page,
         })
         .await?;
-    let shown = readable(&state, &caller, &page.items).await?;
+    let shown = readable(state, caller, &page.items).await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
     let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
-    let items: Vec<Value> = shown
+    let cases = shown
         .iter()
         .map(|c| {
             let mine: Vec<&DeadlineRecord> =
                 deadlines.iter().filter(|d| d.case_id == c.id).collect();
-            case_item(c, &mine, now)
+            CaseItem::new(c, &mine, now)
         })
         .collect();
-    let mut answer = ask.answer(page.total);
-    answer["cases"] = Value::Array(items);
-    Ok(Json(answer))
+    Ok(CaseList {
+        page: ask.page,
+        per_page: ask.per_page,
+        total: page.total,
+        pages: ask.pages(page.total),
+        cases,
+    })
+}
+
+/// `GET /api/v1/cases?workflow&state&overdue&q&page&per_page`: [`case_list`], with the total.
+pub async fn cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    query: Result<Query<CasesQuery>, QueryRejection>,
+) -> Result<Json<CaseList>, ApiError> {
+    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Ok(Json(case_list(&state, &caller, &query, Utc::now()).await?))
 }
 
 /// `GET /api/v1/deadlines?due_before&overdue&page&per_page`: the pending deadlines of the

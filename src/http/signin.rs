@@ -8,7 +8,8 @@
 //! client address and per account ([`super::auth::Failures`]); past either limit the answer is
 //! 429 before the password is looked at, even a right one, until the window ends.
 
-use std::time::Instant;
+use std::net::IpAddr;
+use std::time::{Duration, Instant};
 
 use axum::Json;
 use axum::extract::State;
@@ -26,6 +27,7 @@ use super::error::ApiError;
 use crate::access::MAX_NAME;
 use crate::access::credentials::{self, MAX_TOKEN_DAYS};
 use crate::ids::UserEmail;
+use crate::store::UserRecord;
 
 /// Days a signed-in token lasts when the request does not say.
 pub const DEFAULT_DAYS: u32 = 30;
@@ -90,22 +92,87 @@ pub async fn sign_in(
             )));
         }
     };
+    let user = match check_password(&state, ip, &request.email, request.password).await? {
+        PasswordCheck::SignedIn(user) => user,
+        PasswordCheck::Limited { who, wait } => return Err(rate_limited(who, wait)),
+        PasswordCheck::Refused => {
+            return Err(ApiError::unauthorized(
+                "the email address or the password is not right",
+            ));
+        }
+    };
+    let token = state
+        .engine
+        .store()
+        .issue_token(user.id, &name, days, Utc::now())
+        .await?;
+    tracing::info!(
+        user_id = user.id,
+        token_id = token.id,
+        "signed in with a password"
+    );
+    Ok((
+        StatusCode::CREATED,
+        Json(SignedIn {
+            id: token.id,
+            token: token.secret,
+            name,
+            expires_at: token.expires_at,
+        }),
+    )
+        .into_response())
+}
+
+/// What a password sign-in came to.
+pub enum PasswordCheck {
+    /// The address and password are an enabled user's: failures for the account are forgotten.
+    SignedIn(UserRecord),
+    /// Too many failures `who` ("from this address", "for this account"): try again in `wait`.
+    Limited {
+        /// Whose failures.
+        who: &'static str,
+        /// How long until the window ends.
+        wait: Duration,
+    },
+    /// Wrong in some way, the same whatever it was; counted per address and per account.
+    Refused,
+}
+
+/// Checks `email` and `password` for a sign-in from `ip`, the one check both the API's
+/// `POST /api/v1/tokens` and the web UI's sign-in page make: past either failure limit it
+/// refuses before the password is looked at; otherwise it does the argon2 work whether or not
+/// there is an account, and counts a failure per address and per account.
+pub async fn check_password(
+    state: &AppState,
+    ip: Option<IpAddr>,
+    email: &str,
+    password: String,
+) -> Result<PasswordCheck, ApiError> {
+    let failures = &state.failures;
+    if let Some(wait) = ip.and_then(|ip| failures.by_address.blocked(&ip, Instant::now())) {
+        return Ok(PasswordCheck::Limited {
+            who: "from this address",
+            wait,
+        });
+    }
     // Text that is not an address is no account: answered as an unknown one, and counted
     // against the client's address only.
-    let email = UserEmail::parse(&request.email).ok();
+    let email = UserEmail::parse(email).ok();
     let account = email.as_ref().map(|e| e.as_str().to_string());
     if let Some(wait) = account
         .as_ref()
         .and_then(|a| failures.by_account.blocked(a, Instant::now()))
     {
-        return Err(rate_limited("for this account", wait));
+        return Ok(PasswordCheck::Limited {
+            who: "for this account",
+            wait,
+        });
     }
     let user = match &email {
         Some(e) => state.engine.store().user(e.as_str()).await?,
         None => None,
     };
     let hash = user.as_ref().and_then(|u| u.password_hash.clone());
-    let password = request.password;
     let matched = {
         let _turn = HASHING.acquire().await.map_err(|_| internal())?;
         tokio::task::spawn_blocking(move || {
@@ -133,33 +200,12 @@ pub async fn sign_in(
         }
         let (user_id, why) = refusal.unwrap_or((None, "no such account"));
         tracing::warn!(?user_id, address = ?ip, why, "password sign-in refused");
-        return Err(ApiError::unauthorized(
-            "the email address or the password is not right",
-        ));
+        return Ok(PasswordCheck::Refused);
     };
     if let Some(account) = &account {
         failures.by_account.forget(account);
     }
-    let token = state
-        .engine
-        .store()
-        .issue_token(user.id, &name, days, Utc::now())
-        .await?;
-    tracing::info!(
-        user_id = user.id,
-        token_id = token.id,
-        "signed in with a password"
-    );
-    Ok((
-        StatusCode::CREATED,
-        Json(SignedIn {
-            id: token.id,
-            token: token.secret,
-            name,
-            expires_at: token.expires_at,
-        }),
-    )
-        .into_response())
+    Ok(PasswordCheck::SignedIn(user))
 }
 
 /// 500 for a password check that could not run (its task panicked; it should not).

@@ -268,7 +268,7 @@ fn role(word: &str) -> Result<Role, StoreError> {
 }
 
 /// A time as a backend stores it: text on SQLite, `timestamptz` on PostgreSQL.
-trait StoredTime: Sized {
+pub(super) trait StoredTime: Sized {
     fn stamp(t: DateTime<Utc>) -> Self;
     fn utc(self) -> Result<DateTime<Utc>, StoreError>;
 }
@@ -336,14 +336,14 @@ fn token_from<T: StoredTime>(r: TokenRow<T>) -> Result<TokenRecord, StoreError> 
 
 impl SqliteStore {
     /// SQLite's one writer at a time (see `SqliteStore::writer`).
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
     }
 }
 
 impl PostgresStore {
     /// PostgreSQL takes writers side by side.
-    async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+    pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
 }

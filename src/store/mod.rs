@@ -11,6 +11,7 @@ mod lists;
 mod postgres;
 mod records;
 mod report_rows;
+mod sessions;
 mod sqlite;
 pub mod summary;
 
@@ -27,6 +28,7 @@ pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
+pub use sessions::{SessionRow, SessionRows};
 pub use summary::{CaseSummary, MonthQuery, SummaryFacts};
 
 pub use postgres::PostgresStore;
@@ -121,7 +123,7 @@ pub enum Backend {
 
 /// The database behind the engine (and, through [`AccessStore`], its users).
 #[async_trait]
-pub trait Store: AccessStore + GaugeStore + Send + Sync {
+pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
     /// Which database this is.
     fn backend(&self) -> Backend;
 
