@@ -18,6 +18,7 @@ pub mod report;
 pub mod schedule;
 pub mod store;
 pub mod text;
+pub mod web;
 pub mod workflow;
 
 pub use error::{Error, Result};

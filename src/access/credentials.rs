@@ -100,11 +100,16 @@ pub struct NewToken {
     pub hash: String,
 }
 
+/// `n` random bytes from the operating system, as lower-case hex.
+pub fn random_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n];
+    OsRng.fill_bytes(&mut bytes);
+    hex(&bytes)
+}
+
 /// Makes a new token.
 pub fn new_token() -> NewToken {
-    let mut bytes = [0u8; 32];
-    OsRng.fill_bytes(&mut bytes);
-    let secret = format!("{TOKEN_PREFIX}{}", hex(&bytes));
+    let secret = format!("{TOKEN_PREFIX}{}", random_hex(32));
     let hash = token_hash(&secret);
     NewToken { secret, hash }
 }

@@ -229,6 +229,9 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write
         settings.mailer()?;
         settings.mail_settings()?;
         let admin_email = settings.admin_email()?;
+        // Over HTTPS (as the public address says) the session cookie is Secure and __Host-.
+        let web = crate::web::Web::new(settings.mail.base_url.starts_with("https://"))
+            .map_err(|e| Error::Config(format!("the web UI's templates: {e}")))?;
         if !settings.report_recipients()?.is_empty() {
             report_template(settings)?;
         }
@@ -314,11 +317,9 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write
         };
         let http_stop = stopping.clone();
         let division = settings.division()?;
+        let state = AppState::new(engine.clone(), division, web);
         let http = async {
-            if let Err(e) =
-                crate::http::serve(listener, AppState::new(engine.clone(), division), http_stop)
-                    .await
-            {
+            if let Err(e) = crate::http::serve(listener, state, http_stop).await {
                 tracing::error!("the API stopped: {e}");
             }
         };
@@ -327,6 +328,7 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write
             http,
             deadlines(settings, &engine, &pace, &queued, stopping.clone()),
             crate::schedule::serve_loop(&engine, &schedule, stopping.clone()),
+            crate::web::purge_sessions(engine.clone(), stopping.clone()),
             mail(&dispatcher, &pace, &queued, stopping),
         );
         tracing::info!("escalate serve stopped");

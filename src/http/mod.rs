@@ -1,6 +1,7 @@
-//! The HTTP side of `escalate serve`: the JSON API under `/api/v1`, and the unauthenticated
-//! `/healthz` and `/readyz`. Every handler asks [`crate::access::policy`] before it reads or
-//! changes a case, and records what it did in the access log.
+//! The HTTP side of `escalate serve`: the JSON API under `/api/v1`, the unauthenticated
+//! `/healthz` and `/readyz`, and the web UI's pages ([`crate::web`]). Every handler asks
+//! [`crate::access::policy`] before it reads or changes a case, and records what it did in
+//! the access log.
 
 pub mod assets;
 pub mod auth;
@@ -45,17 +46,24 @@ pub struct AppState {
     pub requests_seen: Arc<metrics::Requests>,
     /// The division whose holidays apply when a request names none.
     pub division: crate::calendar::Division,
+    /// The web UI's templates and settings.
+    pub web: Arc<crate::web::Web>,
 }
 
 impl AppState {
-    /// State around `engine`, with `division` the configured default.
-    pub fn new(engine: Arc<Engine>, division: crate::calendar::Division) -> Self {
+    /// State around `engine`, with `division` the configured default and `web` the UI's.
+    pub fn new(
+        engine: Arc<Engine>,
+        division: crate::calendar::Division,
+        web: crate::web::Web,
+    ) -> Self {
         AppState {
             engine,
             requests: Arc::default(),
             failures: Arc::default(),
             requests_seen: Arc::default(),
             division,
+            web: Arc::new(web),
         }
     }
 }
@@ -84,6 +92,7 @@ pub fn router(state: AppState) -> Router {
             "/api/v1/reports/monthly/{month}",
             get(reference::monthly_report),
         )
+        .merge(crate::web::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))

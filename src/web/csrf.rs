@@ -1,0 +1,168 @@
+//! Cross-site request forgery: a synchronizer token kept in the session (signed-out sessions
+//! too, since the sign-in form needs one) and sent back as every form's hidden `csrf_token`;
+//! [`CsrfForm`] refuses a POST whose token is missing or not the session's, and one that a
+//! browser says came from another site.
+
+use axum::extract::{Form, FromRequest, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::Response;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use subtle::ConstantTimeEq;
+use tower_sessions::Session;
+
+use super::Layout;
+use super::session::SessionFault;
+use crate::http::AppState;
+
+const KEY: &str = "csrf_token";
+
+/// A fresh token: 256 random bits as hex.
+fn fresh() -> String {
+    crate::access::credentials::random_hex(32)
+}
+
+/// The session's token, made now if it has none.
+pub async fn token(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    if let Some(t) = session.get::<String>(KEY).await? {
+        return Ok(t);
+    }
+    renew(session).await
+}
+
+/// Replaces the session's token (at sign-in) and returns it.
+pub async fn renew(session: &Session) -> Result<String, tower_sessions::session::Error> {
+    let t = fresh();
+    session.insert(KEY, &t).await?;
+    Ok(t)
+}
+
+/// Whether `given` is `expected`, in time that does not depend on where they differ.
+fn same(given: &str, expected: &str) -> bool {
+    given.as_bytes().ct_eq(expected.as_bytes()).into()
+}
+
+/// Whether the browser says the request came from this site: `Origin` names this host
+/// (`Host`), or, without `Origin`, `Sec-Fetch-Site` is `same-origin`. A request with
+/// neither is refused: every browser escalate supports sends one of them on a form POST.
+pub fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
+    let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
+    if let Some(origin) = text(header::ORIGIN) {
+        let Some(host) = text(header::HOST) else {
+            return false;
+        };
+        let schemes: &[&str] = if secure { &["https"] } else { &["http", "https"] };
+        return schemes
+            .iter()
+            .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}")));
+    }
+    text(header::HeaderName::from_static("sec-fetch-site")) == Some("same-origin")
+}
+
+/// A form whose `csrf_token` field is the session's, posted from this site: `T` holds its
+/// other fields. Anything else is answered 403 before the handler runs.
+pub struct CsrfForm<T>(pub T);
+
+#[derive(Deserialize)]
+struct WithToken<T> {
+    #[serde(default)]
+    csrf_token: String,
+    #[serde(flatten)]
+    fields: T,
+}
+
+/// The 403 page for a form that fails the check.
+fn refused(state: &AppState, why: &str) -> Response {
+    tracing::warn!(why, "form refused");
+    state.web.error(
+        StatusCode::FORBIDDEN,
+        &Layout::default(),
+        "Sorry, this form could not be sent",
+        &[
+            "It may have been open too long, or sent from another site.",
+            "Go back, reload the page and try again.",
+        ],
+    )
+}
+
+fn session_of(parts: &Parts) -> Option<Session> {
+    parts.extensions.get::<Session>().cloned()
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
+        let (parts, body) = request.into_parts();
+        let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
+        if unsafe_method && !same_origin(&parts.headers, state.web.secure) {
+            return Err(refused(state, "not same-origin"));
+        }
+        let Some(session) = session_of(&parts) else {
+            return Err(refused(state, "no session layer"));
+        };
+        let expected = session
+            .get::<String>(KEY)
+            .await
+            .map_err(|e| SessionFault::from(e).page(state))?;
+        let request = Request::from_parts(parts, body);
+        let Ok(Form(form)) = Form::<WithToken<T>>::from_request(request, state).await else {
+            return Err(state.web.error(
+                StatusCode::BAD_REQUEST,
+                &Layout::default(),
+                "Sorry, this form could not be read",
+                &["Go back, reload the page and try again."],
+            ));
+        };
+        match expected {
+            Some(expected) if !form.csrf_token.is_empty() && same(&form.csrf_token, &expected) => {
+                Ok(CsrfForm(form.fields))
+            }
+            Some(_) => Err(refused(state, "token does not match")),
+            None => Err(refused(state, "no token in the session")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn only_this_sites_origin_passes() {
+        let host = ("host", "127.0.0.1:8080");
+        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")]), false));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")]), true));
+        assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")]), true));
+        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), false));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")]), false));
+        // An Origin from elsewhere is not excused by a Sec-Fetch-Site that says otherwise.
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://evil.example"), ("sec-fetch-site", "same-origin")]),
+            false
+        ));
+        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")]), false));
+        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site")]), false));
+        assert!(!same_origin(&headers(&[host]), false));
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        let t = fresh();
+        assert_eq!(t.len(), 64);
+        assert_ne!(t, fresh());
+        assert!(same(&t, &t.clone()));
+        assert!(!same(&t[..63], &t));
+        assert!(!same("", &t));
+    }
+}
