@@ -1,0 +1,326 @@
+//! The web UI through a real `escalate serve`, on each backend: signing in (and the forms'
+//! CSRF and same-origin checks), My cases, signing out; the session cookie's attributes and
+//! its renewal at sign-in; the pages' headers (a CSP that allows exactly their inline scripts)
+//! and markup (language, skip link). The session rows themselves: expiry and purging.
+
+mod common;
+
+use base64::Engine as _;
+use chrono::{Duration, SubsecRound, Utc};
+use common::{Served, TestDb, escalate, json, open_dispute, stderr, with_stdin};
+use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::{Client, StatusCode, redirect};
+use sha2::{Digest, Sha256};
+
+const PRIYA: &str = "priya.shah@school.example.org";
+const PASSWORD: &str = "correct horse battery";
+
+fn client() -> Client {
+    Client::builder()
+        .cookie_store(true)
+        .redirect(redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The session cookie `Set-Cookie` gives (`escalate=…` on plain HTTP), whole.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(SET_COOKIE)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .find(|c| c.starts_with("escalate="))
+}
+
+/// The cookie's value (the session id).
+fn cookie_value(cookie: &str) -> String {
+    cookie["escalate=".len()..]
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// The hidden `csrf_token` of the page's (first) form.
+fn csrf_token(html: &str) -> String {
+    let at = html
+        .find("name=\"csrf_token\" value=\"")
+        .expect("a csrf_token field")
+        + "name=\"csrf_token\" value=\"".len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// `GET url`: status, headers, body.
+async fn get(client: &Client, url: &str) -> (StatusCode, HeaderMap, String) {
+    let r = client.get(url).send().await.unwrap();
+    (r.status(), r.headers().clone(), r.text().await.unwrap())
+}
+
+/// `POST url` with `form`, from `origin` when given.
+async fn post(
+    client: &Client,
+    url: &str,
+    origin: Option<&str>,
+    form: &[(&str, &str)],
+) -> (StatusCode, HeaderMap, String) {
+    let mut request = client.post(url).form(form);
+    if let Some(origin) = origin {
+        request = request.header("origin", origin);
+    }
+    let r = request.send().await.unwrap();
+    (r.status(), r.headers().clone(), r.text().await.unwrap())
+}
+
+fn assert_redirect(status: StatusCode, headers: &HeaderMap, to: &str) {
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert_eq!(headers[LOCATION], to);
+}
+
+/// Every inline script of `html` (a `<script>` with no `src`) is allowed by the CSP `csp` by
+/// its SHA-256, and there is at least one.
+fn assert_inline_scripts_allowed(html: &str, csp: &str) {
+    let mut seen = 0;
+    for part in html.split("<script").skip(1) {
+        let (attributes, rest) = part.split_once('>').unwrap();
+        if attributes.contains("src=") {
+            continue;
+        }
+        let body = rest.split("</script>").next().unwrap();
+        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
+        assert!(
+            csp.contains(&format!("'sha256-{hash}'")),
+            "{body:?} is not allowed by {csp}"
+        );
+        seen += 1;
+    }
+    assert!(seen >= 1, "no inline script in the page");
+    assert!(!csp.contains("unsafe-inline"), "{csp}");
+    assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"));
+}
+
+/// A GOV.UK page's markup: English (UK), a skip link to the main content, a title.
+fn assert_page(html: &str, title: &str) {
+    assert!(html.contains("<html lang=\"en-GB\""), "{html}");
+    assert!(html.contains("class=\"govuk-skip-link\""));
+    assert!(html.contains("href=\"#main-content\"") && html.contains("id=\"main-content\""));
+    assert!(
+        html.contains(&format!("<title>{title} – escalate</title>")),
+        "title {title}: {html}"
+    );
+    assert!(!html.contains("govuk-logo") && !html.contains("Crown copyright"));
+}
+
+#[tokio::test]
+async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = [
+            ("ESCALATE_DATABASE_URL", db.url.as_str()),
+            ("ESCALATE_SMTP_URL", smtp.as_str()),
+            ("ESCALATE_JOBS__SWEEP", "off"),
+            ("ESCALATE_JOBS__OUTBOX", "off"),
+        ];
+        let o = escalate(&["agencies", "import", "config/agencies.yaml"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = with_stdin(
+            &[
+                "users", "add", PRIYA, "--role", "practitioner", "--agency",
+                "riverside-primary", "--name", "Priya Shah", "--password-stdin",
+            ],
+            &db.url,
+            format!("{PASSWORD}\n").as_bytes(),
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mine = open_dispute(&env, None);
+        // Another agency's case, which Priya is no party to.
+        let theirs = json(&escalate(
+            &[
+                "case", "open", "--workflow", "referral", "--data",
+                "examples/referral.json", "--by", "jo.patel@nursery.example.org", "--json",
+            ],
+            &env,
+        ))["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let origin = Some(base.as_str());
+        let web = client();
+
+        // Signed out, My cases sends one to sign in.
+        let (status, headers, _) = get(&web, &format!("{base}/")).await;
+        assert_redirect(status, &headers, "/sign-in");
+
+        let (status, headers, html) = get(&web, &format!("{base}/sign-in")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_page(&html, "Sign in");
+        assert_inline_scripts_allowed(&html, headers["content-security-policy"].to_str().unwrap());
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(headers["x-content-type-options"], "nosniff");
+        // A signed-out session, for the form's token: HttpOnly, Lax, the whole site; not
+        // Secure (and so not __Host-) on plain HTTP.
+        let anonymous = session_cookie(&headers).expect("a session cookie");
+        for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1800"] {
+            assert!(anonymous.contains(attribute), "{anonymous} lacks {attribute}");
+        }
+        assert!(!anonymous.contains("Secure"), "{anonymous}");
+        let token = csrf_token(&html);
+        assert_eq!(token.len(), 64);
+        let sign_in = format!("{base}/sign-in");
+        let right = [("csrf_token", token.as_str()), ("email", PRIYA), ("password", PASSWORD)];
+
+        // No token, a wrong one, another site's Origin, or none: 403, and not signed in.
+        let zeros = "0".repeat(64);
+        let refusals = [
+            (origin, vec![("email", PRIYA), ("password", PASSWORD)]),
+            (origin, vec![("csrf_token", &zeros), ("email", PRIYA), ("password", PASSWORD)]),
+            (origin, vec![("csrf_token", ""), ("email", PRIYA), ("password", PASSWORD)]),
+            (Some("http://evil.example"), right.to_vec()),
+            (None, right.to_vec()),
+        ];
+        for (from, form) in &refusals {
+            let (status, _, html) = post(&web, &sign_in, *from, form).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{from:?} {html}");
+            assert_page(&html, "Sorry, this form could not be sent");
+        }
+        let (status, headers, _) = get(&web, &format!("{base}/")).await;
+        assert_redirect(status, &headers, "/sign-in");
+
+        // A wrong password, or an unknown address: the same error summary, the address kept.
+        for (email, password) in [(PRIYA, "wrong password"), ("nobody@school.example.org", PASSWORD)] {
+            let (status, _, html) = post(
+                &web,
+                &sign_in,
+                origin,
+                &[("csrf_token", &token), ("email", email), ("password", password)],
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            assert!(html.contains("govuk-error-summary"), "{html}");
+            assert!(html.contains("Enter a correct email address and password"));
+            assert!(html.contains(&format!("value=\"{email}\"")), "{html}");
+            assert_page(&html, "Error: Sign in");
+        }
+
+        // Signing in: 303 to My cases, under a new session id.
+        let (status, headers, _) = post(&web, &sign_in, origin, &right).await;
+        assert_redirect(status, &headers, "/");
+        let signed_in = session_cookie(&headers).expect("a new session cookie");
+        assert_ne!(cookie_value(&signed_in), cookie_value(&anonymous), "fixation");
+        // The id from before sign-in signs nobody in.
+        let stale = Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+        let (status, headers, _) = stale
+            .get(format!("{base}/"))
+            .header("cookie", format!("escalate={}", cookie_value(&anonymous)))
+            .send()
+            .await
+            .map(|r| (r.status(), r.headers().clone(), ()))
+            .unwrap();
+        assert_redirect(status, &headers, "/sign-in");
+
+        let (status, headers, html) = get(&web, &format!("{base}/")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert_page(&html, "My cases");
+        assert_inline_scripts_allowed(&html, headers["content-security-policy"].to_str().unwrap());
+        assert_eq!(headers["cache-control"], "no-store");
+        assert!(html.contains(&mine), "{html}");
+        assert!(!html.contains(&theirs), "another agency's case is listed");
+        assert!(html.contains("Signed in as Priya Shah"));
+        assert!(html.contains("govuk-service-navigation"));
+        // Filters: by workflow and by reference.
+        let (_, _, html) = get(&web, &format!("{base}/?workflow=referral")).await;
+        assert!(!html.contains(&mine) && html.contains("No cases match these filters."));
+        let (_, _, html) = get(&web, &format!("{base}/?workflow=dispute&q={}", &mine[mine.len() - 6..])).await;
+        assert!(html.contains(&mine), "{html}");
+        let (status, _, html) = get(&web, &format!("{base}/?workflow=nothing")).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_page(&html, "There is a problem with the filters");
+
+        // The API takes no session cookie: bearer tokens only.
+        let (status, _, _) = get(&web, &format!("{base}/api/v1/cases")).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+
+        // Signing out: the page's token, then 303 to sign in, the cookies cleared.
+        let (_, _, html) = get(&web, &format!("{base}/")).await;
+        let token = csrf_token(&html);
+        let sign_out = format!("{base}/sign-out");
+        let (status, _, _) = post(&web, &sign_out, origin, &[("csrf_token", "x")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, headers, _) = post(&web, &sign_out, origin, &[("csrf_token", &token)]).await;
+        assert_redirect(status, &headers, "/sign-in");
+        assert_eq!(headers["clear-site-data"], "\"cookies\"");
+        let (status, headers, _) = get(&web, &format!("{base}/")).await;
+        assert_redirect(status, &headers, "/sign-in");
+        // The signed-in id, kept by someone, no longer works either.
+        let (status, headers, _) = stale
+            .get(format!("{base}/"))
+            .header("cookie", format!("escalate={}", cookie_value(&signed_in)))
+            .send()
+            .await
+            .map(|r| (r.status(), r.headers().clone(), ()))
+            .unwrap();
+        assert_redirect(status, &headers, "/sign-in");
+
+        // Past the failure limit for an account: 429, even with the right password.
+        let fresh = client();
+        let (_, _, html) = get(&fresh, &sign_in).await;
+        let token = csrf_token(&html);
+        let ghost = "ghost@school.example.org";
+        let mut last = StatusCode::OK;
+        for _ in 0..11 {
+            (last, _, _) = post(
+                &fresh,
+                &sign_in,
+                origin,
+                &[("csrf_token", &token), ("email", ghost), ("password", "guess")],
+            )
+            .await;
+        }
+        assert_eq!(last, StatusCode::TOO_MANY_REQUESTS);
+        let (status, headers, html) = post(
+            &fresh,
+            &sign_in,
+            origin,
+            &[("csrf_token", &token), ("email", ghost), ("password", "guess")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
+        assert!(headers.contains_key("retry-after"));
+        assert_page(&html, "Too many attempts to sign in");
+    }
+}
+
+#[tokio::test]
+async fn expired_sessions_are_not_loaded_and_are_purged() {
+    use escalate::store::SessionRow;
+    for db in TestDb::all() {
+        let store = escalate::store::connect(&db.url).await.unwrap();
+        store.migrate().await.unwrap();
+        // Both backends keep microseconds.
+        let now = Utc::now().trunc_subsecs(6);
+        let row = |minutes: i64| SessionRow {
+            data: "{}".into(),
+            expires_at: now + Duration::minutes(minutes),
+        };
+        assert!(store.create_session("old", &row(-1)).await.unwrap());
+        assert!(store.create_session("new", &row(30)).await.unwrap());
+        assert!(!store.create_session("new", &row(5)).await.unwrap(), "taken");
+        assert_eq!(store.load_session("old", now).await.unwrap(), None);
+        let loaded = store.load_session("new", now).await.unwrap().unwrap();
+        assert_eq!(loaded.expires_at, row(30).expires_at);
+        // Saving replaces, and moves the expiry.
+        store
+            .save_session("new", &SessionRow { data: "{\"a\":1}".into(), ..row(40) })
+            .await
+            .unwrap();
+        let loaded = store.load_session("new", now).await.unwrap().unwrap();
+        assert_eq!(loaded.data, "{\"a\":1}");
+        assert_eq!(store.purge_sessions(now).await.unwrap(), 1);
+        assert_eq!(store.purge_sessions(now).await.unwrap(), 0);
+        assert_eq!(store.purge_sessions(now + Duration::hours(1)).await.unwrap(), 1);
+        assert_eq!(store.load_session("new", now).await.unwrap(), None);
+        store.delete_session("new").await.unwrap();
+    }
+}
