@@ -125,8 +125,16 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         assert!(o.status.success(), "{}", stderr(&o));
         let o = with_stdin(
             &[
-                "users", "add", PRIYA, "--role", "practitioner", "--agency",
-                "riverside-primary", "--name", "Priya Shah", "--password-stdin",
+                "users",
+                "add",
+                PRIYA,
+                "--role",
+                "practitioner",
+                "--agency",
+                "riverside-primary",
+                "--name",
+                "Priya Shah",
+                "--password-stdin",
             ],
             &db.url,
             format!("{PASSWORD}\n").as_bytes(),
@@ -136,8 +144,15 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         // Another agency's case, which Priya is no party to.
         let theirs = json(&escalate(
             &[
-                "case", "open", "--workflow", "referral", "--data",
-                "examples/referral.json", "--by", "jo.patel@nursery.example.org", "--json",
+                "case",
+                "open",
+                "--workflow",
+                "referral",
+                "--data",
+                "examples/referral.json",
+                "--by",
+                "jo.patel@nursery.example.org",
+                "--json",
             ],
             &env,
         ))["reference"]
@@ -163,20 +178,37 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         // Secure (and so not __Host-) on plain HTTP.
         let anonymous = session_cookie(&headers).expect("a session cookie");
         for attribute in ["HttpOnly", "SameSite=Lax", "Path=/", "Max-Age=1800"] {
-            assert!(anonymous.contains(attribute), "{anonymous} lacks {attribute}");
+            assert!(
+                anonymous.contains(attribute),
+                "{anonymous} lacks {attribute}"
+            );
         }
         assert!(!anonymous.contains("Secure"), "{anonymous}");
         let token = csrf_token(&html);
         assert_eq!(token.len(), 64);
         let sign_in = format!("{base}/sign-in");
-        let right = [("csrf_token", token.as_str()), ("email", PRIYA), ("password", PASSWORD)];
+        let right = [
+            ("csrf_token", token.as_str()),
+            ("email", PRIYA),
+            ("password", PASSWORD),
+        ];
 
         // No token, a wrong one, another site's Origin, or none: 403, and not signed in.
         let zeros = "0".repeat(64);
         let refusals = [
             (origin, vec![("email", PRIYA), ("password", PASSWORD)]),
-            (origin, vec![("csrf_token", &zeros), ("email", PRIYA), ("password", PASSWORD)]),
-            (origin, vec![("csrf_token", ""), ("email", PRIYA), ("password", PASSWORD)]),
+            (
+                origin,
+                vec![
+                    ("csrf_token", &zeros),
+                    ("email", PRIYA),
+                    ("password", PASSWORD),
+                ],
+            ),
+            (
+                origin,
+                vec![("csrf_token", ""), ("email", PRIYA), ("password", PASSWORD)],
+            ),
             (Some("http://evil.example"), right.to_vec()),
             (None, right.to_vec()),
         ];
@@ -189,12 +221,19 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         assert_redirect(status, &headers, "/sign-in");
 
         // A wrong password, or an unknown address: the same error summary, the address kept.
-        for (email, password) in [(PRIYA, "wrong password"), ("nobody@school.example.org", PASSWORD)] {
+        for (email, password) in [
+            (PRIYA, "wrong password"),
+            ("nobody@school.example.org", PASSWORD),
+        ] {
             let (status, _, html) = post(
                 &web,
                 &sign_in,
                 origin,
-                &[("csrf_token", &token), ("email", email), ("password", password)],
+                &[
+                    ("csrf_token", &token),
+                    ("email", email),
+                    ("password", password),
+                ],
             )
             .await;
             assert_eq!(status, StatusCode::OK);
@@ -208,9 +247,16 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         let (status, headers, _) = post(&web, &sign_in, origin, &right).await;
         assert_redirect(status, &headers, "/");
         let signed_in = session_cookie(&headers).expect("a new session cookie");
-        assert_ne!(cookie_value(&signed_in), cookie_value(&anonymous), "fixation");
+        assert_ne!(
+            cookie_value(&signed_in),
+            cookie_value(&anonymous),
+            "fixation"
+        );
         // The id from before sign-in signs nobody in.
-        let stale = Client::builder().redirect(redirect::Policy::none()).build().unwrap();
+        let stale = Client::builder()
+            .redirect(redirect::Policy::none())
+            .build()
+            .unwrap();
         let (status, headers, _) = stale
             .get(format!("{base}/"))
             .header("cookie", format!("escalate={}", cookie_value(&anonymous)))
@@ -232,7 +278,11 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         // Filters: by workflow and by reference.
         let (_, _, html) = get(&web, &format!("{base}/?workflow=referral")).await;
         assert!(!html.contains(&mine) && html.contains("No cases match these filters."));
-        let (_, _, html) = get(&web, &format!("{base}/?workflow=dispute&q={}", &mine[mine.len() - 6..])).await;
+        let (_, _, html) = get(
+            &web,
+            &format!("{base}/?workflow=dispute&q={}", &mine[mine.len() - 6..]),
+        )
+        .await;
         assert!(html.contains(&mine), "{html}");
         let (status, _, html) = get(&web, &format!("{base}/?workflow=nothing")).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -274,7 +324,11 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
                 &fresh,
                 &sign_in,
                 origin,
-                &[("csrf_token", &token), ("email", ghost), ("password", "guess")],
+                &[
+                    ("csrf_token", &token),
+                    ("email", ghost),
+                    ("password", "guess"),
+                ],
             )
             .await;
         }
@@ -283,7 +337,11 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
             &fresh,
             &sign_in,
             origin,
-            &[("csrf_token", &token), ("email", ghost), ("password", "guess")],
+            &[
+                ("csrf_token", &token),
+                ("email", ghost),
+                ("password", "guess"),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
@@ -306,20 +364,35 @@ async fn expired_sessions_are_not_loaded_and_are_purged() {
         };
         assert!(store.create_session("old", &row(-1)).await.unwrap());
         assert!(store.create_session("new", &row(30)).await.unwrap());
-        assert!(!store.create_session("new", &row(5)).await.unwrap(), "taken");
+        assert!(
+            !store.create_session("new", &row(5)).await.unwrap(),
+            "taken"
+        );
         assert_eq!(store.load_session("old", now).await.unwrap(), None);
         let loaded = store.load_session("new", now).await.unwrap().unwrap();
         assert_eq!(loaded.expires_at, row(30).expires_at);
         // Saving replaces, and moves the expiry.
         store
-            .save_session("new", &SessionRow { data: "{\"a\":1}".into(), ..row(40) })
+            .save_session(
+                "new",
+                &SessionRow {
+                    data: "{\"a\":1}".into(),
+                    ..row(40)
+                },
+            )
             .await
             .unwrap();
         let loaded = store.load_session("new", now).await.unwrap().unwrap();
         assert_eq!(loaded.data, "{\"a\":1}");
         assert_eq!(store.purge_sessions(now).await.unwrap(), 1);
         assert_eq!(store.purge_sessions(now).await.unwrap(), 0);
-        assert_eq!(store.purge_sessions(now + Duration::hours(1)).await.unwrap(), 1);
+        assert_eq!(
+            store
+                .purge_sessions(now + Duration::hours(1))
+                .await
+                .unwrap(),
+            1
+        );
         assert_eq!(store.load_session("new", now).await.unwrap(), None);
         store.delete_session("new").await.unwrap();
     }

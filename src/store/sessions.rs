@@ -77,7 +77,11 @@ macro_rules! session_rows {
                 Ok(done.rows_affected() > 0)
             }
 
-            async fn save_session(&self, id_hash: &str, row: &SessionRow) -> Result<(), StoreError> {
+            async fn save_session(
+                &self,
+                id_hash: &str,
+                row: &SessionRow,
+            ) -> Result<(), StoreError> {
                 let _turn = self.write_turn().await;
                 sqlx::query(SAVE)
                     .bind(id_hash)

@@ -81,7 +81,10 @@ pub fn pagination(page: i64, pages: i64, filters: &[(&str, &str)]) -> Option<Val
             .map(|(k, v)| (*k, v.to_string()))
             .collect();
         pairs.push(("page", n.to_string()));
-        format!("/?{}", serde_urlencoded::to_string(&pairs).unwrap_or_default())
+        format!(
+            "/?{}",
+            serde_urlencoded::to_string(&pairs).unwrap_or_default()
+        )
     };
     let mut items = Vec::new();
     let mut last_shown = 0;
@@ -229,7 +232,11 @@ mod tests {
         let now = at("2026-06-30T23:30:00Z");
         let tag = |due: &str| deadline_tag(false, Some(at(due)), now, london).map(|t| t.text);
         assert_eq!(tag("2026-07-01T16:00:00Z"), Some("Due today"));
-        assert_eq!(tag("2026-06-30T22:59:00Z"), None, "30 June in London: passed");
+        assert_eq!(
+            tag("2026-06-30T22:59:00Z"),
+            None,
+            "30 June in London: passed"
+        );
         assert_eq!(tag("2026-07-01T23:30:00Z"), Some("Due tomorrow"));
         assert_eq!(tag("2026-07-02T23:30:00Z"), None);
         let red = deadline_tag(true, None, now, london).unwrap();
@@ -240,7 +247,12 @@ mod tests {
     #[test]
     fn pages_keep_the_filters_and_elide_the_middle() {
         assert!(pagination(1, 1, &[]).is_none());
-        let p = pagination(5, 9, &[("workflow", "dispute"), ("q", "a b"), ("state", "")]).unwrap();
+        let p = pagination(
+            5,
+            9,
+            &[("workflow", "dispute"), ("q", "a b"), ("state", "")],
+        )
+        .unwrap();
         let items: Vec<String> = p
             .get_attr("items")
             .unwrap()

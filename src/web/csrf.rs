@@ -52,7 +52,11 @@ pub fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
         let Some(host) = text(header::HOST) else {
             return false;
         };
-        let schemes: &[&str] = if secure { &["https"] } else { &["http", "https"] };
+        let schemes: &[&str] = if secure {
+            &["https"]
+        } else {
+            &["http", "https"]
+        };
         return schemes
             .iter()
             .any(|scheme| origin.eq_ignore_ascii_case(&format!("{scheme}://{host}")));
@@ -141,18 +145,40 @@ mod tests {
     #[test]
     fn only_this_sites_origin_passes() {
         let host = ("host", "127.0.0.1:8080");
-        assert!(same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")]), false));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://127.0.0.1:8080")]), true));
-        assert!(same_origin(&headers(&[host, ("origin", "https://127.0.0.1:8080")]), true));
-        assert!(!same_origin(&headers(&[host, ("origin", "http://evil.example")]), false));
+        assert!(same_origin(
+            &headers(&[host, ("origin", "http://127.0.0.1:8080")]),
+            false
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://127.0.0.1:8080")]),
+            true
+        ));
+        assert!(same_origin(
+            &headers(&[host, ("origin", "https://127.0.0.1:8080")]),
+            true
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "http://evil.example")]),
+            false
+        ));
         assert!(!same_origin(&headers(&[host, ("origin", "null")]), false));
         // An Origin from elsewhere is not excused by a Sec-Fetch-Site that says otherwise.
         assert!(!same_origin(
-            &headers(&[host, ("origin", "http://evil.example"), ("sec-fetch-site", "same-origin")]),
+            &headers(&[
+                host,
+                ("origin", "http://evil.example"),
+                ("sec-fetch-site", "same-origin")
+            ]),
             false
         ));
-        assert!(same_origin(&headers(&[host, ("sec-fetch-site", "same-origin")]), false));
-        assert!(!same_origin(&headers(&[host, ("sec-fetch-site", "cross-site")]), false));
+        assert!(same_origin(
+            &headers(&[host, ("sec-fetch-site", "same-origin")]),
+            false
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("sec-fetch-site", "cross-site")]),
+            false
+        ));
         assert!(!same_origin(&headers(&[host]), false));
     }
 

@@ -141,7 +141,13 @@ impl Web {
     }
 
     /// A page saying what went wrong, with `status`.
-    pub fn error(&self, status: StatusCode, layout: &Layout, title: &str, lines: &[&str]) -> Response {
+    pub fn error(
+        &self,
+        status: StatusCode,
+        layout: &Layout,
+        title: &str,
+        lines: &[&str],
+    ) -> Response {
         let back = layout.user.as_ref().map(|_| Link {
             href: "/",
             text: "Go to My cases",
@@ -164,7 +170,9 @@ impl Web {
                 "There is a problem with the filters",
                 &[&e.message],
             ),
-            StatusCode::FORBIDDEN => self.error(e.status, layout, "You cannot see this", &[&e.message]),
+            StatusCode::FORBIDDEN => {
+                self.error(e.status, layout, "You cannot see this", &[&e.message])
+            }
             StatusCode::NOT_FOUND => self.error(
                 e.status,
                 layout,
@@ -286,9 +294,7 @@ pub async fn layout(
     let fail = |e: session::SessionFault| e.page(state);
     // The user first: a disabled user's session is ended, and the token is then a new one's.
     let user = SignedIn::user(state, session).await.map_err(fail)?;
-    let csrf_token = csrf::token(session)
-        .await
-        .map_err(|e| fail(e.into()))?;
+    let csrf_token = csrf::token(session).await.map_err(|e| fail(e.into()))?;
     Ok(Layout {
         user,
         csrf_token,
