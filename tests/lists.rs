@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Served, TestDb, escalate, json, stderr, user_with_token};
+use common::{Served, TestDb, escalate, json, stderr, still, user_with_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -94,20 +94,6 @@ fn references(items: &[Value]) -> BTreeSet<String> {
         .iter()
         .map(|c| c["reference"].as_str().unwrap().to_string())
         .collect()
-}
-
-/// The environment of a database with the example directory, mail to files in `smtp`, and no
-/// sweep to move the cases while they are listed.
-fn still<'a>(db: &'a TestDb, smtp: &'a str) -> [(&'static str, &'a str); 4] {
-    let env = [
-        ("ESCALATE_DATABASE_URL", db.url.as_str()),
-        ("ESCALATE_SMTP_URL", smtp),
-        ("ESCALATE_JOBS__SWEEP", "off"),
-        ("ESCALATE_JOBS__OUTBOX", "off"),
-    ];
-    let o = escalate(&["agencies", "import", "config/agencies.yaml"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    env
 }
 
 #[tokio::test]
