@@ -85,6 +85,15 @@ async fn my_cases_with(base: &str, id: &str) -> (StatusCode, HeaderMap) {
     (r.status(), r.headers().clone())
 }
 
+/// Priya's right email address and password, with the form's `token`.
+fn right_with(token: &str) -> [(&'static str, &str); 3] {
+    [
+        ("csrf_token", token),
+        ("email", PRIYA),
+        ("password", PASSWORD),
+    ]
+}
+
 fn assert_redirect(status: StatusCode, headers: &HeaderMap, to: &str) {
     assert_eq!(status, StatusCode::SEE_OTHER);
     assert_eq!(headers[LOCATION], to);
@@ -194,11 +203,7 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         let token = csrf_token(&html);
         assert_eq!(token.len(), 64);
         let sign_in = format!("{base}/sign-in");
-        let right = [
-            ("csrf_token", token.as_str()),
-            ("email", PRIYA),
-            ("password", PASSWORD),
-        ];
+        let right = right_with(&token);
 
         // No token, a wrong one, another site's Origin, or none: 403, and not signed in.
         let zeros = "0".repeat(64);
@@ -323,6 +328,16 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         assert_eq!(status, StatusCode::TOO_MANY_REQUESTS);
         assert!(headers.contains_key("retry-after"));
         assert_page(&html, "Too many attempts to sign in");
+
+        // A user disabled while signed in is signed out at their next request.
+        let (status, headers, _) = post(&fresh, &sign_in, origin, &right_with(&token)).await;
+        assert_redirect(status, &headers, "/");
+        let (status, _, _) = get(&fresh, &format!("{base}/")).await;
+        assert_eq!(status, StatusCode::OK);
+        let o = escalate(&["users", "disable", PRIYA], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let (status, headers, _) = get(&fresh, &format!("{base}/")).await;
+        assert_redirect(status, &headers, "/sign-in");
     }
 }
 
