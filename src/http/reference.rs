@@ -2,16 +2,36 @@
 //! the agency directory's agencies. Any signed-in user may read them: they hold no case data.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
-use crate::workflow::describe;
+use super::extract::{Path, Query};
+use super::openapi::{
+    BadRequest, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable,
+};
+use crate::calendar::DueAnswer;
+use crate::report::MonthlyReport;
+use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
 
 /// `GET /api/v1/workflows`: each current workflow's summary.
-pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows",
+    tag = "reference",
+    operation_id = "list_workflows",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Each current workflow's summary.", body = Vec<WorkflowSummary>),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
+pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<Vec<WorkflowSummary>> {
     Json(
         state
             .engine
@@ -22,12 +42,38 @@ pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<V
     )
 }
 
+/// The `{name}` path parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WorkflowPath {
+    /// The workflow's id, e.g. `dispute`.
+    #[param(example = "dispute")]
+    pub name: String,
+}
+
 /// `GET /api/v1/workflows/{name}`: one workflow whole.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows/{name}",
+    tag = "reference",
+    operation_id = "read_workflow",
+    params(WorkflowPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current version of the workflow: its roles, opening \
+            data, starting states, states with their deadlines and events.", body = WorkflowInfo),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn workflow(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    Path(WorkflowPath { name }): Path<WorkflowPath>,
+) -> Result<Json<WorkflowInfo>, ApiError> {
     state
         .engine
         .workflows()
@@ -48,41 +94,84 @@ pub async fn workflow(
         })
 }
 
+/// An agency of the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Agency {
+    /// Its id, e.g. `riverside-primary`: what case data names.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// `GET /api/v1/agencies`: the directory's agencies by id and name (not its contacts'
 /// addresses, which only the engine needs).
+#[utoipa::path(
+    get,
+    path = "/api/v1/agencies",
+    tag = "reference",
+    operation_id = "list_agencies",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The directory's agencies.", body = Vec<Agency>),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn agencies(
     State(state): State<AppState>,
     _caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Agency>>, ApiError> {
     let directory = state.engine.store().directory().await?;
     Ok(Json(
         directory
             .agencies
             .iter()
-            .map(|a| json!({ "id": a.id, "name": a.name }))
+            .map(|a| Agency {
+                id: a.id.clone(),
+                name: a.name.clone(),
+            })
             .collect(),
     ))
 }
 
 /// Query of `GET /api/v1/calendar/due`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Receipt time, RFC 3339.
+    #[param(example = "2024-12-24T18:00:00Z")]
     pub from: String,
     /// `N working days`, `N calendar days` or `N hours`.
+    #[param(example = "1 working day")]
     pub after: String,
-    /// `england-and-wales`, `scotland` or `northern-ireland` [default: the configured one].
+    /// `england-and-wales`, `scotland` or `northern-ireland` [default: the server's].
+    #[param(value_type = crate::calendar::Division, required = false)]
     pub division: Option<String>,
 }
 
 /// `GET /api/v1/calendar/due?from&after&division`: when a deadline falls, and why, on the
 /// server's calendar (its bank holidays and closures).
+#[utoipa::path(
+    get,
+    path = "/api/v1/calendar/due",
+    tag = "reference",
+    operation_id = "calendar_due",
+    params(DueQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "When the deadline falls, and why.", body = DueAnswer),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn due(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<axum::extract::Query<DueQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Query(q): Query<DueQuery>,
+) -> Result<Json<DueAnswer>, ApiError> {
     use crate::calendar::{Division, Duration};
     let from = chrono::DateTime::parse_from_rfc3339(q.from.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -105,18 +194,42 @@ pub async fn due(
     let deadline = calendar
         .due(from, after, division)
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(json!(
-        calendar.answer(&deadline, from, after, division)
-    )))
+    Ok(Json(calendar.answer(&deadline, from, after, division)))
+}
+
+/// The `{month}` path parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MonthPath {
+    /// The month, `YYYY-MM`.
+    #[param(value_type = crate::report::Month)]
+    pub month: String,
 }
 
 /// `GET /api/v1/reports/monthly/{YYYY-MM}`: the board's report of a month (JSON, exact
 /// figures), for the board, the partnership and administrators.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/monthly/{month}",
+    tag = "reports",
+    operation_id = "monthly_report",
+    params(MonthPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The month's report, exact figures (nothing suppressed).",
+            body = MonthlyReport),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn monthly_report(
     State(state): State<AppState>,
     caller: Caller,
-    Path(month): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    Path(MonthPath { month }): Path<MonthPath>,
+) -> Result<Json<MonthlyReport>, ApiError> {
     if !crate::access::policy::may_read_reports(caller.user.role) {
         return Err(ApiError::forbidden(
             "the monthly report is for the board, the partnership and administrators",
@@ -131,5 +244,5 @@ pub async fn monthly_report(
             crate::report::ReportError::Store(e) => ApiError::from(e),
             e => ApiError::bad_request(e.to_string()),
         })?;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }
