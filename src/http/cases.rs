@@ -333,8 +333,8 @@ fn scalar_fields() -> utoipa::openapi::Object {
         .build()
 }
 
-/// The version an `If-Match` header names: the case's strong `ETag`, `"7"`; `*` or none, any
-/// version.
+/// The version an `If-Match` header names: the case's strong `ETag`, `"7"` (or, as some
+/// clients send it, `7`); `*` or none, any version.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -343,8 +343,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
+    let unquoted = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    unquoted
+        .or_else(|| (!text.contains('"')).then_some(text))
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<i64>().ok())
         .map(Some)
@@ -509,9 +510,10 @@ struct WriteHeaders {
 #[into_params(parameter_in = Header)]
 #[allow(dead_code)] // Read from the HeaderMap; here for the document.
 struct MatchHeader {
-    /// The case's `ETag` (e.g. `"7"`): the event is recorded only if the case is still at that
-    /// version, else 409 and nothing is written; `*` or none, at any version.
-    #[param(rename = "If-Match", value_type = String, required = false, pattern = "^(\\*|\"[0-9]{1,18}\")$")]
+    /// The case's `ETag` (e.g. `"7"`, or its number without the quotes): the event is recorded
+    /// only if the case is still at that version, else 409 and nothing is written; `*` or
+    /// none, at any version.
+    #[param(rename = "If-Match", value_type = String, required = false, pattern = "^(\\*|\"[0-9]{1,18}\"|[0-9]{1,18})$")]
     if_match: Option<String>,
 }
 
@@ -651,6 +653,26 @@ pub async fn act(
 /// Body of `POST /api/v1/cases`.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The shipped example (examples/dispute.json): invented people, no real child.
+#[schema(example = json!({
+    "workflow": "dispute",
+    "data": {
+        "division": "england-and-wales",
+        "category": "threshold",
+        "summary": "Referral about neglect concerns was not accepted for assessment; school believes the threshold for a section 17 assessment is met.",
+        "child": { "name": "Sam Example", "reference": "LCS-204417" },
+        "raised_by": {
+            "name": "Priya Shah",
+            "email": "priya.shah@school.example.org",
+            "agency": "Riverside Primary School"
+        },
+        "respondent": {
+            "name": "Tom Hughes",
+            "email": "tom.hughes@council.example.gov.uk",
+            "agency": "Children's Social Care"
+        }
+    }
+}))]
 pub struct OpenRequest {
     /// The workflow, e.g. `dispute`.
     #[schema(example = "dispute")]

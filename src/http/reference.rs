@@ -8,10 +8,10 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
 use super::openapi::{
-    BadRequest, Forbidden, NotFound, RateLimited, Unauthorized, Unavailable,
+    BadRequest, Forbidden, Internal, NotFound, RateLimited, Unauthorized, Unavailable,
 };
 use crate::calendar::DueAnswer;
 use crate::report::MonthlyReport;
@@ -140,10 +140,13 @@ pub async fn agencies(
 #[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Receipt time, RFC 3339.
-    #[param(example = "2024-12-24T18:00:00Z")]
+    #[param(format = DateTime, example = "2024-12-24T18:00:00Z")]
     pub from: String,
-    /// `N working days`, `N calendar days` or `N hours`.
-    #[param(example = "1 working day")]
+    /// `N working days`, `N calendar days` or `N hours` (N from 1).
+    #[param(
+        pattern = "^0*[1-9][0-9]{0,8} (working days?|calendar days?|hours?)$",
+        example = "1 working day"
+    )]
     pub after: String,
     /// `england-and-wales`, `scotland` or `northern-ireland` [default: the server's].
     #[param(value_type = crate::calendar::Division, required = false)]
@@ -163,6 +166,8 @@ pub struct DueQuery {
         (status = 200, description = "When the deadline falls, and why.", body = DueAnswer),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
+        (status = 422, description = "A deadline the calendar cannot count: one that falls outside \
+            the years it knows (1990 to 2099).", body = ErrorBody),
         (status = 429, response = RateLimited),
         (status = 503, response = Unavailable)
     )
@@ -191,9 +196,14 @@ pub async fn due(
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => state.division,
     };
-    let deadline = calendar
-        .due(from, after, division)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    // Well formed, but beyond the calendar's years.
+    let deadline = calendar.due(from, after, division).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+            e.to_string(),
+        )
+    })?;
     Ok(Json(calendar.answer(&deadline, from, after, division)))
 }
 
@@ -201,8 +211,11 @@ pub async fn due(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct MonthPath {
-    /// The month, `YYYY-MM`.
-    #[param(value_type = crate::report::Month)]
+    /// The month, `YYYY-MM`, from 1900-01 to 9998-12.
+    #[param(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$",
+        example = "2026-10"
+    )]
     pub month: String,
 }
 
@@ -222,6 +235,7 @@ pub struct MonthPath {
         (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
         (status = 429, response = RateLimited),
+        (status = 500, response = Internal),
         (status = 503, response = Unavailable)
     )
 )]
@@ -242,7 +256,15 @@ pub async fn monthly_report(
         .await
         .map_err(|e| match e {
             crate::report::ReportError::Store(e) => ApiError::from(e),
-            e => ApiError::bad_request(e.to_string()),
+            crate::report::ReportError::BadMonth(_) => ApiError::bad_request(e.to_string()),
+            crate::report::ReportError::Render(_) => {
+                tracing::error!("{e}");
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the report cannot be made now; the operator has been told",
+                )
+            }
         })?;
     Ok(Json(report))
 }
