@@ -4,8 +4,8 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
 use axum::extract::State;
+use axum::extract::rejection::JsonRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -52,7 +52,10 @@ pub struct ReadQuery {
 #[into_params(parameter_in = Path)]
 pub struct ReferencePath {
     /// The case's reference, e.g. `DSP-2026-000042`.
-    #[param(pattern = "^[A-Za-z0-9]{1,10}-[0-9]{4}-[0-9]{1,12}$", example = "DSP-2026-000042")]
+    #[param(
+        pattern = "^[A-Za-z0-9]{1,10}-[0-9]{4}-[0-9]{1,12}$",
+        example = "DSP-2026-000042"
+    )]
     pub reference: String,
 }
 
@@ -326,7 +329,11 @@ fn scalar_fields() -> utoipa::openapi::Object {
         .schema_type(Type::Object)
         .additional_properties(Some(AdditionalProperties::RefOr(
             ObjectBuilder::new()
-                .schema_type(SchemaType::from_iter([Type::String, Type::Number, Type::Boolean]))
+                .schema_type(SchemaType::from_iter([
+                    Type::String,
+                    Type::Number,
+                    Type::Boolean,
+                ]))
                 .into(),
         )))
         .max_properties(Some(MAX_FIELDS))
@@ -488,7 +495,7 @@ pub struct RecordedOnly {
 #[serde(untagged)]
 pub enum EventAnswer {
     /// The case after the event.
-    Case(CaseView),
+    Case(Box<CaseView>),
     /// Recorded, not read back.
     Recorded(RecordedOnly),
 }
@@ -837,4 +844,39 @@ async fn reopened(
     };
     access.log(StatusCode::CREATED, None).await?;
     created(state, &done.reference, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matching(value: Option<&str>) -> Result<Option<i64>, u16> {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = value {
+            headers.insert(header::IF_MATCH, HeaderValue::from_str(v).unwrap());
+        }
+        if_match(&headers).map_err(|e| e.status.as_u16())
+    }
+
+    #[test]
+    fn if_match_takes_the_etag_or_its_number() {
+        assert_eq!(matching(None), Ok(None));
+        assert_eq!(matching(Some("*")), Ok(None));
+        assert_eq!(matching(Some("\"7\"")), Ok(Some(7)));
+        assert_eq!(matching(Some("7")), Ok(Some(7)));
+        assert_eq!(matching(Some(" \"12\" ")), Ok(Some(12)));
+        for bad in [
+            "",
+            "\"7",
+            "7\"",
+            "W/\"7\"",
+            "\"\"",
+            "\"-1\"",
+            "\"7\", \"8\"",
+            "seven",
+            "99999999999999999999",
+        ] {
+            assert_eq!(matching(Some(bad)), Err(400), "{bad:?}");
+        }
+    }
 }

@@ -31,7 +31,10 @@ use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
         (status = 503, response = Unavailable)
     )
 )]
-pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<Vec<WorkflowSummary>> {
+pub async fn workflows(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<Vec<WorkflowSummary>> {
     Json(
         state
             .engine
