@@ -17,10 +17,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::openapi::{
-    BadRequest, Conflict, Forbidden, Internal, NotFound, RateLimited, TooLarge, Unauthorized,
-    Unavailable, Unprocessable, UnsupportedMediaType,
-};
+use super::openapi::{AboutACase, Forbidden, SignedIn, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::engine::CaseView;
 use crate::engine::EngineError;
@@ -164,13 +161,8 @@ impl Access<'_> {
             their explanations, messages and links.", body = CaseView,
             headers(("ETag" = String, description = "The case's version (its latest entry's number), \
                 e.g. `\"7\"`: send it back as `If-Match` when acting."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable)
+        SignedIn,
+        AboutACase
     )
 )]
 pub async fn read(
@@ -233,13 +225,8 @@ pub struct AllowedEvents {
         (status = 200, description = "The events the caller may take on the case now.",
             body = AllowedEvents,
             headers(("ETag" = String, description = "The case's version, as `GET /api/v1/cases/{reference}` gives it."))),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable)
+        SignedIn,
+        AboutACase
     )
 )]
 pub async fn allowed(
@@ -544,17 +531,9 @@ struct MatchHeader {
                 ("Recorded-Version" = String, description = "On a replay: the version the first \
                     request recorded.")
             )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable)
+        SignedIn,
+        AboutACase,
+        Writes
     )
 )]
 pub async fn act(
@@ -713,16 +692,9 @@ pub struct OpenRequest {
                 ("Idempotent-Replayed" = String, description = "`true` when this answers a \
                     replayed `Idempotency-Key` and nothing was opened again.")
             )),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
-        (status = 422, response = Unprocessable),
-        (status = 429, response = RateLimited),
-        (status = 500, response = Internal),
-        (status = 503, response = Unavailable)
+        SignedIn,
+        Writes
     )
 )]
 pub async fn open(

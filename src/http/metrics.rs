@@ -71,10 +71,8 @@ fn label(value: &str) -> String {
             deadlines pending and overdue, outbox messages by status, job runs, and this \
             process's HTTP requests by route and status with latency histograms.",
             body = String, content_type = "text/plain"),
-        (status = 401, response = super::openapi::Unauthorized),
         (status = 403, response = super::openapi::Forbidden),
-        (status = 429, response = super::openapi::RateLimited),
-        (status = 503, response = super::openapi::Unavailable)
+        super::openapi::SignedIn
     )
 )]
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -4,12 +4,14 @@
 //! and committed as `docs/openapi.json` (`escalate openapi > docs/openapi.json`; a test fails
 //! when the two differ).
 
+use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::{Modify, OpenApi, ToResponse};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoResponses, Modify, OpenApi, ToResponse};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -146,6 +148,58 @@ pub struct Internal(pub ErrorBody);
 #[derive(ToResponse)]
 #[response(description = "The database is not answering; try again shortly.")]
 pub struct Unavailable(pub ErrorBody);
+
+/// A status and a reference to the shared response `R`.
+fn shared<'a, R: ToResponse<'a>>(status: u16) -> (String, RefOr<utoipa::openapi::Response>) {
+    (
+        status.to_string(),
+        RefOr::Ref(Ref::from_response_name(R::response().0)),
+    )
+}
+
+/// What every route behind a token may answer besides its own: 401, 429, 503.
+pub struct SignedIn;
+
+impl IntoResponses for SignedIn {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        BTreeMap::from([
+            shared::<Unauthorized>(401),
+            shared::<RateLimited>(429),
+            shared::<Unavailable>(503),
+        ])
+    }
+}
+
+/// What a route about one case may answer besides: 400 (a malformed reference), 403, 404
+/// (no such case, or one the caller may not see) and 500.
+pub struct AboutACase;
+
+impl IntoResponses for AboutACase {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        BTreeMap::from([
+            shared::<BadRequest>(400),
+            shared::<Forbidden>(403),
+            shared::<NotFound>(404),
+            shared::<Internal>(500),
+        ])
+    }
+}
+
+/// What a write may answer besides: 400, 409, 413, 415, 422 and 500.
+pub struct Writes;
+
+impl IntoResponses for Writes {
+    fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+        BTreeMap::from([
+            shared::<BadRequest>(400),
+            shared::<Conflict>(409),
+            shared::<TooLarge>(413),
+            shared::<UnsupportedMediaType>(415),
+            shared::<Unprocessable>(422),
+            shared::<Internal>(500),
+        ])
+    }
+}
 
 /// Every documented route, with the document they make.
 pub fn routes() -> OpenApiRouter<AppState> {

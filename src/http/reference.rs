@@ -10,9 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
-use super::openapi::{
-    BadRequest, Forbidden, Internal, NotFound, RateLimited, Unauthorized, Unavailable,
-};
+use super::openapi::{BadRequest, Forbidden, Internal, NotFound, SignedIn};
 use crate::calendar::DueAnswer;
 use crate::report::MonthlyReport;
 use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
@@ -26,9 +24,7 @@ use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Each current workflow's summary.", body = Vec<WorkflowSummary>),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = RateLimited),
-        (status = 503, response = Unavailable)
+        SignedIn
     )
 )]
 pub async fn workflows(
@@ -66,10 +62,8 @@ pub struct WorkflowPath {
         (status = 200, description = "The current version of the workflow: its roles, opening \
             data, starting states, states with their deadlines and events.", body = WorkflowInfo),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 404, response = NotFound),
-        (status = 429, response = RateLimited),
-        (status = 503, response = Unavailable)
+        SignedIn
     )
 )]
 pub async fn workflow(
@@ -116,9 +110,7 @@ pub struct Agency {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The directory's agencies.", body = Vec<Agency>),
-        (status = 401, response = Unauthorized),
-        (status = 429, response = RateLimited),
-        (status = 503, response = Unavailable)
+        SignedIn
     )
 )]
 pub async fn agencies(
@@ -168,11 +160,9 @@ pub struct DueQuery {
     responses(
         (status = 200, description = "When the deadline falls, and why.", body = DueAnswer),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 422, description = "A deadline the calendar cannot count: one that falls outside \
             the years it knows (1990 to 2099).", body = ErrorBody),
-        (status = 429, response = RateLimited),
-        (status = 503, response = Unavailable)
+        SignedIn
     )
 )]
 pub async fn due(
@@ -235,11 +225,9 @@ pub struct MonthPath {
         (status = 200, description = "The month's report, exact figures (nothing suppressed).",
             body = MonthlyReport),
         (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
         (status = 403, response = Forbidden),
-        (status = 429, response = RateLimited),
         (status = 500, response = Internal),
-        (status = 503, response = Unavailable)
+        SignedIn
     )
 )]
 pub async fn monthly_report(
