@@ -110,6 +110,8 @@ pub struct ServeSettings {
     /// `sweep` and `outbox` schedules: for sub-minute sweeps (tests, demonstrations). Unset,
     /// the schedules govern.
     pub interval_seconds: Option<u32>,
+    /// The administrator `serve` adds on a database with no enabled one.
+    pub admin_email: String,
 }
 
 impl Default for ServeSettings {
@@ -117,6 +119,7 @@ impl Default for ServeSettings {
         ServeSettings {
             addr: "127.0.0.1:8080".into(),
             interval_seconds: None,
+            admin_email: "admin@escalate.localhost".into(),
         }
     }
 }
@@ -376,6 +379,12 @@ impl Settings {
                 }
                 Ok(settings)
             })
+    }
+
+    /// `[serve] admin_email`, checked.
+    pub fn admin_email(&self) -> Result<crate::ids::UserEmail> {
+        crate::ids::UserEmail::parse(&self.serve.admin_email)
+            .map_err(|e| Error::Config(format!("serve.admin_email {e}")))
     }
 
     /// The parsed `[jobs]` schedule, with the report's recipients.

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Served, TestDb, escalate, json, stderr, stdout};
+use common::{Served, TestDb, answer, escalate, json, stderr, stdout};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -19,17 +19,6 @@ fn user_with_token(env: &[(&str, &str)], email: &str, role: &str, agency: Option
     let o = escalate(&["tokens", "create", email], env);
     assert!(o.status.success(), "{}", stderr(&o));
     stdout(&o).split_whitespace().last().unwrap().to_string()
-}
-
-/// Sends `request` and reads the answer: status, headers, JSON body (null if none).
-async fn answer(
-    request: reqwest::RequestBuilder,
-) -> (StatusCode, reqwest::header::HeaderMap, Value) {
-    let response = request.send().await.unwrap();
-    let status = response.status();
-    let headers = response.headers().clone();
-    let body = response.json::<Value>().await.unwrap_or(Value::Null);
-    (status, headers, body)
 }
 
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
@@ -771,10 +760,18 @@ async fn opening_a_case_through_the_api() {
 #[tokio::test]
 async fn the_calendar_and_the_monthly_report_over_http() {
     let db = TestDb::sqlite();
-    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    let mail = tempfile::tempdir().unwrap();
+    let smtp = format!("file://{}", mail.path().display());
+    let env = [
+        ("ESCALATE_DATABASE_URL", db.url.as_str()),
+        ("ESCALATE_SMTP_URL", smtp.as_str()),
+    ];
     let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
     let board = user_with_token(&env, "board@partnership.example.org", "board", None);
     common::open_dispute(&env, Some("2026-10-14T10:00:00Z"));
+    // Every deadline due by now fires before serve starts, so that its own sweep cannot move
+    // the case between the two reports compared below.
+    assert!(escalate(&["tick"], &env).status.success());
     let served = Served::start(&env);
     let base = &served.url;
 
@@ -838,4 +835,220 @@ async fn the_calendar_and_the_monthly_report_over_http() {
     )
     .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
+}
+
+/// A refusal (403 or 404) says nothing of the case: the error shape only, no opening data, no
+/// party; and to someone who may not read the case, not even its state.
+fn refusal_tells_nothing(body: &Value, may_read: bool) {
+    let keys: Vec<&String> = body.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["error", "message"], "{body}");
+    let text = body.to_string();
+    let mut secrets = vec![
+        "Sam Example",
+        "LCS-204417",
+        "neglect",
+        "party.",
+        "tom.hughes",
+    ];
+    if !may_read {
+        secrets.push("stage");
+    }
+    for secret in secrets {
+        assert!(!text.contains(secret), "{secret} in {body}");
+    }
+}
+
+/// Every role against a case on which the user is a party, a directory contact of a party's
+/// agency, of a party's agency, and none of these: reading it (without and with a reason),
+/// recording an event and asking which events they may take, each answered as
+/// `policy::case_verdict` says (404 hidden, 403 forbidden, a reason where it asks for one;
+/// where it allows an act, the workflow's roles then decide), every request in the access log.
+/// (`who_reads_which_case` above covers the shipped directory's people and the log's shape.)
+#[tokio::test]
+async fn every_role_against_every_relation_to_a_case() {
+    use escalate::access::Role;
+    use escalate::access::policy::{CaseAction, Relation, Verdict, acts_on_cases, case_verdict};
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        // The shipped directory, the school with a line manager contact of each role.
+        let shipped = std::fs::read_to_string("config/agencies.yaml").unwrap();
+        let contacts: String = Role::ALL
+            .iter()
+            .map(|r| {
+                format!(
+                    "      - name: Contact {r}\n        email: contact.{r}@school.example.org\n"
+                )
+            })
+            .collect();
+        let dsl = "        email: dsl@school.example.org\n";
+        let directory = shipped.replacen(dsl, &format!("{dsl}{contacts}"), 1);
+        assert_ne!(directory, shipped);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("agencies.yaml");
+        std::fs::write(&file, directory).unwrap();
+        let o = escalate(&["agencies", "import", file.to_str().unwrap()], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+
+        // One case per role, raised by that role's party; four users of the role for it.
+        let store = escalate::store::connect(&db.url).await.unwrap();
+        let mut data: Value =
+            serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap())
+                .unwrap();
+        let mut rows = Vec::new();
+        for role in Role::ALL {
+            let party = format!("party.{role}@school.example.org");
+            data["raised_by"]["email"] = json!(party);
+            let o = common::with_stdin(
+                &[
+                    "case",
+                    "open",
+                    "--workflow",
+                    "dispute",
+                    "--data",
+                    "-",
+                    "--by",
+                    &party,
+                    "--json",
+                ],
+                &db.url,
+                data.to_string().as_bytes(),
+            );
+            let reference = json(&o)["reference"].as_str().unwrap().to_string();
+            for (relation, email, agency) in [
+                (Relation::Party, party.clone(), None),
+                (
+                    Relation::Contact,
+                    format!("contact.{role}@school.example.org"),
+                    None,
+                ),
+                (
+                    Relation::OwnAgency,
+                    format!("own.{role}@school.example.org"),
+                    Some("Riverside Primary School"),
+                ),
+                (
+                    Relation::Unrelated,
+                    format!("other.{role}@health.example.nhs.uk"),
+                    Some("Riverside Community Health"),
+                ),
+            ] {
+                let new = escalate::store::NewUser {
+                    email: common::user(&email),
+                    name: email.clone(),
+                    agency: agency.map(String::from),
+                    role,
+                    password_hash: None,
+                };
+                let now = chrono::Utc::now();
+                let user = store.add_user(&new, now).await.unwrap().unwrap();
+                let token = store.issue_token(user.id, "test", 1, now).await.unwrap();
+                rows.push((role, relation, reference.clone(), token.secret));
+            }
+        }
+        let served = Served::start(&env);
+        let base = &served.url;
+        let mut asked = std::collections::HashMap::<String, usize>::new();
+        let mut reads = std::collections::BTreeMap::<u16, usize>::new();
+        for (role, relation, reference, token) in &rows {
+            let (role, relation) = (*role, *relation);
+            let who = format!("{role} {relation:?}");
+            let case_url = format!("{base}/api/v1/cases/{reference}");
+            let read = case_verdict(role, relation, CaseAction::Read);
+            let may_read = read == Verdict::Allow;
+            let status_of = |v: Verdict, with_reason: bool| match v {
+                Verdict::Allow => StatusCode::OK,
+                Verdict::WithReason if with_reason => StatusCode::OK,
+                Verdict::WithReason | Verdict::Forbidden => StatusCode::FORBIDDEN,
+                Verdict::Hidden => StatusCode::NOT_FOUND,
+            };
+
+            // Reading, without a reason and with one.
+            for with_reason in [false, true] {
+                let url = match with_reason {
+                    false => case_url.clone(),
+                    true => format!("{case_url}?reason=Quality%20audit%20sample"),
+                };
+                let (status, _, body) = get(&url, Some(token)).await;
+                assert_eq!(status, status_of(read, with_reason), "{who} read: {body}");
+                if !with_reason {
+                    *reads.entry(status.as_u16()).or_default() += 1;
+                }
+                if status == StatusCode::OK {
+                    assert_eq!(body["reference"], reference.as_str());
+                    assert_eq!(body["data"]["child"]["name"], "Sam Example");
+                } else {
+                    refusal_tells_nothing(&body, may_read);
+                }
+                if status == StatusCode::NOT_FOUND {
+                    assert_eq!(
+                        body["message"],
+                        format!("no case with reference '{reference}'")
+                    );
+                }
+            }
+
+            // Recording a note. A role that never acts is told so before the case is looked
+            // up (whether it exists is not said); else the policy, then the roles the case
+            // gives the user.
+            let act = case_verdict(role, relation, CaseAction::Act);
+            let act_status = match acts_on_cases(role) {
+                true => status_of(act, false),
+                false => StatusCode::FORBIDDEN,
+            };
+            let by_workflow = matches!(relation, Relation::Party | Relation::Contact);
+            let wanted = match act_status {
+                StatusCode::OK if !by_workflow => StatusCode::FORBIDDEN,
+                status => status,
+            };
+            let (status, _, body) = post(
+                &format!("{case_url}/events"),
+                token,
+                None,
+                r#"{"event": "note", "fields": {"text": "Checked"}}"#,
+            )
+            .await;
+            assert_eq!(status, wanted, "{who} act: {body}");
+            if status == StatusCode::OK {
+                let last = body["history"].as_array().unwrap().last().unwrap().clone();
+                assert_eq!(last["event"], "note", "{who}");
+            } else {
+                refusal_tells_nothing(&body, may_read);
+            }
+
+            // The events they may take (perhaps none).
+            let (status, _, body) = get(&format!("{case_url}/events/allowed"), Some(token)).await;
+            assert_eq!(status, act_status, "{who} allowed: {body}");
+            if status == StatusCode::OK {
+                let names: Vec<&str> = body["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| e["name"].as_str().unwrap())
+                    .collect();
+                assert_eq!(names.contains(&"note"), by_workflow, "{who}: {names:?}");
+                assert_eq!(
+                    names.contains(&"escalate"),
+                    relation == Relation::Party,
+                    "{who}: {names:?}"
+                );
+            } else {
+                refusal_tells_nothing(&body, may_read);
+            }
+            *asked.entry(reference.clone()).or_default() += 4;
+        }
+
+        // As the policy's own table reads: the three case-working roles see all but the
+        // unrelated case, the partnership all, the board none, an administrator none unasked.
+        assert_eq!(
+            reads,
+            std::collections::BTreeMap::from([(200, 3 * 3 + 4), (403, 4), (404, 3 + 4)])
+        );
+
+        // Every one of those requests, answered or refused, is in its case's access log.
+        for (reference, count) in &asked {
+            let log = json(&escalate(&["audit", "access", reference, "--json"], &env));
+            assert_eq!(log.as_array().unwrap().len(), *count, "{reference}");
+        }
+        drop(served);
+    }
 }

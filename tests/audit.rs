@@ -64,28 +64,6 @@ fn populate(env: &[(&str, &str)]) {
     assert!(o.status.success(), "{}", stderr(&o));
 }
 
-/// Runs `sql` on one connection, as someone holding the database would.
-async fn tamper(url: &str, sql: &[&str]) {
-    use sqlx::Connection;
-    if url.starts_with("sqlite") {
-        let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-        for s in sql {
-            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    } else {
-        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-        for s in sql {
-            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-                .execute(&mut conn)
-                .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
-        }
-    }
-}
-
 #[tokio::test]
 async fn verify_passes_an_intact_log_and_names_the_first_changed_entry() {
     for db in TestDb::all() {
@@ -117,7 +95,7 @@ async fn verify_passes_an_intact_log_and_names_the_first_changed_entry() {
         } else {
             "ALTER TABLE events DISABLE TRIGGER events_append_only"
         };
-        tamper(
+        common::sql(
             &db.url,
             &[disable, "UPDATE events SET actor = 'someone.else@example.org' WHERE seq = 2 AND event = 'escalate'"],
         )
@@ -324,7 +302,7 @@ async fn every_recorded_column_and_the_case_row_are_covered() {
                 postgres
             };
             sql.extend(edit.split(";\n"));
-            tamper(&db.url, &sql).await;
+            common::sql(&db.url, &sql).await;
             let o = escalate(&["audit", "verify"], &env);
             assert_eq!(
                 o.status.code(),
@@ -354,7 +332,7 @@ async fn a_case_deleted_whole_or_cut_short_is_found() {
             .map(str::to_string)
             .collect();
         sql.extend(delete_case("DSP-2026-000002"));
-        tamper(&db.url, &sql.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        common::sql(&db.url, &sql.iter().map(String::as_str).collect::<Vec<_>>()).await;
         let o = escalate(&["audit", "verify"], &env);
         assert_eq!(o.status.code(), Some(1));
         assert_eq!(
@@ -395,7 +373,7 @@ async fn a_case_deleted_whole_or_cut_short_is_found() {
              last_at = (SELECT at FROM events WHERE case_id = {id} AND seq = 1), \
              event_times = (SELECT event_times FROM cases WHERE reference = 'DSP-2026-000001') WHERE id = {id}"
         ));
-        tamper(&db.url, &sql.iter().map(String::as_str).collect::<Vec<_>>()).await;
+        common::sql(&db.url, &sql.iter().map(String::as_str).collect::<Vec<_>>()).await;
         let o = escalate(&["audit", "verify"], &env);
         assert_eq!(o.status.code(), Some(1));
         let out = stdout(&o);
@@ -413,7 +391,7 @@ async fn a_case_deleted_whole_or_cut_short_is_found() {
         // Rewriting a checkpoint breaks its root (witnessed outside the database).
         let mut sql = disable_guards(&db.url);
         sql.push("UPDATE audit_checkpoints SET cases = 1 WHERE id = 1");
-        tamper(&db.url, &sql).await;
+        common::sql(&db.url, &sql).await;
         let o = escalate(&["audit", "verify"], &env);
         assert!(
             stdout(&o).contains("checkpoint 1: the heads it recorded do not give its root"),

@@ -426,6 +426,7 @@ async fn escalate_with_stale_read(
         division: "england-and-wales".into(),
         agency: None,
         data_salt: "salt".into(),
+        parties: vec![],
     };
     // The new case first, so a half-done batch would leave it behind.
     engine

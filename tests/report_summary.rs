@@ -275,14 +275,14 @@ async fn the_summary_gives_the_report_the_event_log_gives() {
             "DROP TABLE case_summary",
             "DROP TABLE summary_rebuild",
         ];
-        run_sql(&db, &sql).await;
+        common::sql(&db.url, &sql).await;
         assert_eq!(store.migrate().await.unwrap(), vec![9]);
         assert_eq!(store.stored_summaries(0..i64::MAX).await.unwrap(), written);
         assert!(!store.migrate().await.unwrap().contains(&9));
 
         // A summary changed behind the engine's back is found, and a rebuild puts it right.
-        run_sql(
-            &db,
+        common::sql(
+            &db.url,
             &[&format!(
                 "UPDATE case_summary SET moves = moves || moves WHERE case_id = {changed_case}"
             )],
@@ -297,23 +297,5 @@ async fn the_summary_gives_the_report_the_event_log_gives() {
         );
         store.rebuild_summary(true).await.unwrap();
         assert!(engine.verify_audit().await.unwrap().problems.is_empty());
-    }
-}
-
-/// Runs statements on the test database directly, as someone with the file or a superuser.
-async fn run_sql(db: &TestDb, statements: &[&str]) {
-    if db.url.starts_with("sqlite") {
-        let pool = sqlx::SqlitePool::connect(&db.url).await.unwrap();
-        for s in statements {
-            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
-                .execute(&pool)
-                .await
-                .unwrap();
-        }
-        pool.close().await;
-    } else {
-        for s in statements {
-            common::psql(&db.url, s);
-        }
     }
 }

@@ -121,6 +121,8 @@ fn serve_sweeps_and_delivers_then_stops_cleanly_on_sigterm() {
                 .env("ESCALATE_DATABASE_URL", &db.url)
                 .env("ESCALATE_SMTP_URL", server.url())
                 .env("ESCALATE_SERVE__INTERVAL_SECONDS", "1")
+                // The first administrator's password, printed on an empty database.
+                .stdout(Stdio::null())
                 .stderr(Stdio::from(log.reopen().unwrap()))
                 .spawn()
                 .unwrap(),
@@ -233,6 +235,7 @@ fn a_mail_server_that_never_answers_delays_no_deadline_and_no_shutdown() {
                 .env("ESCALATE_SERVE__INTERVAL_SECONDS", "1")
                 .env("ESCALATE_MAIL__POOL_SIZE", "2")
                 .env("ESCALATE_MAIL__SEND_TIMEOUT_SECONDS", "3")
+                .stdout(Stdio::null())
                 .stderr(Stdio::from(log.reopen().unwrap()))
                 .spawn()
                 .unwrap(),

@@ -4,27 +4,10 @@
 
 mod common;
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
-
 use chrono::{TimeDelta, Utc};
-use common::{TestDb, assert_one_line_error, escalate, json, stderr, stdout};
+use common::{TestDb, assert_one_line_error, escalate, json, stderr, stdout, with_stdin};
 use escalate::access::credentials::{token_hash, verify_password};
 use escalate::store::Store;
-
-fn with_stdin(args: &[&str], url: &str, input: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_escalate"))
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("ESCALATE_DATABASE_URL", url)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    child.wait_with_output().unwrap()
-}
 
 async fn store(url: &str) -> std::sync::Arc<dyn Store> {
     escalate::store::connect(url).await.unwrap()

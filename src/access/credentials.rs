@@ -7,10 +7,15 @@ use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, Salt
 use argon2::{Algorithm, Argon2, Params, Version};
 use sha2::{Digest, Sha256};
 
+use crate::text::hex;
+
 /// The shortest password accepted (ASVS 2.1.1), counted in characters.
 pub const MIN_PASSWORD: usize = 12;
 /// The longest password accepted (ASVS 2.1.2 asks that at least 64 be allowed).
 pub const MAX_PASSWORD: usize = 128;
+
+/// The longest a token may last, in days.
+pub const MAX_TOKEN_DAYS: u32 = 366;
 
 /// What every token begins with, so a leaked one is recognisable (e.g. by secret scanners).
 pub const TOKEN_PREFIX: &str = "esc_";
@@ -73,6 +78,19 @@ pub fn verify_password(password: &str, hash: &str) -> bool {
     })
 }
 
+/// The hash a password is checked against when there is no account (or it has no password),
+/// so that the answer takes the same argon2 work and its time does not tell whether the
+/// account exists. Made with [`hash_password`] from a random password nobody kept; a unit test
+/// checks that its parameters are the hasher's.
+const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$N6/QFIt6YLavA1TF5ak7xQ$3Xs5xhnpbfUSbSenbqcneGKv8nppzJ8aytaI9TaDhS0";
+
+/// Whether `password` matches `hash`; with no hash, the same work against a hash nothing
+/// matches, and false.
+pub fn verify_password_or_dummy(password: &str, hash: Option<&str>) -> bool {
+    let matched = verify_password(password, hash.unwrap_or(DUMMY_HASH));
+    matched && hash.is_some()
+}
+
 /// A new token: the secret, shown once, and the hash that is stored.
 #[derive(Debug, Clone)]
 pub struct NewToken {
@@ -127,10 +145,6 @@ pub fn token_hash(secret: &str) -> String {
     hex(&Sha256::digest(secret.trim().as_bytes()))
 }
 
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +160,24 @@ mod tests {
         assert!(!verify_password("correct horse batterY", &hash));
         assert!(!verify_password("correct horse battery", "not a hash"));
         assert_ne!(hash, hash_password("correct horse battery").unwrap());
+    }
+
+    #[test]
+    fn the_dummy_hash_costs_what_a_real_one_does_and_matches_nothing() {
+        let real = hash_password("correct horse battery").unwrap();
+        let params = |h: &str| h.rsplitn(3, '$').nth(2).unwrap().to_string();
+        assert_eq!(params(DUMMY_HASH), params(&real));
+        assert!(PasswordHash::new(DUMMY_HASH).is_ok());
+        assert!(verify_password_or_dummy(
+            "correct horse battery",
+            Some(&real)
+        ));
+        assert!(!verify_password_or_dummy(
+            "correct horse batterY",
+            Some(&real)
+        ));
+        assert!(!verify_password_or_dummy("correct horse battery", None));
+        assert!(!verify_password_or_dummy("", None));
     }
 
     #[test]

@@ -9,6 +9,9 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+/// The longest a display name or a token's name may be, in characters.
+pub const MAX_NAME: usize = 200;
+
 /// What a user is in the partnership; what they may see and do follows from it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

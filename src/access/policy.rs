@@ -8,8 +8,9 @@
 use serde_json::Value;
 
 use super::Role;
-use crate::directory::Directory;
-use crate::workflow::{Definition, RoleKind, lookup};
+use crate::directory::{Agency, Directory, PARTNERSHIP};
+use crate::store::{CaseScope, ContactScope};
+use crate::workflow::{Definition, RoleKind, lookup, same_email};
 
 /// How a user stands to a case, the closest first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -133,6 +134,80 @@ pub fn relation(
     } else {
         Relation::Unrelated
     }
+}
+
+/// The cases a list may show a user of `role` with `email` and `agency` (as the directory
+/// names it): the same cases [`relation`] and [`case_verdict`] let them read, for cases of
+/// the `workflows` given. `None` for a role that reads no case in a list (a board member, or
+/// an administrator, who reads one case at a time with a reason).
+pub fn case_scope(
+    role: Role,
+    email: &str,
+    agency: Option<&str>,
+    workflows: &[&Definition],
+    directory: &Directory,
+) -> Option<CaseScope> {
+    match role {
+        Role::Board | Role::Admin => return None,
+        Role::Partnership => return Some(CaseScope::All),
+        Role::Practitioner | Role::Manager | Role::SeniorManager => {}
+    }
+    // What a party's agency may say in the data: an agency's id or name, lower-case.
+    let keys = |agencies: &[&Agency]| -> Vec<String> {
+        let mut keys: Vec<String> = agencies
+            .iter()
+            .flat_map(|a| [a.id.to_lowercase(), a.name.to_lowercase()])
+            .collect();
+        keys.sort();
+        keys.dedup();
+        keys
+    };
+    let own: Vec<&Agency> = agency
+        .and_then(|a| directory.agency(a))
+        .into_iter()
+        .collect();
+    let mut contacts = Vec::new();
+    for def in workflows {
+        for r in &def.roles {
+            let RoleKind::Contact { level, of } = &r.kind else {
+                continue;
+            };
+            let held: Vec<&Agency> = directory
+                .agencies
+                .iter()
+                .filter(|a| !of.is_empty() || a.id == PARTNERSHIP)
+                .filter(|a| {
+                    a.contacts
+                        .iter()
+                        .any(|c| c.level == *level && same_email(&c.email, email))
+                })
+                .collect();
+            if held.is_empty() {
+                continue;
+            }
+            if of.is_empty() {
+                // A contact of the partnership itself (its business unit): every case.
+                contacts.push(ContactScope {
+                    workflow: def.id.clone(),
+                    role: None,
+                    agencies: Vec::new(),
+                });
+                continue;
+            }
+            for party in of {
+                contacts.push(ContactScope {
+                    workflow: def.id.clone(),
+                    role: Some(party.clone()),
+                    agencies: keys(&held),
+                });
+            }
+        }
+    }
+    Some(CaseScope::Related {
+        email: email.trim().to_lowercase(),
+        agencies: keys(&own),
+        contacts,
+    })
 }
 
 #[cfg(test)]

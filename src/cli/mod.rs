@@ -188,7 +188,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Agencies(cmd) => mail::agencies(cmd, &settings, out),
         Command::Outbox(cmd) => mail::outbox(cmd, &settings, out),
         Command::Jobs(cmd) => jobs::run(cmd, &settings, out),
-        Command::Serve { addr } => serve::run(&settings, addr),
+        Command::Serve { addr } => serve::run(&settings, addr, out),
         Command::Report(cmd) => report::run(cmd, &settings, out),
         Command::Users(cmd) => users::users(cmd, &settings, out),
         Command::Tokens(cmd) => users::tokens(cmd, &settings, out),

@@ -5,6 +5,8 @@
 //! times. `[serve] interval_seconds`, when set, paces the first two instead.
 
 use std::future::Future;
+use std::io::Write;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,12 +14,15 @@ use chrono::Utc;
 use tokio::signal::unix::{SignalKind, signal};
 use tokio::sync::{Notify, watch};
 
-use super::block_on;
+use super::{block_on, emit};
+use crate::access::{Role, credentials};
 use crate::config::Settings;
 use crate::engine::Engine;
 use crate::http::AppState;
+use crate::ids::UserEmail;
 use crate::notify::{DeliveryReport, Dispatcher};
 use crate::schedule::{JobKind, OFF, Schedule};
+use crate::store::{NewUser, Store, UserRecord};
 use crate::{Error, Result};
 
 /// Logs to stderr; `ESCALATE_LOG` filters (default `info`).
@@ -148,7 +153,66 @@ async fn mail(
     }
 }
 
-pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
+/// On a database with no enabled administrator, adds one (`[serve] admin_email`) with a random
+/// password and prints to `out`, once, how to sign in as them: the password is written there
+/// only, never to the log. With an administrator already, it says nothing.
+async fn first_admin(
+    store: &dyn Store,
+    email: UserEmail,
+    listening: SocketAddr,
+    out: &mut dyn Write,
+) -> Result<()> {
+    let enabled_admin = |users: &[UserRecord]| {
+        users
+            .iter()
+            .any(|u| u.role == Role::Admin && u.disabled_at.is_none())
+    };
+    if enabled_admin(&store.users().await?) {
+        return Ok(());
+    }
+    let password = credentials::random_password();
+    let new = NewUser {
+        email: email.clone(),
+        name: "Administrator".into(),
+        agency: None,
+        role: Role::Admin,
+        password_hash: Some(
+            credentials::hash_password(&password).map_err(|e| Error::Input(e.to_string()))?,
+        ),
+    };
+    if store.add_first_admin(&new, Utc::now()).await?.is_none() {
+        // Another replica starting at the same time added one; or the address is taken.
+        if !enabled_admin(&store.users().await?) {
+            tracing::warn!(
+                "there is no enabled administrator, and serve.admin_email {email} is a user already (disabled, or not an administrator): add one with escalate users add EMAIL --role admin --password-stdin"
+            );
+        }
+        return Ok(());
+    }
+    tracing::info!(%email, "no administrator yet: added one, its password printed on standard output");
+    let host = match listening.ip() {
+        ip if ip.is_unspecified() => SocketAddr::new([127, 0, 0, 1].into(), listening.port()),
+        _ => listening,
+    };
+    // Quoted for the shell: an address may hold a '.
+    let body = serde_json::json!({ "email": email.as_str(), "password": password })
+        .to_string()
+        .replace('\'', "'\\''");
+    emit(
+        out,
+        &format!(
+            "There was no administrator, so escalate added one. Sign in as them (the password is shown only now):\n\
+             \x20 email:    {email}\n\
+             \x20 password: {password}\n\
+             For an API token: curl -X POST http://{host}/api/v1/tokens -H 'content-type: application/json' -d '{body}'\n\
+             or on this machine: escalate tokens create {email}"
+        ),
+    )?;
+    out.flush()
+        .map_err(|e| Error::Input(format!("cannot write output: {e}")))
+}
+
+pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write) -> Result<()> {
     init_logging();
     block_on(async {
         // Check everything before the first sweep, so a bad setting stops the start, not a sweep.
@@ -164,6 +228,7 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
         let calendar = settings.calendar(None)?;
         settings.mailer()?;
         settings.mail_settings()?;
+        let admin_email = settings.admin_email()?;
         if !settings.report_recipients()?.is_empty() {
             report_template(settings)?;
         }
@@ -186,6 +251,12 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
         }
         let engine = Arc::new(Engine::new(store, workflows, calendar));
         engine.register_workflows(Utc::now()).await?;
+        if let Some(cases) = engine.index_parties().await? {
+            tracing::info!(
+                cases,
+                "indexed the parties of earlier cases for the API's lists"
+            );
+        }
         // Deadlines computed with other holiday data are recomputed before the first sweep.
         let recomputed = engine.recompute_deadlines(Utc::now()).await?;
         if recomputed.checked > 0 {
@@ -228,6 +299,7 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>) -> Result<()> {
             interval_seconds = ?settings.serve.interval_seconds,
             "escalate serve started"
         );
+        first_admin(engine.store().as_ref(), admin_email, local, out).await?;
         // Tests and operators read the port from this line when they asked for port 0.
         tracing::info!(addr = %local, "listening on http://{local}");
         let (stop, stopping) = watch::channel(false);

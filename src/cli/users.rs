@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, Write};
 
-use chrono::{TimeDelta, Utc};
+use chrono::Utc;
 use clap::Subcommand;
 
 use super::{block_on, emit, rfc3339};
@@ -15,10 +15,8 @@ use crate::store::{NewUser, Store};
 use crate::text;
 use crate::{Error, Result};
 
-/// The longest a display name or token name may be.
-const MAX_NAME: usize = 200;
-/// The longest a token may last, in days.
-const MAX_TOKEN_DAYS: u32 = 366;
+use crate::access::MAX_NAME;
+use crate::access::credentials::MAX_TOKEN_DAYS;
 
 /// `escalate users …`
 #[derive(Debug, Subcommand)]
@@ -257,17 +255,15 @@ pub(crate) fn tokens(cmd: TokensCommand, settings: &Settings, out: &mut dyn Writ
                 if user.disabled_at.is_some() {
                     return Err(Error::Declined(format!("user {email} is disabled")));
                 }
-                let now = Utc::now();
-                let expires_at = now + TimeDelta::days(expires.into());
-                let token = credentials::new_token();
-                let id = store
-                    .add_token(user.id, &name, &token.hash, now, expires_at)
+                let token = store
+                    .issue_token(user.id, &name, expires, Utc::now())
                     .await?;
                 emit(
                     out,
                     &format!(
-                        "token {id} for {email}, expires {}; it is shown only now: {}",
-                        rfc3339(expires_at),
+                        "token {} for {email}, expires {}; it is shown only now: {}",
+                        token.id,
+                        rfc3339(token.expires_at),
                         token.secret
                     ),
                 )

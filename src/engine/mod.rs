@@ -266,6 +266,34 @@ impl Engine {
         Ok(())
     }
 
+    /// Fills the lists' index of case parties from the cases opened before it existed, when a
+    /// migration asked for it; returns how many cases it read, none if it had nothing to do.
+    /// Safe to run in several processes at once: a case's parties are written once.
+    pub async fn index_parties(&self) -> EngineResult<Option<u64>> {
+        if !self.store.parties_pending().await? {
+            return Ok(None);
+        }
+        const PAGE: i64 = 1000;
+        let last = self.store.max_case_id().await?;
+        let mut read = 0;
+        let mut lo = 1;
+        while lo <= last {
+            let ids: Vec<i64> = (lo..lo + PAGE).collect();
+            let mut batch = Vec::new();
+            for case in self.store.cases_by_id(&ids).await? {
+                let def = self.definition(&case.workflow, &case.workflow_hash).await?;
+                batch.push((case.id, def.parties(&case.data)));
+            }
+            read += batch.len() as u64;
+            lo += PAGE;
+            self.store.add_parties(&batch, lo > last).await?;
+        }
+        if last < 1 {
+            self.store.add_parties(&[], true).await?;
+        }
+        Ok(Some(read))
+    }
+
     /// The current workflows (none when the files could not be loaded).
     pub fn workflows(&self) -> &Workflows {
         &self.workflows
@@ -884,6 +912,7 @@ impl Engine {
             division: def.division_of(&case.data).to_string(),
             agency,
             data_salt: chain::new_salt(),
+            parties: def.parties(&case.data),
         };
         self.case_write(def, target, case, transition, None, directory)
     }

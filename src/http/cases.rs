@@ -17,7 +17,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
 use super::extract::{Path, Query};
-use super::openapi::{AboutACase, Forbidden, SignedIn, Writes};
+use super::openapi::{AboutACase, Forbidden, NeedsToken, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::engine::CaseView;
 use crate::engine::EngineError;
@@ -93,7 +93,7 @@ impl Access<'_> {
         self.state
             .engine
             .store()
-            .log_access(&AccessEntry {
+            .log_access(&[AccessEntry {
                 at: Utc::now(),
                 user_id: Some(self.caller.user.id),
                 email: self.caller.user.email.clone(),
@@ -102,7 +102,7 @@ impl Access<'_> {
                 status: status.as_u16(),
                 address: self.caller.address.clone(),
                 reason,
-            })
+            }])
             .await?;
         Ok(())
     }
@@ -161,7 +161,7 @@ impl Access<'_> {
             their explanations, messages and links.", body = CaseView,
             headers(("ETag" = String, description = "The case's version (its latest entry's number), \
                 e.g. `\"7\"`: send it back as `If-Match` when acting."))),
-        SignedIn,
+        NeedsToken,
         AboutACase
     )
 )]
@@ -225,7 +225,7 @@ pub struct AllowedEvents {
         (status = 200, description = "The events the caller may take on the case now.",
             body = AllowedEvents,
             headers(("ETag" = String, description = "The case's version, as `GET /api/v1/cases/{reference}` gives it."))),
-        SignedIn,
+        NeedsToken,
         AboutACase
     )
 )]
@@ -446,7 +446,7 @@ async fn replay(
 
 /// A body that is not the JSON asked for: 400, or the status that says why (413 too large,
 /// 415 not JSON), in the API's error shape.
-fn rejected(e: JsonRejection) -> ApiError {
+pub(crate) fn rejected(e: JsonRejection) -> ApiError {
     let message = e
         .body_text()
         .split_whitespace()
@@ -531,7 +531,7 @@ struct MatchHeader {
                 ("Recorded-Version" = String, description = "On a replay: the version the first \
                     request recorded.")
             )),
-        SignedIn,
+        NeedsToken,
         AboutACase,
         Writes
     )
@@ -693,7 +693,7 @@ pub struct OpenRequest {
                     replayed `Idempotency-Key` and nothing was opened again.")
             )),
         (status = 403, response = Forbidden),
-        SignedIn,
+        NeedsToken,
         Writes
     )
 )]

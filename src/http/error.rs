@@ -31,6 +31,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// One line for a person.
     pub message: String,
+    /// Seconds to wait before trying again (`Retry-After`), when rate limited.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -40,6 +42,15 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// 429: try again in `seconds`.
+    pub fn rate_limited(seconds: u64, message: impl Into<String>) -> Self {
+        ApiError {
+            retry_after: Some(seconds),
+            ..Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
         }
     }
 
@@ -78,10 +89,10 @@ impl IntoResponse for ApiError {
             }),
         )
             .into_response();
-        if self.status == StatusCode::TOO_MANY_REQUESTS {
+        if let Some(seconds) = self.retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from_static("60"));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if self.status == StatusCode::UNAUTHORIZED {
             response.headers_mut().insert(

@@ -72,7 +72,7 @@ fn label(value: &str) -> String {
             process's HTTP requests by route and status with latency histograms.",
             body = String, content_type = "text/plain"),
         (status = 403, response = super::openapi::Forbidden),
-        super::openapi::SignedIn
+        super::openapi::NeedsToken
     )
 )]
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {

@@ -2,13 +2,16 @@
 //! `/healthz` and `/readyz`. Every handler asks [`crate::access::policy`] before it reads or
 //! changes a case, and records what it did in the access log.
 
+pub mod assets;
 pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod extract;
+pub mod lists;
 pub mod metrics;
 pub mod openapi;
 pub mod reference;
+pub mod signin;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -63,6 +66,8 @@ impl AppState {
 pub fn router(state: AppState) -> Router {
     let (routes, _document) = openapi::routes().split_for_parts();
     routes
+        // The web UI's static files: not part of the JSON API's document.
+        .route("/assets/{digest}/{name}", axum::routing::get(assets::serve))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(middleware::from_fn_with_state(state.clone(), envelope))

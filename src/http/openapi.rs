@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{AppState, cases, metrics, reference};
+use super::{AppState, cases, lists, metrics, reference, signin};
 
 /// Where the document is served.
 pub const PATH: &str = "/api/v1/openapi.json";
@@ -49,6 +49,7 @@ pub const BEARER: &str = "bearer";
     )),
     tags(
         (name = "probes", description = "Liveness and readiness, unauthenticated."),
+        (name = "sign-in", description = "A bearer token for an email address and password."),
         (name = "cases", description = "Opening, reading and acting on cases."),
         (name = "reference", description = "Workflows, agencies and the calendar: no case data."),
         (name = "reports", description = "The board's monthly report."),
@@ -158,9 +159,9 @@ fn shared<'a, R: ToResponse<'a>>(status: u16) -> (String, RefOr<utoipa::openapi:
 }
 
 /// What every route behind a token may answer besides its own: 401, 429, 503.
-pub struct SignedIn;
+pub struct NeedsToken;
 
-impl IntoResponses for SignedIn {
+impl IntoResponses for NeedsToken {
     fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
         BTreeMap::from([
             shared::<Unauthorized>(401),
@@ -201,6 +202,22 @@ impl IntoResponses for Writes {
     }
 }
 
+/// The schema of a one-line text value: what [`crate::text::single_line_pattern`] matches.
+pub fn one_line(min: usize, max: usize) -> utoipa::openapi::Object {
+    utoipa::openapi::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .pattern(Some(crate::text::single_line_pattern(min, max)))
+        .build()
+}
+
+/// [`one_line`], or null (a body's optional field, absent when null).
+pub fn one_line_or_null(min: usize, max: usize) -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{SchemaType, Type};
+    let mut schema = one_line(min, max);
+    schema.schema_type = SchemaType::from_iter([Type::String, Type::Null]);
+    schema
+}
+
 /// Every documented route, with the document they make.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
@@ -208,7 +225,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(super::readyz))
         .routes(routes!(metrics::metrics))
         .routes(routes!(document))
-        .routes(routes!(cases::open))
+        .routes(routes!(signin::sign_in))
+        .routes(routes!(cases::open, lists::cases))
+        .routes(routes!(lists::deadlines))
         .routes(routes!(cases::read))
         .routes(routes!(cases::act))
         .routes(routes!(cases::allowed))

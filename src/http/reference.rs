@@ -10,7 +10,7 @@ use super::AppState;
 use super::auth::Caller;
 use super::error::{ApiError, ErrorBody};
 use super::extract::{Path, Query};
-use super::openapi::{BadRequest, Forbidden, Internal, NotFound, SignedIn};
+use super::openapi::{BadRequest, Forbidden, Internal, NeedsToken, NotFound};
 use crate::calendar::DueAnswer;
 use crate::report::MonthlyReport;
 use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
@@ -24,7 +24,7 @@ use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Each current workflow's summary.", body = Vec<WorkflowSummary>),
-        SignedIn
+        NeedsToken
     )
 )]
 pub async fn workflows(
@@ -63,7 +63,7 @@ pub struct WorkflowPath {
             data, starting states, states with their deadlines and events.", body = WorkflowInfo),
         (status = 400, response = BadRequest),
         (status = 404, response = NotFound),
-        SignedIn
+        NeedsToken
     )
 )]
 pub async fn workflow(
@@ -110,7 +110,7 @@ pub struct Agency {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The directory's agencies.", body = Vec<Agency>),
-        SignedIn
+        NeedsToken
     )
 )]
 pub async fn agencies(
@@ -162,7 +162,7 @@ pub struct DueQuery {
         (status = 400, response = BadRequest),
         (status = 422, description = "A deadline the calendar cannot count: one that falls outside \
             the years it knows (1990 to 2099).", body = ErrorBody),
-        SignedIn
+        NeedsToken
     )
 )]
 pub async fn due(
@@ -227,7 +227,7 @@ pub struct MonthPath {
         (status = 400, response = BadRequest),
         (status = 403, response = Forbidden),
         (status = 500, response = Internal),
-        SignedIn
+        NeedsToken
     )
 )]
 pub async fn monthly_report(

@@ -70,6 +70,27 @@ pub struct TokenRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
+/// A token just made: its id, its secret (shown once, never stored) and when it expires.
+#[derive(Clone)]
+pub struct IssuedToken {
+    /// Row id: what `tokens revoke` takes.
+    pub id: i64,
+    /// The token itself.
+    pub secret: String,
+    /// When it stops working.
+    pub expires_at: DateTime<Utc>,
+}
+
+impl std::fmt::Debug for IssuedToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the secret: a token in a log is a token anyone reading the log can use.
+        f.debug_struct("IssuedToken")
+            .field("id", &self.id)
+            .field("expires_at", &self.expires_at)
+            .finish_non_exhaustive()
+    }
+}
+
 /// One read of, or action on, a case through the API or web UI.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct AccessEntry {
@@ -102,6 +123,15 @@ pub trait AccessStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Option<UserRecord>, StoreError>;
 
+    /// Adds `user` unless an enabled administrator exists; `None` when one does, or when a
+    /// user with that address exists already. Of processes doing this at once on one database,
+    /// one adds the user and the others see it.
+    async fn add_first_admin(
+        &self,
+        user: &NewUser,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
+
     /// Every user, by address.
     async fn users(&self) -> Result<Vec<UserRecord>, StoreError>;
 
@@ -121,6 +151,26 @@ pub trait AccessStore: Send + Sync {
         expires_at: DateTime<Utc>,
     ) -> Result<i64, StoreError>;
 
+    /// Makes a token for a user, lasting `days` from `now`, and stores its hash.
+    async fn issue_token(
+        &self,
+        user_id: i64,
+        name: &str,
+        days: u32,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedToken, StoreError> {
+        let expires_at = now + chrono::TimeDelta::days(days.into());
+        let token = crate::access::credentials::new_token();
+        let id = self
+            .add_token(user_id, name, &token.hash, now, expires_at)
+            .await?;
+        Ok(IssuedToken {
+            id,
+            secret: token.secret,
+            expires_at,
+        })
+    }
+
     /// Every token, newest first.
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
@@ -138,8 +188,8 @@ pub trait AccessStore: Send + Sync {
     /// What the request with idempotency key `key` of user `user_id` recorded, if one did.
     async fn recall(&self, user_id: i64, key: &str) -> Result<Option<Recalled>, StoreError>;
 
-    /// Appends to the access log.
-    async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError>;
+    /// Appends entries to the access log, all or none.
+    async fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError>;
 
     /// The access log of one case, oldest first.
     async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
@@ -149,6 +199,12 @@ const USER_COLUMNS: &str = "id, email, name, agency, role, created_at, disabled_
 
 const INSERT_USER: &str = "INSERT INTO users (email, name, agency, role, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING RETURNING id";
+
+/// [`INSERT_USER`] only while no enabled administrator exists.
+const INSERT_FIRST_ADMIN: &str = "INSERT INTO users (email, name, agency, role, password_hash, created_at) \
+     SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
+       (SELECT 1 FROM users WHERE role = 'admin' AND disabled_at IS NULL) \
+     ON CONFLICT (email) DO NOTHING RETURNING id";
 
 const DISABLE_USER: &str =
     "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL";
@@ -177,8 +233,7 @@ const MARK_USED: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
 const USE_NOTED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 
 const LOG_ACCESS: &str = "INSERT INTO access_log \
-     (at, user_id, email, reference, action, status, address, reason) \
-     VALUES ($1, $8, $2, $3, $4, $5, $6, $7)";
+     (at, user_id, email, reference, action, status, address, reason) ";
 
 const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
      FROM access_log WHERE reference = $1 ORDER BY id";
@@ -293,9 +348,43 @@ impl PostgresStore {
     }
 }
 
-/// The one implementation, for each backend with `$ts` its stored time type.
+/// The one implementation, for each backend with `$ts` its stored time type and `$lock_users`
+/// what makes adding the first administrator wait for another process doing the same.
 macro_rules! access_store {
-    ($store:ty, $ts:ty) => {
+    ($store:ty, $ts:ty, $lock_users:expr) => {
+        impl $store {
+            /// Runs `sql` ([`INSERT_USER`] or [`INSERT_FIRST_ADMIN`]) for `user` in one
+            /// transaction, after the statement `lock` if any: the user, if it added them.
+            async fn insert_user(
+                &self,
+                sql: &'static str,
+                lock: Option<&'static str>,
+                user: &NewUser,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                let turn = self.write_turn().await;
+                let mut tx = self.pool.begin().await?;
+                if let Some(lock) = lock {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
+                let id: Option<(i64,)> = sqlx::query_as(sql)
+                    .bind(user.email.as_str())
+                    .bind(&user.name)
+                    .bind(&user.agency)
+                    .bind(user.role.as_str())
+                    .bind(&user.password_hash)
+                    .bind(<$ts>::stamp(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                drop(turn);
+                match id {
+                    Some(_) => self.user(user.email.as_str()).await,
+                    None => Ok(None),
+                }
+            }
+        }
+
         #[async_trait]
         impl AccessStore for $store {
             async fn add_user(
@@ -303,21 +392,16 @@ macro_rules! access_store {
                 user: &NewUser,
                 now: DateTime<Utc>,
             ) -> Result<Option<UserRecord>, StoreError> {
-                let turn = self.write_turn().await;
-                let id: Option<(i64,)> = sqlx::query_as(INSERT_USER)
-                    .bind(user.email.as_str())
-                    .bind(&user.name)
-                    .bind(&user.agency)
-                    .bind(user.role.as_str())
-                    .bind(&user.password_hash)
-                    .bind(<$ts>::stamp(now))
-                    .fetch_optional(&self.pool)
-                    .await?;
-                drop(turn);
-                match id {
-                    Some(_) => self.user(user.email.as_str()).await,
-                    None => Ok(None),
-                }
+                self.insert_user(INSERT_USER, None, user, now).await
+            }
+
+            async fn add_first_admin(
+                &self,
+                user: &NewUser,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                self.insert_user(INSERT_FIRST_ADMIN, $lock_users, user, now)
+                    .await
             }
 
             async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
@@ -454,19 +538,23 @@ macro_rules! access_store {
                 }))
             }
 
-            async fn log_access(&self, entry: &AccessEntry) -> Result<(), StoreError> {
+            async fn log_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError> {
+                if entries.is_empty() {
+                    return Ok(());
+                }
                 let _turn = self.write_turn().await;
-                sqlx::query(LOG_ACCESS)
-                    .bind(<$ts>::stamp(entry.at))
-                    .bind(&entry.email)
-                    .bind(&entry.reference)
-                    .bind(&entry.action)
-                    .bind(i32::from(entry.status))
-                    .bind(&entry.address)
-                    .bind(&entry.reason)
-                    .bind(entry.user_id)
-                    .execute(&self.pool)
-                    .await?;
+                let mut q = sqlx::QueryBuilder::new(LOG_ACCESS);
+                q.push_values(entries, |mut row, entry| {
+                    row.push_bind(<$ts>::stamp(entry.at))
+                        .push_bind(entry.user_id)
+                        .push_bind(entry.email.clone())
+                        .push_bind(entry.reference.clone())
+                        .push_bind(entry.action.clone())
+                        .push_bind(i32::from(entry.status))
+                        .push_bind(entry.address.clone())
+                        .push_bind(entry.reason.clone());
+                });
+                q.build().execute(&self.pool).await?;
                 Ok(())
             }
 
@@ -481,5 +569,13 @@ macro_rules! access_store {
     };
 }
 
-access_store!(SqliteStore, String);
-access_store!(PostgresStore, DateTime<Utc>);
+// On SQLite the one statement is atomic: it holds the database's write lock from its start,
+// so its check and its insert see the same users.
+access_store!(SqliteStore, String, None);
+// On PostgreSQL two transactions could both see no administrator; this lock (which conflicts
+// with itself and with every insert) makes the second wait, then see the first one's.
+access_store!(
+    PostgresStore,
+    DateTime<Utc>,
+    Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+);

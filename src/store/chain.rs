@@ -13,6 +13,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::{CaseWrite, NewEvent, Target};
+use crate::text::hex;
 
 /// The "previous hash" of a case's first entry.
 pub const GENESIS: &str = "genesis";
@@ -33,10 +34,6 @@ pub struct Opening<'a> {
     pub agency: Option<&'a str>,
     /// [`data_digest`] of the opening data.
     pub data_digest: &'a str,
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn time(t: DateTime<Utc>) -> String {

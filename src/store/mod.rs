@@ -7,6 +7,7 @@
 mod access;
 pub mod chain;
 mod gauges;
+mod lists;
 mod postgres;
 mod records;
 mod report_rows;
@@ -21,8 +22,9 @@ use chrono::{DateTime, Utc};
 use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
-pub use access::{AccessEntry, AccessStore, NewUser, TokenRecord, UserRecord};
+pub use access::{AccessEntry, AccessStore, IssuedToken, NewUser, TokenRecord, UserRecord};
 pub use gauges::{GaugeStore, Gauges};
+pub use lists::overdue;
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 pub use summary::{CaseSummary, MonthQuery, SummaryFacts};
@@ -345,6 +347,29 @@ pub trait Store: AccessStore + GaugeStore + Send + Sync {
         &self,
         ids: std::ops::Range<i64>,
     ) -> Result<Vec<CaseSummary>, StoreError>;
+
+    /// One page of the cases `query` asks for (their ids, in list order) and how many there are.
+    async fn case_page(&self, query: &CaseQuery) -> Result<Page<i64>, StoreError>;
+
+    /// One page of the deadlines `query` asks for (their ids, soonest first) and how many.
+    async fn deadline_page(&self, query: &DeadlineQuery) -> Result<Page<i64>, StoreError>;
+
+    /// The deadlines with these ids, in no particular order.
+    async fn deadlines_by_id(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError>;
+
+    /// Every deadline of the cases with these ids, by case, then due time.
+    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError>;
+
+    /// Whether `case_parties` still lacks the cases opened before it existed (migration 0012).
+    async fn parties_pending(&self) -> Result<bool, StoreError>;
+
+    /// Keeps the parties of cases opened before `case_parties` existed (a case's kept already
+    /// stay as they are); with `done`, the reindex is over.
+    async fn add_parties(
+        &self,
+        parties: &[(i64, Vec<Party>)],
+        done: bool,
+    ) -> Result<(), StoreError>;
 
     /// The highest case id (0 with no cases).
     async fn max_case_id(&self) -> Result<i64, StoreError>;

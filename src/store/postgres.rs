@@ -13,12 +13,13 @@ use std::collections::BTreeMap;
 use sqlx::types::Json;
 
 use super::chain::{self, Link};
+use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
-    EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
-    write_error,
+    Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
+    Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -265,6 +266,11 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
         },
         |t| t,
     );
+    if let Target::New { parties, .. } = &w.target {
+        lists::push_parties(&mut q, parties, (", parties AS (", ")"), |q| {
+            q.push("(SELECT id FROM head)");
+        });
+    }
     if let Some((deadline, late)) = w.fired {
         q.push(", fired AS (UPDATE deadlines SET status = 'fired', ended_at = ")
             .push_bind(at)
@@ -1288,6 +1294,71 @@ impl Store for PostgresStore {
         ids: std::ops::Range<i64>,
     ) -> Result<Vec<super::CaseSummary>, StoreError> {
         summary::stored(&self.pool, ids).await
+    }
+
+    async fn case_page(&self, query: &CaseQuery) -> Result<Page<i64>, StoreError> {
+        lists::case_page(&self.pool, query, |t| t).await
+    }
+
+    async fn deadline_page(&self, query: &DeadlineQuery) -> Result<Page<i64>, StoreError> {
+        lists::deadline_page(&self.pool, query, |t| t).await
+    }
+
+    async fn deadlines_by_id(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let sql = format!("SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE id = ANY($1)");
+        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadlineRow::record)
+            .collect()
+    }
+
+    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE case_id = ANY($1) ORDER BY case_id, due_at, id"
+        );
+        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+            .bind(ids)
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadlineRow::record)
+            .collect()
+    }
+
+    async fn parties_pending(&self) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT reason FROM party_reindex LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn add_parties(
+        &self,
+        parties: &[(i64, Vec<Party>)],
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (case_id, list) in parties {
+            for p in list {
+                sqlx::query("INSERT INTO case_parties (case_id, role, email, agency) VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING")
+                    .bind(case_id)
+                    .bind(&p.role)
+                    .bind(&p.email)
+                    .bind(&p.agency)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if done {
+            sqlx::query("DELETE FROM party_reindex")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn max_case_id(&self) -> Result<i64, StoreError> {

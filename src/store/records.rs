@@ -7,6 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 pub use crate::directory::Recipient;
+pub use crate::workflow::Party;
 use crate::workflow::{Slot, TimerKind};
 
 /// A case as stored.
@@ -259,6 +260,8 @@ pub enum Target {
         agency: Option<String>,
         /// Salt of the opening data's digest, kept beside the data.
         data_salt: String,
+        /// The parties the data names, kept beside the case so lists find a person's cases.
+        parties: Vec<Party>,
     },
     /// An existing case, which must still be at `expected_seq`.
     Existing {
@@ -527,4 +530,76 @@ pub struct JobEnd<'a> {
     pub outcome: &'a str,
     /// Its one-line message, written once the queueing is known.
     pub describe: Describe<'a>,
+}
+
+/// The cases a list may show someone: what [`crate::access::policy::case_scope`] works out
+/// from their role, email, agency and the directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaseScope {
+    /// Every case (the partnership).
+    All,
+    /// The cases that name them, or whose party agencies they belong to or are a contact of.
+    Related {
+        /// Their email, lower-case: a party with it.
+        email: String,
+        /// Their own agency's id and name, lower-case: any party of it.
+        agencies: Vec<String>,
+        /// Their directory contacts: a case of `workflow` whose party `role` is of one of
+        /// `agencies` (ids and names, lower-case), or with no role, every case of `workflow`.
+        contacts: Vec<ContactScope>,
+    },
+}
+
+/// One way a directory contact relates someone to cases of one workflow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactScope {
+    /// The workflow.
+    pub workflow: String,
+    /// The party role whose agency they are a contact of; `None`: every case of the workflow.
+    pub role: Option<String>,
+    /// That party's agency's ids and names, lower-case.
+    pub agencies: Vec<String>,
+}
+
+/// A page of the cases someone may see (`GET /api/v1/cases`).
+#[derive(Debug, Clone)]
+pub struct CaseQuery {
+    /// Whose.
+    pub scope: CaseScope,
+    /// Only this workflow.
+    pub workflow: Option<String>,
+    /// Only this state.
+    pub state: Option<String>,
+    /// Only open cases with a lapse deadline due by then (pending or fired).
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Only cases whose reference, or a party's email or agency, contains this (any case).
+    pub text: Option<String>,
+    /// Rows skipped.
+    pub offset: i64,
+    /// Rows at most.
+    pub limit: i64,
+}
+
+/// The ids of one page of cases, in list order, and how many the whole list holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    /// This page.
+    pub items: Vec<T>,
+    /// All pages.
+    pub total: i64,
+}
+
+/// The pending deadlines of the cases someone may see (`GET /api/v1/deadlines`).
+#[derive(Debug, Clone)]
+pub struct DeadlineQuery {
+    /// Whose.
+    pub scope: CaseScope,
+    /// Only those due before this.
+    pub due_before: Option<DateTime<Utc>>,
+    /// Only lapses already due at this time (pending or fired) on open cases.
+    pub overdue_at: Option<DateTime<Utc>>,
+    /// Rows skipped.
+    pub offset: i64,
+    /// Rows at most.
+    pub limit: i64,
 }

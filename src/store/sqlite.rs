@@ -11,12 +11,13 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::chain::{self, Link};
+use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    Backend, CaseFilter, CaseRecord, CaseWrite, Checkpoint, DeadlineRecord, DeadlineStatus,
-    EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Store, StoreError, Target, redact,
-    write_error,
+    Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
+    Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -269,6 +270,9 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
     q.push(");\n");
     // The report's summary, before the deadlines below end.
     summary::push_write(&mut q, &SummaryWrite::of(w), ("", ";\n"), case_id, text);
+    if let Target::New { parties, .. } = &w.target {
+        lists::push_parties(&mut q, parties, ("", ";\n"), case_id);
+    }
     if let Some((deadline, late)) = w.fired {
         q.push("UPDATE deadlines SET status = 'fired', ended_at = ")
             .push_bind(at.clone())
@@ -1334,6 +1338,73 @@ impl Store for SqliteStore {
         ids: std::ops::Range<i64>,
     ) -> Result<Vec<super::CaseSummary>, StoreError> {
         summary::stored(&self.pool, ids).await
+    }
+
+    async fn case_page(&self, query: &CaseQuery) -> Result<Page<i64>, StoreError> {
+        lists::case_page(&self.pool, query, text).await
+    }
+
+    async fn deadline_page(&self, query: &DeadlineQuery) -> Result<Page<i64>, StoreError> {
+        lists::deadline_page(&self.pool, query, text).await
+    }
+
+    async fn deadlines_by_id(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE id IN (SELECT value FROM json_each(?))"
+        );
+        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+            .bind(to_json(&ids))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadlineRow::record)
+            .collect()
+    }
+
+    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+        let sql = format!(
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, due_at, id"
+        );
+        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+            .bind(to_json(&ids))
+            .fetch_all(&self.pool)
+            .await?
+            .into_iter()
+            .map(DeadlineRow::record)
+            .collect()
+    }
+
+    async fn parties_pending(&self) -> Result<bool, StoreError> {
+        let row: Option<(String,)> = sqlx::query_as("SELECT reason FROM party_reindex LIMIT 1")
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
+    }
+
+    async fn add_parties(
+        &self,
+        parties: &[(i64, Vec<Party>)],
+        done: bool,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (case_id, list) in parties {
+            for p in list {
+                sqlx::query("INSERT OR IGNORE INTO case_parties (case_id, role, email, agency) VALUES (?, ?, ?, ?)")
+                    .bind(case_id)
+                    .bind(&p.role)
+                    .bind(&p.email)
+                    .bind(&p.agency)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+        }
+        if done {
+            sqlx::query("DELETE FROM party_reindex")
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn max_case_id(&self) -> Result<i64, StoreError> {

@@ -452,6 +452,29 @@ impl Definition {
             .collect()
     }
 
+    /// The parties `data` names, one per party role, as lists find them (lower-case); a role
+    /// the data gives neither an email nor an agency for is left out.
+    pub fn parties(&self, data: &Value) -> Vec<Party> {
+        let text = |path: &str, key: &str| {
+            lookup(data, &format!("{path}.{key}"))
+                .and_then(Value::as_str)
+                .map(|s| s.trim().to_lowercase())
+                .filter(|s| !s.is_empty())
+        };
+        self.roles
+            .iter()
+            .filter_map(|r| match &r.kind {
+                RoleKind::Party { path } => Some(Party {
+                    role: r.name.clone(),
+                    email: text(path, "email"),
+                    agency: text(path, "agency"),
+                }),
+                RoleKind::Contact { .. } => None,
+            })
+            .filter(|p| p.email.is_some() || p.agency.is_some())
+            .collect()
+    }
+
     /// The division whose holidays apply to a case with `data`.
     pub fn division_of(&self, data: &Value) -> Division {
         lookup(data, "division")
@@ -477,4 +500,15 @@ pub fn lookup<'a>(data: &'a Value, path: &str) -> Option<&'a Value> {
 pub fn holds(when: &BTreeMap<String, Value>, data: &Value) -> bool {
     when.iter()
         .all(|(path, want)| lookup(data, path) == Some(want))
+}
+
+/// A party the opening data of a case names, as the store keeps it to find a person's cases (lower-case).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Party {
+    /// The workflow's party role, e.g. `raiser`.
+    pub role: String,
+    /// Their email, lower-case.
+    pub email: Option<String>,
+    /// Their agency as the data names it (an id or a name), lower-case.
+    pub agency: Option<String>,
 }

@@ -17,6 +17,45 @@ pub fn escalate(args: &[&str], env: &[(&str, &str)]) -> Output {
     cmd.output().unwrap()
 }
 
+/// Runs escalate on the database at `url` with `input` on its standard input (a password
+/// for `--password-stdin`, data for `--data -`).
+pub fn with_stdin(args: &[&str], url: &str, input: &[u8]) -> Output {
+    use std::io::Write;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
+    for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
+        cmd.env_remove(k);
+    }
+    let mut child = cmd
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("ESCALATE_DATABASE_URL", url)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Sends an HTTP request and reads the answer: status, headers, JSON body (null if none).
+pub async fn answer(
+    request: reqwest::RequestBuilder,
+) -> (
+    reqwest::StatusCode,
+    reqwest::header::HeaderMap,
+    serde_json::Value,
+) {
+    let response = request.send().await.unwrap();
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response
+        .json::<serde_json::Value>()
+        .await
+        .unwrap_or(serde_json::Value::Null);
+    (status, headers, body)
+}
+
 /// Standard output as text.
 pub fn stdout(o: &Output) -> String {
     String::from_utf8(o.stdout.clone()).unwrap()
@@ -112,6 +151,52 @@ pub fn psql(url: &str, sql: &str) {
         .status()
         .expect("psql runs");
     assert!(status.success(), "psql failed: {sql}");
+}
+
+/// Adds a user of `role` (and `agency`) and returns a new API token for them.
+pub fn user_with_token(
+    env: &[(&str, &str)],
+    email: &str,
+    role: &str,
+    agency: Option<&str>,
+) -> String {
+    let mut args = vec!["users", "add", email, "--role", role];
+    if let Some(a) = agency {
+        args.extend(["--agency", a]);
+    }
+    let o = escalate(&args, env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).split_whitespace().last().unwrap().to_string()
+}
+
+/// Runs `statements` on the database at `url` directly, on one connection, as someone holding
+/// the file or a superuser would (to damage it, or to make it look older).
+pub async fn sql(url: &str, statements: &[&str]) {
+    use sqlx::Connection;
+    async fn run<C: Connection>(mut conn: C, statements: &[&str])
+    where
+        for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
+        <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
+    {
+        for s in statements {
+            sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
+                .execute(&mut conn)
+                .await
+                .unwrap_or_else(|e| panic!("{s}: {e}"));
+        }
+        conn.close().await.unwrap();
+    }
+    if url.starts_with("sqlite") {
+        run(
+            sqlx::SqliteConnection::connect(url).await.unwrap(),
+            statements,
+        )
+        .await;
+    } else {
+        run(sqlx::PgConnection::connect(url).await.unwrap(), statements).await;
+    }
 }
 
 /// A real SMTP server process (aiosmtpd, `tests/support/smtp_server.py`) on a free local port,
@@ -279,6 +364,7 @@ pub fn cref(reference: &str) -> escalate::ids::CaseRef {
 pub struct Served {
     child: std::process::Child,
     log: tempfile::NamedTempFile,
+    printed: tempfile::NamedTempFile,
     /// `http://127.0.0.1:PORT`.
     pub url: String,
 }
@@ -288,9 +374,11 @@ impl Served {
     /// at most 60 s, until it logs the address it listens on.
     pub fn start(env: &[(&str, &str)]) -> Served {
         let log = tempfile::NamedTempFile::new().unwrap();
+        let printed = tempfile::NamedTempFile::new().unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_escalate"));
         cmd.args(["serve", "--addr", "127.0.0.1:0"])
             .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .stdout(std::process::Stdio::from(printed.reopen().unwrap()))
             .stderr(std::process::Stdio::from(log.reopen().unwrap()));
         for (k, _) in std::env::vars().filter(|(k, _)| k.starts_with("ESCALATE_")) {
             cmd.env_remove(k);
@@ -313,7 +401,17 @@ impl Served {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         };
-        Served { child, log, url }
+        Served {
+            child,
+            log,
+            printed,
+            url,
+        }
+    }
+
+    /// What serve has printed on standard output so far (the first administrator's sign-in).
+    pub fn printed(&self) -> String {
+        std::fs::read_to_string(self.printed.path()).unwrap()
     }
 
     /// What serve has logged so far.

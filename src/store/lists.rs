@@ -1,0 +1,303 @@
+//! The lists of cases and deadlines someone may see (`GET /api/v1/cases`, `/api/v1/deadlines`):
+//! the same SQL on both backends, built here. Who may see a case is decided in
+//! [`crate::access::policy`]; it arrives as a [`CaseScope`], which becomes a condition on
+//! `case_parties` (written with each case), and the order comes from `case_order` (kept by
+//! triggers), so that a page among many thousands of cases is a few index ranges.
+
+use chrono::{DateTime, Utc};
+use sqlx::QueryBuilder;
+
+use super::{
+    CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus, Page, Party, StoreError,
+};
+use crate::workflow::{Slot, TimerKind};
+
+/// Pushes the insert of a new case's parties onto its write, as one statement that `step`
+/// wraps (a statement of a script on SQLite, a data-modifying CTE on PostgreSQL), `case_id`
+/// pushing the case's id. Nothing when the data names no party.
+pub(crate) fn push_parties<DB>(
+    q: &mut QueryBuilder<DB>,
+    parties: &[Party],
+    step: (&str, &str),
+    case_id: impl Fn(&mut QueryBuilder<DB>),
+) where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if parties.is_empty() {
+        return;
+    }
+    q.push(step.0);
+    q.push("INSERT INTO case_parties (case_id, role, email, agency) ");
+    for (i, p) in parties.iter().enumerate() {
+        q.push(if i == 0 {
+            "SELECT "
+        } else {
+            " UNION ALL SELECT "
+        });
+        case_id(q);
+        q.push(", ")
+            .push_bind(p.role.clone())
+            .push(", ")
+            .push_bind(p.email.clone())
+            .push(", ")
+            .push_bind(p.agency.clone());
+    }
+    q.push(step.1);
+}
+
+/// `text` as a LIKE pattern that finds it anywhere, its wildcards taken literally.
+fn contains_pattern(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('%');
+    for ch in text.to_lowercase().chars() {
+        if matches!(ch, '%' | '_' | '\\') {
+            out.push('\\');
+        }
+        out.push(ch);
+    }
+    out.push('%');
+    out
+}
+
+/// Pushes `(v1, v2, …)`; never called with none.
+fn push_list<DB>(q: &mut QueryBuilder<DB>, values: &[String])
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    q.push("(");
+    let mut list = q.separated(", ");
+    for v in values {
+        list.push_bind(v.clone());
+    }
+    q.push(")");
+}
+
+/// Pushes ` AND (the case `c` is in `scope`)`.
+fn push_scope<DB>(q: &mut QueryBuilder<DB>, scope: &CaseScope)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let CaseScope::Related {
+        email,
+        agencies,
+        contacts,
+    } = scope
+    else {
+        return;
+    };
+    // Each term is a set of case ids an index finds, so that a person who sees few cases
+    // costs few rows, whatever the whole list holds.
+    q.push(" AND (c.id IN (SELECT case_id FROM case_parties WHERE email = ")
+        .push_bind(email.clone());
+    if !agencies.is_empty() {
+        q.push(" OR agency IN ");
+        push_list(q, agencies);
+    }
+    q.push(")");
+    for contact in contacts {
+        q.push(" OR (c.workflow = ")
+            .push_bind(contact.workflow.clone());
+        if let Some(role) = &contact.role {
+            if contact.agencies.is_empty() {
+                q.push(" AND 1 = 0");
+            } else {
+                q.push(" AND c.id IN (SELECT case_id FROM case_parties WHERE role = ")
+                    .push_bind(role.clone())
+                    .push(" AND agency IN ");
+                push_list(q, &contact.agencies);
+                q.push(")");
+            }
+        }
+        q.push(")");
+    }
+    q.push(")");
+}
+
+/// Whether `deadline` of a case now in `state` (`None` when closed) is overdue at `at`: a
+/// lapse past due and not met, still pending (the sweep has not reached it) or fired on the
+/// state the case is still in. [`push_overdue`] asks the same in SQL.
+pub fn overdue(deadline: &DeadlineRecord, state: Option<&str>, at: DateTime<Utc>) -> bool {
+    let Some(state) = state else { return false };
+    deadline.kind == TimerKind::Lapse
+        && match deadline.status {
+            DeadlineStatus::Pending => deadline.due_at <= at,
+            DeadlineStatus::Fired => deadline.slot == Slot::State(state.to_string()),
+            DeadlineStatus::Met | DeadlineStatus::Cancelled => false,
+        }
+}
+
+/// Pushes ` AND (deadline `d` of case `c` is overdue at `at`)`, as [`overdue`] decides it
+/// (the caller checks the case is open).
+fn push_overdue<DB, T>(q: &mut QueryBuilder<DB>, at: T)
+where
+    DB: sqlx::Database,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    q.push(" AND d.kind = 'lapse' AND ((d.status = 'pending' AND d.due_at <= ")
+        .push_bind(at)
+        .push(") OR (d.status = 'fired' AND d.slot_kind = 'state' AND d.slot = c.state))");
+}
+
+/// The WHERE clause of a case list (on `cases c`).
+fn push_case_filter<DB, T>(
+    q: &mut QueryBuilder<DB>,
+    query: &CaseQuery,
+    ts: &impl Fn(DateTime<Utc>) -> T,
+) where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    q.push(" WHERE 1 = 1");
+    if let Some(workflow) = &query.workflow {
+        q.push(" AND c.workflow = ").push_bind(workflow.clone());
+    }
+    if let Some(state) = &query.state {
+        q.push(" AND c.state = ").push_bind(state.clone());
+    }
+    if let Some(at) = query.overdue_at {
+        q.push(
+            " AND c.closed_at IS NULL AND EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.id",
+        );
+        push_overdue(q, ts(at));
+        q.push(")");
+    }
+    if let Some(text) = &query.text {
+        let pattern = contains_pattern(text);
+        q.push(" AND (lower(c.reference) LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR c.id IN (SELECT case_id FROM case_parties WHERE email LIKE ")
+            .push_bind(pattern.clone())
+            .push(" ESCAPE '\\' OR agency LIKE ")
+            .push_bind(pattern)
+            .push(" ESCAPE '\\'))");
+    }
+    push_scope(q, &query.scope);
+}
+
+/// The WHERE clause of a deadline list (on `deadlines d JOIN cases c`).
+fn push_deadline_filter<DB, T>(
+    q: &mut QueryBuilder<DB>,
+    query: &DeadlineQuery,
+    ts: &impl Fn(DateTime<Utc>) -> T,
+) where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    q.push(" WHERE c.closed_at IS NULL");
+    match query.overdue_at {
+        Some(at) => push_overdue(q, ts(at)),
+        None => {
+            q.push(" AND d.status = 'pending'");
+        }
+    }
+    if let Some(before) = query.due_before {
+        q.push(" AND d.due_at < ").push_bind(ts(before));
+    }
+    push_scope(q, &query.scope);
+}
+
+/// Runs the page query and the count query `build` makes (it is called with `true` for the
+/// count), and returns the ids and the total.
+async fn page<DB>(
+    pool: &sqlx::Pool<DB>,
+    build: impl Fn(bool) -> QueryBuilder<DB>,
+) -> Result<Page<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let mut rows = build(false);
+    let items: Vec<(i64,)> = rows.build_query_as().fetch_all(pool).await?;
+    let mut count = build(true);
+    let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+    Ok(Page {
+        items: items.into_iter().map(|(id,)| id).collect(),
+        total,
+    })
+}
+
+/// One page of the cases `query` asks for, nearest pending deadline first (cases with none
+/// last), then oldest first.
+pub(crate) async fn case_page<DB, T>(
+    pool: &sqlx::Pool<DB>,
+    query: &CaseQuery,
+    ts: impl Fn(DateTime<Utc>) -> T,
+) -> Result<Page<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    page(pool, |count| {
+        let mut q = QueryBuilder::new(if count {
+            "SELECT COUNT(*) FROM cases c"
+        } else {
+            "SELECT c.id FROM cases c JOIN case_order o ON o.case_id = c.id"
+        });
+        push_case_filter(&mut q, query, &ts);
+        if !count {
+            q.push(" ORDER BY o.next_due, c.id LIMIT ")
+                .push_bind(query.limit)
+                .push(" OFFSET ")
+                .push_bind(query.offset);
+        }
+        q
+    })
+    .await
+}
+
+/// One page of the deadline ids `query` asks for, soonest first.
+pub(crate) async fn deadline_page<DB, T>(
+    pool: &sqlx::Pool<DB>,
+    query: &DeadlineQuery,
+    ts: impl Fn(DateTime<Utc>) -> T,
+) -> Result<Page<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    page(pool, |count| {
+        let mut q = QueryBuilder::new(if count {
+            "SELECT COUNT(*) FROM deadlines d JOIN cases c ON c.id = d.case_id"
+        } else {
+            "SELECT d.id FROM deadlines d JOIN cases c ON c.id = d.case_id"
+        });
+        push_deadline_filter(&mut q, query, &ts);
+        if !count {
+            q.push(" ORDER BY d.due_at, d.id LIMIT ")
+                .push_bind(query.limit)
+                .push(" OFFSET ")
+                .push_bind(query.offset);
+        }
+        q
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_pattern;
+
+    #[test]
+    fn search_text_is_literal() {
+        assert_eq!(contains_pattern("DSP-2026"), "%dsp-2026%");
+        assert_eq!(contains_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+    }
+}
