@@ -4,22 +4,9 @@
 
 mod common;
 
-use common::{Served, TestDb, answer, escalate, json, stderr, stdout};
+use common::{Served, TestDb, answer, escalate, json, stderr, stdout, user_with_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// Adds a user and returns a token for them.
-fn user_with_token(env: &[(&str, &str)], email: &str, role: &str, agency: Option<&str>) -> String {
-    let mut args = vec!["users", "add", email, "--role", role];
-    if let Some(a) = agency {
-        args.extend(["--agency", a]);
-    }
-    let o = escalate(&args, env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = escalate(&["tokens", "create", email], env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    stdout(&o).split_whitespace().last().unwrap().to_string()
-}
 
 async fn get(url: &str, token: Option<&str>) -> (StatusCode, reqwest::header::HeaderMap, Value) {
     let mut request = reqwest::Client::new().get(url);

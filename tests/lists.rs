@@ -96,26 +96,12 @@ fn references(items: &[Value]) -> BTreeSet<String> {
         .collect()
 }
 
-/// The environment of a database with the example directory, mail to files in `smtp`, and no
-/// sweep to move the cases while they are listed.
-fn still<'a>(db: &'a TestDb, smtp: &'a str) -> [(&'static str, &'a str); 4] {
-    let env = [
-        ("ESCALATE_DATABASE_URL", db.url.as_str()),
-        ("ESCALATE_SMTP_URL", smtp),
-        ("ESCALATE_JOBS__SWEEP", "off"),
-        ("ESCALATE_JOBS__OUTBOX", "off"),
-    ];
-    let o = escalate(&["agencies", "import", "config/agencies.yaml"], &env);
-    assert!(o.status.success(), "{}", stderr(&o));
-    env
-}
-
 #[tokio::test]
 async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
     for db in TestDb::all() {
         let dir = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", dir.path().display());
-        let env = still(&db, &smtp);
+        let env = common::quiet(&db, &smtp);
         let now = chrono::Utc::now();
         let recent = (now - chrono::Duration::hours(1)).to_rfc3339();
         let long_ago = (now - chrono::Duration::days(40)).to_rfc3339();
@@ -488,7 +474,7 @@ async fn cases_opened_before_the_index_are_listed_after_a_start() {
     for db in TestDb::all() {
         let dir = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", dir.path().display());
-        let env = still(&db, &smtp);
+        let env = common::quiet(&db, &smtp);
         let old = common::open_dispute(&env, None);
         let new = common::open_dispute(&env, None);
         let token = user_with_token(&env, "dsl@school.example.org", "manager", None);

@@ -242,7 +242,7 @@ fn filter_text(name: &str, text: Option<&str>, max: usize) -> Result<Option<Stri
 }
 
 /// The cases the caller's lists may hold, or 403 for a role that reads no case in a list.
-async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError> {
+pub(crate) async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError> {
     let directory = state.engine.store().directory().await?;
     let workflows: Vec<_> = state.engine.workflows().iter().collect();
     policy::case_scope(
@@ -260,12 +260,13 @@ async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError>
 }
 
 /// The cases of `ids` the caller may read, as a check on the scope the list was drawn with
-/// (a case on an older workflow version may give other roles), in the order of `ids`; and
-/// the access log's record of them.
+/// (a case on an older workflow version may give other roles), in the order of `ids`; each
+/// recorded in the access log as `action`.
 async fn readable(
     state: &AppState,
     caller: &Caller,
     ids: &[i64],
+    action: &str,
 ) -> Result<Vec<CaseRecord>, ApiError> {
     let store = state.engine.store();
     let directory = store.directory().await?;
@@ -308,7 +309,7 @@ async fn readable(
             user_id: Some(caller.user.id),
             email: caller.user.email.clone(),
             reference: c.reference.clone(),
-            action: "list".into(),
+            action: action.into(),
             status: StatusCode::OK.as_u16(),
             address: caller.address.clone(),
             reason: None,
@@ -395,7 +396,7 @@ pub async fn cases(
             limit: ask.per_page,
         })
         .await?;
-    let shown = readable(&state, &caller, &page.items).await?;
+    let shown = readable(&state, &caller, &page.items, "list").await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
     let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
     let cases = shown
@@ -450,16 +451,49 @@ pub async fn deadlines(
     };
     let now = Utc::now();
     let scope = scope(&state, &caller).await?;
-    let store = state.engine.store();
-    let page = store
-        .deadline_page(&DeadlineQuery {
+    let (rows, total) = deadline_rows(
+        &state,
+        &caller,
+        &DeadlineQuery {
             scope,
             due_before,
             overdue_at: flag("overdue", query.overdue.as_deref())?.then_some(now),
             offset: ask.offset(),
             limit: ask.per_page,
+        },
+        "list",
+    )
+    .await?;
+    let deadlines = rows
+        .into_iter()
+        .map(|(d, case)| {
+            let open = case.closed_at.is_none().then_some(case.state.as_str());
+            DeadlineItem {
+                overdue: overdue(&d, open, now),
+                href: format!("/api/v1/cases/{}", case.reference),
+                reference: case.reference,
+                workflow: case.workflow,
+                state: case.state,
+                deadline: d,
+            }
         })
-        .await?;
+        .collect();
+    Ok(Json(DeadlinePage {
+        paging: ask.answer(total),
+        deadlines,
+    }))
+}
+
+/// The deadlines `query` asks for, each with its case, soonest first, and how many the whole
+/// list holds; each case shown is recorded in the access log as `action`.
+pub(crate) async fn deadline_rows(
+    state: &AppState,
+    caller: &Caller,
+    query: &DeadlineQuery,
+    action: &str,
+) -> Result<(Vec<(DeadlineRecord, CaseRecord)>, i64), ApiError> {
+    let store = state.engine.store();
+    let page = store.deadline_page(query).await?;
     let mut deadlines = store.deadlines_by_id(&page.items).await?;
     let order: HashMap<i64, usize> = page
         .items
@@ -471,28 +505,14 @@ pub async fn deadlines(
     let mut case_ids: Vec<i64> = deadlines.iter().map(|d| d.case_id).collect();
     case_ids.sort_unstable();
     case_ids.dedup();
-    let cases: HashMap<i64, CaseRecord> = readable(&state, &caller, &case_ids)
+    let cases: HashMap<i64, CaseRecord> = readable(state, caller, &case_ids, action)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let items = deadlines
+    let rows = deadlines
         .into_iter()
-        .filter_map(|d| {
-            let case = cases.get(&d.case_id)?;
-            let open = case.closed_at.is_none().then_some(case.state.as_str());
-            Some(DeadlineItem {
-                reference: case.reference.clone(),
-                workflow: case.workflow.clone(),
-                state: case.state.clone(),
-                overdue: overdue(&d, open, now),
-                href: format!("/api/v1/cases/{}", case.reference),
-                deadline: d,
-            })
-        })
+        .filter_map(|d| cases.get(&d.case_id).map(|c| (d, c.clone())))
         .collect();
-    Ok(Json(DeadlinePage {
-        paging: ask.answer(page.total),
-        deadlines: items,
-    }))
+    Ok((rows, page.total))
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cases;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod lists;
 pub mod metrics;
 pub mod openapi;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub requests_seen: Arc<metrics::Requests>,
     /// The division whose holidays apply when a request names none.
     pub division: crate::calendar::Division,
+    /// Where people reach the service (`mail.base_url`), for the addresses it hands out.
+    pub base_url: String,
 }
 
 impl AppState {
@@ -58,7 +61,14 @@ impl AppState {
             failures: Arc::default(),
             requests_seen: Arc::default(),
             division,
+            base_url: "http://localhost:8080".into(),
         }
+    }
+
+    /// The same, handing out addresses under `base_url`.
+    pub fn with_base_url(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_string();
+        self
     }
 }
 
@@ -111,7 +121,13 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
     state
         .requests_seen
         .observe(method.as_str(), &route, status.as_u16(), started.elapsed());
-    // The path can hold a case reference, which is not child data; queries are not logged.
+    // The path can hold a case reference, which is not child data; queries are not logged,
+    // nor a calendar feed's address, which is its credential.
+    let path = if path.starts_with("/calendar/") {
+        "/calendar/{token}.ics".to_string()
+    } else {
+        path
+    };
     tracing::info!(
         request_id = %id,
         %method,

@@ -16,7 +16,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ErrorBody;
-use super::{AppState, cases, lists, metrics, reference, signin};
+use super::{AppState, cases, feed, lists, metrics, reference, signin};
 
 /// Where the document is served.
 pub const PATH: &str = "/api/v1/openapi.json";
@@ -53,6 +53,7 @@ pub const BEARER: &str = "bearer";
         (name = "cases", description = "Opening, reading and acting on cases."),
         (name = "reference", description = "Workflows, agencies and the calendar: no case data."),
         (name = "reports", description = "The board's monthly report."),
+        (name = "calendar feed", description = "Each person's deadlines as an iCalendar feed."),
         (name = "operations", description = "Metrics for an administrator's token."),
         (name = "openapi", description = "This document.")
     )
@@ -226,6 +227,8 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
         .routes(routes!(document))
         .routes(routes!(signin::sign_in))
+        .routes(routes!(feed::create, feed::revoke))
+        .routes(routes!(feed::feed))
         .routes(routes!(cases::open, lists::cases))
         .routes(routes!(lists::deadlines))
         .routes(routes!(cases::read))

@@ -45,14 +45,31 @@ pub struct SignInRequest {
     #[schema(example = "priya.shah@school.example.org")]
     pub email: String,
     /// Their password.
-    #[schema(format = Password)]
     pub password: String,
     /// What the token is for, one line [default: `sign-in`].
     #[schema(schema_with = token_name)]
     pub name: Option<String>,
     /// Days until it stops working, 1 to 366 [default: 30].
+    #[serde(default, deserialize_with = "whole_number")]
     #[schema(minimum = 1, maximum = 366)]
     pub expires_days: Option<u32>,
+}
+
+/// A whole number as JSON may write it: `7`, or `7.0` (the same number to JSON Schema and to
+/// most JSON writers).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                .map(|f| f as u64)
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, not {n}")))
 }
 
 /// The schema of a token's name.

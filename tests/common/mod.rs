@@ -153,6 +153,21 @@ pub fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
+/// The environment of a database with the example agency directory, mail to files in the
+/// directory `smtp` names (`file://…`), and no sweep or delivery to move cases while a test
+/// looks at them.
+pub fn quiet<'a>(db: &'a TestDb, smtp: &'a str) -> [(&'static str, &'a str); 4] {
+    let env = [
+        ("ESCALATE_DATABASE_URL", db.url.as_str()),
+        ("ESCALATE_SMTP_URL", smtp),
+        ("ESCALATE_JOBS__SWEEP", "off"),
+        ("ESCALATE_JOBS__OUTBOX", "off"),
+    ];
+    let o = escalate(&["agencies", "import", "config/agencies.yaml"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    env
+}
+
 /// Adds a user of `role` (and `agency`) and returns a new API token for them.
 pub fn user_with_token(
     env: &[(&str, &str)],
