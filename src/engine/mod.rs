@@ -154,7 +154,7 @@ pub enum EngineError {
 pub type EngineResult<T> = Result<T, EngineError>;
 
 /// A case with everything `case show` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     /// The case.
     #[serde(flatten)]

@@ -7,16 +7,19 @@
 use std::time::Instant;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde_json::json;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::{Caller, ClientIp, rate_limited};
-use super::error::ApiError;
+use super::error::{ApiError, ErrorBody};
+use super::extract::Path;
 use super::lists::{deadline_rows, scope};
+use super::openapi::{Forbidden, NeedsToken, RateLimited, Unavailable};
 use crate::access::credentials::{self, token_hash};
 use crate::ics::{self, FeedEvent};
 use crate::store::{DeadlineQuery, DeadlineRecord};
@@ -25,8 +28,29 @@ use crate::workflow::{Slot, TimerKind};
 /// The most deadlines a feed holds (the soonest).
 pub const FEED_LIMIT: i64 = 500;
 
+/// What `POST /api/v1/calendar/feed` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct FeedAddress {
+    /// The feed's address, shown only now: `{base_url}/calendar/{token}.ics`.
+    pub url: String,
+}
+
 /// `POST /api/v1/calendar/feed`: a new feed address for the caller, replacing the one they
 /// had (which stops working). 201 with `url`, shown once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/calendar/feed",
+    tag = "calendar feed",
+    operation_id = "create_feed",
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "A new feed address, replacing the caller's last one.",
+            body = FeedAddress,
+            headers(("Location" = String, description = "The feed's address."))),
+        (status = 403, response = Forbidden),
+        NeedsToken
+    )
+)]
 pub async fn create(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     // Only someone whose lists hold cases has deadlines to feed.
     scope(&state, &caller).await?;
@@ -41,14 +65,27 @@ pub async fn create(State(state): State<AppState>, caller: Caller) -> Result<Res
         state.base_url.trim_end_matches('/'),
         token.secret
     );
-    let mut response = (StatusCode::CREATED, Json(json!({ "url": url }))).into_response();
-    if let Ok(location) = HeaderValue::from_str(&url) {
+    let location = HeaderValue::from_str(&url);
+    let mut response = (StatusCode::CREATED, Json(FeedAddress { url })).into_response();
+    if let Ok(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
 }
 
 /// `DELETE /api/v1/calendar/feed`: revokes the caller's feed; 204, or 404 when they had none.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/calendar/feed",
+    tag = "calendar feed",
+    operation_id = "revoke_feed",
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Revoked: its address answers 404 from now on."),
+        (status = 404, description = "The caller has no feed.", body = ErrorBody),
+        NeedsToken
+    )
+)]
 pub async fn revoke(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     if state
         .engine
@@ -66,12 +103,34 @@ pub async fn revoke(State(state): State<AppState>, caller: Caller) -> Result<Res
     }
 }
 
+/// The `{file}` path parameter of a feed.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct FeedPath {
+    /// `{token}.ics`, from `POST /api/v1/calendar/feed`: the address is the credential.
+    pub file: String,
+}
+
 /// `GET /calendar/{token}.ics`: the feed. An unknown or revoked address is 404, and counts as
 /// a failed sign-in from the client's address.
+#[utoipa::path(
+    get,
+    path = "/calendar/{file}",
+    tag = "calendar feed",
+    operation_id = "calendar_feed",
+    params(FeedPath),
+    responses(
+        (status = 200, description = "The owner's deadlines as iCalendar (RFC 5545), soonest \
+            first; never the child's name.", body = String, content_type = "text/calendar"),
+        (status = 404, description = "No such feed (unknown or revoked).", body = ErrorBody),
+        (status = 429, response = RateLimited),
+        (status = 503, response = Unavailable)
+    )
+)]
 pub async fn feed(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
-    Path(file): Path<String>,
+    Path(FeedPath { file }): Path<FeedPath>,
 ) -> Result<Response, ApiError> {
     let now = Instant::now();
     if let Some(wait) = ip.and_then(|ip| state.failures.by_address.blocked(&ip, now)) {

@@ -7,16 +7,17 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::Query;
+use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::store::{
     AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus,
@@ -31,34 +32,152 @@ pub const MAX_PER_PAGE: i64 = 100;
 const MAX_SEARCH: usize = 200;
 
 /// Query of `GET /api/v1/cases`. Every value arrives as text so that a bad one is answered
-/// with what is wrong with it.
-#[derive(Debug, Deserialize)]
+/// with what is wrong with it; the document gives each its type.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CasesQuery {
-    /// Only this workflow.
+    /// Only this workflow (one `GET /api/v1/workflows` lists; another is 400).
+    #[param(value_type = String, required = false, example = "dispute")]
     pub workflow: Option<String>,
-    /// Only cases in this state.
+    /// Only cases in this state; blank, any.
+    #[param(value_type = String, required = false, schema_with = filter_100)]
     pub state: Option<String>,
     /// `true`: only open cases with a deadline passed and not met.
+    #[param(value_type = bool, required = false)]
     pub overdue: Option<String>,
-    /// Only cases whose reference, or a party's email or agency, contains this.
+    /// Only cases whose reference, or a party's email or agency, contains this; blank, any.
+    #[param(value_type = String, required = false, schema_with = search)]
     pub q: Option<String>,
     /// Page number, from 1.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
     /// Rows per page, 1 to 100 (default 20).
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
 }
 
 /// Query of `GET /api/v1/deadlines`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadlinesQuery {
-    /// Only deadlines due before this time (RFC 3339).
+    /// Only deadlines due before this time (RFC 3339); blank, any.
+    #[param(value_type = String, required = false, schema_with = blank_or_time)]
     pub due_before: Option<String>,
     /// `true`: only lapses passed and not met.
+    #[param(value_type = bool, required = false)]
     pub overdue: Option<String>,
     /// Page number, from 1.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
     /// Rows per page, 1 to 100 (default 20).
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
+}
+
+/// The schema of a filter of at most 100 characters.
+fn filter_100() -> utoipa::openapi::Object {
+    super::openapi::one_line(0, 100)
+}
+
+/// The schema of the search text.
+fn search() -> utoipa::openapi::Object {
+    super::openapi::one_line(0, MAX_SEARCH)
+}
+
+/// The schema of an optional time: RFC 3339, or blank.
+fn blank_or_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+    };
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(crate::text::blank_pattern())),
+            )
+            .build(),
+    )
+}
+
+/// Where a page stands among all the rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paging {
+    /// This page's number, from 1.
+    pub page: i64,
+    /// Rows a page holds.
+    pub per_page: i64,
+    /// Rows on every page together.
+    pub total: i64,
+    /// How many pages there are.
+    pub pages: i64,
+}
+
+/// A case as a list shows it: no opening data, only what finds and orders it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseItem {
+    /// E.g. `DSP-2026-000042`.
+    pub reference: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its state.
+    pub state: String,
+    /// The raising party's agency.
+    pub agency: Option<String>,
+    /// Opened.
+    pub opened_at: DateTime<Utc>,
+    /// Closed, if so.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// A closed case's outcome.
+    pub outcome: Option<String>,
+    /// Its nearest pending deadline, if any.
+    pub next_deadline: Option<DeadlineRecord>,
+    /// Whether a deadline of it has passed and not been met.
+    pub overdue: bool,
+    /// The case: `/api/v1/cases/{reference}`.
+    pub href: String,
+}
+
+/// A page of `GET /api/v1/cases`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CasePage {
+    /// Where the page stands.
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// The cases, nearest deadline first.
+    pub cases: Vec<CaseItem>,
+}
+
+/// A deadline as `GET /api/v1/deadlines` shows it, with its case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadlineItem {
+    /// The case's reference.
+    pub reference: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its state.
+    pub state: String,
+    /// The deadline.
+    pub deadline: DeadlineRecord,
+    /// Whether it has passed and not been met.
+    pub overdue: bool,
+    /// The case: `/api/v1/cases/{reference}`.
+    pub href: String,
+}
+
+/// A page of `GET /api/v1/deadlines`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadlinePage {
+    /// Where the page stands.
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// The deadlines, soonest first.
+    pub deadlines: Vec<DeadlineItem>,
 }
 
 /// The page asked for: its number, its size and the rows it skips.
@@ -91,13 +210,13 @@ impl PageAsk {
     }
 
     /// The paging part of an answer.
-    fn answer(&self, total: i64) -> Value {
-        json!({
-            "page": self.page,
-            "per_page": self.per_page,
-            "total": total,
-            "pages": (total + self.per_page - 1) / self.per_page,
-        })
+    fn answer(&self, total: i64) -> Paging {
+        Paging {
+            page: self.page,
+            per_page: self.per_page,
+            total,
+            pages: (total + self.per_page - 1) / self.per_page,
+        }
     }
 }
 
@@ -202,34 +321,49 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> Value {
+fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> CaseItem {
     let open = case.closed_at.is_none().then_some(case.state.as_str());
     let next = deadlines
         .iter()
         .filter(|d| d.status == DeadlineStatus::Pending)
         .min_by_key(|d| (d.due_at, d.id));
-    json!({
-        "reference": case.reference,
-        "workflow": case.workflow,
-        "state": case.state,
-        "agency": case.agency,
-        "opened_at": case.opened_at,
-        "closed_at": case.closed_at,
-        "outcome": case.outcome,
-        "next_deadline": next,
-        "overdue": deadlines.iter().any(|d| overdue(d, open, now)),
-        "href": format!("/api/v1/cases/{}", case.reference),
-    })
+    CaseItem {
+        reference: case.reference.clone(),
+        workflow: case.workflow.clone(),
+        state: case.state.clone(),
+        agency: case.agency.clone(),
+        opened_at: case.opened_at,
+        closed_at: case.closed_at,
+        outcome: case.outcome.clone(),
+        next_deadline: next.map(|d| (*d).clone()),
+        overdue: deadlines.iter().any(|d| overdue(d, open, now)),
+        href: format!("/api/v1/cases/{}", case.reference),
+    }
 }
 
 /// `GET /api/v1/cases?workflow&state&overdue&q&page&per_page`: the caller's cases, the
 /// nearest pending deadline first (cases with none last), with the total.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "cases",
+    operation_id = "list_cases",
+    params(CasesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's cases, the nearest pending \
+            deadline first (cases with none last), with the total. Each case shown is recorded \
+            in its access log.", body = CasePage),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        NeedsToken
+    )
+)]
 pub async fn cases(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<CasesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Query(query): Query<CasesQuery>,
+) -> Result<Json<CasePage>, ApiError> {
     let ask = PageAsk::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let workflow = filter_text("workflow", query.workflow.as_deref(), 100)?;
     if let Some(w) = &workflow
@@ -265,7 +399,7 @@ pub async fn cases(
     let shown = readable(&state, &caller, &page.items, "list").await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
     let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
-    let items: Vec<Value> = shown
+    let cases = shown
         .iter()
         .map(|c| {
             let mine: Vec<&DeadlineRecord> =
@@ -273,19 +407,35 @@ pub async fn cases(
             case_item(c, &mine, now)
         })
         .collect();
-    let mut answer = ask.answer(page.total);
-    answer["cases"] = Value::Array(items);
-    Ok(Json(answer))
+    Ok(Json(CasePage {
+        paging: ask.answer(page.total),
+        cases,
+    }))
 }
 
 /// `GET /api/v1/deadlines?due_before&overdue&page&per_page`: the pending deadlines of the
 /// caller's open cases (or with `overdue=true`, the lapses passed and not met), soonest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deadlines",
+    tag = "cases",
+    operation_id = "list_deadlines",
+    params(DeadlinesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the deadlines of the caller's cases, soonest \
+            first, with the total. Each case shown is recorded in its access log.",
+            body = DeadlinePage),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        NeedsToken
+    )
+)]
 pub async fn deadlines(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<DeadlinesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Query(query): Query<DeadlinesQuery>,
+) -> Result<Json<DeadlinePage>, ApiError> {
     let ask = PageAsk::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let due_before = match query.due_before.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -314,23 +464,24 @@ pub async fn deadlines(
         "list",
     )
     .await?;
-    let items: Vec<Value> = rows
-        .iter()
+    let deadlines = rows
+        .into_iter()
         .map(|(d, case)| {
             let open = case.closed_at.is_none().then_some(case.state.as_str());
-            json!({
-                "reference": case.reference,
-                "workflow": case.workflow,
-                "state": case.state,
-                "deadline": d,
-                "overdue": overdue(d, open, now),
-                "href": format!("/api/v1/cases/{}", case.reference),
-            })
+            DeadlineItem {
+                overdue: overdue(&d, open, now),
+                href: format!("/api/v1/cases/{}", case.reference),
+                reference: case.reference,
+                workflow: case.workflow,
+                state: case.state,
+                deadline: d,
+            }
         })
         .collect();
-    let mut answer = ask.answer(total);
-    answer["deadlines"] = Value::Array(items);
-    Ok(Json(answer))
+    Ok(Json(DeadlinePage {
+        paging: ask.answer(total),
+        deadlines,
+    }))
 }
 
 /// The deadlines `query` asks for, each with its case, soonest first, and how many the whole
