@@ -42,7 +42,7 @@ pub struct Contact {
 }
 
 /// One person a message goes to, and why.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Recipient {
     /// The workflow role, e.g. `senior_manager`.
     pub role: String,

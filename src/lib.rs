@@ -11,6 +11,7 @@ pub mod directory;
 pub mod engine;
 mod error;
 pub mod http;
+pub mod ics;
 pub mod ids;
 pub mod notify;
 mod pdf;

@@ -69,6 +69,31 @@ fn forbidden(c: char) -> Option<&'static str> {
     }
 }
 
+/// The characters [`forbidden`] refuses, as the inside of a regular-expression class.
+const FORBIDDEN_CLASS: &str = r"\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff";
+/// The characters [`str::trim`] removes, as the inside of a class.
+const TRIMMED_CLASS: &str = r"\t-\r \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000";
+
+/// A regular expression (ECMA-262, for an API document) matching exactly the values that,
+/// trimmed of whitespace, [`single_line`] accepts with `max` characters: `min` 0 takes blank
+/// values too, `min` 1 does not.
+pub fn single_line_pattern(min: usize, max: usize) -> String {
+    let trimmed = format!("[{TRIMMED_CLASS}]*");
+    let allowed = format!("[^{FORBIDDEN_CLASS}]");
+    let inner = format!("[^{FORBIDDEN_CLASS}{TRIMMED_CLASS}]");
+    let content = format!(
+        "({inner}({allowed}{{0,{}}}{inner})?)",
+        max.saturating_sub(2)
+    );
+    let optional = if min == 0 { "?" } else { "" };
+    format!("^{trimmed}{content}{optional}{trimmed}$")
+}
+
+/// A regular expression matching the values that are blank once trimmed.
+pub fn blank_pattern() -> String {
+    format!("^[{TRIMMED_CLASS}]*$")
+}
+
 /// Bytes as lower-case hexadecimal (digests and tokens as they are stored and shown).
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
@@ -201,5 +226,20 @@ mod tests {
         );
         assert_eq!(for_terminal("\u{1b}[2J"), "\\u{1b}[2J");
         assert_eq!(for_terminal("a\u{202e}b"), "a\\u{202e}b");
+    }
+
+    proptest::proptest! {
+        /// The document's pattern says yes exactly when the API does: trimmed, one line of at
+        /// most `max` characters (and not blank, when one is required).
+        #[test]
+        fn the_single_line_pattern_matches_what_is_accepted(
+            text in "[ a\t\n\u{85}\u{a0}\u{2028}\u{202e}\u{3000}\u{1}é]{0,8}",
+            min in 0usize..2,
+        ) {
+            let pattern = regex::Regex::new(&single_line_pattern(min, 5)).unwrap();
+            let trimmed = text.trim();
+            let accepted = single_line(trimmed, 5).is_ok() && trimmed.chars().count() >= min;
+            proptest::prop_assert_eq!(pattern.is_match(&text), accepted, "{:?}", text);
+        }
     }
 }

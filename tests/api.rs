@@ -306,6 +306,10 @@ async fn events_through_the_api() {
             (status, body["error"].as_str()),
             (StatusCode::CONFLICT, Some("stale"))
         );
+        // So is the ETag's bare number, as some clients send it.
+        let bare = at.to_string();
+        let (status, _, _) = post(&events, &priya, Some(&bare), escalate_body).await;
+        assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(seq(&env), at + 1);
 
         // Eight writers with the same ETag at once: exactly one wins, the rest are stale.
@@ -743,10 +747,18 @@ async fn opening_a_case_through_the_api() {
 #[tokio::test]
 async fn the_calendar_and_the_monthly_report_over_http() {
     let db = TestDb::sqlite();
-    let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+    let mail = tempfile::tempdir().unwrap();
+    let smtp = format!("file://{}", mail.path().display());
+    let env = [
+        ("ESCALATE_DATABASE_URL", db.url.as_str()),
+        ("ESCALATE_SMTP_URL", smtp.as_str()),
+    ];
     let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
     let board = user_with_token(&env, "board@partnership.example.org", "board", None);
     common::open_dispute(&env, Some("2026-10-14T10:00:00Z"));
+    // Every deadline due by now fires before serve starts, so that its own sweep cannot move
+    // the case between the two reports compared below.
+    assert!(escalate(&["tick"], &env).status.success());
     let served = Served::start(&env);
     let base = &served.url;
 
@@ -782,6 +794,14 @@ async fn the_calendar_and_the_monthly_report_over_http() {
         assert_eq!(status, StatusCode::BAD_REQUEST, "{bad}: {body}");
         assert_eq!(body["error"], "bad_request", "{bad}: JSON like every error");
     }
+    // Well formed, but beyond the years the calendar counts: refused, not malformed.
+    let (status, _, body) = get(
+        &format!("{base}/api/v1/calendar/due?from=2099-12-31T09:00:00Z&after=5%20working%20days"),
+        Some(&priya),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert_eq!(body["error"], "out_of_range");
 
     // The report: the board reads it (the same figures as the command line), a practitioner not.
     let url = format!("{base}/api/v1/reports/monthly/2026-10");

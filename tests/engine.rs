@@ -942,3 +942,67 @@ async fn a_stale_write_or_a_second_firing_is_a_conflict_that_writes_nothing() {
         assert_eq!(status(&before), DeadlineStatus::Pending);
     }
 }
+
+/// A preview of an opening says what the opening then does (the state, and each deadline at
+/// the same time with the same explanation), writes nothing, and refuses what it refuses.
+#[tokio::test]
+async fn a_preview_of_an_opening_matches_the_opening_and_writes_nothing() {
+    for db in TestDb::all() {
+        let engine = engine(&db).await;
+        let at = t("2026-12-24T18:00:00Z");
+        let preview = engine
+            .preview_open(
+                "dispute",
+                example("dispute"),
+                None,
+                &EventFields::new(),
+                &user(LEAD),
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(engine.store().max_case_id().await.unwrap(), 0);
+        assert!(preview.deadlines.len() >= 2, "{preview:?}");
+        let case = engine
+            .open(
+                "dispute",
+                example("dispute"),
+                None,
+                &EventFields::new(),
+                &user(LEAD),
+                at,
+            )
+            .await
+            .unwrap();
+        assert_eq!(preview.state, case.state);
+        let opened = engine.store().deadlines(case.id).await.unwrap();
+        let mut seen: Vec<_> = preview
+            .deadlines
+            .iter()
+            .map(|d| (d.due_at, d.slot.clone(), d.kind, d.explanation.clone()))
+            .collect();
+        let mut kept: Vec<_> = opened
+            .iter()
+            .map(|d| (d.due_at, d.slot.clone(), d.kind, d.explanation.clone()))
+            .collect();
+        seen.sort();
+        kept.sort();
+        assert_eq!(seen, kept);
+        // Christmas: the explanation says why the first deadline is after it.
+        assert!(seen.iter().any(|d| d.3.contains("Christmas")), "{seen:?}");
+        // Someone the data does not name may not open it, nor preview it.
+        let err = engine
+            .preview_open(
+                "dispute",
+                example("dispute"),
+                None,
+                &EventFields::new(),
+                &user("stranger@example.org"),
+                at,
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, EngineError::NotInvolved { .. }), "{err}");
+        assert_eq!(engine.store().max_case_id().await.unwrap(), case.id);
+    }
+}

@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Served, TestDb, escalate, json, stderr, still, user_with_token};
+use common::{Served, TestDb, escalate, json, stderr, user_with_token};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -101,7 +101,7 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
     for db in TestDb::all() {
         let dir = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", dir.path().display());
-        let env = still(&db, &smtp);
+        let env = common::quiet(&db, &smtp);
         let now = chrono::Utc::now();
         let recent = (now - chrono::Duration::hours(1)).to_rfc3339();
         let long_ago = (now - chrono::Duration::days(40)).to_rfc3339();
@@ -474,7 +474,7 @@ async fn cases_opened_before_the_index_are_listed_after_a_start() {
     for db in TestDb::all() {
         let dir = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", dir.path().display());
-        let env = still(&db, &smtp);
+        let env = common::quiet(&db, &smtp);
         let old = common::open_dispute(&env, None);
         let new = common::open_dispute(&env, None);
         let token = user_with_token(&env, "dsl@school.example.org", "manager", None);

@@ -169,6 +169,7 @@ async fn a_password_signs_in_for_a_token_and_every_wrong_answer_looks_the_same()
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": 367 }).to_string(),
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": -1 }).to_string(),
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": "7" }).to_string(),
+            json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": 7.5 }).to_string(),
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "name": " " }).to_string(),
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "name": "a\nb" }).to_string(),
             json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "name": "n".repeat(201) }).to_string(),
@@ -184,11 +185,12 @@ async fn a_password_signs_in_for_a_token_and_every_wrong_answer_looks_the_same()
         )
         .await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{body}");
-        // The longest lifetime is allowed; nothing refused made a token.
+        // The longest lifetime is allowed, written as JSON may write a whole number; nothing
+        // refused made a token.
         let (status, _, body) = sign_in(
             &client,
             base,
-            &json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": 366 }).to_string(),
+            &json!({ "email": "priya.shah@school.example.org", "password": PASSWORD, "expires_days": 366.0 }).to_string(),
         )
         .await;
         assert_eq!(status, StatusCode::CREATED, "{body}");

@@ -7,7 +7,7 @@ mod common;
 
 use base64::Engine as _;
 use chrono::{Duration, SubsecRound, Utc};
-use common::{Served, TestDb, escalate, json, open_dispute, stderr, still, with_stdin};
+use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr, with_stdin};
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use reqwest::{Client, StatusCode, redirect};
 use sha2::{Digest, Sha256};
@@ -138,7 +138,7 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
     for db in TestDb::all() {
         let mail = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", mail.path().display());
-        let env = still(&db, &smtp);
+        let env = quiet(&db, &smtp);
         let o = with_stdin(
             &[
                 "users",

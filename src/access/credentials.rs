@@ -19,6 +19,8 @@ pub const MAX_TOKEN_DAYS: u32 = 366;
 
 /// What every token begins with, so a leaked one is recognisable (e.g. by secret scanners).
 pub const TOKEN_PREFIX: &str = "esc_";
+/// How every calendar feed token begins.
+pub const FEED_PREFIX: &str = "cal_";
 
 /// A password that cannot be used, or a hash that cannot be made; one line.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -100,6 +102,17 @@ pub struct NewToken {
     pub hash: String,
 }
 
+/// Makes a new API token.
+pub fn new_token() -> NewToken {
+    new_secret(TOKEN_PREFIX)
+}
+
+/// Makes a new calendar feed token (`cal_…`): a secret of the same strength that a calendar
+/// program keeps in the feed's address, and that signs in nowhere else.
+pub fn new_feed_token() -> NewToken {
+    new_secret(FEED_PREFIX)
+}
+
 /// `n` random bytes from the operating system, as lower-case hex.
 pub fn random_hex(n: usize) -> String {
     let mut bytes = vec![0u8; n];
@@ -107,9 +120,8 @@ pub fn random_hex(n: usize) -> String {
     hex(&bytes)
 }
 
-/// Makes a new token.
-pub fn new_token() -> NewToken {
-    let secret = format!("{TOKEN_PREFIX}{}", random_hex(32));
+fn new_secret(prefix: &str) -> NewToken {
+    let secret = format!("{prefix}{}", random_hex(32));
     let hash = token_hash(&secret);
     NewToken { secret, hash }
 }
@@ -135,9 +147,18 @@ pub fn random_password() -> String {
     out
 }
 
-/// Whether `text` has a token's form: the prefix and 64 lower-case hex digits.
+/// Whether `text` has an API token's form: the prefix and 64 lower-case hex digits.
 pub fn is_token(text: &str) -> bool {
-    text.strip_prefix(TOKEN_PREFIX).is_some_and(|hex| {
+    has_form(text, TOKEN_PREFIX)
+}
+
+/// Whether `text` has a calendar feed token's form.
+pub fn is_feed_token(text: &str) -> bool {
+    has_form(text, FEED_PREFIX)
+}
+
+fn has_form(text: &str, prefix: &str) -> bool {
+    text.strip_prefix(prefix).is_some_and(|hex| {
         hex.len() == 64
             && hex
                 .bytes()
@@ -217,6 +238,10 @@ mod tests {
         }
         assert_eq!(a.hash, token_hash(&a.secret));
         assert!(!a.hash.contains(&a.secret[4..]));
+        // A feed token and an API token are never taken for each other.
+        let feed = new_feed_token();
+        assert!(is_feed_token(&feed.secret) && !is_token(&feed.secret));
+        assert!(!is_feed_token(&a.secret));
         assert_eq!(random_password().chars().count(), 24);
         assert_ne!(random_password(), random_password());
     }

@@ -68,6 +68,18 @@ impl Serialize for Division {
     }
 }
 
+impl utoipa::PartialSchema for Division {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            .enum_values(Some(Division::ALL.map(Division::as_str)))
+            .description(Some("A bank-holiday division."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Division {}
+
 impl<'de> Deserialize<'de> for Division {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;

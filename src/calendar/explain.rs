@@ -354,7 +354,7 @@ mod tests {
 
 /// A deadline as `calendar due --json` and the API give it: the due instant in UTC and local
 /// time, where counting started, and the explanation.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct DueAnswer {
     /// When it falls due, UTC.
     pub due: String,

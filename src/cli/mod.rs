@@ -86,6 +86,10 @@ enum Command {
         #[arg(long)]
         verbose: bool,
     },
+    /// Print the API's OpenAPI document (what `docs/openapi.json` holds and `serve` answers at
+    /// /api/v1/openapi.json): `escalate openapi > docs/openapi.json` after changing the API.
+    #[command(hide = true)]
+    Openapi,
 }
 
 #[derive(Debug, Subcommand)]
@@ -165,6 +169,10 @@ pub fn run(
 }
 
 fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
+    // Needs no configuration: the document is the code's.
+    if let Command::Openapi = cli.command {
+        return emit(out, crate::http::openapi::json().trim_end());
+    }
     let settings = Settings::load(cli.config.as_deref())?;
     match cli.command {
         Command::Calendar(cmd) => calendar::run(cmd, &settings, out),
@@ -184,6 +192,7 @@ fn dispatch(cli: Cli, out: &mut dyn Write) -> Result<()> {
         Command::Report(cmd) => report::run(cmd, &settings, out),
         Command::Users(cmd) => users::users(cmd, &settings, out),
         Command::Tokens(cmd) => users::tokens(cmd, &settings, out),
+        Command::Openapi => unreachable!("answered before the configuration is read"),
     }
 }
 

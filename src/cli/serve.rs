@@ -316,8 +316,8 @@ pub(crate) fn run(settings: &Settings, addr: Option<String>, out: &mut dyn Write
             let _ = stop.send(true);
         };
         let http_stop = stopping.clone();
-        let division = settings.division()?;
-        let state = AppState::new(engine.clone(), division, web);
+        let state = AppState::new(engine.clone(), settings.division()?, web)
+            .with_base_url(&settings.mail.base_url);
         let http = async {
             if let Err(e) = crate::http::serve(listener, state, http_stop).await {
                 tracing::error!("the API stopped: {e}");

@@ -25,8 +25,9 @@ use crate::store::{
     LinkRecord, NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
 };
 use crate::workflow::{
-    ActionKind, Actor, Case, Definition, Effect, EventFields, Problems, Refusal, RoleKind,
-    Transition, Workflows, apply, fire, linked_closed, lookup, open, parse_stored, withdraw,
+    ActionKind, Actor, Case, Definition, Effect, EventFields, Problems, Refusal, RoleKind, Slot,
+    TimerKind, Transition, Workflows, apply, fire, linked_closed, lookup, open, parse_stored,
+    withdraw,
 };
 
 /// A deadline fired this long after it fell due is flagged late (the engine was down).
@@ -153,7 +154,7 @@ pub enum EngineError {
 pub type EngineResult<T> = Result<T, EngineError>;
 
 /// A case with everything `case show` prints.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CaseView {
     /// The case.
     #[serde(flatten)]
@@ -166,6 +167,30 @@ pub struct CaseView {
     pub outbox: Vec<OutboxRecord>,
     /// Cases it opened, or that opened it.
     pub links: Vec<LinkRecord>,
+}
+
+/// What opening a case would do ([`Engine::preview_open`]).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OpenPreview {
+    /// The workflow.
+    pub workflow: String,
+    /// The state it would start in.
+    pub state: String,
+    /// The deadlines it would start, soonest first as the workflow lists them.
+    pub deadlines: Vec<PreviewDeadline>,
+}
+
+/// A deadline opening a case would start.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PreviewDeadline {
+    /// Which deadline of the case.
+    pub slot: Slot,
+    /// Warning or lapse.
+    pub kind: TimerKind,
+    /// When it would fall due.
+    pub due_at: DateTime<Utc>,
+    /// Why then.
+    pub explanation: String,
 }
 
 /// What recording an event did.
@@ -387,6 +412,46 @@ impl Engine {
         let written = self.store.write(&writes, now).await?;
         let reference = &written[0].1;
         self.case(reference).await
+    }
+
+    /// What opening a case would do, with nothing written: the state it would start in and
+    /// the deadlines it would start, each with its explanation (the check-your-answers page
+    /// before "Open the case"). Refused exactly as [`Engine::open`] would refuse it.
+    pub async fn preview_open(
+        &self,
+        workflow: &str,
+        data: Value,
+        start: Option<&str>,
+        fields: &EventFields,
+        by: &UserEmail,
+        now: DateTime<Utc>,
+    ) -> EngineResult<OpenPreview> {
+        let now = self.check_time(now)?;
+        let def = self.current(workflow)?;
+        let actor = Actor {
+            id: by.to_string(),
+            roles: Vec::new(),
+        };
+        let (case, transition) = open(def, data, start, fields, &actor, now, &self.calendar)?;
+        self.check_opener(def, &case.data, by, &mut None).await?;
+        let deadlines = transition
+            .effects
+            .iter()
+            .filter_map(|e| match e {
+                Effect::Start(timer) => Some(PreviewDeadline {
+                    slot: timer.slot.clone(),
+                    kind: timer.kind,
+                    due_at: timer.due_at,
+                    explanation: self.calendar.summary(&timer.deadline),
+                }),
+                _ => None,
+            })
+            .collect();
+        Ok(OpenPreview {
+            workflow: def.id.clone(),
+            state: transition.to,
+            deadlines,
+        })
     }
 
     /// Opens many cases of one workflow in ONE transaction (an import): each `(data, time)`

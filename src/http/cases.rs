@@ -4,17 +4,20 @@
 use std::collections::BTreeMap;
 
 use axum::Json;
+use axum::extract::State;
 use axum::extract::rejection::JsonRejection;
-use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::{Path, Query};
+use super::openapi::{AboutACase, Forbidden, NeedsToken, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::engine::CaseView;
 use crate::engine::EngineError;
@@ -22,6 +25,7 @@ use crate::ids::{CaseRef, UserEmail};
 use crate::store::{AccessEntry, CaseRecord, IdempotencyKey, Recalled, StoreError};
 use crate::text;
 use crate::workflow::EventFields;
+use crate::workflow::describe::EventInfo;
 
 /// The longest reason an administrator may give.
 const MAX_REASON: usize = 500;
@@ -31,10 +35,25 @@ const MAX_EVENT: usize = 64;
 const MAX_FIELDS: usize = 50;
 
 /// Query of `GET /api/v1/cases/{reference}`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ReadQuery {
-    /// Why an administrator reads the case (required of them, recorded).
+    /// Why an administrator reads the case: required of them (one line, at most 500
+    /// characters), and recorded in the access log; ignored for other roles.
+    #[param(value_type = String, required = false)]
     pub reason: Option<String>,
+}
+
+/// The `{reference}` path parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ReferencePath {
+    /// The case's reference, e.g. `DSP-2026-000042`.
+    #[param(
+        pattern = "^[A-Za-z0-9]{1,10}-[0-9]{4}-[0-9]{1,12}$",
+        example = "DSP-2026-000042"
+    )]
+    pub reference: String,
 }
 
 /// A path's case reference, or 400 saying what one looks like.
@@ -130,13 +149,29 @@ impl Access<'_> {
 
 /// `GET /api/v1/cases/{reference}`: the case with its history, deadlines (with their
 /// explanations), messages and links; `ETag` is its sequence number.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{reference}",
+    tag = "cases",
+    operation_id = "read_case",
+    params(ReferencePath, ReadQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The case: its state, opening data, history, deadlines with \
+            their explanations, messages and links.", body = CaseView,
+            headers(("ETag" = String, description = "The case's version (its latest entry's number), \
+                e.g. `\"7\"`: send it back as `If-Match` when acting."))),
+        NeedsToken,
+        AboutACase
+    )
+)]
 pub async fn read(
     State(state): State<AppState>,
     caller: Caller,
-    Path(path): Path<String>,
+    Path(path): Path<ReferencePath>,
     Query(query): Query<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let reference = reference(&path)?;
+    let reference = reference(&path.reference)?;
     let access = Access {
         state: &state,
         caller: &caller,
@@ -163,15 +198,43 @@ pub async fn read(
     Ok(answer(view))
 }
 
+/// What `GET /api/v1/cases/{reference}/events/allowed` answers.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AllowedEvents {
+    /// The case.
+    pub reference: String,
+    /// Its state.
+    pub state: String,
+    /// The workflow roles the case gives the caller.
+    pub roles: Vec<String>,
+    /// The events those roles may take now, each with its fields.
+    pub events: Vec<EventInfo>,
+}
+
 /// `GET /api/v1/cases/{reference}/events/allowed`: the events the caller may take on the case
 /// now, by the roles the case gives them, each with the fields it takes: what a client needs
 /// to draw its buttons and forms. Logged as a read.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases/{reference}/events/allowed",
+    tag = "cases",
+    operation_id = "allowed_events",
+    params(ReferencePath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The events the caller may take on the case now.",
+            body = AllowedEvents,
+            headers(("ETag" = String, description = "The case's version, as `GET /api/v1/cases/{reference}` gives it."))),
+        NeedsToken,
+        AboutACase
+    )
+)]
 pub async fn allowed(
     State(state): State<AppState>,
     caller: Caller,
-    Path(path): Path<String>,
+    Path(path): Path<ReferencePath>,
 ) -> Result<Response, ApiError> {
-    let reference = reference(&path)?;
+    let reference = reference(&path.reference)?;
     let access = Access {
         state: &state,
         caller: &caller,
@@ -195,7 +258,7 @@ pub async fn allowed(
         policy::case_verdict(caller.user.role, relation, CaseAction::Act),
         Verdict::Allow
     );
-    let events: Vec<Value> = if case.closed_at.is_some() {
+    let events: Vec<EventInfo> = if case.closed_at.is_some() {
         def.after_close
             .iter()
             .filter_map(|name| def.after_close_event(name))
@@ -221,31 +284,51 @@ pub async fn allowed(
     Ok((
         StatusCode::OK,
         headers,
-        Json(serde_json::json!({
-            "reference": case.reference,
-            "state": case.state,
-            "roles": roles,
-            "events": events,
-        })),
+        Json(AllowedEvents {
+            reference: case.reference,
+            state: case.state,
+            roles,
+            events,
+        }),
     )
         .into_response())
 }
 
 /// Body of `POST /api/v1/cases/{reference}/events`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EventRequest {
-    /// The event, e.g. `escalate`.
+    /// The event, e.g. `escalate` (`GET …/events/allowed` lists those the caller may take).
+    #[schema(pattern = "^[A-Za-z0-9_]{1,64}$", example = "escalate")]
     pub event: String,
-    /// Its fields (text; numbers and booleans are taken as their text).
+    /// Its fields, at most 50: text; numbers and booleans are taken as their text.
     #[serde(default)]
+    #[schema(schema_with = scalar_fields)]
     pub fields: BTreeMap<String, Value>,
-    /// Why (the `reason` field).
+    /// Why: the `reason` field (give it here or in `fields`, not in both).
     pub reason: Option<String>,
 }
 
-/// The version an `If-Match` header names: the case's strong `ETag`, `"7"`; `*` or none, any
-/// version.
+/// The schema of an event's `fields`: at most [`MAX_FIELDS`] text, number or boolean values.
+fn scalar_fields() -> utoipa::openapi::Object {
+    use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, SchemaType, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::Object)
+        .additional_properties(Some(AdditionalProperties::RefOr(
+            ObjectBuilder::new()
+                .schema_type(SchemaType::from_iter([
+                    Type::String,
+                    Type::Number,
+                    Type::Boolean,
+                ]))
+                .into(),
+        )))
+        .max_properties(Some(MAX_FIELDS))
+        .build()
+}
+
+/// The version an `If-Match` header names: the case's strong `ETag`, `"7"` (or, as some
+/// clients send it, `7`); `*` or none, any version.
 fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     let Some(value) = headers.get(header::IF_MATCH) else {
         return Ok(None);
@@ -254,8 +337,9 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
     if text == "*" {
         return Ok(None);
     }
-    text.strip_prefix('"')
-        .and_then(|t| t.strip_suffix('"'))
+    let unquoted = text.strip_prefix('"').and_then(|t| t.strip_suffix('"'));
+    unquoted
+        .or_else(|| (!text.contains('"')).then_some(text))
         .filter(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         .and_then(|n| n.parse::<i64>().ok())
         .map(Some)
@@ -382,17 +466,85 @@ pub(crate) fn rejected(e: JsonRejection) -> ApiError {
     }
 }
 
+/// What `POST /api/v1/cases/{reference}/events` answers when the event was recorded but the
+/// case could not be read back (the database went away in between): do not send it again.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordedOnly {
+    /// The case.
+    pub reference: String,
+    /// Always true: the event is recorded.
+    pub recorded: bool,
+}
+
+/// What `POST /api/v1/cases/{reference}/events` answers: the case as it is now, or, when it
+/// could not be read back, that the event was recorded.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum EventAnswer {
+    /// The case after the event.
+    Case(Box<CaseView>),
+    /// Recorded, not read back.
+    Recorded(RecordedOnly),
+}
+
+/// Headers an event or an opening takes.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the HeaderMap; here for the document.
+struct WriteHeaders {
+    /// A key of the client's (1 to 200 visible ASCII characters, e.g. a UUID) that makes a
+    /// retry safe: the same key with the same request answers what the first one did, marked
+    /// `Idempotent-Replayed: true`, and records nothing again; with another request, 422.
+    #[param(rename = "Idempotency-Key", value_type = String, required = false, pattern = "^[!-~]{1,200}$")]
+    idempotency_key: Option<String>,
+}
+
+/// The `If-Match` header of an event.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)] // Read from the HeaderMap; here for the document.
+struct MatchHeader {
+    /// The case's `ETag` (e.g. `"7"`, or its number without the quotes): the event is recorded
+    /// only if the case is still at that version, else 409 and nothing is written; `*` or
+    /// none, at any version.
+    #[param(rename = "If-Match", value_type = String, required = false, pattern = "^(\\*|\"[0-9]{1,18}\"|[0-9]{1,18})$")]
+    if_match: Option<String>,
+}
+
 /// `POST /api/v1/cases/{reference}/events`: records an event as the signed-in user, only if
 /// the case is still at the version `If-Match` names (409 otherwise, nothing written).
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/{reference}/events",
+    tag = "cases",
+    operation_id = "record_event",
+    params(ReferencePath, MatchHeader, WriteHeaders),
+    request_body = EventRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Recorded (or, with a replayed `Idempotency-Key`, recorded \
+            before): the case as it is now.", body = EventAnswer,
+            headers(
+                ("ETag" = String, description = "The case's new version."),
+                ("Idempotent-Replayed" = String, description = "`true` when this answers a \
+                    replayed `Idempotency-Key` and nothing was recorded again."),
+                ("Recorded-Version" = String, description = "On a replay: the version the first \
+                    request recorded.")
+            )),
+        NeedsToken,
+        AboutACase,
+        Writes
+    )
+)]
 pub async fn act(
     State(state): State<AppState>,
     caller: Caller,
-    Path(path): Path<String>,
+    Path(path): Path<ReferencePath>,
     headers: HeaderMap,
     body: Result<Json<EventRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
-    let reference = reference(&path)?;
+    let reference = reference(&path.reference)?;
     let expected = if_match(&headers)?;
     if request.event.is_empty()
         || request.event.chars().count() > MAX_EVENT
@@ -474,7 +626,10 @@ pub async fn act(
             tracing::error!(reference = %reference, "an event was recorded but the case could not be read back: {e}");
             Ok((
                 StatusCode::OK,
-                Json(serde_json::json!({ "reference": reference.as_str(), "recorded": true })),
+                Json(RecordedOnly {
+                    reference: reference.as_str().to_string(),
+                    recorded: true,
+                }),
             )
                 .into_response())
         }
@@ -482,12 +637,34 @@ pub async fn act(
 }
 
 /// Body of `POST /api/v1/cases`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The shipped example (examples/dispute.json): invented people, no real child.
+#[schema(example = json!({
+    "workflow": "dispute",
+    "data": {
+        "division": "england-and-wales",
+        "category": "threshold",
+        "summary": "Referral about neglect concerns was not accepted for assessment; school believes the threshold for a section 17 assessment is met.",
+        "child": { "name": "Sam Example", "reference": "LCS-204417" },
+        "raised_by": {
+            "name": "Priya Shah",
+            "email": "priya.shah@school.example.org",
+            "agency": "Riverside Primary School"
+        },
+        "respondent": {
+            "name": "Tom Hughes",
+            "email": "tom.hughes@council.example.gov.uk",
+            "agency": "Children's Social Care"
+        }
+    }
+}))]
 pub struct OpenRequest {
     /// The workflow, e.g. `dispute`.
+    #[schema(example = "dispute")]
     pub workflow: String,
     /// The opening data (see `GET /api/v1/workflows/{name}`).
+    #[schema(value_type = Object)]
     pub data: Value,
     /// A starting state other than the default (e.g. `stage2` when the child is at immediate
     /// risk), if the workflow allows it.
@@ -498,6 +675,28 @@ pub struct OpenRequest {
 
 /// `POST /api/v1/cases`: opens a case as the signed-in user (a party the data names, or a
 /// directory contact of a party's agency): 201 with the case and its `Location`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases",
+    tag = "cases",
+    operation_id = "open_case",
+    params(WriteHeaders),
+    request_body = OpenRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 201, description = "Opened (or, with a replayed `Idempotency-Key`, opened \
+            before): the case.", body = CaseView,
+            headers(
+                ("Location" = String, description = "The case: `/api/v1/cases/{reference}`."),
+                ("ETag" = String, description = "The case's version."),
+                ("Idempotent-Replayed" = String, description = "`true` when this answers a \
+                    replayed `Idempotency-Key` and nothing was opened again.")
+            )),
+        (status = 403, response = Forbidden),
+        NeedsToken,
+        Writes
+    )
+)]
 pub async fn open(
     State(state): State<AppState>,
     caller: Caller,
@@ -617,4 +816,39 @@ async fn reopened(
     };
     access.log(StatusCode::CREATED, None).await?;
     created(state, &done.reference, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matching(value: Option<&str>) -> Result<Option<i64>, u16> {
+        let mut headers = HeaderMap::new();
+        if let Some(v) = value {
+            headers.insert(header::IF_MATCH, HeaderValue::from_str(v).unwrap());
+        }
+        if_match(&headers).map_err(|e| e.status.as_u16())
+    }
+
+    #[test]
+    fn if_match_takes_the_etag_or_its_number() {
+        assert_eq!(matching(None), Ok(None));
+        assert_eq!(matching(Some("*")), Ok(None));
+        assert_eq!(matching(Some("\"7\"")), Ok(Some(7)));
+        assert_eq!(matching(Some("7")), Ok(Some(7)));
+        assert_eq!(matching(Some(" \"12\" ")), Ok(Some(12)));
+        for bad in [
+            "",
+            "\"7",
+            "7\"",
+            "W/\"7\"",
+            "\"\"",
+            "\"-1\"",
+            "\"7\", \"8\"",
+            "seven",
+            "99999999999999999999",
+        ] {
+            assert_eq!(matching(Some(bad)), Err(400), "{bad:?}");
+        }
+    }
 }

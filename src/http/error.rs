@@ -4,11 +4,23 @@
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::engine::EngineError;
 use crate::store::StoreError;
 use crate::workflow::Refusal;
+
+/// The body of every answer that is not a success.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// A stable code clients can branch on, e.g. `not_found`, `bad_request`, `stale`.
+    #[schema(example = "not_found")]
+    pub error: String,
+    /// One line for a person.
+    #[schema(example = "no case with reference 'DSP-2026-000042'")]
+    pub message: String,
+}
 
 /// An answer that is not a success.
 #[derive(Debug)]
@@ -71,7 +83,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (
             self.status,
-            Json(json!({ "error": self.code, "message": self.message })),
+            Json(ErrorBody {
+                error: self.code.to_string(),
+                message: self.message,
+            }),
         )
             .into_response();
         if let Some(seconds) = self.retry_after {

@@ -7,16 +7,17 @@
 use std::collections::HashMap;
 
 use axum::Json;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
 use super::error::ApiError;
+use super::extract::Query;
+use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::store::{
     AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus,
@@ -31,34 +32,152 @@ pub const MAX_PER_PAGE: i64 = 100;
 const MAX_SEARCH: usize = 200;
 
 /// Query of `GET /api/v1/cases`. Every value arrives as text so that a bad one is answered
-/// with what is wrong with it.
-#[derive(Debug, Default, Deserialize)]
+/// with what is wrong with it; the document gives each its type.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CasesQuery {
-    /// Only this workflow.
+    /// Only this workflow (one `GET /api/v1/workflows` lists; another is 400).
+    #[param(value_type = String, required = false, example = "dispute")]
     pub workflow: Option<String>,
-    /// Only cases in this state.
+    /// Only cases in this state; blank, any.
+    #[param(value_type = String, required = false, schema_with = filter_100)]
     pub state: Option<String>,
     /// `true`: only open cases with a deadline passed and not met.
+    #[param(value_type = bool, required = false)]
     pub overdue: Option<String>,
-    /// Only cases whose reference, or a party's email or agency, contains this.
+    /// Only cases whose reference, or a party's email or agency, contains this; blank, any.
+    #[param(value_type = String, required = false, schema_with = search)]
     pub q: Option<String>,
     /// Page number, from 1.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
     /// Rows per page, 1 to 100 (default 20).
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
 }
 
 /// Query of `GET /api/v1/deadlines`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DeadlinesQuery {
-    /// Only deadlines due before this time (RFC 3339).
+    /// Only deadlines due before this time (RFC 3339); blank, any.
+    #[param(value_type = String, required = false, schema_with = blank_or_time)]
     pub due_before: Option<String>,
     /// `true`: only lapses passed and not met.
+    #[param(value_type = bool, required = false)]
     pub overdue: Option<String>,
     /// Page number, from 1.
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 1000000)]
     pub page: Option<String>,
     /// Rows per page, 1 to 100 (default 20).
+    #[param(value_type = i64, required = false, minimum = 1, maximum = 100)]
     pub per_page: Option<String>,
+}
+
+/// The schema of a filter of at most 100 characters.
+fn filter_100() -> utoipa::openapi::Object {
+    super::openapi::one_line(0, 100)
+}
+
+/// The schema of the search text.
+fn search() -> utoipa::openapi::Object {
+    super::openapi::one_line(0, MAX_SEARCH)
+}
+
+/// The schema of an optional time: RFC 3339, or blank.
+fn blank_or_time() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{
+        AnyOfBuilder, KnownFormat, ObjectBuilder, Schema, SchemaFormat, Type,
+    };
+    Schema::AnyOf(
+        AnyOfBuilder::new()
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .format(Some(SchemaFormat::KnownFormat(KnownFormat::DateTime))),
+            )
+            .item(
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .pattern(Some(crate::text::blank_pattern())),
+            )
+            .build(),
+    )
+}
+
+/// Where a page stands among all the rows.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Paging {
+    /// This page's number, from 1.
+    pub page: i64,
+    /// Rows a page holds.
+    pub per_page: i64,
+    /// Rows on every page together.
+    pub total: i64,
+    /// How many pages there are.
+    pub pages: i64,
+}
+
+/// A case as a list shows it: no opening data, only what finds and orders it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseItem {
+    /// E.g. `DSP-2026-000042`.
+    pub reference: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its state.
+    pub state: String,
+    /// The raising party's agency.
+    pub agency: Option<String>,
+    /// Opened.
+    pub opened_at: DateTime<Utc>,
+    /// Closed, if so.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// A closed case's outcome.
+    pub outcome: Option<String>,
+    /// Its nearest pending deadline, if any.
+    pub next_deadline: Option<DeadlineRecord>,
+    /// Whether a deadline of it has passed and not been met.
+    pub overdue: bool,
+    /// The case: `/api/v1/cases/{reference}`.
+    pub href: String,
+}
+
+/// A page of `GET /api/v1/cases`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CasePage {
+    /// Where the page stands.
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// The cases, nearest deadline first.
+    pub cases: Vec<CaseItem>,
+}
+
+/// A deadline as `GET /api/v1/deadlines` shows it, with its case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadlineItem {
+    /// The case's reference.
+    pub reference: String,
+    /// Its workflow.
+    pub workflow: String,
+    /// Its state.
+    pub state: String,
+    /// The deadline.
+    pub deadline: DeadlineRecord,
+    /// Whether it has passed and not been met.
+    pub overdue: bool,
+    /// The case: `/api/v1/cases/{reference}`.
+    pub href: String,
+}
+
+/// A page of `GET /api/v1/deadlines`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeadlinePage {
+    /// Where the page stands.
+    #[serde(flatten)]
+    pub paging: Paging,
+    /// The deadlines, soonest first.
+    pub deadlines: Vec<DeadlineItem>,
 }
 
 /// The page asked for: its number, its size and the rows it skips.
@@ -90,19 +209,14 @@ impl PageAsk {
         (self.page - 1) * self.per_page
     }
 
-    /// Pages of `total` rows.
-    fn pages(&self, total: i64) -> i64 {
-        (total + self.per_page - 1) / self.per_page
-    }
-
     /// The paging part of an answer.
-    fn answer(&self, total: i64) -> Value {
-        json!({
-            "page": self.page,
-            "per_page": self.per_page,
-            "total": total,
-            "pages": self.pages(total),
-        })
+    fn answer(&self, total: i64) -> Paging {
+        Paging {
+            page: self.page,
+            per_page: self.per_page,
+            total,
+            pages: (total + self.per_page - 1) / self.per_page,
+        }
     }
 }
 
@@ -128,7 +242,7 @@ fn filter_text(name: &str, text: Option<&str>, max: usize) -> Result<Option<Stri
 }
 
 /// The cases the caller's lists may hold, or 403 for a role that reads no case in a list.
-async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError> {
+pub(crate) async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError> {
     let directory = state.engine.store().directory().await?;
     let workflows: Vec<_> = state.engine.workflows().iter().collect();
     policy::case_scope(
@@ -146,12 +260,13 @@ async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError>
 }
 
 /// The cases of `ids` the caller may read, as a check on the scope the list was drawn with
-/// (a case on an older workflow version may give other roles), in the order of `ids`; and
-/// the access log's record of them.
+/// (a case on an older workflow version may give other roles), in the order of `ids`; each
+/// recorded in the access log as `action`.
 async fn readable(
     state: &AppState,
     caller: &Caller,
     ids: &[i64],
+    action: &str,
 ) -> Result<Vec<CaseRecord>, ApiError> {
     let store = state.engine.store();
     let directory = store.directory().await?;
@@ -194,7 +309,7 @@ async fn readable(
             user_id: Some(caller.user.id),
             email: caller.user.email.clone(),
             reference: c.reference.clone(),
-            action: "list".into(),
+            action: action.into(),
             status: StatusCode::OK.as_u16(),
             address: caller.address.clone(),
             reason: None,
@@ -206,66 +321,50 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseItem {
-    /// E.g. `DSP-2026-000042`.
-    pub reference: String,
-    /// Workflow id.
-    pub workflow: String,
-    /// Current state.
-    pub state: String,
-    /// The raising party's agency.
-    pub agency: Option<String>,
-    /// Opened.
-    pub opened_at: DateTime<Utc>,
-    /// Closed, if so.
-    pub closed_at: Option<DateTime<Utc>>,
-    /// The terminal state's outcome category.
-    pub outcome: Option<String>,
-    /// The nearest pending deadline, if any.
-    pub next_deadline: Option<DeadlineRecord>,
-    /// Whether a deadline has passed unmet while the case is open.
-    pub overdue: bool,
-    /// Where the API reads it.
-    pub href: String,
-}
-
-impl CaseItem {
-    fn new(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> Self {
-        let open = case.closed_at.is_none().then_some(case.state.as_str());
-        let next = deadlines
-            .iter()
-            .filter(|d| d.status == DeadlineStatus::Pending)
-            .min_by_key(|d| (d.due_at, d.id));
-        CaseItem {
-            reference: case.reference.clone(),
-            workflow: case.workflow.clone(),
-            state: case.state.clone(),
-            agency: case.agency.clone(),
-            opened_at: case.opened_at,
-            closed_at: case.closed_at,
-            outcome: case.outcome.clone(),
-            next_deadline: next.map(|d| (*d).clone()),
-            overdue: deadlines.iter().any(|d| overdue(d, open, now)),
-            href: format!("/api/v1/cases/{}", case.reference),
-        }
+fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> CaseItem {
+    let open = case.closed_at.is_none().then_some(case.state.as_str());
+    let next = deadlines
+        .iter()
+        .filter(|d| d.status == DeadlineStatus::Pending)
+        .min_by_key(|d| (d.due_at, d.id));
+    CaseItem {
+        reference: case.reference.clone(),
+        workflow: case.workflow.clone(),
+        state: case.state.clone(),
+        agency: case.agency.clone(),
+        opened_at: case.opened_at,
+        closed_at: case.closed_at,
+        outcome: case.outcome.clone(),
+        next_deadline: next.map(|d| (*d).clone()),
+        overdue: deadlines.iter().any(|d| overdue(d, open, now)),
+        href: format!("/api/v1/cases/{}", case.reference),
     }
 }
 
-/// One page of the caller's cases, as `GET /api/v1/cases` answers and the web UI's
-/// My cases page shows.
-#[derive(Debug, Clone, Serialize)]
-pub struct CaseList {
-    /// The page number, from 1.
-    pub page: i64,
-    /// Rows a page holds.
-    pub per_page: i64,
-    /// Cases in the list, on every page.
-    pub total: i64,
-    /// Pages in the list.
-    pub pages: i64,
-    /// This page's cases.
-    pub cases: Vec<CaseItem>,
+/// `GET /api/v1/cases?workflow&state&overdue&q&page&per_page`: the caller's cases, the
+/// nearest pending deadline first (cases with none last), with the total.
+#[utoipa::path(
+    get,
+    path = "/api/v1/cases",
+    tag = "cases",
+    operation_id = "list_cases",
+    params(CasesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the caller's cases, the nearest pending \
+            deadline first (cases with none last), with the total. Each case shown is recorded \
+            in its access log.", body = CasePage),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        NeedsToken
+    )
+)]
+pub async fn cases(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<CasesQuery>,
+) -> Result<Json<CasePage>, ApiError> {
+    Ok(Json(case_list(&state, &caller, &query, Utc::now()).await?))
 }
 
 /// The caller's cases as `query` filters them, the nearest pending deadline first (cases with
@@ -276,7 +375,7 @@ pub async fn case_list(
     caller: &Caller,
     query: &CasesQuery,
     now: DateTime<Utc>,
-) -> Result<CaseList, ApiError> {
+) -> Result<CasePage, ApiError> {
     let ask = PageAsk::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let workflow = filter_text("workflow", query.workflow.as_deref(), 100)?;
     if let Some(w) = &workflow
@@ -308,7 +407,7 @@ pub async fn case_list(
             limit: ask.per_page,
         })
         .await?;
-    let shown = readable(state, caller, &page.items).await?;
+    let shown = readable(state, caller, &page.items, "list").await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
     let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
     let cases = shown
@@ -316,36 +415,38 @@ pub async fn case_list(
         .map(|c| {
             let mine: Vec<&DeadlineRecord> =
                 deadlines.iter().filter(|d| d.case_id == c.id).collect();
-            CaseItem::new(c, &mine, now)
+            case_item(c, &mine, now)
         })
         .collect();
-    Ok(CaseList {
-        page: ask.page,
-        per_page: ask.per_page,
-        total: page.total,
-        pages: ask.pages(page.total),
+    Ok(CasePage {
+        paging: ask.answer(page.total),
         cases,
     })
 }
 
-/// `GET /api/v1/cases?workflow&state&overdue&q&page&per_page`: [`case_list`], with the total.
-pub async fn cases(
-    State(state): State<AppState>,
-    caller: Caller,
-    query: Result<Query<CasesQuery>, QueryRejection>,
-) -> Result<Json<CaseList>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
-    Ok(Json(case_list(&state, &caller, &query, Utc::now()).await?))
-}
-
 /// `GET /api/v1/deadlines?due_before&overdue&page&per_page`: the pending deadlines of the
 /// caller's open cases (or with `overdue=true`, the lapses passed and not met), soonest first.
+#[utoipa::path(
+    get,
+    path = "/api/v1/deadlines",
+    tag = "cases",
+    operation_id = "list_deadlines",
+    params(DeadlinesQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "A page of the deadlines of the caller's cases, soonest \
+            first, with the total. Each case shown is recorded in its access log.",
+            body = DeadlinePage),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        NeedsToken
+    )
+)]
 pub async fn deadlines(
     State(state): State<AppState>,
     caller: Caller,
-    query: Result<Query<DeadlinesQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let Query(query) = query.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Query(query): Query<DeadlinesQuery>,
+) -> Result<Json<DeadlinePage>, ApiError> {
     let ask = PageAsk::parse(query.page.as_deref(), query.per_page.as_deref())?;
     let due_before = match query.due_before.as_deref().map(str::trim) {
         None | Some("") => None,
@@ -361,16 +462,49 @@ pub async fn deadlines(
     };
     let now = Utc::now();
     let scope = scope(&state, &caller).await?;
-    let store = state.engine.store();
-    let page = store
-        .deadline_page(&DeadlineQuery {
+    let (rows, total) = deadline_rows(
+        &state,
+        &caller,
+        &DeadlineQuery {
             scope,
             due_before,
             overdue_at: flag("overdue", query.overdue.as_deref())?.then_some(now),
             offset: ask.offset(),
             limit: ask.per_page,
+        },
+        "list",
+    )
+    .await?;
+    let deadlines = rows
+        .into_iter()
+        .map(|(d, case)| {
+            let open = case.closed_at.is_none().then_some(case.state.as_str());
+            DeadlineItem {
+                overdue: overdue(&d, open, now),
+                href: format!("/api/v1/cases/{}", case.reference),
+                reference: case.reference,
+                workflow: case.workflow,
+                state: case.state,
+                deadline: d,
+            }
         })
-        .await?;
+        .collect();
+    Ok(Json(DeadlinePage {
+        paging: ask.answer(total),
+        deadlines,
+    }))
+}
+
+/// The deadlines `query` asks for, each with its case, soonest first, and how many the whole
+/// list holds; each case shown is recorded in the access log as `action`.
+pub(crate) async fn deadline_rows(
+    state: &AppState,
+    caller: &Caller,
+    query: &DeadlineQuery,
+    action: &str,
+) -> Result<(Vec<(DeadlineRecord, CaseRecord)>, i64), ApiError> {
+    let store = state.engine.store();
+    let page = store.deadline_page(query).await?;
     let mut deadlines = store.deadlines_by_id(&page.items).await?;
     let order: HashMap<i64, usize> = page
         .items
@@ -382,27 +516,14 @@ pub async fn deadlines(
     let mut case_ids: Vec<i64> = deadlines.iter().map(|d| d.case_id).collect();
     case_ids.sort_unstable();
     case_ids.dedup();
-    let cases: HashMap<i64, CaseRecord> = readable(&state, &caller, &case_ids)
+    let cases: HashMap<i64, CaseRecord> = readable(state, caller, &case_ids, action)
         .await?
         .into_iter()
         .map(|c| (c.id, c))
         .collect();
-    let items: Vec<Value> = deadlines
-        .iter()
-        .filter_map(|d| {
-            let case = cases.get(&d.case_id)?;
-            let open = case.closed_at.is_none().then_some(case.state.as_str());
-            Some(json!({
-                "reference": case.reference,
-                "workflow": case.workflow,
-                "state": case.state,
-                "deadline": d,
-                "overdue": overdue(d, open, now),
-                "href": format!("/api/v1/cases/{}", case.reference),
-            }))
-        })
+    let rows = deadlines
+        .into_iter()
+        .filter_map(|d| cases.get(&d.case_id).map(|c| (d, c.clone())))
         .collect();
-    let mut answer = ask.answer(page.total);
-    answer["deadlines"] = Value::Array(items);
-    Ok(Json(answer))
+    Ok((rows, page.total))
 }

@@ -60,6 +60,21 @@ fn label(value: &str) -> String {
 }
 
 /// `GET /metrics`.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    tag = "operations",
+    operation_id = "metrics",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Prometheus text format: cases by workflow and state, \
+            deadlines pending and overdue, outbox messages by status, job runs, and this \
+            process's HTTP requests by route and status with latency histograms.",
+            body = String, content_type = "text/plain"),
+        (status = 403, response = super::openapi::Forbidden),
+        super::openapi::NeedsToken
+    )
+)]
 pub async fn metrics(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
     if !policy::may_administer(caller.user.role) {
         return Err(ApiError::forbidden(

@@ -7,8 +7,11 @@ pub mod assets;
 pub mod auth;
 pub mod cases;
 pub mod error;
+pub mod extract;
+pub mod feed;
 pub mod lists;
 pub mod metrics;
+pub mod openapi;
 pub mod reference;
 pub mod signin;
 
@@ -20,14 +23,14 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use serde_json::json;
+use axum::response::Response;
+use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::engine::Engine;
 use error::ApiError;
+use utoipa::ToSchema;
 
 /// The largest request body accepted (a case's opening data is a few kilobytes; its summary
 /// at most 10,000 characters).
@@ -46,6 +49,8 @@ pub struct AppState {
     pub requests_seen: Arc<metrics::Requests>,
     /// The division whose holidays apply when a request names none.
     pub division: crate::calendar::Division,
+    /// Where people reach the service (`mail.base_url`), for the addresses it hands out.
+    pub base_url: String,
     /// The web UI's templates and settings.
     pub web: Arc<crate::web::Web>,
 }
@@ -63,35 +68,24 @@ impl AppState {
             failures: Arc::default(),
             requests_seen: Arc::default(),
             division,
+            base_url: "http://localhost:8080".into(),
             web: Arc::new(web),
         }
     }
+
+    /// The same, handing out addresses under `base_url`.
+    pub fn with_base_url(mut self, base_url: &str) -> Self {
+        self.base_url = base_url.trim_end_matches('/').to_string();
+        self
+    }
 }
 
-/// Every route.
+/// Every route: those of the OpenAPI document ([`openapi::routes`]), and a JSON 404 for the rest.
 pub fn router(state: AppState) -> Router {
-    Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics::metrics))
-        .route("/assets/{digest}/{name}", get(assets::serve))
-        .route("/api/v1/cases", post(cases::open).get(lists::cases))
-        .route("/api/v1/deadlines", get(lists::deadlines))
-        .route("/api/v1/cases/{reference}", get(cases::read))
-        .route("/api/v1/cases/{reference}/events", post(cases::act))
-        .route(
-            "/api/v1/cases/{reference}/events/allowed",
-            get(cases::allowed),
-        )
-        .route("/api/v1/tokens", post(signin::sign_in))
-        .route("/api/v1/workflows", get(reference::workflows))
-        .route("/api/v1/workflows/{name}", get(reference::workflow))
-        .route("/api/v1/agencies", get(reference::agencies))
-        .route("/api/v1/calendar/due", get(reference::due))
-        .route(
-            "/api/v1/reports/monthly/{month}",
-            get(reference::monthly_report),
-        )
+    let (routes, _document) = openapi::routes().split_for_parts();
+    routes
+        // The web UI's static files: not part of the JSON API's document.
+        .route("/assets/{digest}/{name}", axum::routing::get(assets::serve))
         .merge(crate::web::routes(&state))
         .fallback(not_found)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -136,7 +130,13 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
     state
         .requests_seen
         .observe(method.as_str(), &route, status.as_u16(), started.elapsed());
-    // The path can hold a case reference, which is not child data; queries are not logged.
+    // The path can hold a case reference, which is not child data; queries are not logged,
+    // nor a calendar feed's address, which is its credential.
+    let path = if path.starts_with("/calendar/") {
+        "/calendar/{token}.ics".to_string()
+    } else {
+        path
+    };
     tracing::info!(
         request_id = %id,
         %method,
@@ -166,13 +166,48 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
     response
 }
 
+/// The answer of `/healthz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// The answer of `/readyz`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Ready {
+    /// `ready`.
+    #[schema(example = "ready")]
+    pub status: &'static str,
+    /// The database schema's version, this build's.
+    pub schema_version: i64,
+}
+
 /// `GET /healthz`: the process is up.
-async fn healthz() -> impl IntoResponse {
-    axum::Json(json!({ "status": "ok" }))
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    tag = "probes",
+    operation_id = "healthz",
+    responses((status = 200, description = "The process is up.", body = Health))
+)]
+async fn healthz() -> axum::Json<Health> {
+    axum::Json(Health { status: "ok" })
 }
 
 /// `GET /readyz`: the database answers and its schema is this build's.
-async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiError> {
+#[utoipa::path(
+    get,
+    path = "/readyz",
+    tag = "probes",
+    operation_id = "readyz",
+    responses(
+        (status = 200, description = "The database answers and its schema is this build's.", body = Ready),
+        (status = 503, response = openapi::Unavailable)
+    )
+)]
+async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, ApiError> {
     let version = state.engine.store().schema_version().await?;
     let wanted = crate::store::latest_schema();
     if version != Some(wanted) {
@@ -185,9 +220,10 @@ async fn readyz(State(state): State<AppState>) -> Result<impl IntoResponse, ApiE
             ),
         ));
     }
-    Ok(axum::Json(
-        json!({ "status": "ready", "schema_version": wanted }),
-    ))
+    Ok(axum::Json(Ready {
+        status: "ready",
+        schema_version: wanted,
+    }))
 }
 
 async fn not_found() -> ApiError {

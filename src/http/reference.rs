@@ -2,16 +2,35 @@
 //! the agency directory's agencies. Any signed-in user may read them: they hold no case data.
 
 use axum::Json;
-use axum::extract::{Path, State};
-use serde_json::{Value, json};
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::AppState;
 use super::auth::Caller;
-use super::error::ApiError;
-use crate::workflow::describe;
+use super::error::{ApiError, ErrorBody};
+use super::extract::{Path, Query};
+use super::openapi::{BadRequest, Forbidden, Internal, NeedsToken, NotFound};
+use crate::calendar::DueAnswer;
+use crate::report::MonthlyReport;
+use crate::workflow::describe::{self, WorkflowInfo, WorkflowSummary};
 
 /// `GET /api/v1/workflows`: each current workflow's summary.
-pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<Value> {
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows",
+    tag = "reference",
+    operation_id = "list_workflows",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Each current workflow's summary.", body = Vec<WorkflowSummary>),
+        NeedsToken
+    )
+)]
+pub async fn workflows(
+    State(state): State<AppState>,
+    _caller: Caller,
+) -> Json<Vec<WorkflowSummary>> {
     Json(
         state
             .engine
@@ -22,12 +41,36 @@ pub async fn workflows(State(state): State<AppState>, _caller: Caller) -> Json<V
     )
 }
 
+/// The `{name}` path parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct WorkflowPath {
+    /// The workflow's id, e.g. `dispute`.
+    #[param(example = "dispute")]
+    pub name: String,
+}
+
 /// `GET /api/v1/workflows/{name}`: one workflow whole.
+#[utoipa::path(
+    get,
+    path = "/api/v1/workflows/{name}",
+    tag = "reference",
+    operation_id = "read_workflow",
+    params(WorkflowPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The current version of the workflow: its roles, opening \
+            data, starting states, states with their deadlines and events.", body = WorkflowInfo),
+        (status = 400, response = BadRequest),
+        (status = 404, response = NotFound),
+        NeedsToken
+    )
+)]
 pub async fn workflow(
     State(state): State<AppState>,
     _caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    Path(WorkflowPath { name }): Path<WorkflowPath>,
+) -> Result<Json<WorkflowInfo>, ApiError> {
     state
         .engine
         .workflows()
@@ -48,41 +91,85 @@ pub async fn workflow(
         })
 }
 
+/// An agency of the directory.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Agency {
+    /// Its id, e.g. `riverside-primary`: what case data names.
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
 /// `GET /api/v1/agencies`: the directory's agencies by id and name (not its contacts'
 /// addresses, which only the engine needs).
+#[utoipa::path(
+    get,
+    path = "/api/v1/agencies",
+    tag = "reference",
+    operation_id = "list_agencies",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The directory's agencies.", body = Vec<Agency>),
+        NeedsToken
+    )
+)]
 pub async fn agencies(
     State(state): State<AppState>,
     _caller: Caller,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Vec<Agency>>, ApiError> {
     let directory = state.engine.store().directory().await?;
     Ok(Json(
         directory
             .agencies
             .iter()
-            .map(|a| json!({ "id": a.id, "name": a.name }))
+            .map(|a| Agency {
+                id: a.id.clone(),
+                name: a.name.clone(),
+            })
             .collect(),
     ))
 }
 
 /// Query of `GET /api/v1/calendar/due`.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DueQuery {
     /// Receipt time, RFC 3339.
+    #[param(format = DateTime, example = "2024-12-24T18:00:00Z")]
     pub from: String,
-    /// `N working days`, `N calendar days` or `N hours`.
+    /// `N working days`, `N calendar days` or `N hours` (N from 1).
+    #[param(
+        pattern = "^0*[1-9][0-9]{0,8} (working days?|calendar days?|hours?)$",
+        example = "1 working day"
+    )]
     pub after: String,
-    /// `england-and-wales`, `scotland` or `northern-ireland` [default: the configured one].
+    /// `england-and-wales`, `scotland` or `northern-ireland` [default: the server's].
+    #[param(value_type = crate::calendar::Division, required = false)]
     pub division: Option<String>,
 }
 
 /// `GET /api/v1/calendar/due?from&after&division`: when a deadline falls, and why, on the
 /// server's calendar (its bank holidays and closures).
+#[utoipa::path(
+    get,
+    path = "/api/v1/calendar/due",
+    tag = "reference",
+    operation_id = "calendar_due",
+    params(DueQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "When the deadline falls, and why.", body = DueAnswer),
+        (status = 400, response = BadRequest),
+        (status = 422, description = "A deadline the calendar cannot count: one that falls outside \
+            the years it knows (1990 to 2099).", body = ErrorBody),
+        NeedsToken
+    )
+)]
 pub async fn due(
     State(state): State<AppState>,
     _caller: Caller,
-    q: Result<axum::extract::Query<DueQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
-    let axum::extract::Query(q) = q.map_err(|e| ApiError::bad_request(e.body_text()))?;
+    Query(q): Query<DueQuery>,
+) -> Result<Json<DueAnswer>, ApiError> {
     use crate::calendar::{Division, Duration};
     let from = chrono::DateTime::parse_from_rfc3339(q.from.trim())
         .map(|t| t.with_timezone(&chrono::Utc))
@@ -102,21 +189,52 @@ pub async fn due(
             .map_err(|e| ApiError::bad_request(e.to_string()))?,
         None => state.division,
     };
-    let deadline = calendar
-        .due(from, after, division)
-        .map_err(|e| ApiError::bad_request(e.to_string()))?;
-    Ok(Json(json!(
-        calendar.answer(&deadline, from, after, division)
-    )))
+    // Well formed, but beyond the calendar's years.
+    let deadline = calendar.due(from, after, division).map_err(|e| {
+        ApiError::new(
+            axum::http::StatusCode::UNPROCESSABLE_ENTITY,
+            "out_of_range",
+            e.to_string(),
+        )
+    })?;
+    Ok(Json(calendar.answer(&deadline, from, after, division)))
+}
+
+/// The `{month}` path parameter.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MonthPath {
+    /// The month, `YYYY-MM`, from 1900-01 to 9998-12.
+    #[param(
+        pattern = "^(19[0-9]{2}|[2-8][0-9]{3}|9[0-8][0-9]{2}|99[0-8][0-9]|999[0-8])-(0[1-9]|1[0-2])$",
+        example = "2026-10"
+    )]
+    pub month: String,
 }
 
 /// `GET /api/v1/reports/monthly/{YYYY-MM}`: the board's report of a month (JSON, exact
 /// figures), for the board, the partnership and administrators.
+#[utoipa::path(
+    get,
+    path = "/api/v1/reports/monthly/{month}",
+    tag = "reports",
+    operation_id = "monthly_report",
+    params(MonthPath),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The month's report, exact figures (nothing suppressed).",
+            body = MonthlyReport),
+        (status = 400, response = BadRequest),
+        (status = 403, response = Forbidden),
+        (status = 500, response = Internal),
+        NeedsToken
+    )
+)]
 pub async fn monthly_report(
     State(state): State<AppState>,
     caller: Caller,
-    Path(month): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+    Path(MonthPath { month }): Path<MonthPath>,
+) -> Result<Json<MonthlyReport>, ApiError> {
     if !crate::access::policy::may_read_reports(caller.user.role) {
         return Err(ApiError::forbidden(
             "the monthly report is for the board, the partnership and administrators",
@@ -129,7 +247,15 @@ pub async fn monthly_report(
         .await
         .map_err(|e| match e {
             crate::report::ReportError::Store(e) => ApiError::from(e),
-            e => ApiError::bad_request(e.to_string()),
+            crate::report::ReportError::BadMonth(_) => ApiError::bad_request(e.to_string()),
+            crate::report::ReportError::Render(_) => {
+                tracing::error!("{e}");
+                ApiError::new(
+                    axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the report cannot be made now; the operator has been told",
+                )
+            }
         })?;
-    Ok(Json(json!(report)))
+    Ok(Json(report))
 }

@@ -19,6 +19,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
+use utoipa::ToSchema;
 
 use super::AppState;
 use super::auth::{ClientIp, rate_limited};
@@ -39,21 +40,47 @@ pub const DEFAULT_NAME: &str = "sign-in";
 static HASHING: Semaphore = Semaphore::const_new(2);
 
 /// Body of `POST /api/v1/tokens`. (No `Debug`: it holds a password.)
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
     /// The user's email address.
+    #[schema(example = "priya.shah@school.example.org")]
     pub email: String,
     /// Their password.
     pub password: String,
-    /// What the token is for [default: `sign-in`].
+    /// What the token is for, one line [default: `sign-in`].
+    #[schema(schema_with = token_name)]
     pub name: Option<String>,
     /// Days until it stops working, 1 to 366 [default: 30].
+    #[serde(default, deserialize_with = "whole_number")]
+    #[schema(minimum = 1, maximum = 366)]
     pub expires_days: Option<u32>,
 }
 
+/// A whole number as JSON may write it: `7`, or `7.0` (the same number to JSON Schema and to
+/// most JSON writers).
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+    let Some(n) = Option::<serde_json::Number>::deserialize(d)? else {
+        return Ok(None);
+    };
+    n.as_u64()
+        .or_else(|| {
+            n.as_f64()
+                .filter(|f| f.fract() == 0.0 && (0.0..=f64::from(u32::MAX)).contains(f))
+                .map(|f| f as u64)
+        })
+        .and_then(|n| u32::try_from(n).ok())
+        .map(Some)
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, not {n}")))
+}
+
+/// The schema of a token's name.
+fn token_name() -> utoipa::openapi::Object {
+    super::openapi::one_line_or_null(1, MAX_NAME)
+}
+
 /// The answer: the token, shown only now.
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct SignedIn {
     /// The token's id (what `escalate tokens revoke` takes).
     pub id: i64,
@@ -67,6 +94,24 @@ pub struct SignedIn {
 
 /// `POST /api/v1/tokens`: 201 with a new token for the user whose email address and password
 /// these are; 401 otherwise, the same whatever was wrong.
+#[utoipa::path(
+    post,
+    path = "/api/v1/tokens",
+    tag = "sign-in",
+    operation_id = "sign_in",
+    request_body = SignInRequest,
+    responses(
+        (status = 201, description = "Signed in: a new token, shown only now.", body = SignedIn),
+        (status = 400, response = super::openapi::BadRequest),
+        (status = 401, description = "The email address or the password is not right (the \
+            same answer whatever was wrong).", body = super::error::ErrorBody),
+        (status = 413, response = super::openapi::TooLarge),
+        (status = 415, response = super::openapi::UnsupportedMediaType),
+        (status = 429, response = super::openapi::RateLimited),
+        (status = 500, response = super::openapi::Internal),
+        (status = 503, response = super::openapi::Unavailable)
+    )
+)]
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -158,6 +158,20 @@ impl Serialize for Month {
     }
 }
 
+impl utoipa::PartialSchema for Month {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::schema::Type::String)
+            // A report's series reaches back before the first month one can be asked for.
+            .pattern(Some("^[0-9]{4}-(0[1-9]|1[0-2])$"))
+            .description(Some("A month, YYYY-MM (London time)."))
+            .examples(["2026-10"])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Month {}
+
 impl<'de> Deserialize<'de> for Month {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let text = String::deserialize(d)?;
@@ -166,7 +180,7 @@ impl<'de> Deserialize<'de> for Month {
 }
 
 /// A month's headline figures (disputes).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Headline {
     /// The month.
     pub month: Month,
@@ -183,7 +197,7 @@ pub struct Headline {
 }
 
 /// One month of the 12-month series.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SeriesPoint {
     /// The month.
     pub month: Month,
@@ -196,7 +210,7 @@ pub struct SeriesPoint {
 }
 
 /// Decisions made this month and how many of them in time.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct InTime {
     /// Decisions made this month.
     pub decided: u64,
@@ -207,7 +221,7 @@ pub struct InTime {
 }
 
 /// Disputes opened this month between two agencies.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AgencyPair {
     /// The agency that raised it.
     pub raising: String,
@@ -218,7 +232,7 @@ pub struct AgencyPair {
 }
 
 /// The monthly resolution report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MonthlyReport {
     /// The month reported on.
     pub month: Month,

@@ -193,6 +193,24 @@ pub trait AccessStore: Send + Sync {
 
     /// The access log of one case, oldest first.
     async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
+
+    /// Gives a user a new calendar feed with this token hash, revoking the one they had.
+    async fn replace_feed(
+        &self,
+        user_id: i64,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Revokes a user's calendar feed; false when they had none.
+    async fn revoke_feed(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The enabled user whose unrevoked calendar feed has this token hash; notes the use.
+    async fn feed_user(
+        &self,
+        hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<UserRecord>, StoreError>;
 }
 
 const USER_COLUMNS: &str = "id, email, name, agency, role, created_at, disabled_at, password_hash";
@@ -224,6 +242,10 @@ const TOKEN_USER: &str = "SELECT t.id, t.last_used_at, u.id, u.email, u.name, u.
      u.created_at, u.disabled_at, u.password_hash FROM api_tokens t JOIN users u ON u.id = t.user_id \
      WHERE t.token_hash = $1 AND t.revoked_at IS NULL AND t.expires_at > $2 \
        AND u.disabled_at IS NULL";
+
+/// Revokes a user's calendar feed: `$1` user, `$2` now.
+const REVOKE_FEED: &str =
+    "UPDATE calendar_feeds SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL";
 
 /// Notes a token's use: `$1` id, `$2` now.
 const MARK_USED: &str = "UPDATE api_tokens SET last_used_at = $2 WHERE id = $1";
@@ -564,6 +586,80 @@ macro_rules! access_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map(access_from).collect()
+            }
+
+            async fn replace_feed(
+                &self,
+                user_id: i64,
+                hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
+                let mut tx = self.pool.begin().await?;
+                sqlx::query(REVOKE_FEED)
+                    .bind(user_id)
+                    .bind(<$ts>::stamp(now))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO calendar_feeds (user_id, token_hash, created_at) VALUES ($1, $2, $3)",
+                )
+                .bind(user_id)
+                .bind(hash)
+                .bind(<$ts>::stamp(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn revoke_feed(
+                &self,
+                user_id: i64,
+                now: DateTime<Utc>,
+            ) -> Result<bool, StoreError> {
+                let _turn = self.write_turn().await;
+                let done = sqlx::query(REVOKE_FEED)
+                    .bind(user_id)
+                    .bind(<$ts>::stamp(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(done.rows_affected() > 0)
+            }
+
+            async fn feed_user(
+                &self,
+                hash: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Option<UserRecord>, StoreError> {
+                let row: Option<(i64, Option<$ts>)> = sqlx::query_as(
+                    "SELECT f.id, f.last_used_at FROM calendar_feeds f \
+                     JOIN users u ON u.id = f.user_id \
+                     WHERE f.token_hash = $1 AND f.revoked_at IS NULL AND u.disabled_at IS NULL",
+                )
+                .bind(hash)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some((feed, last_used)) = row else {
+                    return Ok(None);
+                };
+                if opt(last_used)?.is_none_or(|t| now - t >= USE_NOTED_EVERY) {
+                    let _turn = self.write_turn().await;
+                    sqlx::query("UPDATE calendar_feeds SET last_used_at = $2 WHERE id = $1")
+                        .bind(feed)
+                        .bind(<$ts>::stamp(now))
+                        .execute(&self.pool)
+                        .await?;
+                }
+                let sql = format!(
+                    "SELECT {USER_COLUMNS} FROM users WHERE id = \
+                     (SELECT user_id FROM calendar_feeds WHERE id = $1) AND disabled_at IS NULL"
+                );
+                let user: Option<UserRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(feed)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                user.map(user_from).transpose()
             }
         }
     };

@@ -11,7 +11,7 @@ pub use crate::workflow::Party;
 use crate::workflow::{Slot, TimerKind};
 
 /// A case as stored.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct CaseRecord {
     /// Row id.
     pub id: i64,
@@ -24,6 +24,7 @@ pub struct CaseRecord {
     /// Current state.
     pub state: String,
     /// Opening data.
+    #[schema(value_type = Object)]
     pub data: Value,
     /// Division whose holidays apply.
     pub division: String,
@@ -53,7 +54,7 @@ pub struct CaseRecord {
 }
 
 /// One entry of a case's append-only, hash-chained event log.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct EventRecord {
     /// 1 for the opening, then 2, 3…
     pub seq: i64,
@@ -100,7 +101,7 @@ impl EventRecord {
 }
 
 /// Where a deadline stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DeadlineStatus {
     /// Waiting for its time.
@@ -137,7 +138,7 @@ impl DeadlineStatus {
 }
 
 /// A deadline (a warning or a lapse) of a case.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct DeadlineRecord {
     /// Row id.
     pub id: i64,
@@ -164,7 +165,7 @@ pub struct DeadlineRecord {
 }
 
 /// An email or form waiting in, or delivered from, the outbox: one message to one person.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OutboxRecord {
     /// Row id.
     pub id: i64,
@@ -181,6 +182,7 @@ pub struct OutboxRecord {
     /// Who it goes to, and in which role.
     pub recipient: Recipient,
     /// What the template renders.
+    #[schema(value_type = Object)]
     pub payload: Value,
     /// `queued`, `sent` or `failed`.
     pub status: String,
@@ -451,7 +453,7 @@ pub struct Checkpoint {
 }
 
 /// A case linked to another: one opened by the other's event, or the one that opened it.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct LinkRecord {
     /// `opened` (this case's event opened the other) or `opened_by`.
     pub relation: String,

@@ -185,8 +185,8 @@ pub async fn my_cases(
             }
         })
         .collect();
-    let first = (list.page - 1) * list.per_page + 1;
-    let summary = match list.total {
+    let first = (list.paging.page - 1) * list.paging.per_page + 1;
+    let summary = match list.paging.total {
         1 => "1 case".to_string(),
         total => format!(
             "Showing {first} to {} of {total} cases",
@@ -210,7 +210,7 @@ pub async fn my_cases(
         cases => rows,
         summary,
         filtered => filters.iter().any(|(_, v)| !v.is_empty()),
-        pagination => pagination(list.page, list.pages, &filters),
+        pagination => pagination(list.paging.page, list.paging.pages, &filters),
     };
     state
         .web

@@ -46,7 +46,7 @@ enum By<'a> {
 }
 
 /// Which deadline of a case a timer belongs to.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(tag = "kind", content = "name", rename_all = "snake_case")]
 pub enum Slot {
     /// The deadline of a state.
@@ -65,7 +65,7 @@ impl std::fmt::Display for Slot {
 }
 
 /// A warning or a lapse.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TimerKind {
     /// The deadline nears.

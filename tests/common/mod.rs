@@ -153,9 +153,10 @@ pub fn psql(url: &str, sql: &str) {
     assert!(status.success(), "psql failed: {sql}");
 }
 
-/// The environment of a database with the example directory, mail to files in `smtp`, and no
-/// sweep to move the cases while they are listed.
-pub fn still<'a>(db: &'a TestDb, smtp: &'a str) -> [(&'static str, &'a str); 4] {
+/// The environment of a database with the example agency directory, mail to files in the
+/// directory `smtp` names (`file://…`), and no sweep or delivery to move cases while a test
+/// looks at them.
+pub fn quiet<'a>(db: &'a TestDb, smtp: &'a str) -> [(&'static str, &'a str); 4] {
     let env = [
         ("ESCALATE_DATABASE_URL", db.url.as_str()),
         ("ESCALATE_SMTP_URL", smtp),
