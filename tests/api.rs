@@ -694,8 +694,33 @@ async fn opening_a_case_through_the_api() {
                 .len()
         };
 
+        // A preview first: what opening would do, nothing written; refused as opening is.
+        let preview_url = format!("{url}/preview");
+        let (status, _, preview) = post(&preview_url, &priya, None, &body).await;
+        assert_eq!(status, StatusCode::OK, "{preview}");
+        assert_eq!(preview["state"], "stage1");
+        assert_eq!(count(), 0);
+        let (status, _, _) = post(&preview_url, &stranger, None, &body).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = post(&preview_url, &priya, None, r#"{"workflow": "dispute""#).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(count(), 0);
+
         let (status, headers, case) = post_with_key(&url, &priya, "open-1", &body).await;
         assert_eq!(status, StatusCode::CREATED, "{case}");
+        // Opened a moment after the preview, its deadlines are those the preview showed.
+        let due = |v: &Value| -> Vec<String> {
+            let mut d: Vec<String> = v["deadlines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|d| format!("{} {}", d["due_at"], d["explanation"]))
+                .collect();
+            d.sort();
+            d
+        };
+        assert!(!due(&preview).is_empty());
+        assert_eq!(due(&preview), due(&case));
         let reference = case["reference"].as_str().unwrap().to_string();
         assert_eq!(
             headers["location"],

@@ -170,7 +170,7 @@ pub struct CaseView {
 }
 
 /// What opening a case would do ([`Engine::preview_open`]).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct OpenPreview {
     /// The workflow.
     pub workflow: String,
@@ -181,7 +181,7 @@ pub struct OpenPreview {
 }
 
 /// A deadline opening a case would start.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct PreviewDeadline {
     /// Which deadline of the case.
     pub slot: Slot,

@@ -19,8 +19,8 @@ use super::error::ApiError;
 use super::extract::{Path, Query};
 use super::openapi::{AboutACase, Forbidden, NeedsToken, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
-use crate::engine::CaseView;
 use crate::engine::EngineError;
+use crate::engine::{CaseView, OpenPreview};
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::{AccessEntry, CaseRecord, IdempotencyKey, Recalled, StoreError};
 use crate::text;
@@ -704,18 +704,7 @@ pub async fn open(
     body: Result<Json<OpenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
-    if !policy::may_open(caller.user.role) {
-        return Err(ApiError::forbidden("your role opens no cases"));
-    }
-    if !request.data.is_object() {
-        return Err(ApiError::bad_request("data must be a JSON object"));
-    }
-    let mut fields = EventFields::new();
-    if let Some(reason) = &request.reason {
-        fields.insert("reason".into(), reason.clone());
-    }
-    let by = UserEmail::parse(&caller.user.email)
-        .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
+    let (fields, by) = opening(&caller, &request)?;
     let claim = idempotency_key(&headers)?.map(|key| {
         let canonical = serde_json::json!([
             "open",
@@ -775,6 +764,67 @@ pub async fn open(
         tracing::error!(reference = %case.reference, "a case was opened but not its access: {}", e.message);
     }
     created(&state, &case.reference, false).await
+}
+
+/// Who opens a case, and with what opening fields, when their role may open one and the
+/// request is an object of data.
+fn opening(caller: &Caller, request: &OpenRequest) -> Result<(EventFields, UserEmail), ApiError> {
+    if !policy::may_open(caller.user.role) {
+        return Err(ApiError::forbidden("your role opens no cases"));
+    }
+    if !request.data.is_object() {
+        return Err(ApiError::bad_request("data must be a JSON object"));
+    }
+    let mut fields = EventFields::new();
+    if let Some(reason) = &request.reason {
+        fields.insert("reason".into(), reason.clone());
+    }
+    let by = UserEmail::parse(&caller.user.email)
+        .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
+    Ok((fields, by))
+}
+
+/// `POST /api/v1/cases/preview`: what `POST /api/v1/cases` with the same body would do now,
+/// with nothing written: the state the case would start in and its deadlines, each with why
+/// it falls then (a form shows them before the case is opened). Refused as the opening would be.
+#[utoipa::path(
+    post,
+    path = "/api/v1/cases/preview",
+    tag = "cases",
+    operation_id = "preview_case",
+    request_body = OpenRequest,
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "What opening it would do; nothing is written.",
+            body = OpenPreview),
+        (status = 403, response = Forbidden),
+        NeedsToken,
+        Writes
+    )
+)]
+pub async fn preview(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Result<Json<OpenRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(request) = body.map_err(rejected)?;
+    let (fields, by) = opening(&caller, &request)?;
+    let preview = state
+        .engine
+        .preview_open(
+            &request.workflow,
+            request.data,
+            request.start.as_deref(),
+            &fields,
+            &by,
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| match e {
+            e @ EngineError::NotInvolved { .. } => ApiError::forbidden(e.to_string()),
+            e => e.into(),
+        })?;
+    Ok(Json(preview).into_response())
 }
 
 /// The answer to an opening: 201, the case, its `Location`.

@@ -230,6 +230,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(feed::create, feed::revoke))
         .routes(routes!(feed::feed))
         .routes(routes!(cases::open, lists::cases))
+        .routes(routes!(cases::preview))
         .routes(routes!(lists::deadlines))
         .routes(routes!(cases::read))
         .routes(routes!(cases::act))
