@@ -258,10 +258,12 @@ impl Directory {
 
     /// The agency case data names (by name or id, ignoring case).
     pub fn agency(&self, name: &str) -> Option<&Agency> {
-        let name = name.trim();
+        // Lower-case, as the lists' index keeps what case data names (store::Party), so that a
+        // list and a read find the same agency.
+        let name = name.trim().to_lowercase();
         self.agencies
             .iter()
-            .find(|a| a.name.eq_ignore_ascii_case(name) || a.id.eq_ignore_ascii_case(name))
+            .find(|a| a.name.to_lowercase() == name || a.id.to_lowercase() == name)
     }
 
     /// The agencies a contact role covers on a case: those of the parties it is `of`, or for

@@ -168,6 +168,46 @@ async fn a_feed_holds_my_deadlines_and_nothing_of_the_child() {
         let (_, log) = served.stop();
         let token = &second[second.find("cal_").unwrap()..second.len() - 4];
         assert!(!log.contains(token), "the feed's address is in the log");
-        assert!(log.contains("/calendar/{token}.ics"));
+        assert!(log.contains("/calendar/{secret}"));
     }
+}
+
+/// Two requests for a new feed address at once (a double click, two tabs): each answered, and
+/// one address left working, on PostgreSQL, where they really run side by side.
+#[tokio::test]
+async fn feeds_made_at_once_leave_one_working() {
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = format!("file://{}", dir.path().display());
+    let env = common::quiet(&db, &smtp);
+    common::open_dispute(&env, None);
+    let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+    let served = Served::start(&env);
+    let feed_api = format!("{}/api/v1/calendar/feed", served.url);
+    let mut racers = Vec::new();
+    for _ in 0..8 {
+        let (url, token) = (feed_api.clone(), priya.clone());
+        racers.push(tokio::spawn(async move {
+            call(reqwest::Method::POST, &url, Some(&token)).await
+        }));
+    }
+    let mut working = 0;
+    let mut urls = Vec::new();
+    for racer in racers {
+        let (status, body) = racer.await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+        let body: Value = serde_json::from_str(&body).unwrap();
+        urls.push(body["url"].as_str().unwrap().to_string());
+    }
+    for url in &urls {
+        let (status, _) = call(reqwest::Method::GET, &on(&served, url), None).await;
+        if status == StatusCode::OK {
+            working += 1;
+        } else {
+            assert_eq!(status, StatusCode::NOT_FOUND);
+        }
+    }
+    assert_eq!(working, 1, "{urls:?}");
 }

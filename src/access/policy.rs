@@ -92,6 +92,12 @@ pub fn may_open(role: Role) -> bool {
     )
 }
 
+/// Whether a user of `role` has lists of cases (My cases, deadlines, a calendar feed): a board
+/// member reads aggregates only, and an administrator one case at a time with a reason.
+pub fn lists_cases(role: Role) -> bool {
+    !matches!(role, Role::Board | Role::Admin)
+}
+
 /// Whether a user of `role` may read the board's aggregate reports.
 pub fn may_read_reports(role: Role) -> bool {
     matches!(role, Role::Board | Role::Partnership | Role::Admin)
@@ -147,16 +153,23 @@ pub fn case_scope(
     workflows: &[&Definition],
     directory: &Directory,
 ) -> Option<CaseScope> {
-    match role {
-        Role::Board | Role::Admin => return None,
-        Role::Partnership => return Some(CaseScope::All),
-        Role::Practitioner | Role::Manager | Role::SeniorManager => {}
+    if !lists_cases(role) {
+        return None;
     }
-    // What a party's agency may say in the data: an agency's id or name, lower-case.
+    if role == Role::Partnership {
+        return Some(CaseScope::All);
+    }
+    // What a party's agency may say in the data: an agency's id or name, lower-case, each
+    // only if the directory finds that agency by it (one agency's id may be another's name),
+    // so that a list holds no case a read would not show.
     let keys = |agencies: &[&Agency]| -> Vec<String> {
         let mut keys: Vec<String> = agencies
             .iter()
-            .flat_map(|a| [a.id.to_lowercase(), a.name.to_lowercase()])
+            .flat_map(|a| {
+                [a.id.to_lowercase(), a.name.to_lowercase()]
+                    .into_iter()
+                    .filter(|k| directory.agency(k).is_some_and(|found| found.id == a.id))
+            })
             .collect();
         keys.sort();
         keys.dedup();
@@ -272,6 +285,15 @@ mod tests {
         );
         assert_eq!(roles(may_administer), [Role::Admin]);
         assert_eq!(
+            roles(lists_cases),
+            [
+                Role::Practitioner,
+                Role::Manager,
+                Role::SeniorManager,
+                Role::Partnership
+            ]
+        );
+        assert_eq!(
             roles(acts_on_cases),
             [
                 Role::Practitioner,
@@ -283,6 +305,44 @@ mod tests {
         let reason = |r| reason_required(r, Read);
         assert_eq!(roles(reason), [Role::Admin]);
         assert!(Role::ALL.into_iter().all(|r| !reason_required(r, Act)));
+    }
+
+    #[test]
+    fn a_list_never_takes_a_name_the_directory_gives_to_another_agency() {
+        use crate::directory::Agency;
+        let agency = |id: &str, name: &str| Agency {
+            id: id.into(),
+            name: name.into(),
+            contacts: Vec::new(),
+        };
+        // One agency's id is another's name: data saying "Police" is the first agency's.
+        let directory = Directory {
+            agencies: vec![agency("police", "County Police"), agency("pcc", "Police")],
+        };
+        let scope = case_scope(Role::Practitioner, "Me@X.org", Some("pcc"), &[], &directory);
+        assert_eq!(
+            scope,
+            Some(CaseScope::Related {
+                email: "me@x.org".into(),
+                agencies: vec!["pcc".into()],
+                contacts: Vec::new(),
+            })
+        );
+        let scope = case_scope(Role::Practitioner, "me@x.org", Some("police"), &[], &directory);
+        let Some(CaseScope::Related { agencies, .. }) = scope else {
+            panic!("{scope:?}")
+        };
+        assert_eq!(agencies, ["county police", "police"]);
+        // Non-ASCII capitals are found either way.
+        let directory = Directory {
+            agencies: vec![agency("ecole", "École Sainte-Anne")],
+        };
+        assert!(directory.agency("ÉCOLE SAINTE-ANNE").is_some());
+        assert_eq!(case_scope(Role::Board, "b@x.org", None, &[], &directory), None);
+        assert_eq!(
+            case_scope(Role::Partnership, "p@x.org", None, &[], &directory),
+            Some(CaseScope::All)
+        );
     }
 
     #[test]

@@ -153,22 +153,30 @@ async fn mail(
     }
 }
 
-/// On a database with no enabled administrator, adds one (`[serve] admin_email`) with a random
-/// password and prints to `out`, once, how to sign in as them: the password is written there
-/// only, never to the log. With an administrator already, it says nothing.
+/// On a database that has never had an administrator, adds one (`[serve] admin_email`) with a
+/// random password and prints to `out`, once, how to sign in as them: the password is written
+/// there only, never to the log. A database whose administrators are all disabled gets none
+/// (a restart during an incident must not mint one); it is logged, with how to add one.
 async fn first_admin(
     store: &dyn Store,
     email: UserEmail,
     listening: SocketAddr,
     out: &mut dyn Write,
 ) -> Result<()> {
-    let enabled_admin = |users: &[UserRecord]| {
-        users
-            .iter()
-            .any(|u| u.role == Role::Admin && u.disabled_at.is_none())
+    let admins = |users: &[UserRecord]| -> (bool, bool) {
+        let mut admins = users.iter().filter(|u| u.role == Role::Admin).peekable();
+        let any = admins.peek().is_some();
+        (any, admins.any(|u| u.disabled_at.is_none()))
     };
-    if enabled_admin(&store.users().await?) {
-        return Ok(());
+    match admins(&store.users().await?) {
+        (true, true) => return Ok(()),
+        (true, false) => {
+            tracing::warn!(
+                "every administrator is disabled: add one with escalate users add EMAIL --role admin --password-stdin"
+            );
+            return Ok(());
+        }
+        (false, _) => {}
     }
     let password = credentials::random_password();
     let new = NewUser {
@@ -182,9 +190,9 @@ async fn first_admin(
     };
     if store.add_first_admin(&new, Utc::now()).await?.is_none() {
         // Another replica starting at the same time added one; or the address is taken.
-        if !enabled_admin(&store.users().await?) {
+        if !admins(&store.users().await?).0 {
             tracing::warn!(
-                "there is no enabled administrator, and serve.admin_email {email} is a user already (disabled, or not an administrator): add one with escalate users add EMAIL --role admin --password-stdin"
+                "there is no administrator, and serve.admin_email {email} is a user already (not an administrator): add one with escalate users add EMAIL --role admin --password-stdin"
             );
         }
         return Ok(());

@@ -416,7 +416,9 @@ impl Engine {
 
     /// What opening a case would do, with nothing written: the state it would start in and
     /// the deadlines it would start, each with its explanation (the check-your-answers page
-    /// before "Open the case"). Refused exactly as [`Engine::open`] would refuse it.
+    /// before "Open the case"). Refused as [`Engine::open`] refuses bad data, a start the
+    /// workflow does not allow and an opener the case does not involve; a linked case it
+    /// would open is not tried until the opening itself.
     pub async fn preview_open(
         &self,
         workflow: &str,

@@ -167,13 +167,16 @@ impl FromRequestParts<AppState> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
         let now = Instant::now();
-        if let Some(wait) = ip.and_then(|ip| state.failures.by_address.blocked(&ip, now)) {
-            return Err(rate_limited("from this address", wait));
-        }
+        // A valid token is let in even from an address that has failed too often: tokens are
+        // 256 random bits, so the limit only has guesses to slow down, and an address many
+        // people share (a proxy, an office) must not lock all of them out. Past the limit, a
+        // bad token is answered 429 instead of 401.
         let failed = |e: ApiError| {
-            if let Some(ip) = ip {
-                state.failures.by_address.failed(ip, now);
+            let Some(ip) = ip else { return e };
+            if let Some(wait) = state.failures.by_address.blocked(&ip, now) {
+                return rate_limited("from this address", wait);
             }
+            state.failures.by_address.failed(ip, now);
             e
         };
         let value = parts

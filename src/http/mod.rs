@@ -131,12 +131,8 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
         .requests_seen
         .observe(method.as_str(), &route, status.as_u16(), started.elapsed());
     // The path can hold a case reference, which is not child data; queries are not logged,
-    // nor a calendar feed's address, which is its credential.
-    let path = if path.starts_with("/calendar/") {
-        "/calendar/{token}.ics".to_string()
-    } else {
-        path
-    };
+    // nor anything that may be a secret.
+    let path = loggable(&path);
     tracing::info!(
         request_id = %id,
         %method,
@@ -184,6 +180,23 @@ pub struct Ready {
     pub schema_version: i64,
 }
 
+/// A request's path as it is logged: any segment that may hold a secret (a calendar feed's
+/// address is its credential; a token may be pasted anywhere) replaced by `{secret}`,
+/// wherever it comes in the path and whatever its letter case.
+fn loggable(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let lower = segment.to_ascii_lowercase();
+            if lower.contains("cal_") || lower.contains("esc_") {
+                "{secret}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// `GET /healthz`: the process is up.
 #[utoipa::path(
     get,
@@ -228,4 +241,18 @@ async fn readyz(State(state): State<AppState>) -> Result<axum::Json<Ready>, ApiE
 
 async fn not_found() -> ApiError {
     ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such resource")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::loggable;
+
+    #[test]
+    fn secrets_never_reach_the_log_wherever_they_are_in_a_path() {
+        let feed = format!("cal_{}", "ab".repeat(32));
+        assert_eq!(loggable(&format!("/calendar/{feed}.ics")), "/calendar/{secret}");
+        assert_eq!(loggable(&format!("//x/calendar/{}.ics", feed.to_uppercase())), "//x/calendar/{secret}");
+        assert_eq!(loggable("/api/v1/cases/DSP-2026-000001"), "/api/v1/cases/DSP-2026-000001");
+        assert_eq!(loggable(&format!("/esc_{}", "0".repeat(64))), "/{secret}");
+    }
 }

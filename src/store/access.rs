@@ -159,6 +159,8 @@ pub trait AccessStore: Send + Sync {
         days: u32,
         now: DateTime<Utc>,
     ) -> Result<IssuedToken, StoreError> {
+        // Callers check the range people may ask for; this keeps the sum in range whatever.
+        let days = days.min(crate::access::credentials::MAX_TOKEN_DAYS);
         let expires_at = now + chrono::TimeDelta::days(days.into());
         let token = crate::access::credentials::new_token();
         let id = self
@@ -218,10 +220,10 @@ const USER_COLUMNS: &str = "id, email, name, agency, role, created_at, disabled_
 const INSERT_USER: &str = "INSERT INTO users (email, name, agency, role, password_hash, created_at) \
      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (email) DO NOTHING RETURNING id";
 
-/// [`INSERT_USER`] only while no enabled administrator exists.
+/// [`INSERT_USER`] only while no administrator (enabled or not) exists.
 const INSERT_FIRST_ADMIN: &str = "INSERT INTO users (email, name, agency, role, password_hash, created_at) \
      SELECT $1, $2, $3, $4, $5, $6 WHERE NOT EXISTS \
-       (SELECT 1 FROM users WHERE role = 'admin' AND disabled_at IS NULL) \
+       (SELECT 1 FROM users WHERE role = 'admin') \
      ON CONFLICT (email) DO NOTHING RETURNING id";
 
 const DISABLE_USER: &str =
@@ -596,6 +598,12 @@ macro_rules! access_store {
             ) -> Result<(), StoreError> {
                 let _turn = self.write_turn().await;
                 let mut tx = self.pool.begin().await?;
+                // Holds the user's row, so that two replacements at once take turns (the
+                // second then revokes the first's feed) instead of both inserting a live one.
+                sqlx::query("UPDATE users SET id = id WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?;
                 sqlx::query(REVOKE_FEED)
                     .bind(user_id)
                     .bind(<$ts>::stamp(now))

@@ -33,7 +33,8 @@ pub trait SessionRows: Send + Sync {
     /// Adds a session; false (nothing written) when one with this id exists.
     async fn create_session(&self, id_hash: &str, row: &SessionRow) -> Result<bool, StoreError>;
 
-    /// Writes a session, adding it or replacing what it held.
+    /// Replaces what a session held; nothing when it no longer exists (signed out, expired and
+    /// purged), so that a request still in flight cannot bring it back.
     async fn save_session(&self, id_hash: &str, row: &SessionRow) -> Result<(), StoreError>;
 
     /// The session with this id, unless it expired at or before `now`.
@@ -52,8 +53,9 @@ pub trait SessionRows: Send + Sync {
 
 const CREATE: &str = "INSERT INTO sessions (id_hash, data, expires_at) VALUES ($1, $2, $3) \
      ON CONFLICT (id_hash) DO NOTHING";
-const SAVE: &str = "INSERT INTO sessions (id_hash, data, expires_at) VALUES ($1, $2, $3) \
-     ON CONFLICT (id_hash) DO UPDATE SET data = excluded.data, expires_at = excluded.expires_at";
+/// Only a session that exists: one deleted meanwhile (signed out, purged) stays deleted, even
+/// when a request that loaded it before finishes after.
+const SAVE: &str = "UPDATE sessions SET data = $2, expires_at = $3 WHERE id_hash = $1";
 const LOAD: &str = "SELECT data, expires_at FROM sessions WHERE id_hash = $1 AND expires_at > $2";
 const DELETE: &str = "DELETE FROM sessions WHERE id_hash = $1";
 const PURGE: &str = "DELETE FROM sessions WHERE expires_at <= $1";

@@ -5,14 +5,14 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};
 use serde::Serialize;
 use tower_sessions::Session;
 
-use super::layout;
+use super::signed_in_layout;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ClientIp};
 use crate::http::lists::{CaseItem, CasesQuery, case_list};
@@ -120,12 +120,9 @@ pub async fn my_cases(
     session: Session,
     query: Result<Query<CasesQuery>, QueryRejection>,
 ) -> Response {
-    let layout = match layout(&state, &session, "/").await {
-        Ok(l) => l,
+    let (layout, user) = match signed_in_layout(&state, &session, "/").await {
+        Ok(both) => both,
         Err(page) => return page,
-    };
-    let Some(user) = layout.user.clone() else {
-        return Redirect::to("/sign-in").into_response();
     };
     let Ok(Query(mut query)) = query else {
         return state.web.error(

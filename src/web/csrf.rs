@@ -43,12 +43,28 @@ fn same(given: &str, expected: &str) -> bool {
     given.as_bytes().ct_eq(expected.as_bytes()).into()
 }
 
-/// Whether the browser says the request came from this site: `Origin` names this host
-/// (`Host`), or, without `Origin`, `Sec-Fetch-Site` is `same-origin`. A request with
-/// neither is refused: every browser escalate supports sends one of them on a form POST.
-pub fn same_origin(headers: &HeaderMap, secure: bool) -> bool {
+/// The origin (`scheme://host[:port]`) of an absolute URL, e.g. `[mail] base_url`.
+fn origin_of(url: &str) -> &str {
+    let url = url.trim_end_matches('/');
+    match url.find("://") {
+        Some(at) => url[at + 3..]
+            .find('/')
+            .map_or(url, |end| &url[..at + 3 + end]),
+        None => url,
+    }
+}
+
+/// Whether the browser says the request came from this site: `Origin` is the service's public
+/// origin (`public`, from `[mail] base_url`: behind a proxy, `Host` may be the proxy's
+/// upstream) or names this host (`Host`); or, without `Origin`, `Sec-Fetch-Site` is
+/// `same-origin`. A request with neither is refused: every browser escalate supports sends
+/// one of them on a form POST.
+pub fn same_origin(headers: &HeaderMap, secure: bool, public: &str) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
     if let Some(origin) = text(header::ORIGIN) {
+        if origin.eq_ignore_ascii_case(origin_of(public)) {
+            return true;
+        }
         let Some(host) = text(header::HOST) else {
             return false;
         };
@@ -100,7 +116,7 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
     async fn from_request(request: Request, state: &AppState) -> Result<Self, Response> {
         let (parts, body) = request.into_parts();
         let unsafe_method = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if unsafe_method && !same_origin(&parts.headers, state.web.secure) {
+        if unsafe_method && !same_origin(&parts.headers, state.web.secure, &state.base_url) {
             return Err(refused(state, "not same-origin"));
         }
         let Some(session) = session_of(&parts) else {
@@ -134,6 +150,9 @@ mod tests {
     use super::*;
     use axum::http::HeaderValue;
 
+    /// The default `[mail] base_url`: not the host these tests send.
+    const PUBLIC: &str = "http://localhost:8080";
+
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
         let mut h = HeaderMap::new();
         for (k, v) in pairs {
@@ -147,21 +166,25 @@ mod tests {
         let host = ("host", "127.0.0.1:8080");
         assert!(same_origin(
             &headers(&[host, ("origin", "http://127.0.0.1:8080")]),
-            false
+            false,
+            PUBLIC
         ));
         assert!(!same_origin(
             &headers(&[host, ("origin", "http://127.0.0.1:8080")]),
-            true
+            true,
+            PUBLIC
         ));
         assert!(same_origin(
             &headers(&[host, ("origin", "https://127.0.0.1:8080")]),
-            true
+            true,
+            PUBLIC
         ));
         assert!(!same_origin(
             &headers(&[host, ("origin", "http://evil.example")]),
-            false
+            false,
+            PUBLIC
         ));
-        assert!(!same_origin(&headers(&[host, ("origin", "null")]), false));
+        assert!(!same_origin(&headers(&[host, ("origin", "null")]), false, PUBLIC));
         // An Origin from elsewhere is not excused by a Sec-Fetch-Site that says otherwise.
         assert!(!same_origin(
             &headers(&[
@@ -169,17 +192,35 @@ mod tests {
                 ("origin", "http://evil.example"),
                 ("sec-fetch-site", "same-origin")
             ]),
-            false
+            false,
+            PUBLIC
         ));
         assert!(same_origin(
             &headers(&[host, ("sec-fetch-site", "same-origin")]),
-            false
+            false,
+            PUBLIC
         ));
         assert!(!same_origin(
             &headers(&[host, ("sec-fetch-site", "cross-site")]),
-            false
+            false,
+            PUBLIC
         ));
-        assert!(!same_origin(&headers(&[host]), false));
+        assert!(!same_origin(&headers(&[host]), false, PUBLIC));
+        // Behind a proxy that passes its upstream as Host: the public origin is this site's.
+        let upstream = ("host", "127.0.0.1:3000");
+        let public = "https://escalate.example.org/";
+        assert!(same_origin(
+            &headers(&[upstream, ("origin", "https://escalate.example.org")]),
+            true,
+            public
+        ));
+        assert!(!same_origin(
+            &headers(&[upstream, ("origin", "https://escalate.example.org.evil")]),
+            true,
+            public
+        ));
+        assert_eq!(origin_of("https://a.example:8443/x/y"), "https://a.example:8443");
+        assert_eq!(origin_of("http://localhost:8080"), "http://localhost:8080");
     }
 
     #[test]

@@ -229,12 +229,8 @@ impl Layout {
             return Vec::new();
         };
         let role = user.role;
-        let lists = !matches!(
-            role,
-            crate::access::Role::Board | crate::access::Role::Admin
-        );
         [
-            (lists, "/", "My cases"),
+            (policy::lists_cases(role), "/", "My cases"),
             (policy::may_open(role), "/cases/new", "Open a case"),
             (policy::may_read_reports(role), "/reports", "Reports"),
             (policy::may_administer(role), "/admin", "Admin"),
@@ -300,6 +296,30 @@ pub async fn layout(
         csrf_token,
         current,
     })
+}
+
+/// [`layout`] for a page only a signed-in user sees, with the user; signed out, a 303 to the
+/// sign-in page before anything is written to the session (a visitor costs no row).
+pub async fn signed_in_layout(
+    state: &AppState,
+    session: &tower_sessions::Session,
+    current: &'static str,
+) -> Result<(Layout, crate::store::UserRecord), Response> {
+    let user = SignedIn::user(state, session)
+        .await
+        .map_err(|e| e.page(state))?
+        .ok_or_else(|| axum::response::Redirect::to("/sign-in").into_response())?;
+    let csrf_token = csrf::token(session)
+        .await
+        .map_err(|e| session::SessionFault::from(e).page(state))?;
+    Ok((
+        Layout {
+            user: Some(user.clone()),
+            csrf_token,
+            current,
+        },
+        user,
+    ))
 }
 
 /// Keeps the sessions table small: every five minutes, deletes the sessions expired by then.

@@ -144,10 +144,21 @@ pub struct SignedIn {
     pub id: i64,
     /// Their address when they signed in.
     pub email: String,
+    /// When they signed in (`None` in a session from before it was kept: such a session ends).
+    #[serde(default)]
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
 }
+
+/// The longest a sign-in lasts, however busy: a session kept alive by polling still ends.
+pub const MAX_SIGN_IN: chrono::TimeDelta = chrono::TimeDelta::hours(12);
 
 impl SignedIn {
     const KEY: &'static str = "signed_in";
+
+    /// Whether this sign-in has lasted longer than [`MAX_SIGN_IN`] at `now`.
+    fn over(&self, now: chrono::DateTime<chrono::Utc>) -> bool {
+        self.at.is_none_or(|at| now - at > MAX_SIGN_IN)
+    }
 
     /// Signs `user` in on `session`: a new session id (so that an id planted before sign-in
     /// is worth nothing) and a new CSRF token.
@@ -159,6 +170,7 @@ impl SignedIn {
                 SignedIn {
                     id: user.id,
                     email: user.email.clone(),
+                    at: Some(chrono::Utc::now()),
                 },
             )
             .await?;
@@ -167,7 +179,8 @@ impl SignedIn {
     }
 
     /// The signed-in user, read afresh: `None` signed out, and for a user disabled (or
-    /// removed) since they signed in, whose session is then ended.
+    /// removed) since they signed in, or signed in more than [`MAX_SIGN_IN`] ago, whose
+    /// session is then ended.
     pub async fn user(
         state: &AppState,
         session: &Session,
@@ -175,6 +188,11 @@ impl SignedIn {
         let Some(who) = session.get::<SignedIn>(Self::KEY).await? else {
             return Ok(None);
         };
+        if who.over(chrono::Utc::now()) {
+            tracing::info!(user_id = who.id, "a sign-in reached its 12 hours: signed out");
+            session.flush().await?;
+            return Ok(None);
+        }
         let user = state.engine.store().user(&who.email).await?;
         match user {
             Some(u) if u.id == who.id && u.disabled_at.is_none() => Ok(Some(u)),
@@ -184,5 +202,23 @@ impl SignedIn {
                 Ok(None)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sign_in_ends_after_twelve_hours_whatever_the_activity() {
+        let at: chrono::DateTime<chrono::Utc> = "2026-11-26T09:00:00Z".parse().unwrap();
+        let who = SignedIn {
+            id: 1,
+            email: "a@b.org".into(),
+            at: Some(at),
+        };
+        assert!(!who.over(at + chrono::TimeDelta::hours(12)));
+        assert!(who.over(at + chrono::TimeDelta::hours(12) + chrono::TimeDelta::seconds(1)));
+        assert!(SignedIn { at: None, ..who }.over(at));
     }
 }
