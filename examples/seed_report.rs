@@ -1,7 +1,8 @@
-//! Fills a database with disputes for measuring the monthly report (`scripts/measure-report`).
+//! Fills a database with disputes for measuring the monthly report (`scripts/measure-report`)
+//! and the API under load (`scripts/measure-api`, with `--spread`).
 //!
 //! ```text
-//! cargo run --release --example seed_report -- URL DISPUTES [SAMPLE]
+//! cargo run --release --example seed_report -- URL DISPUTES [SAMPLE] [--spread]
 //! ```
 //!
 //! Each dispute's history is decided by the shipped `dispute` workflow's own state machine
@@ -15,7 +16,11 @@
 //! report rebuild`'s code from those rows, and finally SAMPLE more disputes (default 500) are
 //! opened and moved through the real engine in October 2026, so the summary holds rows the
 //! engine wrote itself. The measuring script checks that the summary's report equals the one
-//! folded from the full event log.
+//! folded from the full event log. The lists' index of parties (`case_parties`) is written with
+//! the cases, as the engine would; the lists' order (`case_order`) is kept by the database's
+//! triggers. Without `--spread` every dispute is raised by the example's Priya Shah, with the
+//! agencies drawn from five; with it, the parties come from a partnership's spread of agencies
+//! and people ([`Parties::Spread`]).
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -82,6 +87,7 @@ struct Rows {
     cases: Vec<String>,
     events: Vec<String>,
     deadlines: Vec<String>,
+    parties: Vec<String>,
 }
 
 /// One dispute's history, simulated.
@@ -186,45 +192,14 @@ impl Sim<'_> {
 fn dispute(
     def: &Definition,
     calendar: &Calendar,
+    parties: Parties,
     rng: &mut fastrand::Rng,
     id: i64,
     number: u32,
     at: DateTime<Utc>,
 ) -> Rows {
     let until = t(UNTIL);
-    let mut data = example();
-    let pick = |rng: &mut fastrand::Rng, options: &[&str]| -> String {
-        options[rng.usize(..options.len())].to_string()
-    };
-    data["category"] = json!(pick(
-        rng,
-        &[
-            "threshold",
-            "roles_and_responsibilities",
-            "need_for_action",
-            "information_sharing",
-            "case_progress",
-            "service_provision"
-        ]
-    ));
-    data["raised_by"]["agency"] = json!(pick(
-        rng,
-        &[
-            "Riverside Primary School",
-            "riverside-health",
-            "Northshire Police",
-            "Little Steps Nursery",
-            "Riverside GP Practice"
-        ]
-    ));
-    data["respondent"]["agency"] = json!(pick(
-        rng,
-        &[
-            "Children's Social Care",
-            "riverside-health",
-            "Northshire Police"
-        ]
-    ));
+    let data = parties.data(rng);
     let actor = Actor {
         id: RAISER.into(),
         roles: def.roles.iter().map(|r| r.name.clone()).collect(),
@@ -315,6 +290,15 @@ fn dispute(
         lit(&placeholder_hash(id, sim.seq)),
         lit(&format!("{:032x}", id)),
     ));
+    // The lists' index of parties, as the engine writes it with each case it opens.
+    for p in def.parties(&sim.case.data) {
+        rows.parties.push(format!(
+            "({id}, {}, {}, {})",
+            lit(&p.role),
+            opt(p.email),
+            opt(p.agency)
+        ));
+    }
     for d in &sim.deadlines {
         let (slot_kind, slot) = match &d.slot {
             Slot::State(s) => ("state", s),
@@ -338,6 +322,145 @@ fn dispute(
 
 fn example() -> Value {
     serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap()
+}
+
+/// Who the seeded disputes name as their parties.
+#[derive(Clone, Copy, PartialEq)]
+enum Parties {
+    /// The example's raiser and respondent, with the agencies drawn from a handful (the
+    /// report's measurement: it reads agencies, never people).
+    Few,
+    /// A partnership's spread (`--spread`, for the API's lists): raisers from 40 agencies,
+    /// the directory's three (named by id or by name, as data may say) among made-up ones,
+    /// respondents mostly children's social care and the police; 25 people at each agency.
+    /// Riverside Community Health is a party to about 4.5% of the disputes.
+    Spread,
+}
+
+/// Agencies that raise disputes: the directory's three, then made-up ones.
+const RAISING: [&str; 40] = [
+    "Riverside Primary School",
+    "Children's Social Care",
+    "Riverside Community Health",
+    "Northshire Police",
+    "Little Steps Nursery",
+    "Riverside GP Practice",
+    "Hillside Academy",
+    "St Anne's Primary School",
+    "Northshire College",
+    "Meadowbank High School",
+    "Oakfield Infant School",
+    "Brookside Junior School",
+    "Kingsway Academy",
+    "Riverside Youth Service",
+    "Northshire Early Help",
+    "Northshire Housing Options",
+    "Riverside Midwifery Service",
+    "Northshire Adult Mental Health",
+    "Child and Adolescent Mental Health Service",
+    "Riverside Emergency Department",
+    "Northshire Probation Service",
+    "Youth Justice Service",
+    "Northshire Drug and Alcohol Service",
+    "Riverside Women's Aid",
+    "Harbour Children's Centre",
+    "Willow Tree Nursery",
+    "Elmfield Special School",
+    "Riverside Pupil Referral Unit",
+    "Northshire Ambulance Service",
+    "Riverside Dental Practice",
+    "Castle Street Surgery",
+    "Parkview Health Centre",
+    "Northshire Fostering Service",
+    "Riverside Leaving Care Team",
+    "Northshire Education Welfare",
+    "Riverside Sports Club",
+    "St Mark's Church Youth Group",
+    "Northshire Fire and Rescue",
+    "Greenway Secondary School",
+    "Ashdown Primary School",
+];
+/// What each of the directory's agencies may also be called in data: its id.
+const DIRECTORY_IDS: [(&str, &str); 3] = [
+    ("Riverside Primary School", "riverside-primary"),
+    ("Children's Social Care", "childrens-social-care"),
+    ("Riverside Community Health", "riverside-health"),
+];
+const FIRST_NAMES: [&str; 5] = ["Priya", "Tom", "Aisha", "Gareth", "Maria"];
+const LAST_NAMES: [&str; 5] = ["Shah", "Hughes", "Khan", "Evans", "Nowak"];
+
+impl Parties {
+    /// Opening data for one dispute.
+    fn data(self, rng: &mut fastrand::Rng) -> Value {
+        let mut data = example();
+        let pick = |rng: &mut fastrand::Rng, options: &[&str]| -> String {
+            options[rng.usize(..options.len())].to_string()
+        };
+        data["category"] = json!(pick(
+            rng,
+            &[
+                "threshold",
+                "roles_and_responsibilities",
+                "need_for_action",
+                "information_sharing",
+                "case_progress",
+                "service_provision"
+            ]
+        ));
+        if self == Parties::Few {
+            data["raised_by"]["agency"] = json!(pick(
+                rng,
+                &[
+                    "Riverside Primary School",
+                    "riverside-health",
+                    "Northshire Police",
+                    "Little Steps Nursery",
+                    "Riverside GP Practice"
+                ]
+            ));
+            data["respondent"]["agency"] = json!(pick(
+                rng,
+                &[
+                    "Children's Social Care",
+                    "riverside-health",
+                    "Northshire Police"
+                ]
+            ));
+            return data;
+        }
+        let raiser = RAISING[rng.usize(..RAISING.len())];
+        let respondent = loop {
+            let r = match rng.u8(..100) {
+                0..=39 => "Children's Social Care",
+                40..=59 => "Northshire Police",
+                60..=61 => "Riverside Community Health",
+                _ => RAISING[rng.usize(3..RAISING.len())],
+            };
+            if r != raiser {
+                break r;
+            }
+        };
+        for (path, agency) in [("raised_by", raiser), ("respondent", respondent)] {
+            let first = FIRST_NAMES[rng.usize(..FIRST_NAMES.len())];
+            let last = LAST_NAMES[rng.usize(..LAST_NAMES.len())];
+            let domain: String = agency
+                .to_lowercase()
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .collect();
+            let named = DIRECTORY_IDS
+                .iter()
+                .find(|(name, _)| *name == agency)
+                .map_or(agency, |(name, id)| if rng.bool() { id } else { name });
+            data[path] = json!({
+                "name": format!("{first} {last}"),
+                "email": format!("{}.{}@{domain}.example.org", first.to_lowercase(), last.to_lowercase()),
+                "agency": named,
+            });
+        }
+        data["child"]["reference"] = json!(format!("LCS-{:06}", rng.u32(..1_000_000)));
+        data
+    }
 }
 
 /// `INSERT INTO table (columns) VALUES` each chunk of `values`, in `tx`.
@@ -369,6 +492,7 @@ const EVENTS: &str = "events (case_id, seq, at, recorded_at, actor, event, from_
      fields, reason, prev_hash, hash, hash_version, data_digest)";
 const DEADLINES: &str = "deadlines (case_id, slot_kind, slot, kind, due_at, status, explanation, \
      data_version, started_at, ended_at)";
+const PARTIES: &str = "case_parties (case_id, role, email, agency)";
 
 async fn write<DB: sqlx::Database>(pool: &sqlx::Pool<DB>, rows: &Rows)
 where
@@ -378,6 +502,7 @@ where
     insert(&mut tx, CASES, &rows.cases).await;
     insert(&mut tx, EVENTS, &rows.events).await;
     insert(&mut tx, DEADLINES, &rows.deadlines).await;
+    insert(&mut tx, PARTIES, &rows.parties).await;
     tx.commit().await.unwrap();
 }
 
@@ -422,12 +547,19 @@ async fn engine_sample(url: &str, n: usize, rng: &mut fastrand::Rng) {
 
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
+    let mut args: Vec<String> = std::env::args().collect();
+    let parties = match args.iter().position(|a| a == "--spread") {
+        Some(i) => {
+            args.remove(i);
+            Parties::Spread
+        }
+        None => Parties::Few,
+    };
     let (Some(url), Some(n)) = (
         args.get(1),
         args.get(2).and_then(|n| n.parse::<usize>().ok()),
     ) else {
-        eprintln!("usage: seed_report URL DISPUTES [SAMPLE]");
+        eprintln!("usage: seed_report URL DISPUTES [SAMPLE] [--spread]");
         std::process::exit(2);
     };
     let sample: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(500);
@@ -478,10 +610,11 @@ async fn main() {
             let year = at.with_timezone(&London).year();
             let number = numbers.entry(year).or_default();
             *number += 1;
-            let one = dispute(&def, &calendar, &mut rng, id, *number, *at);
+            let one = dispute(&def, &calendar, parties, &mut rng, id, *number, *at);
             rows.cases.extend(one.cases);
             rows.events.extend(one.events);
             rows.deadlines.extend(one.deadlines);
+            rows.parties.extend(one.parties);
         }
         events += rows.events.len();
         deadlines += rows.deadlines.len();

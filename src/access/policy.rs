@@ -179,6 +179,7 @@ pub fn case_scope(
         .and_then(|a| directory.agency(a))
         .into_iter()
         .collect();
+    let own = keys(&own);
     let mut contacts = Vec::new();
     for def in workflows {
         for r in &def.roles {
@@ -207,18 +208,24 @@ pub fn case_scope(
                 });
                 continue;
             }
+            let agencies = keys(&held);
+            // A contact of their own agency (the usual case) sees no case that its own people
+            // do not: any party of the agency already lets them.
+            if agencies.iter().all(|a| own.contains(a)) {
+                continue;
+            }
             for party in of {
                 contacts.push(ContactScope {
                     workflow: def.id.clone(),
                     role: Some(party.clone()),
-                    agencies: keys(&held),
+                    agencies: agencies.clone(),
                 });
             }
         }
     }
     Some(CaseScope::Related {
         email: email.trim().to_lowercase(),
-        agencies: keys(&own),
+        agencies: own,
         contacts,
     })
 }

@@ -75,8 +75,22 @@ where
     q.push(")");
 }
 
-/// Pushes ` AND (the case `c` is in `scope`)`.
-fn push_scope<DB>(q: &mut QueryBuilder<DB>, scope: &CaseScope)
+/// Pushes ` AND id IN (the cases of `scope`)`, `id` naming the case id of the row.
+fn push_scope<DB>(q: &mut QueryBuilder<DB>, id: &str, scope: &CaseScope)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    if let CaseScope::Related { .. } = scope {
+        q.push(" AND ").push(id).push(" IN (");
+        push_scope_set(q, scope);
+        q.push(")");
+    }
+}
+
+/// Pushes a query of the ids (`case_id`) of the cases of a [`CaseScope::Related`], once each
+/// or more; nothing for [`CaseScope::All`].
+fn push_scope_set<DB>(q: &mut QueryBuilder<DB>, scope: &CaseScope)
 where
     DB: sqlx::Database,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
@@ -89,32 +103,38 @@ where
     else {
         return;
     };
-    // Each term is a set of case ids an index finds, so that a person who sees few cases
-    // costs few rows, whatever the whole list holds.
-    q.push(" AND (c.id IN (SELECT case_id FROM case_parties WHERE email = ")
+    // A union of sets of case ids, each found by an index, so that a person who sees few
+    // cases costs few rows, whatever the whole list holds: PostgreSQL makes one IN of it a
+    // semi-join driven by the set, where an OR of INs was a filter on every case.
+    q.push("SELECT case_id FROM case_parties WHERE email = ")
         .push_bind(email.clone());
     if !agencies.is_empty() {
         q.push(" OR agency IN ");
         push_list(q, agencies);
     }
-    q.push(")");
     for contact in contacts {
-        q.push(" OR (c.workflow = ")
-            .push_bind(contact.workflow.clone());
-        if let Some(role) = &contact.role {
-            if contact.agencies.is_empty() {
-                q.push(" AND 1 = 0");
-            } else {
-                q.push(" AND c.id IN (SELECT case_id FROM case_parties WHERE role = ")
-                    .push_bind(role.clone())
-                    .push(" AND agency IN ");
+        match &contact.role {
+            None => {
+                q.push(" UNION ALL SELECT id FROM cases WHERE workflow = ")
+                    .push_bind(contact.workflow.clone());
+            }
+            Some(_) if contact.agencies.is_empty() => {}
+            Some(role) => {
+                // CROSS JOIN: SQLite keeps this order (the parties by their index, then each
+                // case by its id); without statistics it would walk every case of the
+                // workflow instead. PostgreSQL plans it as any join.
+                q.push(
+                    " UNION ALL SELECT p.case_id FROM case_parties p CROSS JOIN cases w \
+                     WHERE w.id = p.case_id AND w.workflow = ",
+                )
+                .push_bind(contact.workflow.clone())
+                .push(" AND p.role = ")
+                .push_bind(role.clone())
+                .push(" AND p.agency IN ");
                 push_list(q, &contact.agencies);
-                q.push(")");
             }
         }
-        q.push(")");
     }
-    q.push(")");
 }
 
 /// Whether `deadline` of a case now in `state` (`None` when closed) is overdue at `at`: a
@@ -142,7 +162,16 @@ where
         .push(") OR (d.status = 'fired' AND d.slot_kind = 'state' AND d.slot = c.state))");
 }
 
-/// The WHERE clause of a case list (on `cases c`).
+/// Whether a case list's WHERE clause reads the case row (`cases c`), not only its id.
+fn reads_case(query: &CaseQuery) -> bool {
+    query.workflow.is_some()
+        || query.state.is_some()
+        || query.overdue_at.is_some()
+        || query.text.is_some()
+}
+
+/// The WHERE clause of a case list, on `case_order o`, joined to `cases c` when
+/// [`reads_case`].
 fn push_case_filter<DB, T>(
     q: &mut QueryBuilder<DB>,
     query: &CaseQuery,
@@ -176,7 +205,7 @@ fn push_case_filter<DB, T>(
             .push_bind(pattern)
             .push(" ESCAPE '\\'))");
     }
-    push_scope(q, &query.scope);
+    push_scope(q, "o.case_id", &query.scope);
 }
 
 /// The WHERE clause of a deadline list (on `deadlines d JOIN cases c`).
@@ -199,7 +228,7 @@ fn push_deadline_filter<DB, T>(
     if let Some(before) = query.due_before {
         q.push(" AND d.due_at < ").push_bind(ts(before));
     }
-    push_scope(q, &query.scope);
+    push_scope(q, "c.id", &query.scope);
 }
 
 /// Runs the page query and the count query `build` makes (it is called with `true` for the
@@ -241,14 +270,29 @@ where
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
 {
     page(pool, |count| {
+        // Filtered only by who may see: counted from the set of their cases alone (it holds
+        // ids of cases only, as cases are never deleted).
+        if count && !reads_case(query) && query.scope != CaseScope::All {
+            let mut q = QueryBuilder::new("SELECT COUNT(DISTINCT s.case_id) FROM (");
+            push_scope_set(&mut q, &query.scope);
+            q.push(") s");
+            return q;
+        }
+        // Every case has its row in case_order (a trigger writes it with the case), whose rows
+        // are a tenth the size: a list filtered only by who may see reads no case row until
+        // the page's own.
         let mut q = QueryBuilder::new(if count {
-            "SELECT COUNT(*) FROM cases c"
+            "SELECT COUNT(*) FROM case_order o"
         } else {
-            "SELECT c.id FROM cases c JOIN case_order o ON o.case_id = c.id"
+            "SELECT o.case_id FROM case_order o"
         });
+        if reads_case(query) {
+            q.push(" JOIN cases c ON c.id = o.case_id");
+        }
         push_case_filter(&mut q, query, &ts);
         if !count {
-            q.push(" ORDER BY o.next_due, c.id LIMIT ")
+            // By the index's own columns, so a later page is a walk along it, not a sort.
+            q.push(" ORDER BY o.next_due, o.case_id LIMIT ")
                 .push_bind(query.limit)
                 .push(" OFFSET ")
                 .push_bind(query.offset);
