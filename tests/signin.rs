@@ -383,7 +383,10 @@ async fn the_first_start_adds_an_administrator_and_prints_how_to_sign_in_once() 
             let start = Served::start(env);
             assert_eq!(start.printed(), "");
             let (_, logged) = start.stop();
-            assert!(logged.contains("every administrator is disabled"), "{logged}");
+            assert!(
+                logged.contains("every administrator is disabled"),
+                "{logged}"
+            );
         }
         let enabled: Vec<Value> = admins(&env)
             .into_iter()

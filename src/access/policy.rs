@@ -335,7 +335,13 @@ mod tests {
                 contacts: Vec::new(),
             })
         );
-        let scope = case_scope(Role::Practitioner, "me@x.org", Some("police"), &[], &directory);
+        let scope = case_scope(
+            Role::Practitioner,
+            "me@x.org",
+            Some("police"),
+            &[],
+            &directory,
+        );
         let Some(CaseScope::Related { agencies, .. }) = scope else {
             panic!("{scope:?}")
         };
@@ -345,7 +351,10 @@ mod tests {
             agencies: vec![agency("ecole", "École Sainte-Anne")],
         };
         assert!(directory.agency("ÉCOLE SAINTE-ANNE").is_some());
-        assert_eq!(case_scope(Role::Board, "b@x.org", None, &[], &directory), None);
+        assert_eq!(
+            case_scope(Role::Board, "b@x.org", None, &[], &directory),
+            None
+        );
         assert_eq!(
             case_scope(Role::Partnership, "p@x.org", None, &[], &directory),
             Some(CaseScope::All)

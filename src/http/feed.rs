@@ -4,7 +4,6 @@
 //! The feed holds what `GET /api/v1/deadlines` would show its owner, recorded in the access
 //! log as `calendar`; the events name the case and the stage, never the child.
 
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};

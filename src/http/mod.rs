@@ -250,9 +250,18 @@ mod tests {
     #[test]
     fn secrets_never_reach_the_log_wherever_they_are_in_a_path() {
         let feed = format!("cal_{}", "ab".repeat(32));
-        assert_eq!(loggable(&format!("/calendar/{feed}.ics")), "/calendar/{secret}");
-        assert_eq!(loggable(&format!("//x/calendar/{}.ics", feed.to_uppercase())), "//x/calendar/{secret}");
-        assert_eq!(loggable("/api/v1/cases/DSP-2026-000001"), "/api/v1/cases/DSP-2026-000001");
+        assert_eq!(
+            loggable(&format!("/calendar/{feed}.ics")),
+            "/calendar/{secret}"
+        );
+        assert_eq!(
+            loggable(&format!("//x/calendar/{}.ics", feed.to_uppercase())),
+            "//x/calendar/{secret}"
+        );
+        assert_eq!(
+            loggable("/api/v1/cases/DSP-2026-000001"),
+            "/api/v1/cases/DSP-2026-000001"
+        );
         assert_eq!(loggable(&format!("/esc_{}", "0".repeat(64))), "/{secret}");
     }
 }

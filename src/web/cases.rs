@@ -5,7 +5,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};

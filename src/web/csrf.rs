@@ -184,7 +184,11 @@ mod tests {
             false,
             PUBLIC
         ));
-        assert!(!same_origin(&headers(&[host, ("origin", "null")]), false, PUBLIC));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "null")]),
+            false,
+            PUBLIC
+        ));
         // An Origin from elsewhere is not excused by a Sec-Fetch-Site that says otherwise.
         assert!(!same_origin(
             &headers(&[
@@ -219,7 +223,10 @@ mod tests {
             true,
             public
         ));
-        assert_eq!(origin_of("https://a.example:8443/x/y"), "https://a.example:8443");
+        assert_eq!(
+            origin_of("https://a.example:8443/x/y"),
+            "https://a.example:8443"
+        );
         assert_eq!(origin_of("http://localhost:8080"), "http://localhost:8080");
     }
 

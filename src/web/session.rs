@@ -189,7 +189,10 @@ impl SignedIn {
             return Ok(None);
         };
         if who.over(chrono::Utc::now()) {
-            tracing::info!(user_id = who.id, "a sign-in reached its 12 hours: signed out");
+            tracing::info!(
+                user_id = who.id,
+                "a sign-in reached its 12 hours: signed out"
+            );
             session.flush().await?;
             return Ok(None);
         }
