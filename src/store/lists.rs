@@ -335,6 +335,59 @@ where
     .await
 }
 
+/// Whether `case_parties` still lacks the cases opened before it existed (migration 0012).
+pub(crate) async fn parties_pending<DB>(pool: &sqlx::Pool<DB>) -> Result<bool, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    (String,): for<'r> sqlx::FromRow<'r, DB::Row>,
+{
+    let row: Option<(String,)> = sqlx::query_as("SELECT reason FROM party_reindex LIMIT 1")
+        .fetch_optional(pool)
+        .await?;
+    Ok(row.is_some())
+}
+
+/// Keeps the parties of cases opened before `case_parties` existed, in one transaction (a
+/// case's kept already stay as they are); with `done`, the reindex is over.
+pub(crate) async fn add_parties<DB>(
+    pool: &sqlx::Pool<DB>,
+    parties: &[(i64, Vec<Party>)],
+    done: bool,
+) -> Result<(), StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let mut tx = pool.begin().await?;
+    for (case_id, list) in parties {
+        for p in list {
+            sqlx::query(
+                "INSERT INTO case_parties (case_id, role, email, agency) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT DO NOTHING",
+            )
+            .bind(*case_id)
+            .bind(p.role.clone())
+            .bind(p.email.clone())
+            .bind(p.agency.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    if done {
+        sqlx::query("DELETE FROM party_reindex")
+            .execute(&mut *tx)
+            .await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::contains_pattern;

@@ -1375,10 +1375,7 @@ impl Store for SqliteStore {
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {
-        let row: Option<(String,)> = sqlx::query_as("SELECT reason FROM party_reindex LIMIT 1")
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.is_some())
+        lists::parties_pending(&self.pool).await
     }
 
     async fn add_parties(
@@ -1386,25 +1383,7 @@ impl Store for SqliteStore {
         parties: &[(i64, Vec<Party>)],
         done: bool,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        for (case_id, list) in parties {
-            for p in list {
-                sqlx::query("INSERT OR IGNORE INTO case_parties (case_id, role, email, agency) VALUES (?, ?, ?, ?)")
-                    .bind(case_id)
-                    .bind(&p.role)
-                    .bind(&p.email)
-                    .bind(&p.agency)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-        }
-        if done {
-            sqlx::query("DELETE FROM party_reindex")
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        lists::add_parties(&self.pool, parties, done).await
     }
 
     async fn max_case_id(&self) -> Result<i64, StoreError> {
