@@ -89,6 +89,12 @@ async fn all_pages(url: &str, key: &str, token: &str, per_page: usize) -> (Vec<V
     (items, total.unwrap())
 }
 
+/// Every case of `GET /api/v1/cases?QUERY` for `token`, 50 a page.
+async fn cases(base: &str, token: &str, query: &str) -> Vec<Value> {
+    let url = format!("{base}/api/v1/cases?{query}");
+    all_pages(&url, "cases", token, 50).await.0
+}
+
 fn references(items: &[Value]) -> BTreeSet<String> {
     items
         .iter()
@@ -286,28 +292,16 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
 
         let partnership = tokens.last().unwrap();
         // Filters narrow the partnership's whole list.
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?workflow=dispute"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, "workflow=dispute").await;
         assert_eq!(
             references(&items),
             [&d1, &d2, &d3, &d4, &d5].into_iter().cloned().collect()
         );
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?overdue=true"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, "overdue=true").await;
         assert!(references(&items).contains(&d2), "{items:?}");
         assert!(!references(&items).contains(&d1));
         assert!(items.iter().all(|c| c["overdue"] == true));
-        let (all, _) = all_pages(&format!("{base}/api/v1/cases?"), "cases", partnership, 50).await;
+        let all = cases(&base, partnership, "").await;
         let overdue: BTreeSet<String> = references(
             &all.iter()
                 .filter(|c| c["overdue"] == true)
@@ -316,48 +310,18 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
         );
         assert_eq!(references(&items), overdue);
         let state = all[0]["state"].as_str().unwrap().to_string();
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?state={state}"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, &format!("state={state}")).await;
         assert!(!items.is_empty() && items.iter().all(|c| c["state"] == state.as_str()));
         // Search by part of a reference, a party's address or agency; LIKE's wildcards are text.
         let tail = &d3[d3.len() - 6..];
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?q={tail}"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, &format!("q={tail}")).await;
         assert_eq!(references(&items), [d3.clone()].into());
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?q=ELSEWHERE"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, "q=ELSEWHERE").await;
         assert_eq!(references(&items), [d3.clone()].into());
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?q=%25"),
-            "cases",
-            partnership,
-            50,
-        )
-        .await;
+        let items = cases(&base, partnership, "q=%25").await;
         assert!(items.is_empty(), "{items:?}");
         // A search never widens a list: the school's lead finds nothing of health's case.
-        let (items, _) = all_pages(
-            &format!("{base}/api/v1/cases?q=health"),
-            "cases",
-            &tokens[2],
-            50,
-        )
-        .await;
+        let items = cases(&base, &tokens[2], "q=health").await;
         assert!(items.is_empty());
         // Deadlines due before a time, and overdue ones.
         let (soon, _) = all_pages(
@@ -447,7 +411,7 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
         assert_eq!(body["cases"], json!([]));
         assert_eq!(body["total"], 7);
         // The closed case has no deadline: it comes last.
-        let (all, _) = all_pages(&format!("{base}/api/v1/cases?"), "cases", partnership, 50).await;
+        let all = cases(&base, partnership, "").await;
         assert_eq!(all.last().unwrap()["reference"], d5.as_str());
         assert!(all.last().unwrap()["next_deadline"].is_null());
         let moved = all.iter().find(|c| c["reference"] == d4.as_str()).unwrap();
