@@ -171,17 +171,29 @@ pub async fn read(
     Path(path): Path<ReferencePath>,
     Query(query): Query<ReadQuery>,
 ) -> Result<Response, ApiError> {
-    let reference = reference(&path.reference)?;
+    let view = case_view(&state, &caller, &path.reference, query.reason.as_deref()).await?;
+    Ok(answer(view))
+}
+
+/// The case `reference` as `caller` may read it, the read logged (with an administrator's
+/// `reason`, which they must give): shared by the API's and the web UI's case pages.
+pub async fn case_view(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    reason: Option<&str>,
+) -> Result<CaseView, ApiError> {
+    let reference = self::reference(reference)?;
     let access = Access {
-        state: &state,
-        caller: &caller,
+        state,
+        caller,
         reference: reference.as_str(),
         action: "read".into(),
     };
     // An administrator says why before anything is looked up, so that without a reason a
     // case that exists and one that does not are answered alike.
     let reason = if policy::reason_required(caller.user.role, CaseAction::Read) {
-        let given = query.reason.as_deref().map(str::trim).unwrap_or_default();
+        let given = reason.map(str::trim).unwrap_or_default();
         if given.is_empty() || text::single_line(given, MAX_REASON).is_err() {
             access.log(StatusCode::FORBIDDEN, None).await?;
             return Err(ApiError::forbidden(format!(
@@ -195,7 +207,7 @@ pub async fn read(
     access.case(CaseAction::Read).await?;
     let view = state.engine.show(reference.as_str()).await?;
     access.log(StatusCode::OK, reason).await?;
-    Ok(answer(view))
+    Ok(view)
 }
 
 /// What `GET /api/v1/cases/{reference}/events/allowed` answers.
@@ -234,10 +246,25 @@ pub async fn allowed(
     caller: Caller,
     Path(path): Path<ReferencePath>,
 ) -> Result<Response, ApiError> {
-    let reference = reference(&path.reference)?;
+    let (allowed, seq) = allowed_events(&state, &caller, &path.reference).await?;
+    let mut headers = HeaderMap::new();
+    if let Ok(tag) = HeaderValue::from_str(&format!("\"{seq}\"")) {
+        headers.insert(header::ETAG, tag);
+    }
+    Ok((StatusCode::OK, headers, Json(allowed)).into_response())
+}
+
+/// The events `caller` may take on case `reference` now, with the case's version (its
+/// sequence number), the read logged: shared by the API and the web UI's buttons.
+pub async fn allowed_events(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+) -> Result<(AllowedEvents, i64), ApiError> {
+    let reference = self::reference(reference)?;
     let access = Access {
-        state: &state,
-        caller: &caller,
+        state,
+        caller,
         reference: reference.as_str(),
         action: "read:allowed".into(),
     };
@@ -277,21 +304,15 @@ pub async fn allowed(
             .unwrap_or_default()
     };
     access.log(StatusCode::OK, None).await?;
-    let mut headers = HeaderMap::new();
-    if let Ok(tag) = HeaderValue::from_str(&format!("\"{}\"", case.seq)) {
-        headers.insert(header::ETAG, tag);
-    }
     Ok((
-        StatusCode::OK,
-        headers,
-        Json(AllowedEvents {
+        AllowedEvents {
             reference: case.reference,
             state: case.state,
             roles,
             events,
-        }),
-    )
-        .into_response())
+        },
+        case.seq,
+    ))
 }
 
 /// Body of `POST /api/v1/cases/{reference}/events`.
@@ -389,14 +410,19 @@ fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>, ApiError> {
     let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
-    let bytes = value.as_bytes();
+    parse_key(value.as_bytes()).map(Some)
+}
+
+/// An idempotency key as given (a header, or a web form's hidden field): 1 to 200 visible
+/// ASCII characters.
+pub fn parse_key(bytes: &[u8]) -> Result<String, ApiError> {
     if bytes.is_empty() || bytes.len() > MAX_KEY || !bytes.iter().all(|b| (0x21..=0x7e).contains(b))
     {
         return Err(ApiError::bad_request(format!(
             "Idempotency-Key must be 1 to {MAX_KEY} visible ASCII characters, e.g. a UUID"
         )));
     }
-    Ok(Some(String::from_utf8_lossy(bytes).into_owned()))
+    Ok(String::from_utf8_lossy(bytes).into_owned())
 }
 
 /// What identifies a request beyond its key: the case, the event and its fields.
@@ -419,7 +445,7 @@ async fn replay(
     access: &Access<'_>,
     claim: &IdempotencyKey,
     done: Recalled,
-) -> Result<Response, ApiError> {
+) -> Result<EventOutcome, ApiError> {
     if done.fingerprint != claim.fingerprint {
         let e = ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -431,17 +457,11 @@ async fn replay(
     }
     access.log(StatusCode::OK, None).await?;
     let view = access.state.engine.show(&done.reference).await?;
-    let mut response = answer(view);
-    response.headers_mut().insert(
-        axum::http::HeaderName::from_static("idempotent-replayed"),
-        HeaderValue::from_static("true"),
-    );
-    if let Ok(v) = HeaderValue::from_str(&done.seq.to_string()) {
-        response
-            .headers_mut()
-            .insert(axum::http::HeaderName::from_static("recorded-version"), v);
-    }
-    Ok(response)
+    Ok(EventOutcome {
+        reference: done.reference,
+        view: Some(view),
+        replayed: Some(done.seq),
+    })
 }
 
 /// A body that is not the JSON asked for: 400, or the status that says why (413 too large,
@@ -544,8 +564,59 @@ pub async fn act(
     body: Result<Json<EventRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
-    let reference = reference(&path.reference)?;
     let expected = if_match(&headers)?;
+    let key = idempotency_key(&headers)?;
+    let outcome = record_event(&state, &caller, &path.reference, expected, &request, key).await?;
+    let mut response = match outcome.view {
+        Some(view) => answer(view),
+        None => (
+            StatusCode::OK,
+            Json(RecordedOnly {
+                reference: outcome.reference,
+                recorded: true,
+            }),
+        )
+            .into_response(),
+    };
+    if let Some(seq) = outcome.replayed {
+        response.headers_mut().insert(
+            axum::http::HeaderName::from_static("idempotent-replayed"),
+            HeaderValue::from_static("true"),
+        );
+        if let Ok(v) = HeaderValue::from_str(&seq.to_string()) {
+            response
+                .headers_mut()
+                .insert(axum::http::HeaderName::from_static("recorded-version"), v);
+        }
+    }
+    Ok(response)
+}
+
+/// What recording an event through [`record_event`] came to.
+#[derive(Debug)]
+pub struct EventOutcome {
+    /// The case.
+    pub reference: String,
+    /// The case as it is now; none when it was recorded but could not be read back (the
+    /// database went away in between): it must not be sent again.
+    pub view: Option<CaseView>,
+    /// When the idempotency key was used before: the version that request recorded, and
+    /// nothing was recorded now.
+    pub replayed: Option<i64>,
+}
+
+/// Records `request` on case `reference` as `caller` (never anyone the request names), only if
+/// the case is still at version `expected` (else 409, nothing written), once per idempotency
+/// `key`; every attempt logged. Shared by the API and the web UI's event forms.
+pub async fn record_event(
+    state: &AppState,
+    caller: &Caller,
+    reference: &str,
+    expected: Option<i64>,
+    request: &EventRequest,
+    key: Option<String>,
+) -> Result<EventOutcome, ApiError> {
+    let reference = self::reference(reference)?;
     if request.event.is_empty()
         || request.event.chars().count() > MAX_EVENT
         || !request
@@ -557,10 +628,10 @@ pub async fn act(
             "event must be a workflow event's name (letters, digits and _, at most {MAX_EVENT})"
         )));
     }
-    let fields = event_fields(&request)?;
+    let fields = event_fields(request)?;
     let access = Access {
-        state: &state,
-        caller: &caller,
+        state,
+        caller,
         reference: reference.as_str(),
         action: format!("act:{}", request.event),
     };
@@ -572,7 +643,7 @@ pub async fn act(
     access.case(CaseAction::Act).await?;
     let by = UserEmail::parse(&caller.user.email)
         .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
-    let claim = idempotency_key(&headers)?.map(|key| IdempotencyKey {
+    let claim = key.map(|key| IdempotencyKey {
         user_id: caller.user.id,
         key,
         fingerprint: fingerprint(&reference, &request.event, &fields),
@@ -620,20 +691,18 @@ pub async fn act(
     if let Err(e) = access.log(StatusCode::OK, None).await {
         tracing::error!(reference = %reference, "an event was recorded but not its access: {}", e.message);
     }
-    match state.engine.show(reference.as_str()).await {
-        Ok(view) => Ok(answer(view)),
+    let view = match state.engine.show(reference.as_str()).await {
+        Ok(view) => Some(view),
         Err(e) => {
             tracing::error!(reference = %reference, "an event was recorded but the case could not be read back: {e}");
-            Ok((
-                StatusCode::OK,
-                Json(RecordedOnly {
-                    reference: reference.as_str().to_string(),
-                    recorded: true,
-                }),
-            )
-                .into_response())
+            None
         }
-    }
+    };
+    Ok(EventOutcome {
+        reference: reference.as_str().to_string(),
+        view,
+        replayed: None,
+    })
 }
 
 /// Body of `POST /api/v1/cases`.
@@ -704,8 +773,22 @@ pub async fn open(
     body: Result<Json<OpenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
-    let (fields, by) = opening(&caller, &request)?;
-    let claim = idempotency_key(&headers)?.map(|key| {
+    let key = idempotency_key(&headers)?;
+    let (view, replayed) = open_case(&state, &caller, &request, key).await?;
+    Ok(created(view, replayed))
+}
+
+/// Opens a case as `caller`, once per idempotency `key`, the opening logged: the case, and
+/// whether the key had opened it before (nothing opened now). Shared by the API and the web
+/// UI's form.
+pub async fn open_case(
+    state: &AppState,
+    caller: &Caller,
+    request: &OpenRequest,
+    key: Option<String>,
+) -> Result<(CaseView, bool), ApiError> {
+    let (fields, by) = opening(caller, request)?;
+    let claim = key.map(|key| {
         let canonical = serde_json::json!([
             "open",
             request.workflow,
@@ -724,7 +807,7 @@ pub async fn open(
     if let Some(claim) = &claim
         && let Some(done) = engine.store().recall(claim.user_id, &claim.key).await?
     {
-        return reopened(&state, &caller, claim, done).await;
+        return reopened(state, caller, claim, done).await;
     }
     let opened = engine
         .open_keyed(
@@ -746,7 +829,7 @@ pub async fn open(
                 .recall(claim.user_id, &claim.key)
                 .await?
                 .ok_or_else(|| ApiError::from(StoreError::Duplicate(claim.key.clone())))?;
-            return reopened(&state, &caller, claim, done).await;
+            return reopened(state, caller, claim, done).await;
         }
         // Not someone this case names or whose agency it involves: not theirs to open.
         Err(e @ EngineError::NotInvolved { .. }) => {
@@ -755,15 +838,15 @@ pub async fn open(
         Err(e) => return Err(e.into()),
     };
     let access = Access {
-        state: &state,
-        caller: &caller,
+        state,
+        caller,
         reference: &case.reference,
         action: "open".into(),
     };
     if let Err(e) = access.log(StatusCode::CREATED, None).await {
         tracing::error!(reference = %case.reference, "a case was opened but not its access: {}", e.message);
     }
-    created(&state, &case.reference, false).await
+    Ok((engine.show(&case.reference).await?, false))
 }
 
 /// Who opens a case, and with what opening fields, when their role may open one and the
@@ -808,8 +891,18 @@ pub async fn preview(
     body: Result<Json<OpenRequest>, JsonRejection>,
 ) -> Result<Response, ApiError> {
     let Json(request) = body.map_err(rejected)?;
-    let (fields, by) = opening(&caller, &request)?;
-    let preview = state
+    Ok(Json(preview_case(&state, &caller, request).await?).into_response())
+}
+
+/// What opening `request` as `caller` would do now, with nothing written; refused as the
+/// opening would be. Shared by the API and the web UI's check-your-answers page.
+pub async fn preview_case(
+    state: &AppState,
+    caller: &Caller,
+    request: OpenRequest,
+) -> Result<OpenPreview, ApiError> {
+    let (fields, by) = opening(caller, &request)?;
+    state
         .engine
         .preview_open(
             &request.workflow,
@@ -823,16 +916,15 @@ pub async fn preview(
         .map_err(|e| match e {
             e @ EngineError::NotInvolved { .. } => ApiError::forbidden(e.to_string()),
             e => e.into(),
-        })?;
-    Ok(Json(preview).into_response())
+        })
 }
 
 /// The answer to an opening: 201, the case, its `Location`.
-async fn created(state: &AppState, reference: &str, replayed: bool) -> Result<Response, ApiError> {
-    let view = state.engine.show(reference).await?;
+fn created(view: CaseView, replayed: bool) -> Response {
+    let location = format!("/api/v1/cases/{}", view.case.reference);
     let mut response = answer(view);
     *response.status_mut() = StatusCode::CREATED;
-    if let Ok(location) = HeaderValue::from_str(&format!("/api/v1/cases/{reference}")) {
+    if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
     }
     if replayed {
@@ -841,7 +933,7 @@ async fn created(state: &AppState, reference: &str, replayed: bool) -> Result<Re
             HeaderValue::from_static("true"),
         );
     }
-    Ok(response)
+    response
 }
 
 /// An opening whose key was recorded before: the case it opened, or 422 for another request.
@@ -850,7 +942,7 @@ async fn reopened(
     caller: &Caller,
     claim: &IdempotencyKey,
     done: Recalled,
-) -> Result<Response, ApiError> {
+) -> Result<(CaseView, bool), ApiError> {
     if done.fingerprint != claim.fingerprint {
         return Err(ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
@@ -865,7 +957,7 @@ async fn reopened(
         action: "open".into(),
     };
     access.log(StatusCode::CREATED, None).await?;
-    created(state, &done.reference, true).await
+    Ok((state.engine.show(&done.reference).await?, true))
 }
 
 #[cfg(test)]
