@@ -164,9 +164,27 @@ pub fn for_terminal(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A name written with underscores (`senior_manager`, `roles_and_responsibilities`) as words
+/// for people: `Senior manager`, `Roles and responsibilities`.
+pub fn sentence_case(name: &str) -> String {
+    let words = name.replace('_', " ");
+    let mut chars = words.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_become_words() {
+        assert_eq!(sentence_case("senior_manager"), "Senior manager");
+        assert_eq!(sentence_case("x"), "X");
+        assert_eq!(sentence_case(""), "");
+    }
 
     #[test]
     fn one_line_values_refuse_breaks_controls_and_overrides() {

@@ -173,11 +173,7 @@ pub async fn my_cases(
                 state: def
                     .and_then(|d| d.states.iter().find(|s| s.name == c.state))
                     .map_or_else(|| c.state.clone(), |s| s.title.clone()),
-                due: due.map(|t| {
-                    t.with_timezone(&zone)
-                        .format("%a %-d %b %Y at %-I:%M%P")
-                        .to_string()
-                }),
+                due: due.map(|t| super::local_time(t, zone)),
                 tag: deadline_tag(c.overdue, due, now, zone),
             }
         })

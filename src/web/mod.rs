@@ -7,8 +7,10 @@
 //! Every page gets its own security headers ([`html_headers`]): a CSP that allows this
 //! origin's styles and scripts and exactly the two inline scripts of `base.html` by hash.
 
+pub mod account;
 pub mod cases;
 pub mod csrf;
+pub mod open;
 pub mod session;
 pub mod signin;
 
@@ -190,6 +192,13 @@ impl Web {
     }
 }
 
+/// A time as pages show it, in the workflow's zone `zone`: `Tue 1 Dec 2026 at 5:00pm`.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %-d %b %Y at %-I:%M%P")
+        .to_string()
+}
+
 /// A link on a page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Link {
@@ -234,6 +243,7 @@ impl Layout {
             (policy::may_open(role), "/cases/new", "Open a case"),
             (policy::may_read_reports(role), "/reports", "Reports"),
             (policy::may_administer(role), "/admin", "Admin"),
+            (policy::lists_cases(role), account::PATH, "My page"),
         ]
         .into_iter()
         .filter(|(shown, _, _)| *shown)
@@ -256,6 +266,19 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .with_expiry(Expiry::OnInactivity(CookieDuration::minutes(IDLE_MINUTES)));
     Router::new()
         .route("/", get(cases::my_cases))
+        .route("/cases/new", get(open::choose).post(open::chosen))
+        .route("/cases/new/{workflow}", get(open::form).post(open::submit))
+        .route(
+            "/cases/new/{workflow}/check",
+            get(open::check).post(open::confirm),
+        )
+        .route(account::PATH, get(account::page))
+        .route("/account/feed", post(account::make))
+        .route("/account/feed/replace", get(account::confirm_replace))
+        .route(
+            "/account/feed/revoke",
+            get(account::confirm_revoke).post(account::revoke),
+        )
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", post(signin::sign_out))
         .layer(sessions)
@@ -379,10 +402,13 @@ mod tests {
             .collect()
         };
         use crate::access::Role;
-        assert_eq!(texts(Role::Practitioner), ["My cases", "Open a case"]);
+        assert_eq!(
+            texts(Role::Practitioner),
+            ["My cases", "Open a case", "My page"]
+        );
         assert_eq!(
             texts(Role::Partnership),
-            ["My cases", "Open a case", "Reports"]
+            ["My cases", "Open a case", "Reports", "My page"]
         );
         assert_eq!(texts(Role::Board), ["Reports"]);
         assert_eq!(texts(Role::Admin), ["Reports", "Admin"]);

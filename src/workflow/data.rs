@@ -279,7 +279,7 @@ fn distinct_parties(def: &Definition, data: &Value) -> Result<(), Refusal> {
 }
 
 /// Is `field` a path inside `parent` (`child.name` inside `child`)?
-pub(super) fn is_inside(field: &str, parent: &str) -> bool {
+pub fn is_inside(field: &str, parent: &str) -> bool {
     field
         .strip_prefix(parent)
         .is_some_and(|rest| rest.starts_with('.'))

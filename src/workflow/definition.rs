@@ -399,14 +399,7 @@ impl Definition {
             WITHDRAW_EVENT => "Deadline withdrawn".into(),
             LINKED_CLOSED_EVENT => "Linked case closed".into(),
             MOVE_EVENT => "Deadline moved".into(),
-            other => {
-                let words = other.replace('_', " ");
-                let mut chars = words.chars();
-                chars
-                    .next()
-                    .map(|c| c.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default()
-            }
+            other => crate::text::sentence_case(other),
         }
     }
 

@@ -1,0 +1,587 @@
+//! Opening a case in the web UI. `GET`/`POST /cases/new`: what to open (each workflow);
+//! `GET`/`POST /cases/new/{workflow}`: the form generated from the workflow's data
+//! ([`fields`]); `GET`/`POST /cases/new/{workflow}/check`: check your answers, with the stage
+//! the case starts at and its first deadlines as the engine would set them now, then open.
+//!
+//! No draft table: between the steps the answers wait in the session (for the Change links),
+//! and the check page's form carries them as hidden fields, read and checked again when
+//! confirmed, with an idempotency key made when the page was drawn, so that a double submit
+//! opens one case. Previewing and opening are the API's own functions
+//! ([`preview_case`], [`open_case`]), under the same policy and access log.
+
+pub mod fields;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Redirect, Response};
+use chrono::SecondsFormat;
+use minijinja::{Value, context};
+use serde::{Deserialize, Serialize};
+use tower_sessions::Session;
+
+use super::csrf::CsrfForm;
+use super::session::SessionFault;
+use super::{Layout, local_time, signed_in_layout};
+use crate::access::policy;
+use crate::directory::Directory;
+use crate::http::AppState;
+use crate::http::auth::{Caller, ClientIp};
+use crate::http::cases::{OpenRequest, open_case, parse_key, preview_case};
+use crate::http::error::ApiError;
+use crate::workflow::{Definition, TimerKind, lookup};
+use fields::{Answers, OpenForm, Problem, START, START_REASON, Widget};
+
+/// Where the session keeps the answers between the form and the check page.
+const DRAFT: &str = "open_case_draft";
+/// The check page's hidden idempotency key.
+const KEY: &str = "key";
+/// The navigation item of these pages.
+const NAV: &str = "/cases/new";
+
+/// Answers waiting for the check page, and for the Change links back to the form.
+#[derive(Debug, Serialize, Deserialize)]
+struct Draft {
+    workflow: String,
+    answers: Answers,
+}
+
+/// The layout and the caller of a page that opens cases, or the page that refuses them:
+/// signed out, to sign in; a role that opens no cases, 403.
+async fn opener(
+    state: &AppState,
+    session: &Session,
+    ip: Option<std::net::IpAddr>,
+) -> Result<(Layout, Caller), Response> {
+    let (layout, user) = signed_in_layout(state, session, NAV).await?;
+    if !policy::may_open(user.role) {
+        return Err(state.web.error(
+            StatusCode::FORBIDDEN,
+            &layout,
+            "You cannot open cases",
+            &["Your role does not open cases: practitioners, managers and the partnership do."],
+        ));
+    }
+    Ok((
+        layout,
+        Caller {
+            user,
+            address: ip.map(|ip| ip.to_string()),
+        },
+    ))
+}
+
+/// The workflow `name`, or the 404 page.
+fn workflow<'a>(
+    state: &'a AppState,
+    layout: &Layout,
+    name: &str,
+) -> Result<&'a Definition, Response> {
+    state.engine.workflows().get(name).ok_or_else(|| {
+        state.web.api_error(
+            ApiError::new(StatusCode::NOT_FOUND, "not_found", ""),
+            layout,
+        )
+    })
+}
+
+/// The workflow's form with the directory's agencies, or the error page.
+async fn form_of(
+    state: &AppState,
+    layout: &Layout,
+    def: &Definition,
+) -> Result<(OpenForm, Directory), Response> {
+    let directory = state
+        .engine
+        .store()
+        .directory()
+        .await
+        .map_err(|e| state.web.api_error(e.into(), layout))?;
+    Ok((OpenForm::new(def, &directory), directory))
+}
+
+/// The chooser, with `error` when nothing was chosen.
+fn chooser(state: &AppState, layout: &Layout, error: Option<&str>) -> Response {
+    let items: Vec<Value> = state
+        .engine
+        .workflows()
+        .iter()
+        .map(|d| {
+            context! {
+                value => d.id,
+                text => d.title,
+                hint => context! { text => d.description.trim() },
+            }
+        })
+        .collect();
+    let errors: Vec<Value> = error
+        .map(|text| context! { text, href => "#workflow" })
+        .into_iter()
+        .collect();
+    let status = if error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    state.web.render(
+        status,
+        "web/cases/new.html",
+        layout,
+        context! { title => "What do you want to open?", items, errors },
+    )
+}
+
+/// `GET /cases/new`: what to open, each workflow with its description.
+pub async fn choose(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+) -> Response {
+    match opener(&state, &session, ip).await {
+        Ok((layout, _)) => chooser(&state, &layout, None),
+        Err(page) => page,
+    }
+}
+
+/// What the chooser sends.
+#[derive(Debug, Deserialize)]
+pub struct Chosen {
+    #[serde(default)]
+    workflow: String,
+}
+
+/// `POST /cases/new`: 303 to the chosen workflow's form, or the chooser again with an error.
+pub async fn chosen(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    CsrfForm(form): CsrfForm<Chosen>,
+) -> Response {
+    let (layout, _) = match opener(&state, &session, ip).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    match state.engine.workflows().get(form.workflow.trim()) {
+        Some(def) => Redirect::to(&format!("/cases/new/{}", def.id)).into_response(),
+        None => chooser(&state, &layout, Some("Select what you want to open")),
+    }
+}
+
+/// The query of the form page: `?change=1` from a Change link keeps the answers given.
+#[derive(Debug, Deserialize)]
+pub struct FormQuery {
+    change: Option<String>,
+}
+
+/// The session's answers for `workflow`, if it holds some.
+async fn draft(session: &Session, workflow: &str) -> Result<Option<Answers>, SessionFault> {
+    Ok(session
+        .get::<Draft>(DRAFT)
+        .await?
+        .filter(|d| d.workflow == workflow)
+        .map(|d| d.answers))
+}
+
+/// `GET /cases/new/{workflow}`: the form, the opener's own details filled in; from a Change
+/// link, the answers given.
+pub async fn form(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(name): Path<String>,
+    query: Result<Query<FormQuery>, QueryRejection>,
+) -> Response {
+    let (layout, caller) = match opener(&state, &session, ip).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let def = match workflow(&state, &layout, &name) {
+        Ok(def) => def,
+        Err(page) => return page,
+    };
+    let (form, directory) = match form_of(&state, &layout, def).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let change = query.is_ok_and(|Query(q)| q.change.is_some());
+    let kept = if change {
+        match draft(&session, &def.id).await {
+            Ok(kept) => kept,
+            Err(e) => return e.page(&state),
+        }
+    } else {
+        None
+    };
+    let user = &caller.user;
+    let answers = kept.unwrap_or_else(|| {
+        form.prefilled(&user.name, &user.email, user.agency.as_deref(), &directory)
+    });
+    form_page(&state, &layout, def, &form, &answers, &[])
+}
+
+/// The form with `answers` in its inputs and `problems` above and beside them (422 then).
+fn form_page(
+    state: &AppState,
+    layout: &Layout,
+    def: &Definition,
+    form: &OpenForm,
+    answers: &Answers,
+    problems: &[Problem],
+) -> Response {
+    let error_at = |id: &str| {
+        problems
+            .iter()
+            .find(|p| p.href == format!("#{id}") || p.href == format!("#{id}-day"))
+            .map(|p| p.text.clone())
+    };
+    let value = |name: &str| answers.get(name).cloned().unwrap_or_default();
+    let groups: Vec<Value> = form
+        .groups
+        .iter()
+        .map(|group| {
+            let inputs: Vec<Value> = group
+                .inputs
+                .iter()
+                .map(|input| {
+                    let chosen = value(&input.name);
+                    let options: Vec<Value> = if input.widget == Widget::Select {
+                        std::iter::once(context! {
+                            value => "", text => "Select one", selected => chosen.is_empty()
+                        })
+                        .chain(input.choices.iter().map(|c| {
+                            context! { value => c.value, text => c.text, selected => c.value == chosen }
+                        }))
+                        .collect()
+                    } else {
+                        input
+                            .choices
+                            .iter()
+                            .map(|c| context! { value => c.value, text => c.text })
+                            .collect()
+                    };
+                    let parts: Vec<Value> = ["day", "month", "year"]
+                        .iter()
+                        .map(|part| {
+                            context! {
+                                name => part,
+                                value => value(&format!("{}-{part}", input.name)),
+                                classes => if *part == "year" { "govuk-input--width-4" } else { "govuk-input--width-2" },
+                            }
+                        })
+                        .collect();
+                    context! {
+                        value => chosen,
+                        options,
+                        parts,
+                        error => error_at(&input.id),
+                        ..Value::from_serialize(input),
+                    }
+                })
+                .collect();
+            context! { legend => group.legend, inputs }
+        })
+        .collect();
+    let starts: Vec<Value> = form
+        .starts
+        .iter()
+        .map(|s| {
+            context! {
+                value => s.value, text => s.text,
+                hint => s.hint.as_ref().map(|text| context! { text }),
+            }
+        })
+        .collect();
+    let status = if problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::UNPROCESSABLE_ENTITY
+    };
+    state.web.render(
+        status,
+        "web/cases/form.html",
+        layout,
+        context! {
+            title => def.title,
+            action => format!("/cases/new/{}", def.id),
+            groups,
+            starts,
+            start => answers.get(START).cloned().unwrap_or_else(|| {
+                form.starts.first().map(|s| s.value.clone()).unwrap_or_default()
+            }),
+            start_error => error_at(START),
+            start_reason => value(START_REASON),
+            reason_error => error_at(START_REASON),
+            errors => problems,
+        },
+    )
+}
+
+/// Why the engine refused a request the form found sound, as a problem on the form: who
+/// opens it (not a party or a contact of a party's agency) at the opener's email address,
+/// anything else the workflow refuses at the starting stage. Other errors stay errors.
+fn refusal(form: &OpenForm, request: &OpenRequest, e: ApiError) -> Result<Vec<Problem>, ApiError> {
+    if e.status == StatusCode::FORBIDDEN {
+        Ok(vec![Problem {
+            href: form.opener_href(),
+            text: e.message,
+        }])
+    } else if e.status == StatusCode::UNPROCESSABLE_ENTITY && e.code == "refused" {
+        Ok(vec![Problem {
+            href: form.start_href(request),
+            text: e.message,
+        }])
+    } else {
+        Err(e)
+    }
+}
+
+/// `POST /cases/new/{workflow}`: the form again with every problem, or (the answers kept in
+/// the session) 303 to check them.
+pub async fn submit(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(name): Path<String>,
+    CsrfForm(answers): CsrfForm<Answers>,
+) -> Response {
+    let (layout, caller) = match opener(&state, &session, ip).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let def = match workflow(&state, &layout, &name) {
+        Ok(def) => def,
+        Err(page) => return page,
+    };
+    let (form, directory) = match form_of(&state, &layout, def).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let answers = form.kept(&answers);
+    let request = match form.read(&def.id, def, &directory, &answers) {
+        Ok(request) => request,
+        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+    };
+    // What the engine would refuse (who may open it, the stage's conditions) shows here, on
+    // the form, rather than after the check page.
+    if let Err(e) = preview_case(&state, &caller, request.clone()).await {
+        return match refusal(&form, &request, e) {
+            Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
+            Err(e) => state.web.api_error(e, &layout),
+        };
+    }
+    let draft = Draft {
+        workflow: def.id.clone(),
+        answers,
+    };
+    if let Err(e) = session.insert(DRAFT, draft).await {
+        return SessionFault::from(e).page(&state);
+    }
+    Redirect::to(&format!("/cases/new/{}/check", def.id)).into_response()
+}
+
+/// `GET /cases/new/{workflow}/check`: the answers kept in the session, checked again, with
+/// the stage the case would start at and its deadlines as opening it now would set them;
+/// a form carrying the answers and a new idempotency key to confirm. With no answers kept,
+/// 303 to the form.
+pub async fn check(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(name): Path<String>,
+) -> Response {
+    let (layout, caller) = match opener(&state, &session, ip).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let def = match workflow(&state, &layout, &name) {
+        Ok(def) => def,
+        Err(page) => return page,
+    };
+    let answers = match draft(&session, &def.id).await {
+        Ok(Some(answers)) => answers,
+        Ok(None) => return Redirect::to(&format!("/cases/new/{}", def.id)).into_response(),
+        Err(e) => return e.page(&state),
+    };
+    let (form, directory) = match form_of(&state, &layout, def).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let request = match form.read(&def.id, def, &directory, &answers) {
+        Ok(request) => request,
+        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+    };
+    let preview = match preview_case(&state, &caller, request.clone()).await {
+        Ok(preview) => preview,
+        Err(e) => {
+            return match refusal(&form, &request, e) {
+                Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
+                Err(e) => state.web.api_error(e, &layout),
+            };
+        }
+    };
+    let change = format!("/cases/new/{}?change=1", def.id);
+    let row = |key: &str, lines: Vec<String>, anchor: &str, what: &str| {
+        context! {
+            key => context! { text => key },
+            lines,
+            actions => context! { items => vec![context! {
+                href => format!("{change}#{anchor}"),
+                text => "Change",
+                visuallyHiddenText => what,
+            }]},
+        }
+    };
+    let sections: Vec<Value> = form
+        .groups
+        .iter()
+        .map(|group| {
+            let rows: Vec<Value> = group
+                .inputs
+                .iter()
+                .map(|input| {
+                    let shown = lookup(&request.data, &input.path)
+                        .map_or_else(|| "Not given".to_string(), |v| input.show(v));
+                    let anchor = if input.widget == Widget::Date {
+                        format!("{}-day", input.id)
+                    } else {
+                        input.id.clone()
+                    };
+                    row(
+                        &input.label,
+                        shown.lines().map(str::to_string).collect(),
+                        &anchor,
+                        &input.full,
+                    )
+                })
+                .collect();
+            context! { heading => group.legend.as_deref().unwrap_or("The case"), rows }
+        })
+        .collect();
+    let mut start_rows = Vec::new();
+    if !form.starts.is_empty() {
+        start_rows.push(row(
+            "Starting stage",
+            vec![form.start_title(def, request.start.as_deref())],
+            START,
+            "the starting stage",
+        ));
+        if let Some(reason) = &request.reason {
+            start_rows.push(row(
+                "Why it starts there",
+                reason.lines().map(str::to_string).collect(),
+                START_REASON,
+                "why it starts there",
+            ));
+        }
+    }
+    let mut deadlines = preview.deadlines.clone();
+    deadlines.sort_by_key(|d| d.due_at);
+    let deadlines: Vec<Value> = deadlines
+        .iter()
+        .map(|d| {
+            context! {
+                what => match d.kind {
+                    TimerKind::Lapse => "Deadline",
+                    TimerKind::Warning => "Reminder",
+                },
+                slot => def.slot_title(&d.slot),
+                due => local_time(d.due_at, def.time_zone),
+                datetime => d.due_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+                explanation => d.explanation.lines().collect::<Vec<_>>(),
+            }
+        })
+        .collect();
+    let hidden: Vec<Value> = form
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            answers
+                .get(&name)
+                .filter(|v| !v.is_empty())
+                .map(|value| context! { name, value })
+        })
+        .collect();
+    state.web.render(
+        StatusCode::OK,
+        "web/cases/check.html",
+        &layout,
+        context! {
+            title => "Check your answers before opening the case",
+            workflow => def.title,
+            action => format!("/cases/new/{}/check", def.id),
+            sections,
+            start_rows,
+            starts_at => def.state(&preview.state).map_or(preview.state.as_str(), |s| s.title.as_str()),
+            deadlines,
+            hidden,
+            key => crate::access::credentials::random_hex(16),
+        },
+    )
+}
+
+/// `POST /cases/new/{workflow}/check`: opens the case the carried answers (checked again)
+/// describe, once per idempotency key, as the signed-in user; 303 to the case. Answers the
+/// engine now refuses go back to the form with the problem.
+pub async fn confirm(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    session: Session,
+    Path(name): Path<String>,
+    CsrfForm(mut answers): CsrfForm<Answers>,
+) -> Response {
+    let (layout, caller) = match opener(&state, &session, ip).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let def = match workflow(&state, &layout, &name) {
+        Ok(def) => def,
+        Err(page) => return page,
+    };
+    let key = answers.remove(KEY).unwrap_or_default();
+    let key = match parse_key(key.as_bytes()) {
+        Ok(key) => key,
+        Err(_) => {
+            return state.web.error(
+                StatusCode::BAD_REQUEST,
+                &layout,
+                "Sorry, this form could not be read",
+                &["Go back to the form, check your answers and try again."],
+            );
+        }
+    };
+    let (form, directory) = match form_of(&state, &layout, def).await {
+        Ok(both) => both,
+        Err(page) => return page,
+    };
+    let answers = form.kept(&answers);
+    let request = match form.read(&def.id, def, &directory, &answers) {
+        Ok(request) => request,
+        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+    };
+    let opened = match open_case(&state, &caller, &request, Some(key)).await {
+        Ok((view, _replayed)) => view,
+        Err(e) if e.code == "idempotency_key_reused" => {
+            return state.web.error(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                &layout,
+                "This form has already been used",
+                &[
+                    "A case was opened from it with other answers.",
+                    "Check My cases before you open another.",
+                ],
+            );
+        }
+        Err(e) => {
+            return match refusal(&form, &request, e) {
+                Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
+                Err(e) => state.web.api_error(e, &layout),
+            };
+        }
+    };
+    // The case is open: a session that cannot forget the answers must not make it look
+    // otherwise (they go when the session ends).
+    if let Err(e) = session.remove::<Draft>(DRAFT).await {
+        tracing::error!("a case was opened but its answers stay in the session: {e}");
+    }
+    Redirect::to(&format!("/cases/{}", opened.case.reference)).into_response()
+}
