@@ -3,6 +3,8 @@
 
 use std::process::{Command, Output};
 
+pub mod web;
+
 /// Runs escalate in the crate directory with only the given `ESCALATE_*` variables. Tests use
 /// fixed dates, some later than today, so `[engine] allow_future` is on unless `env` says
 /// otherwise.

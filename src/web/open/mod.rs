@@ -25,6 +25,7 @@ use super::session::SessionFault;
 use super::{Layout, local_time, signed_in_layout};
 use crate::access::policy;
 use crate::directory::Directory;
+use crate::engine::PreviewDeadline;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ClientIp};
 use crate::http::cases::{OpenRequest, open_case, parse_key, preview_case};
@@ -474,23 +475,7 @@ pub async fn check(
             ));
         }
     }
-    let mut deadlines = preview.deadlines.clone();
-    deadlines.sort_by_key(|d| d.due_at);
-    let deadlines: Vec<Value> = deadlines
-        .iter()
-        .map(|d| {
-            context! {
-                what => match d.kind {
-                    TimerKind::Lapse => "Deadline",
-                    TimerKind::Warning => "Reminder",
-                },
-                slot => def.slot_title(&d.slot),
-                due => local_time(d.due_at, def.time_zone),
-                datetime => d.due_at.to_rfc3339_opts(SecondsFormat::Secs, true),
-                explanation => d.explanation.lines().collect::<Vec<_>>(),
-            }
-        })
-        .collect();
+    let deadlines = deadline_items(def, preview.deadlines);
     let hidden: Vec<Value> = form
         .names()
         .into_iter()
@@ -517,6 +502,44 @@ pub async fn check(
             key => crate::access::credentials::random_hex(16),
         },
     )
+}
+
+/// The deadlines opening a case would set, soonest first, as the check page shows them: each
+/// with when it falls, why, and the reminder that goes out before it (a reminder's
+/// explanation is its deadline's, so it is not repeated).
+fn deadline_items(def: &Definition, mut deadlines: Vec<PreviewDeadline>) -> Vec<Value> {
+    deadlines.sort_by_key(|d| d.due_at);
+    let when = |d: &PreviewDeadline| {
+        context! {
+            due => local_time(d.due_at, def.time_zone),
+            datetime => d.due_at.to_rfc3339_opts(SecondsFormat::Secs, true),
+        }
+    };
+    let has_lapse = |d: &PreviewDeadline| {
+        deadlines
+            .iter()
+            .any(|l| l.kind == TimerKind::Lapse && l.slot == d.slot)
+    };
+    deadlines
+        .iter()
+        .filter(|d| d.kind == TimerKind::Lapse || !has_lapse(d))
+        .map(|d| {
+            let reminders: Vec<Value> = deadlines
+                .iter()
+                .filter(|r| {
+                    d.kind == TimerKind::Lapse && r.kind == TimerKind::Warning && r.slot == d.slot
+                })
+                .map(when)
+                .collect();
+            context! {
+                what => if d.kind == TimerKind::Lapse { "Deadline" } else { "Reminder" },
+                slot => def.slot_title(&d.slot),
+                explanation => d.explanation.lines().collect::<Vec<_>>(),
+                reminders,
+                ..when(d)
+            }
+        })
+        .collect()
 }
 
 /// `POST /cases/new/{workflow}/check`: opens the case the carried answers (checked again)

@@ -1,0 +1,1088 @@
+//! Opening a case and My page in the web UI, through a real `escalate serve` on each backend:
+//! the form generated from each shipped workflow's data (read here from the workflow files),
+//! its refusals of missing and hostile answers with nothing opened, check your answers
+//! against the API's own preview, one case however often the confirmation is sent, CSRF, a
+//! role that opens nothing; the calendar feed made, replaced and revoked from My page. Then
+//! the same journey in a real Chromium, with axe-core's checks and screenshots at desktop and
+//! phone widths.
+
+#[path = "common/browser.rs"]
+#[allow(dead_code)]
+mod browser;
+mod common;
+
+use std::collections::BTreeMap;
+
+use browser::{Browser, DESKTOP, PHONE};
+use common::web::{
+    assert_inline_scripts_allowed, assert_page, assert_redirect, client, csrf_token, get, post,
+    sign_in, user_with_password,
+};
+use common::{Served, TestDb, answer, escalate, json, quiet, stderr, stdout};
+use escalate::directory::Directory;
+use escalate::workflow::{FieldType, Workflows};
+use fantoccini::Locator;
+use reqwest::header::LOCATION;
+use reqwest::{Client, StatusCode};
+use serde_json::{Value, json};
+
+const PRIYA: &str = "priya.shah@school.example.org";
+const TOM: &str = "tom.hughes@council.example.gov.uk";
+const SUMMARY: &str =
+    "Referral about neglect was not accepted.\nSchool believes the threshold is met.";
+
+/// The shipped workflows, read from their files as the server reads them.
+fn workflows() -> Workflows {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    Workflows::load_dir(&root.join("workflows"), &root.join("config/templates")).unwrap()
+}
+
+/// The example agency directory the tests import.
+fn directory() -> Directory {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/agencies.yaml");
+    Directory::parse(&path, &std::fs::read_to_string(&path).unwrap()).unwrap()
+}
+
+/// Text as the pages write it: HTML-escaped (minijinja escapes `'` and `/` too).
+fn escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#x27;")
+        .replace('/', "&#x2f;")
+}
+
+/// A link to `path` as the pages write it.
+fn link(path: &str) -> String {
+    format!("href=\"{}\"", escaped(path))
+}
+
+/// An attribute's or a text's value as a browser reads it.
+fn unescaped(text: &str) -> String {
+    text.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#x27;", "'")
+        .replace("&#39;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The page's hidden inputs, by name.
+fn hidden(html: &str) -> BTreeMap<String, String> {
+    let marker = "<input type=\"hidden\" name=\"";
+    html.split(marker)
+        .skip(1)
+        .map(|rest| {
+            let (name, rest) = rest.split_once('"').unwrap();
+            let value = rest
+                .split_once("value=\"")
+                .unwrap()
+                .1
+                .split('"')
+                .next()
+                .unwrap();
+            (unescaped(name), unescaped(value))
+        })
+        .collect()
+}
+
+/// The `value` of the text input named `name`, if the page has one.
+fn input_value(html: &str, name: &str) -> Option<String> {
+    let at = html.find(&format!("name=\"{name}\""))?;
+    let start = html[..at].rfind('<')?;
+    let tag = &html[start..start + html[start..].find('>')?];
+    let value = tag.split_once("value=\"")?.1.split('"').next()?;
+    Some(unescaped(value))
+}
+
+/// The error summary's links, in order.
+fn error_links(html: &str) -> Vec<String> {
+    let Some(at) = html.find("govuk-error-summary__list") else {
+        return Vec::new();
+    };
+    let list = &html[at..at + html[at..].find("</ul>").unwrap()];
+    list.split("href=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .collect()
+}
+
+/// The valid answers of a dispute Priya raises against Tom's decision.
+fn dispute() -> Vec<(String, String)> {
+    [
+        ("data.category", "threshold"),
+        ("data.summary", SUMMARY),
+        ("data.child.reference", "LCS-204417"),
+        ("data.child.name", "Sam Example"),
+        ("data.raised_by.name", "Priya Shah"),
+        ("data.raised_by.email", PRIYA),
+        ("data.raised_by.agency", "Riverside Primary School"),
+        ("data.respondent.name", "Tom Hughes"),
+        ("data.respondent.email", TOM),
+        ("data.respondent.agency", "Children's Social Care"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// The same dispute as the API takes it.
+fn dispute_data() -> Value {
+    json!({
+        "category": "threshold",
+        "summary": SUMMARY,
+        "child": { "reference": "LCS-204417", "name": "Sam Example" },
+        "raised_by": { "name": "Priya Shah", "email": PRIYA, "agency": "Riverside Primary School" },
+        "respondent": { "name": "Tom Hughes", "email": TOM, "agency": "Children's Social Care" }
+    })
+}
+
+/// `answers` with `name` set to `value` (added if missing).
+fn with(answers: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> =
+        answers.iter().filter(|(k, _)| k != name).cloned().collect();
+    out.push((name.to_string(), value.to_string()));
+    out
+}
+
+/// `answers` and the CSRF token `token`, as a form.
+fn form(token: &str, answers: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = vec![("csrf_token".to_string(), token.to_string())];
+    out.extend(answers.iter().cloned());
+    out
+}
+
+/// Every case in the database, as `case list --json` lists them.
+fn cases(env: &[(&str, &str)]) -> Vec<Value> {
+    json(&escalate(&["case", "list", "--json"], env))
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+/// An API token for `email`.
+fn token(env: &[(&str, &str)], email: &str) -> String {
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    stdout(&o).split_whitespace().last().unwrap().to_string()
+}
+
+/// Priya, a practitioner at the school, signed in on a new client; her CSRF token.
+async fn priya(db: &TestDb, base: &str) -> (Client, String) {
+    user_with_password(
+        &db.url,
+        PRIYA,
+        "practitioner",
+        Some("riverside-primary"),
+        "Priya Shah",
+    );
+    let web = client();
+    sign_in(&web, base, PRIYA).await;
+    let (_, _, html) = get(&web, &format!("{base}/cases/new")).await;
+    (web, csrf_token(&html))
+}
+
+#[tokio::test]
+async fn the_form_has_every_data_field_of_each_workflow() {
+    let defs = workflows();
+    let agencies = directory();
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let (web, token) = priya(&db, &base).await;
+
+        // The chooser: each workflow with its description.
+        let (status, headers, html) = get(&web, &format!("{base}/cases/new")).await;
+        std::fs::write("/tmp/open-chooser.html", &html).ok();
+        assert_eq!(status, StatusCode::OK);
+        assert_page(&html, "What do you want to open?");
+        assert_inline_scripts_allowed(&html, headers["content-security-policy"].to_str().unwrap());
+        assert!(
+            html.contains(&link("/cases/new")),
+            "the navigation links here"
+        );
+        for def in defs.iter() {
+            assert!(
+                html.contains(&format!("value=\"{}\"", def.id)),
+                "{}",
+                def.id
+            );
+            assert!(html.contains(&escaped(&def.title)), "{}", def.title);
+            let first = def
+                .description
+                .split_whitespace()
+                .take(6)
+                .collect::<Vec<_>>();
+            assert!(html.contains(&escaped(&first.join(" "))), "{}", def.id);
+        }
+        let chooser = format!("{base}/cases/new");
+        let (status, _, html) = post(&web, &chooser, Some(&base), &[("csrf_token", &token)]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_page(&html, "Error: What do you want to open?");
+        assert_eq!(error_links(&html), ["#workflow"]);
+        for def in defs.iter() {
+            let (status, headers, _) = post(
+                &web,
+                &chooser,
+                Some(&base),
+                &[("csrf_token", token.as_str()), ("workflow", &def.id)],
+            )
+            .await;
+            assert_redirect(status, &headers, &format!("/cases/new/{}", def.id));
+        }
+
+        for def in defs.iter() {
+            let (status, _, html) = get(&web, &format!("{base}/cases/new/{}", def.id)).await;
+            std::fs::write(format!("/tmp/open-form-{}.html", def.id), &html).ok();
+            assert_eq!(status, StatusCode::OK, "{html}");
+            assert_page(&html, &escaped(&def.title));
+            for path in def.data.fields() {
+                let name = format!("data.{path}");
+                let ty = def.data.type_of(path, FieldType::TEXT);
+                let shown = if ty == FieldType::Date {
+                    format!("name=\"{name}-day\"")
+                } else {
+                    format!("name=\"{name}\"")
+                };
+                assert!(html.contains(&shown), "{}: no input for {path}", def.id);
+                for choice in def.data.choices.get(path).into_iter().flatten() {
+                    assert!(
+                        html.contains(&format!("value=\"{choice}\"")),
+                        "{}: {path} lacks {choice}",
+                        def.id
+                    );
+                }
+            }
+            // Required fields unmarked, each optional one marked once.
+            assert_eq!(
+                html.matches("(optional)").count(),
+                def.data.optional.len(),
+                "{}",
+                def.id
+            );
+            // Each party's agency is chosen from the directory.
+            for agency in &agencies.agencies {
+                assert!(html.contains(&format!("value=\"{}\"", escaped(&agency.name))));
+            }
+            // The opener's own details in the first party's fields, editable.
+            let party = def
+                .roles
+                .iter()
+                .find_map(|r| match &r.kind {
+                    escalate::workflow::RoleKind::Party { path } => Some(path.clone()),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(
+                input_value(&html, &format!("data.{party}.email")).as_deref(),
+                Some(PRIYA),
+                "{}",
+                def.id
+            );
+            assert_eq!(
+                input_value(&html, &format!("data.{party}.name")).as_deref(),
+                Some("Priya Shah")
+            );
+            assert!(
+                html.contains("selected>Riverside Primary School</option>")
+                    || html.contains("value=\"Riverside Primary School\" selected"),
+                "{}",
+                def.id
+            );
+            // The start choice only where the workflow has one.
+            assert_eq!(
+                html.contains("name=\"start\""),
+                def.starts.len() > 1,
+                "{}",
+                def.id
+            );
+        }
+        let (status, _, _) = get(&web, &format!("{base}/cases/new/nothing")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+    }
+}
+
+#[tokio::test]
+async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
+    let defs = workflows();
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let (web, token) = priya(&db, &base).await;
+        let origin = Some(base.as_str());
+
+        // Nothing filled in: every required field of each workflow in the summary.
+        for def in defs.iter() {
+            let url = format!("{base}/cases/new/{}", def.id);
+            let (status, _, html) = post(&web, &url, origin, &[("csrf_token", &token)]).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+            assert_page(&html, &format!("Error: {}", escaped(&def.title)));
+            let links = error_links(&html);
+            let wanted: Vec<String> = def
+                .data
+                .requires
+                .iter()
+                .map(|p| format!("#{}", p.replace('.', "-")))
+                .collect();
+            for href in &wanted {
+                assert!(links.contains(href), "{}: {href} not in {links:?}", def.id);
+                // Each linked input shows its message beside it.
+                let id = &href[1..];
+                assert!(html.contains(&format!("id=\"{id}-error\"")), "{id}");
+            }
+            assert_eq!(links.len(), wanted.len(), "{links:?}");
+        }
+
+        let url = format!("{base}/cases/new/dispute");
+        let valid = dispute();
+        let someone_else = with(
+            &valid,
+            "data.raised_by.email",
+            "someone.else@school.example.org",
+        );
+        let hostile: Vec<(&str, Vec<(String, String)>, &str, &str)> = vec![
+            (
+                "a control character",
+                with(&valid, "data.child.name", "Sam\u{7}"),
+                "#child-name",
+                "control character",
+            ),
+            (
+                "a line break in a name",
+                with(&valid, "data.respondent.name", "Tom\r\nBcc: x@evil.example"),
+                "#respondent-name",
+                "line break",
+            ),
+            (
+                "a bidirectional override",
+                with(&valid, "data.summary", "abc\u{202E}fdp.exe"),
+                "#summary",
+                "bidirectional",
+            ),
+            (
+                "a summary over its limit",
+                with(&valid, "data.summary", &"x".repeat(20_000)),
+                "#summary",
+                "at most 10000",
+            ),
+            (
+                "an agency not in the directory",
+                with(&valid, "data.respondent.agency", "Nowhere Academy"),
+                "#respondent-agency",
+                "from the list",
+            ),
+            (
+                "a choice the workflow does not have",
+                with(&valid, "data.category", "made_up"),
+                "#category",
+                "from the list",
+            ),
+            (
+                "not an email address",
+                with(&valid, "data.respondent.email", "tom at council"),
+                "#respondent-email",
+                "is not an email address",
+            ),
+            (
+                "someone else as the raiser",
+                someone_else,
+                "#raised_by-email",
+                "may not open a dispute case",
+            ),
+            (
+                "the raiser as the respondent",
+                with(
+                    &valid,
+                    "data.respondent.email",
+                    "PRIYA.SHAH@school.example.org",
+                ),
+                "#respondent-email",
+                "different people",
+            ),
+            (
+                "a later stage without its condition",
+                with(&with(&valid, "start", "stage2"), "start_reason", "urgent"),
+                "#start",
+                "only when the immediate risk is yes",
+            ),
+            (
+                "a later stage without a reason",
+                with(
+                    &with(&valid, "start", "stage2"),
+                    "data.immediate_risk",
+                    "true",
+                ),
+                "#start_reason",
+                "Enter why the case starts at",
+            ),
+            (
+                "a stage the workflow does not start in",
+                with(&valid, "start", "resolved"),
+                "#start",
+                "Select the stage",
+            ),
+        ];
+        for (what, answers, href, says) in &hostile {
+            let (status, _, html) = post(&web, &url, origin, &form(&token, answers)).await;
+            assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {html}");
+            assert_eq!(error_links(&html), [href.to_string()], "{what}");
+            assert!(
+                html.contains(&escaped(says)),
+                "{what}: {says} not in {html}"
+            );
+            // The answers come back as given, escaped.
+            assert!(html.contains("value=\"Tom Hughes\"") || *href == "#respondent-name");
+        }
+        // A megabyte is refused before it is read.
+        let huge = with(&valid, "data.summary", &"x".repeat(1 << 20));
+        let (status, _, html) = post(&web, &url, origin, &form(&token, &huge)).await;
+        assert!(
+            status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE,
+            "{status}"
+        );
+        assert!(
+            html.contains("could not be read") || html.contains("too large"),
+            "{html}"
+        );
+
+        // No CSRF token, a wrong one, or another site's form: 403.
+        let (status, _, _) = post(&web, &url, origin, &valid).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = post(&web, &url, origin, &form(&"0".repeat(64), &valid)).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, _) = post(
+            &web,
+            &url,
+            Some("http://evil.example"),
+            &form(&token, &valid),
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+
+        // The confirmation checks what it carries again: tampered answers, a missing or
+        // malformed key, no token.
+        let check = format!("{url}/check");
+        let key = ("key".to_string(), "k-1".to_string());
+        let tampered = with(&valid, "data.respondent.agency", "Nowhere Academy");
+        let mut sent = form(&token, &tampered);
+        sent.push(key.clone());
+        let (status, _, html) = post(&web, &check, origin, &sent).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_links(&html), ["#respondent-agency"]);
+        let mut sent = form(&token, &someone_else_of(&valid));
+        sent.push(key.clone());
+        let (status, _, html) = post(&web, &check, origin, &sent).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(error_links(&html), ["#raised_by-email"]);
+        for bad in ["", "with space", &"k".repeat(201)] {
+            let mut sent = form(&token, &valid);
+            sent.push(("key".into(), bad.to_string()));
+            let (status, _, _) = post(&web, &check, origin, &sent).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+        }
+        let mut sent = valid.clone();
+        sent.push(key.clone());
+        let (status, _, _) = post(&web, &check, origin, &sent).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        // With nothing kept in the session, the check page sends one back to the form.
+        let (status, headers, _) = get(&web, &check).await;
+        assert_redirect(status, &headers, "/cases/new/dispute");
+
+        assert_eq!(cases(&env), Vec::<Value>::new(), "nothing was opened");
+    }
+}
+
+/// The dispute with someone other than Priya as its raiser.
+fn someone_else_of(valid: &[(String, String)]) -> Vec<(String, String)> {
+    with(
+        &with(
+            valid,
+            "data.raised_by.email",
+            "someone.else@school.example.org",
+        ),
+        "data.raised_by.name",
+        "Someone Else",
+    )
+}
+
+/// The deadlines (and reminders) a check-answers page shows: each `<time datetime>`, soonest
+/// first.
+fn shown_deadlines(html: &str) -> Vec<String> {
+    let mut shown: Vec<String> = html
+        .split("<time datetime=\"")
+        .skip(1)
+        .map(|r| r.split('"').next().unwrap().to_string())
+        .collect();
+    shown.sort();
+    shown
+}
+
+/// The API's preview of opening `body` now: each deadline's due time (RFC 3339, seconds) and
+/// explanation, soonest first.
+async fn api_preview(base: &str, token: &str, body: &Value) -> Vec<(String, String)> {
+    let (status, _, preview) = answer(
+        Client::new()
+            .post(format!("{base}/api/v1/cases/preview"))
+            .bearer_auth(token)
+            .json(body),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{preview}");
+    let mut deadlines: Vec<(String, String)> = preview["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            let due: chrono::DateTime<chrono::Utc> = d["due_at"].as_str().unwrap().parse().unwrap();
+            (
+                due.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                d["explanation"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    deadlines.sort();
+    deadlines
+}
+
+#[tokio::test]
+async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_one_case() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let (web, token) = priya(&db, &base).await;
+        let api = self::token(&env, PRIYA);
+        let origin = Some(base.as_str());
+        let url = format!("{base}/cases/new/dispute");
+
+        let (status, headers, _) = post(&web, &url, origin, &form(&token, &dispute())).await;
+        assert_redirect(status, &headers, "/cases/new/dispute/check");
+        let body = json!({ "workflow": "dispute", "data": dispute_data() });
+        let before = api_preview(&base, &api, &body).await;
+        let (status, headers, html) = get(&web, &format!("{url}/check")).await;
+        let after = api_preview(&base, &api, &body).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert_page(&html, "Check your answers before opening the case");
+        assert_inline_scripts_allowed(&html, headers["content-security-policy"].to_str().unwrap());
+        // The same deadlines as the API's preview of the same data at the same moment (the
+        // page was drawn between the two previews; they differ only across a cut-off).
+        let shown = shown_deadlines(&html);
+        assert!(!shown.is_empty());
+        let matching = [&before, &after]
+            .into_iter()
+            .find(|p| p.iter().map(|(due, _)| due.clone()).collect::<Vec<_>>() == shown)
+            .unwrap_or_else(|| panic!("{shown:?} is neither {before:?} nor {after:?}"));
+        for (_, explanation) in matching {
+            for line in explanation.lines() {
+                assert!(html.contains(&escaped(line)), "{line} not in the page");
+            }
+        }
+        assert!(html.contains("Stage 1: practitioners discuss"));
+        // The answers, each with a Change link back to its input.
+        for text in [
+            "Sam Example",
+            "Tom Hughes",
+            "Threshold",
+            "Children&#x27;s Social Care",
+        ] {
+            assert!(html.contains(text), "{text}");
+        }
+        assert!(html.contains("Referral about neglect was not accepted.<br>School believes"));
+        assert!(
+            html.contains("href=\"&#x2f;cases&#x2f;new&#x2f;dispute?change=1#respondent-email\""),
+            "{html}"
+        );
+        let (_, _, form_again) = get(&web, &format!("{url}?change=1")).await;
+        assert_eq!(
+            input_value(&form_again, "data.respondent.email").as_deref(),
+            Some(TOM)
+        );
+        assert!(form_again.contains(&escaped(SUMMARY)));
+        assert_eq!(
+            input_value(&form_again, "data.child.name").as_deref(),
+            Some("Sam Example")
+        );
+        // Without ?change, a fresh form.
+        let (_, _, fresh) = get(&web, &url).await;
+        assert_eq!(
+            input_value(&fresh, "data.respondent.email").as_deref(),
+            Some("")
+        );
+
+        // Confirming twice with the page's key opens one case, and both answer with it.
+        let carried: Vec<(String, String)> = hidden(&html).into_iter().collect();
+        assert!(carried.iter().any(|(k, v)| k == "key" && !v.is_empty()));
+        let check = format!("{url}/check");
+        let (status, headers, _) = post(&web, &check, origin, &carried).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let location = headers[LOCATION].to_str().unwrap().to_string();
+        assert!(location.starts_with("/cases/DSP-"), "{location}");
+        let (status, headers, _) = post(&web, &check, origin, &carried).await;
+        assert_redirect(status, &headers, &location);
+        let all = cases(&env);
+        assert_eq!(all.len(), 1, "{all:?}");
+        let reference = &location["/cases/".len()..];
+        assert_eq!(all[0]["reference"], reference);
+        let (status, _, case) = answer(
+            Client::new()
+                .get(format!("{base}/api/v1/cases/{reference}"))
+                .bearer_auth(&api),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(case["state"], "stage1");
+        assert_eq!(case["data"], dispute_data());
+        // The same key with other answers opens nothing.
+        let other: Vec<(String, String)> = carried
+            .iter()
+            .map(|(k, v)| {
+                let v = if k == "data.child.name" {
+                    "Another Child".to_string()
+                } else {
+                    v.clone()
+                };
+                (k.clone(), v)
+            })
+            .collect();
+        let (status, _, html) = post(&web, &check, origin, &other).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains("already been used"), "{html}");
+        assert_eq!(cases(&env).len(), 1);
+
+        // A later stage, with its condition and reason, shown and opened there.
+        let urgent = with(
+            &with(
+                &with(&dispute(), "data.immediate_risk", "true"),
+                "start",
+                "stage2",
+            ),
+            "start_reason",
+            "The child is at immediate risk.",
+        );
+        let (status, headers, _) = post(&web, &url, origin, &form(&token, &urgent)).await;
+        assert_redirect(status, &headers, "/cases/new/dispute/check");
+        let (_, _, html) = get(&web, &check).await;
+        assert!(
+            html.contains("The case starts at <strong>Stage 2"),
+            "{html}"
+        );
+        assert!(html.contains("The child is at immediate risk."));
+        let (status, headers, _) = post(
+            &web,
+            &check,
+            origin,
+            &hidden(&html).into_iter().collect::<Vec<_>>(),
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let reference = headers[LOCATION].to_str().unwrap()["/cases/".len()..].to_string();
+        let all = cases(&env);
+        assert_eq!(all.len(), 2);
+        let opened = all
+            .iter()
+            .find(|c| c["reference"] == reference.as_str())
+            .unwrap();
+        assert_eq!(opened["state"], "stage2");
+        // The answers are forgotten once the case is open.
+        let (status, headers, _) = get(&web, &check).await;
+        assert_redirect(status, &headers, "/cases/new/dispute");
+    }
+}
+
+#[tokio::test]
+async fn roles_that_open_no_cases_are_refused() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        for (email, role) in [
+            ("board.member@partnership.example.org", "board"),
+            ("ops@partnership.example.org", "admin"),
+        ] {
+            user_with_password(&db.url, email, role, None, "Someone");
+            let web = client();
+            sign_in(&web, &base, email).await;
+            let (status, _, html) = get(&web, &format!("{base}/cases/new")).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
+            assert_page(&html, "You cannot open cases");
+            assert!(
+                !html.contains(&link("/cases/new")),
+                "{role}: no navigation to it"
+            );
+            let token = csrf_token(&html);
+            for path in ["/cases/new/dispute", "/cases/new/dispute/check"] {
+                let mut sent = form(&token, &with(&dispute(), "data.raised_by.email", email));
+                sent.push(("key".into(), "k-2".into()));
+                let (status, _, _) = post(&web, &format!("{base}{path}"), Some(&base), &sent).await;
+                assert_eq!(status, StatusCode::FORBIDDEN, "{role} {path}");
+            }
+            let (status, _, _) = get(&web, &format!("{base}/cases/new/dispute")).await;
+            assert_eq!(status, StatusCode::FORBIDDEN);
+        }
+        // Signed out: to sign in.
+        let (status, headers, _) = get(&client(), &format!("{base}/cases/new/dispute")).await;
+        assert_redirect(status, &headers, "/sign-in");
+        assert_eq!(cases(&env), Vec::<Value>::new());
+    }
+}
+
+/// The address My page shows once, as a path on this server.
+fn feed_path(html: &str) -> String {
+    let at = html.find("&#x2f;calendar&#x2f;").expect("a feed address");
+    let path = &html[at..];
+    unescaped(&path[..path.find(".ics").unwrap() + 4])
+}
+
+#[tokio::test]
+async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        common::open_dispute(&env, None);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let (web, token) = priya(&db, &base).await;
+        let origin = Some(base.as_str());
+        let account = format!("{base}/account");
+
+        let (status, headers, html) = get(&web, &account).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_page(&html, "My page");
+        assert_inline_scripts_allowed(&html, headers["content-security-policy"].to_str().unwrap());
+        for text in [
+            "Priya Shah",
+            PRIYA,
+            "Practitioner",
+            "Riverside Primary School",
+            "You have no calendar feed",
+        ] {
+            assert!(html.contains(text), "{text}");
+        }
+        assert!(html.contains(&link("/account")), "in the navigation");
+
+        // Made: its address shown once, and it serves a calendar of her deadline.
+        let feed = format!("{base}/account/feed");
+        let (status, _, _) = post(&web, &feed, origin, &[("csrf_token", "x")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let (status, _, html) = post(&web, &feed, origin, &[("csrf_token", &token)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Outlook"));
+        let first = feed_path(&html);
+        let calendar = Client::new()
+            .get(format!("{base}{first}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(calendar.status(), StatusCode::OK);
+        let text = calendar.text().await.unwrap();
+        assert!(
+            text.starts_with("BEGIN:VCALENDAR") && text.contains("BEGIN:VEVENT"),
+            "{text}"
+        );
+        let (_, _, html) = get(&web, &account).await;
+        assert!(html.contains("You have a calendar feed"));
+        assert!(
+            !html.contains("&#x2f;calendar&#x2f;") && !html.contains(&first),
+            "shown once only"
+        );
+
+        // Made again without the confirmation: asked first, nothing replaced.
+        let (status, _, html) = post(&web, &feed, origin, &[("csrf_token", &token)]).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_page(
+            &html,
+            "Are you sure you want to replace your calendar feed?",
+        );
+        let (status, _, html) = get(&web, &format!("{feed}/replace")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("name=\"replace\" value=\"yes\""));
+        let status = Client::new()
+            .get(format!("{base}{first}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+        // Replaced: a new address, the old one gone.
+        let (status, _, html) = post(
+            &web,
+            &feed,
+            origin,
+            &[("csrf_token", token.as_str()), ("replace", "yes")],
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        let second = feed_path(&html);
+        assert_ne!(second, first);
+        let status = Client::new()
+            .get(format!("{base}{first}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+
+        // Revoked, after its confirmation page; CSRF first.
+        let (status, _, html) = get(&web, &format!("{feed}/revoke")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_page(&html, "Are you sure you want to revoke your calendar feed?");
+        let revoke = format!("{feed}/revoke");
+        let (status, _, _) = post(&web, &revoke, origin, &[("csrf_token", "")]).await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+        let status = Client::new()
+            .get(format!("{base}{second}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::OK);
+        let (status, headers, _) = post(&web, &revoke, origin, &[("csrf_token", &token)]).await;
+        assert_redirect(status, &headers, "/account");
+        let status = Client::new()
+            .get(format!("{base}{second}"))
+            .send()
+            .await
+            .unwrap()
+            .status();
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (_, _, html) = get(&web, &account).await;
+        assert!(html.contains("Your calendar feed is revoked"));
+        assert!(html.contains("You have no calendar feed"));
+        let (_, _, html) = get(&web, &account).await;
+        assert!(!html.contains("Your calendar feed is revoked"), "said once");
+        let (status, headers, _) = post(&web, &revoke, origin, &[("csrf_token", &token)]).await;
+        assert_redirect(status, &headers, "/account");
+        let (_, _, html) = get(&web, &account).await;
+        assert!(html.contains("You had no calendar feed to revoke"));
+
+        // A board member has a page but no deadlines to feed.
+        let board = "board.member@partnership.example.org";
+        user_with_password(&db.url, board, "board", None, "Board Member");
+        let other = client();
+        sign_in(&other, &base, board).await;
+        let (status, _, html) = get(&other, &account).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Board") && html.contains("no deadlines to follow"));
+        let (status, _, _) = post(
+            &other,
+            &feed,
+            origin,
+            &[("csrf_token", csrf_token(&html).as_str())],
+        )
+        .await;
+        assert_eq!(status, StatusCode::FORBIDDEN);
+    }
+}
+
+/// Where the browser is, as a path.
+async fn path_of(browser: &Browser) -> String {
+    browser
+        .client
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .to_string()
+}
+
+/// Waits until the browser shows a page at `path` (the form's answer has arrived).
+async fn wait_for_path(browser: &Browser, path: &str) {
+    let started = std::time::Instant::now();
+    while path_of(browser).await != path {
+        if started.elapsed() > std::time::Duration::from_secs(20) {
+            let page = browser.client.source().await.unwrap_or_default();
+            let main = page.find("<main").map_or(page.as_str(), |at| &page[at..]);
+            panic!(
+                "still at {} waiting for {path}: {}",
+                path_of(browser).await,
+                main.chars().take(1500).collect::<String>()
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
+/// The page passes axe-core's WCAG 2.2 AA checks (and, on a phone, does not scroll
+/// sideways); its screenshot is saved as `name`.
+async fn assert_accessible(browser: &Browser, name: &str, phone: bool) {
+    let violations = browser.accessibility_violations().await;
+    assert_eq!(violations, Vec::<String>::new(), "{name}");
+    if phone {
+        assert!(!browser.scrolls_sideways().await, "{name} scrolls sideways");
+    }
+    browser.screenshot(name).await;
+}
+
+/// Scrolls the element `css` names to the top of the window, for the screenshot.
+async fn scroll_to(browser: &Browser, css: &str) {
+    browser
+        .client
+        .execute(
+            "document.querySelector(arguments[0]).scrollIntoView();",
+            vec![json!(css)],
+        )
+        .await
+        .unwrap();
+}
+
+async fn click(browser: &Browser, css: &str) {
+    browser
+        .client
+        .find(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    let field = browser.client.find(Locator::Css(css)).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(text).await.unwrap();
+}
+
+#[tokio::test]
+async fn opening_a_dispute_in_a_browser() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = quiet(&db, &smtp);
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        user_with_password(
+            &db.url,
+            PRIYA,
+            "practitioner",
+            Some("riverside-primary"),
+            "Priya Shah",
+        );
+        for (size, suffix) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
+            let phone = size == PHONE;
+            let Some(browser) = Browser::start(size).await else {
+                return;
+            };
+            browser
+                .client
+                .goto(&format!("{base}/sign-in"))
+                .await
+                .unwrap();
+            type_into(&browser, "#email", PRIYA).await;
+            type_into(&browser, "#password", common::web::PASSWORD).await;
+            click(&browser, "form[action='/sign-in'] button[type='submit']").await;
+            wait_for_path(&browser, "/").await;
+
+            browser
+                .client
+                .goto(&format!("{base}/cases/new"))
+                .await
+                .unwrap();
+            assert_accessible(&browser, &format!("open-chooser-{suffix}"), phone).await;
+            click(&browser, "label[for='workflow']").await;
+            click(&browser, "main form button").await;
+            wait_for_path(&browser, "/cases/new/dispute").await;
+            assert_accessible(&browser, &format!("open-form-{suffix}"), phone).await;
+
+            // Sent with nothing filled in: the error summary, linking to each field.
+            click(&browser, "main form button").await;
+            browser
+                .client
+                .wait()
+                .for_element(Locator::Css(".govuk-error-summary"))
+                .await
+                .unwrap();
+            let summary = browser
+                .client
+                .find(Locator::Css(".govuk-error-summary"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(summary.contains("Enter the summary"), "{summary}");
+            assert_accessible(&browser, &format!("open-form-errors-{suffix}"), phone).await;
+
+            click(&browser, "label[for='category']").await;
+            type_into(&browser, "#summary", SUMMARY).await;
+            type_into(&browser, "#child-reference", "LCS-204417").await;
+            type_into(&browser, "#respondent-name", "Tom Hughes").await;
+            type_into(&browser, "#respondent-email", TOM).await;
+            click(
+                &browser,
+                "#respondent-agency option[value=\"Children's Social Care\"]",
+            )
+            .await;
+            click(&browser, "main form button").await;
+            wait_for_path(&browser, "/cases/new/dispute/check").await;
+            let page = browser.client.source().await.unwrap();
+            assert!(page.contains("Check your answers"));
+            assert!(!shown_deadlines(&page).is_empty());
+            let shown = browser
+                .client
+                .find(Locator::Css(".deadline"))
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap();
+            assert!(
+                shown.contains("Due ") && shown.contains("working day"),
+                "{shown}"
+            );
+            scroll_to(&browser, "h2.deadlines").await;
+            assert_accessible(&browser, &format!("check-answers-{suffix}"), phone).await;
+            click(&browser, "main form button").await;
+            let started = std::time::Instant::now();
+            while !path_of(&browser).await.starts_with("/cases/DSP-") {
+                assert!(started.elapsed() < std::time::Duration::from_secs(20));
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+
+            browser
+                .client
+                .goto(&format!("{base}/account"))
+                .await
+                .unwrap();
+            assert_accessible(&browser, &format!("my-page-{suffix}"), phone).await;
+            click(&browser, "form[action='/account/feed'] button").await;
+            browser
+                .client
+                .wait()
+                .for_element(Locator::Css(".govuk-panel"))
+                .await
+                .unwrap();
+            scroll_to(&browser, "#calendar").await;
+            assert_accessible(&browser, &format!("my-page-feed-{suffix}"), phone).await;
+            // Revoked again, after its confirmation, so the next width starts without one.
+            browser
+                .client
+                .goto(&format!("{base}/account/feed/revoke"))
+                .await
+                .unwrap();
+            assert_accessible(&browser, &format!("revoke-feed-{suffix}"), phone).await;
+            click(&browser, "main form button").await;
+            wait_for_path(&browser, "/account").await;
+            browser
+                .client
+                .wait()
+                .for_element(Locator::Css(".govuk-notification-banner"))
+                .await
+                .unwrap();
+            browser.stop().await;
+        }
+        assert_eq!(cases(&env).len(), 2, "one case per width");
+    }
+}
