@@ -156,7 +156,7 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
                 &sign_in,
                 origin,
                 &[
-                    ("csrf_token", &token),
+                    ("csrf_token", token.as_str()),
                     ("email", email),
                     ("password", password),
                 ],

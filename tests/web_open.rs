@@ -31,6 +31,9 @@ const TOM: &str = "tom.hughes@council.example.gov.uk";
 const SUMMARY: &str =
     "Referral about neglect was not accepted.\nSchool believes the threshold is met.";
 
+/// A form's fields, in order.
+type Answers = Vec<(String, String)>;
+
 /// The shipped workflows, read from their files as the server reads them.
 fn workflows() -> Workflows {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -110,7 +113,7 @@ fn error_links(html: &str) -> Vec<String> {
 }
 
 /// The valid answers of a dispute Priya raises against Tom's decision.
-fn dispute() -> Vec<(String, String)> {
+fn dispute() -> Answers {
     [
         ("data.category", "threshold"),
         ("data.summary", SUMMARY),
@@ -140,15 +143,14 @@ fn dispute_data() -> Value {
 }
 
 /// `answers` with `name` set to `value` (added if missing).
-fn with(answers: &[(String, String)], name: &str, value: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> =
-        answers.iter().filter(|(k, _)| k != name).cloned().collect();
+fn with(answers: &[(String, String)], name: &str, value: &str) -> Answers {
+    let mut out: Answers = answers.iter().filter(|(k, _)| k != name).cloned().collect();
     out.push((name.to_string(), value.to_string()));
     out
 }
 
 /// `answers` and the CSRF token `token`, as a form.
-fn form(token: &str, answers: &[(String, String)]) -> Vec<(String, String)> {
+fn form(token: &str, answers: &[(String, String)]) -> Answers {
     let mut out = vec![("csrf_token".to_string(), token.to_string())];
     out.extend(answers.iter().cloned());
     out
@@ -348,7 +350,7 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
             "data.raised_by.email",
             "someone.else@school.example.org",
         );
-        let hostile: Vec<(&str, Vec<(String, String)>, &str, &str)> = vec![
+        let hostile: Vec<(&str, Answers, &str, &str)> = vec![
             (
                 "a control character",
                 with(&valid, "data.child.name", "Sam\u{7}"),
@@ -501,7 +503,7 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
 }
 
 /// The dispute with someone other than Priya as its raiser.
-fn someone_else_of(valid: &[(String, String)]) -> Vec<(String, String)> {
+fn someone_else_of(valid: &[(String, String)]) -> Answers {
     with(
         &with(
             valid,
@@ -527,7 +529,7 @@ fn shown_deadlines(html: &str) -> Vec<String> {
 
 /// The API's preview of opening `body` now: each deadline's due time (RFC 3339, seconds) and
 /// explanation, soonest first.
-async fn api_preview(base: &str, token: &str, body: &Value) -> Vec<(String, String)> {
+async fn api_preview(base: &str, token: &str, body: &Value) -> Answers {
     let (status, _, preview) = answer(
         Client::new()
             .post(format!("{base}/api/v1/cases/preview"))
@@ -536,7 +538,7 @@ async fn api_preview(base: &str, token: &str, body: &Value) -> Vec<(String, Stri
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{preview}");
-    let mut deadlines: Vec<(String, String)> = preview["deadlines"]
+    let mut deadlines: Answers = preview["deadlines"]
         .as_array()
         .unwrap()
         .iter()
@@ -620,7 +622,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
         );
 
         // Confirming twice with the page's key opens one case, and both answer with it.
-        let carried: Vec<(String, String)> = hidden(&html).into_iter().collect();
+        let carried: Answers = hidden(&html).into_iter().collect();
         assert!(carried.iter().any(|(k, v)| k == "key" && !v.is_empty()));
         let check = format!("{url}/check");
         let (status, headers, _) = post(&web, &check, origin, &carried).await;
@@ -643,7 +645,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
         assert_eq!(case["state"], "stage1");
         assert_eq!(case["data"], dispute_data());
         // The same key with other answers opens nothing.
-        let other: Vec<(String, String)> = carried
+        let other: Answers = carried
             .iter()
             .map(|(k, v)| {
                 let v = if k == "data.child.name" {

@@ -72,18 +72,12 @@ async fn opener(
     ))
 }
 
-/// The workflow `name`, or the 404 page.
-fn workflow<'a>(
-    state: &'a AppState,
-    layout: &Layout,
-    name: &str,
-) -> Result<&'a Definition, Response> {
-    state.engine.workflows().get(name).ok_or_else(|| {
-        state.web.api_error(
-            ApiError::new(StatusCode::NOT_FOUND, "not_found", ""),
-            layout,
-        )
-    })
+/// The page for a workflow that does not exist.
+fn no_workflow(state: &AppState, layout: &Layout) -> Response {
+    state.web.api_error(
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", ""),
+        layout,
+    )
 }
 
 /// The workflow's form with the directory's agencies, or the error page.
@@ -196,9 +190,8 @@ pub async fn form(
         Ok(both) => both,
         Err(page) => return page,
     };
-    let def = match workflow(&state, &layout, &name) {
-        Ok(def) => def,
-        Err(page) => return page,
+    let Some(def) = state.engine.workflows().get(&name) else {
+        return no_workflow(&state, &layout);
     };
     let (form, directory) = match form_of(&state, &layout, def).await {
         Ok(both) => both,
@@ -349,9 +342,8 @@ pub async fn submit(
         Ok(both) => both,
         Err(page) => return page,
     };
-    let def = match workflow(&state, &layout, &name) {
-        Ok(def) => def,
-        Err(page) => return page,
+    let Some(def) = state.engine.workflows().get(&name) else {
+        return no_workflow(&state, &layout);
     };
     let (form, directory) = match form_of(&state, &layout, def).await {
         Ok(both) => both,
@@ -394,9 +386,8 @@ pub async fn check(
         Ok(both) => both,
         Err(page) => return page,
     };
-    let def = match workflow(&state, &layout, &name) {
-        Ok(def) => def,
-        Err(page) => return page,
+    let Some(def) = state.engine.workflows().get(&name) else {
+        return no_workflow(&state, &layout);
     };
     let answers = match draft(&session, &def.id).await {
         Ok(Some(answers)) => answers,
@@ -556,9 +547,8 @@ pub async fn confirm(
         Ok(both) => both,
         Err(page) => return page,
     };
-    let def = match workflow(&state, &layout, &name) {
-        Ok(def) => def,
-        Err(page) => return page,
+    let Some(def) = state.engine.workflows().get(&name) else {
+        return no_workflow(&state, &layout);
     };
     let key = answers.remove(KEY).unwrap_or_default();
     let key = match parse_key(key.as_bytes()) {
