@@ -167,12 +167,13 @@ pub fn for_terminal(value: &str) -> Cow<'_, str> {
 /// A name written with underscores (`senior_manager`, `roles_and_responsibilities`) as words
 /// for people: `Senior manager`, `Roles and responsibilities`.
 pub fn sentence_case(name: &str) -> String {
-    let words = name.replace('_', " ");
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    capitalised(&name.replace('_', " "))
+}
+
+/// `text` with its first letter a capital.
+pub fn capitalised(text: &str) -> String {
+    let first = text.chars().next().map_or(0, char::len_utf8);
+    format!("{}{}", text[..first].to_uppercase(), &text[first..])
 }
 
 #[cfg(test)]

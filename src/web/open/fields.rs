@@ -151,20 +151,8 @@ pub struct OpenForm {
 
 /// `Professional who …` as it reads inside a sentence: `professional who …`.
 fn lower_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_lowercase().chain(chars).collect())
-        .unwrap_or_default()
-}
-
-/// The text with its first letter a capital.
-fn upper_first(text: &str) -> String {
-    let mut chars = text.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+    let first = text.chars().next().map_or(0, char::len_utf8);
+    format!("{}{}", text[..first].to_lowercase(), &text[first..])
 }
 
 /// The input id of a data path.
@@ -496,9 +484,9 @@ fn sentence(full: &str, message: &str) -> String {
         .iter()
         .any(|w| message.starts_with(w));
     if joined {
-        format!("{} {message}", upper_first(full))
+        format!("{} {message}", text::capitalised(full))
     } else {
-        format!("{}: {message}", upper_first(full))
+        format!("{}: {message}", text::capitalised(full))
     }
 }
 
@@ -653,8 +641,9 @@ impl Input {
             if parts.iter().all(String::is_empty) {
                 String::new()
             } else {
-                date_text(&parts)
-                    .ok_or_else(|| format!("{} must be a real date", upper_first(&self.full)))?
+                date_text(&parts).ok_or_else(|| {
+                    format!("{} must be a real date", text::capitalised(&self.full))
+                })?
             }
         } else {
             self.raw(answers)

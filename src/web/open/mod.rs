@@ -25,13 +25,13 @@ use super::session::SessionFault;
 use super::{Layout, local_time, signed_in_layout};
 use crate::access::policy;
 use crate::directory::Directory;
-use crate::engine::PreviewDeadline;
+use crate::engine::{OpenPreview, PreviewDeadline};
 use crate::http::AppState;
 use crate::http::auth::{Caller, ClientIp};
 use crate::http::cases::{OpenRequest, open_case, parse_key, preview_case};
 use crate::http::error::ApiError;
 use crate::workflow::{Definition, TimerKind, lookup};
-use fields::{Answers, OpenForm, Problem, START, START_REASON, Widget};
+use fields::{Answers, Input, OpenForm, Problem, START, START_REASON, Widget};
 
 /// Where the session keeps the answers between the form and the check page.
 const DRAFT: &str = "open_case_draft";
@@ -80,19 +80,58 @@ fn no_workflow(state: &AppState, layout: &Layout) -> Response {
     )
 }
 
-/// The workflow's form with the directory's agencies, or the error page.
-async fn form_of(
-    state: &AppState,
-    layout: &Layout,
-    def: &Definition,
-) -> Result<(OpenForm, Directory), Response> {
-    let directory = state
-        .engine
-        .store()
-        .directory()
-        .await
-        .map_err(|e| state.web.api_error(e.into(), layout))?;
-    Ok((OpenForm::new(def, &directory), directory))
+/// One workflow's form for one request: who opens the case, the workflow, its form, and the
+/// directory its agencies come from.
+struct Opening<'a> {
+    state: &'a AppState,
+    layout: Layout,
+    caller: Caller,
+    def: &'a Definition,
+    form: OpenForm,
+    directory: Directory,
+}
+
+impl<'a> Opening<'a> {
+    /// Workflow `name` opened by the signed-in user, or the page that refuses it (signed out,
+    /// a role that opens nothing, no such workflow).
+    async fn start(
+        state: &'a AppState,
+        session: &Session,
+        ip: Option<std::net::IpAddr>,
+        name: &str,
+    ) -> Result<Opening<'a>, Response> {
+        let (layout, caller) = opener(state, session, ip).await?;
+        let Some(def) = state.engine.workflows().get(name) else {
+            return Err(no_workflow(state, &layout));
+        };
+        let directory = match state.engine.store().directory().await {
+            Ok(directory) => directory,
+            Err(e) => return Err(state.web.api_error(e.into(), &layout)),
+        };
+        Ok(Opening {
+            form: OpenForm::new(def, &directory),
+            state,
+            layout,
+            caller,
+            def,
+            directory,
+        })
+    }
+
+    /// The request `answers` make, or their problems.
+    fn read(&self, answers: &Answers) -> Result<OpenRequest, Vec<Problem>> {
+        self.form
+            .read(&self.def.id, self.def, &self.directory, answers)
+    }
+
+    /// The form again with the engine's refusal of `request` on it, or the page of any other
+    /// error.
+    fn refused(&self, request: &OpenRequest, answers: &Answers, e: ApiError) -> Response {
+        match refusal(&self.form, request, e) {
+            Ok(problems) => self.page(answers, &problems),
+            Err(e) => self.state.web.api_error(e, &self.layout),
+        }
+    }
 }
 
 /// The chooser, with `error` when nothing was chosen.
@@ -186,128 +225,119 @@ pub async fn form(
     Path(name): Path<String>,
     query: Result<Query<FormQuery>, QueryRejection>,
 ) -> Response {
-    let (layout, caller) = match opener(&state, &session, ip).await {
-        Ok(both) => both,
-        Err(page) => return page,
-    };
-    let Some(def) = state.engine.workflows().get(&name) else {
-        return no_workflow(&state, &layout);
-    };
-    let (form, directory) = match form_of(&state, &layout, def).await {
-        Ok(both) => both,
+    let op = match Opening::start(&state, &session, ip, &name).await {
+        Ok(op) => op,
         Err(page) => return page,
     };
     let change = query.is_ok_and(|Query(q)| q.change.is_some());
     let kept = if change {
-        match draft(&session, &def.id).await {
+        match draft(&session, &op.def.id).await {
             Ok(kept) => kept,
             Err(e) => return e.page(&state),
         }
     } else {
         None
     };
-    let user = &caller.user;
+    let user = &op.caller.user;
     let answers = kept.unwrap_or_else(|| {
-        form.prefilled(&user.name, &user.email, user.agency.as_deref(), &directory)
+        op.form.prefilled(
+            &user.name,
+            &user.email,
+            user.agency.as_deref(),
+            &op.directory,
+        )
     });
-    form_page(&state, &layout, def, &form, &answers, &[])
+    op.page(&answers, &[])
 }
 
-/// The form with `answers` in its inputs and `problems` above and beside them (422 then).
-fn form_page(
-    state: &AppState,
-    layout: &Layout,
-    def: &Definition,
-    form: &OpenForm,
-    answers: &Answers,
-    problems: &[Problem],
-) -> Response {
-    let error_at = |id: &str| {
-        problems
-            .iter()
-            .find(|p| p.href == format!("#{id}") || p.href == format!("#{id}-day"))
-            .map(|p| p.text.clone())
-    };
+/// An input as the form template draws it: with its value (a date's parts), its options
+/// (a select's first one empty), and `error` beside it.
+fn input_view(input: &Input, answers: &Answers, error: Option<String>) -> Value {
     let value = |name: &str| answers.get(name).cloned().unwrap_or_default();
-    let groups: Vec<Value> = form
-        .groups
+    let chosen = value(&input.name);
+    let choices = input.choices.iter();
+    let options: Vec<Value> = if input.widget == Widget::Select {
+        let none = context! { value => "", text => "Select one", selected => chosen.is_empty() };
+        std::iter::once(none)
+            .chain(choices.map(|c| {
+                context! { value => c.value, text => c.text, selected => c.value == chosen }
+            }))
+            .collect()
+    } else {
+        choices
+            .map(|c| context! { value => c.value, text => c.text })
+            .collect()
+    };
+    let parts: Vec<Value> = ["day", "month", "year"]
         .iter()
-        .map(|group| {
-            let inputs: Vec<Value> = group
-                .inputs
-                .iter()
-                .map(|input| {
-                    let chosen = value(&input.name);
-                    let options: Vec<Value> = if input.widget == Widget::Select {
-                        std::iter::once(context! {
-                            value => "", text => "Select one", selected => chosen.is_empty()
-                        })
-                        .chain(input.choices.iter().map(|c| {
-                            context! { value => c.value, text => c.text, selected => c.value == chosen }
-                        }))
-                        .collect()
-                    } else {
-                        input
-                            .choices
-                            .iter()
-                            .map(|c| context! { value => c.value, text => c.text })
-                            .collect()
-                    };
-                    let parts: Vec<Value> = ["day", "month", "year"]
-                        .iter()
-                        .map(|part| {
-                            context! {
-                                name => part,
-                                value => value(&format!("{}-{part}", input.name)),
-                                classes => if *part == "year" { "govuk-input--width-4" } else { "govuk-input--width-2" },
-                            }
-                        })
-                        .collect();
-                    context! {
-                        value => chosen,
-                        options,
-                        parts,
-                        error => error_at(&input.id),
-                        ..Value::from_serialize(input),
-                    }
-                })
-                .collect();
-            context! { legend => group.legend, inputs }
-        })
-        .collect();
-    let starts: Vec<Value> = form
-        .starts
-        .iter()
-        .map(|s| {
+        .map(|part| {
+            let width = if *part == "year" { 4 } else { 2 };
             context! {
-                value => s.value, text => s.text,
-                hint => s.hint.as_ref().map(|text| context! { text }),
+                name => part,
+                value => value(&format!("{}-{part}", input.name)),
+                classes => format!("govuk-input--width-{width}"),
             }
         })
         .collect();
-    let status = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::UNPROCESSABLE_ENTITY
-    };
-    state.web.render(
-        status,
-        "web/cases/form.html",
-        layout,
-        context! {
-            title => def.title,
-            action => format!("/cases/new/{}", def.id),
-            groups,
-            starts,
-            start => answers.get(START).cloned().unwrap_or_else(|| {
-                form.starts.first().map(|s| s.value.clone()).unwrap_or_default()
-            }),
-            start_error => error_at(START),
-            start_reason => value(START_REASON),
-            reason_error => error_at(START_REASON),
-            errors => problems,
-        },
-    )
+    context! { value => chosen, options, parts, error, ..Value::from_serialize(input) }
+}
+
+impl Opening<'_> {
+    /// The form with `answers` in its inputs and `problems` above and beside them (422 then).
+    fn page(&self, answers: &Answers, problems: &[Problem]) -> Response {
+        let (state, layout, def, form) = (self.state, &self.layout, self.def, &self.form);
+        let error_at = |id: &str| {
+            problems
+                .iter()
+                .find(|p| p.href == format!("#{id}") || p.href == format!("#{id}-day"))
+                .map(|p| p.text.clone())
+        };
+        let groups: Vec<Value> = form
+            .groups
+            .iter()
+            .map(|group| {
+                let inputs: Vec<Value> = group
+                    .inputs
+                    .iter()
+                    .map(|input| input_view(input, answers, error_at(&input.id)))
+                    .collect();
+                context! { legend => group.legend, inputs }
+            })
+            .collect();
+        let starts: Vec<Value> = form
+            .starts
+            .iter()
+            .map(|s| {
+                context! {
+                    value => s.value, text => s.text,
+                    hint => s.hint.as_ref().map(|text| context! { text }),
+                }
+            })
+            .collect();
+        let status = if problems.is_empty() {
+            StatusCode::OK
+        } else {
+            StatusCode::UNPROCESSABLE_ENTITY
+        };
+        state.web.render(
+            status,
+            "web/cases/form.html",
+            layout,
+            context! {
+                title => def.title,
+                action => format!("/cases/new/{}", def.id),
+                groups,
+                starts,
+                start => answers.get(START).cloned().unwrap_or_else(|| {
+                    form.starts.first().map(|s| s.value.clone()).unwrap_or_default()
+                }),
+                start_error => error_at(START),
+                start_reason => answers.get(START_REASON),
+                reason_error => error_at(START_REASON),
+                errors => problems,
+            },
+        )
+    }
 }
 
 /// Why the engine refused a request the form found sound, as a problem on the form: who
@@ -338,38 +368,28 @@ pub async fn submit(
     Path(name): Path<String>,
     CsrfForm(answers): CsrfForm<Answers>,
 ) -> Response {
-    let (layout, caller) = match opener(&state, &session, ip).await {
-        Ok(both) => both,
+    let op = match Opening::start(&state, &session, ip, &name).await {
+        Ok(op) => op,
         Err(page) => return page,
     };
-    let Some(def) = state.engine.workflows().get(&name) else {
-        return no_workflow(&state, &layout);
-    };
-    let (form, directory) = match form_of(&state, &layout, def).await {
-        Ok(both) => both,
-        Err(page) => return page,
-    };
-    let answers = form.kept(&answers);
-    let request = match form.read(&def.id, def, &directory, &answers) {
+    let answers = op.form.kept(&answers);
+    let request = match op.read(&answers) {
         Ok(request) => request,
-        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+        Err(problems) => return op.page(&answers, &problems),
     };
     // What the engine would refuse (who may open it, the stage's conditions) shows here, on
     // the form, rather than after the check page.
-    if let Err(e) = preview_case(&state, &caller, request.clone()).await {
-        return match refusal(&form, &request, e) {
-            Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
-            Err(e) => state.web.api_error(e, &layout),
-        };
+    if let Err(e) = preview_case(&state, &op.caller, request.clone()).await {
+        return op.refused(&request, &answers, e);
     }
     let draft = Draft {
-        workflow: def.id.clone(),
+        workflow: op.def.id.clone(),
         answers,
     };
     if let Err(e) = session.insert(DRAFT, draft).await {
         return SessionFault::from(e).page(&state);
     }
-    Redirect::to(&format!("/cases/new/{}/check", def.id)).into_response()
+    Redirect::to(&format!("/cases/new/{}/check", op.def.id)).into_response()
 }
 
 /// `GET /cases/new/{workflow}/check`: the answers kept in the session, checked again, with
@@ -382,117 +402,123 @@ pub async fn check(
     session: Session,
     Path(name): Path<String>,
 ) -> Response {
-    let (layout, caller) = match opener(&state, &session, ip).await {
-        Ok(both) => both,
+    let op = match Opening::start(&state, &session, ip, &name).await {
+        Ok(op) => op,
         Err(page) => return page,
     };
-    let Some(def) = state.engine.workflows().get(&name) else {
-        return no_workflow(&state, &layout);
-    };
-    let answers = match draft(&session, &def.id).await {
+    let answers = match draft(&session, &op.def.id).await {
         Ok(Some(answers)) => answers,
-        Ok(None) => return Redirect::to(&format!("/cases/new/{}", def.id)).into_response(),
+        Ok(None) => return Redirect::to(&format!("/cases/new/{}", op.def.id)).into_response(),
         Err(e) => return e.page(&state),
     };
-    let (form, directory) = match form_of(&state, &layout, def).await {
-        Ok(both) => both,
-        Err(page) => return page,
-    };
-    let request = match form.read(&def.id, def, &directory, &answers) {
+    let request = match op.read(&answers) {
         Ok(request) => request,
-        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+        Err(problems) => return op.page(&answers, &problems),
     };
-    let preview = match preview_case(&state, &caller, request.clone()).await {
-        Ok(preview) => preview,
-        Err(e) => {
-            return match refusal(&form, &request, e) {
-                Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
-                Err(e) => state.web.api_error(e, &layout),
-            };
-        }
-    };
-    let change = format!("/cases/new/{}?change=1", def.id);
-    let row = |key: &str, lines: Vec<String>, anchor: &str, what: &str| {
-        context! {
-            key => context! { text => key },
-            lines,
-            actions => context! { items => vec![context! {
-                href => format!("{change}#{anchor}"),
-                text => "Change",
-                visuallyHiddenText => what,
-            }]},
-        }
-    };
-    let sections: Vec<Value> = form
-        .groups
-        .iter()
-        .map(|group| {
-            let rows: Vec<Value> = group
-                .inputs
-                .iter()
-                .map(|input| {
-                    let shown = lookup(&request.data, &input.path)
-                        .map_or_else(|| "Not given".to_string(), |v| input.show(v));
-                    let anchor = if input.widget == Widget::Date {
-                        format!("{}-day", input.id)
-                    } else {
-                        input.id.clone()
-                    };
-                    row(
-                        &input.label,
-                        shown.lines().map(str::to_string).collect(),
-                        &anchor,
-                        &input.full,
-                    )
-                })
-                .collect();
-            context! { heading => group.legend.as_deref().unwrap_or("The case"), rows }
-        })
-        .collect();
-    let mut start_rows = Vec::new();
-    if !form.starts.is_empty() {
-        start_rows.push(row(
-            "Starting stage",
-            vec![form.start_title(def, request.start.as_deref())],
-            START,
-            "the starting stage",
-        ));
-        if let Some(reason) = &request.reason {
-            start_rows.push(row(
-                "Why it starts there",
-                reason.lines().map(str::to_string).collect(),
-                START_REASON,
-                "why it starts there",
-            ));
-        }
+    match preview_case(&state, &op.caller, request.clone()).await {
+        Ok(preview) => op.check_page(&answers, &request, preview),
+        Err(e) => op.refused(&request, &answers, e),
     }
-    let deadlines = deadline_items(def, preview.deadlines);
-    let hidden: Vec<Value> = form
-        .names()
-        .into_iter()
-        .filter_map(|name| {
-            answers
-                .get(&name)
-                .filter(|v| !v.is_empty())
-                .map(|value| context! { name, value })
-        })
-        .collect();
-    state.web.render(
-        StatusCode::OK,
-        "web/cases/check.html",
-        &layout,
-        context! {
-            title => "Check your answers before opening the case",
-            workflow => def.title,
-            action => format!("/cases/new/{}/check", def.id),
-            sections,
-            start_rows,
-            starts_at => def.state(&preview.state).map_or(preview.state.as_str(), |s| s.title.as_str()),
-            deadlines,
-            hidden,
-            key => crate::access::credentials::random_hex(16),
-        },
-    )
+}
+
+impl Opening<'_> {
+    /// Check your answers: `request` (read from `answers`) as people read it, with Change
+    /// links, what opening it would do (`preview`), and the form that confirms it.
+    fn check_page(
+        &self,
+        answers: &Answers,
+        request: &OpenRequest,
+        preview: OpenPreview,
+    ) -> Response {
+        let def = self.def;
+        let change = format!("/cases/new/{}?change=1", def.id);
+        let row = |key: &str, lines: Vec<String>, anchor: &str, what: &str| {
+            context! {
+                key => context! { text => key },
+                lines,
+                actions => context! { items => vec![context! {
+                    href => format!("{change}#{anchor}"),
+                    text => "Change",
+                    visuallyHiddenText => what,
+                }]},
+            }
+        };
+        let sections: Vec<Value> = self
+            .form
+            .groups
+            .iter()
+            .map(|group| {
+                let rows: Vec<Value> = group
+                    .inputs
+                    .iter()
+                    .map(|input| {
+                        let shown = lookup(&request.data, &input.path)
+                            .map_or_else(|| "Not given".to_string(), |v| input.show(v));
+                        let anchor = if input.widget == Widget::Date {
+                            format!("{}-day", input.id)
+                        } else {
+                            input.id.clone()
+                        };
+                        row(
+                            &input.label,
+                            shown.lines().map(str::to_string).collect(),
+                            &anchor,
+                            &input.full,
+                        )
+                    })
+                    .collect();
+                context! { heading => group.legend.as_deref().unwrap_or("The case"), rows }
+            })
+            .collect();
+        let mut start_rows = Vec::new();
+        if !self.form.starts.is_empty() {
+            start_rows.push(row(
+                "Starting stage",
+                vec![self.form.start_title(def, request.start.as_deref())],
+                START,
+                "the starting stage",
+            ));
+            if let Some(reason) = &request.reason {
+                start_rows.push(row(
+                    "Why it starts there",
+                    reason.lines().map(str::to_string).collect(),
+                    START_REASON,
+                    "why it starts there",
+                ));
+            }
+        }
+        let deadlines = deadline_items(def, preview.deadlines);
+        let hidden: Vec<Value> = self
+            .form
+            .names()
+            .into_iter()
+            .filter_map(|name| {
+                answers
+                    .get(&name)
+                    .filter(|v| !v.is_empty())
+                    .map(|value| context! { name, value })
+            })
+            .collect();
+        let starts_at = def
+            .state(&preview.state)
+            .map_or(preview.state.as_str(), |s| s.title.as_str());
+        self.state.web.render(
+            StatusCode::OK,
+            "web/cases/check.html",
+            &self.layout,
+            context! {
+                title => "Check your answers before opening the case",
+                workflow => def.title,
+                action => format!("/cases/new/{}/check", def.id),
+                sections,
+                start_rows,
+                starts_at,
+                deadlines,
+                hidden,
+                key => crate::access::credentials::random_hex(16),
+            },
+        )
+    }
 }
 
 /// The deadlines opening a case would set, soonest first, as the check page shows them: each
@@ -543,40 +569,30 @@ pub async fn confirm(
     Path(name): Path<String>,
     CsrfForm(mut answers): CsrfForm<Answers>,
 ) -> Response {
-    let (layout, caller) = match opener(&state, &session, ip).await {
-        Ok(both) => both,
+    let op = match Opening::start(&state, &session, ip, &name).await {
+        Ok(op) => op,
         Err(page) => return page,
-    };
-    let Some(def) = state.engine.workflows().get(&name) else {
-        return no_workflow(&state, &layout);
     };
     let key = answers.remove(KEY).unwrap_or_default();
-    let key = match parse_key(key.as_bytes()) {
-        Ok(key) => key,
-        Err(_) => {
-            return state.web.error(
-                StatusCode::BAD_REQUEST,
-                &layout,
-                "Sorry, this form could not be read",
-                &["Go back to the form, check your answers and try again."],
-            );
-        }
+    let Ok(key) = parse_key(key.as_bytes()) else {
+        return state.web.error(
+            StatusCode::BAD_REQUEST,
+            &op.layout,
+            "Sorry, this form could not be read",
+            &["Go back to the form, check your answers and try again."],
+        );
     };
-    let (form, directory) = match form_of(&state, &layout, def).await {
-        Ok(both) => both,
-        Err(page) => return page,
-    };
-    let answers = form.kept(&answers);
-    let request = match form.read(&def.id, def, &directory, &answers) {
+    let answers = op.form.kept(&answers);
+    let request = match op.read(&answers) {
         Ok(request) => request,
-        Err(problems) => return form_page(&state, &layout, def, &form, &answers, &problems),
+        Err(problems) => return op.page(&answers, &problems),
     };
-    let opened = match open_case(&state, &caller, &request, Some(key)).await {
+    let opened = match open_case(&state, &op.caller, &request, Some(key)).await {
         Ok((view, _replayed)) => view,
         Err(e) if e.code == "idempotency_key_reused" => {
             return state.web.error(
                 StatusCode::UNPROCESSABLE_ENTITY,
-                &layout,
+                &op.layout,
                 "This form has already been used",
                 &[
                     "A case was opened from it with other answers.",
@@ -584,12 +600,7 @@ pub async fn confirm(
                 ],
             );
         }
-        Err(e) => {
-            return match refusal(&form, &request, e) {
-                Ok(problems) => form_page(&state, &layout, def, &form, &answers, &problems),
-                Err(e) => state.web.api_error(e, &layout),
-            };
-        }
+        Err(e) => return op.refused(&request, &answers, e),
     };
     // The case is open: a session that cannot forget the answers must not make it look
     // otherwise (they go when the session ends).
