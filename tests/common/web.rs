@@ -118,3 +118,39 @@ pub async fn sign_in(client: &Client, base: &str, email: &str) {
     assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
     assert_eq!(headers[LOCATION], "/");
 }
+
+/// `escalate serve` on a test database with the example agency directory, mail written to
+/// files and no sweep: where each web test starts.
+pub struct Site {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The server, stopped when the site is dropped.
+    pub served: super::Served,
+    env: Vec<(&'static str, String)>,
+    _mail: tempfile::TempDir,
+}
+
+impl Site {
+    /// Serves the database `db`.
+    pub fn start(db: &super::TestDb) -> Site {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env: Vec<(&'static str, String)> = super::quiet(db, &smtp)
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let served = super::Served::start(&pairs);
+        Site {
+            base: served.url.clone(),
+            served,
+            env,
+            _mail: mail,
+        }
+    }
+
+    /// Its `ESCALATE_*` variables, for the command line on the same database.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+}
