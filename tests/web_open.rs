@@ -15,8 +15,8 @@ use std::collections::BTreeMap;
 
 use browser::{Browser, DESKTOP, PHONE};
 use common::web::{
-    Site, assert_inline_scripts_allowed, assert_page, assert_redirect, client, csrf_token, get,
-    post, sign_in, user_with_password,
+    PRIYA, Site, add_priya, assert_inline_scripts_allowed, assert_page, assert_redirect, client,
+    csrf_token, get, post, sign_in, user_with_password,
 };
 use common::{TestDb, answer, escalate, json, stderr, stdout};
 use escalate::directory::Directory;
@@ -26,16 +26,12 @@ use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 
-const PRIYA: &str = "priya.shah@school.example.org";
 const TOM: &str = "tom.hughes@council.example.gov.uk";
 const SUMMARY: &str =
     "Referral about neglect was not accepted.\nSchool believes the threshold is met.";
 
 /// A form's fields, in order.
 type Answers = Vec<(String, String)>;
-
-/// Fields set to other values.
-type Changes<'a> = &'a [(&'a str, &'a str)];
 
 /// The shipped workflows, read from their files as the server reads them.
 fn workflows() -> Workflows {
@@ -176,13 +172,7 @@ fn token(env: &[(&str, &str)], email: &str) -> String {
 
 /// Priya, a practitioner at the school, signed in on a new client; her CSRF token.
 async fn priya(db: &TestDb, base: &str) -> (Client, String) {
-    user_with_password(
-        &db.url,
-        PRIYA,
-        "practitioner",
-        Some("riverside-primary"),
-        "Priya Shah",
-    );
+    add_priya(&db.url);
     let web = client();
     sign_in(&web, base, PRIYA).await;
     let (_, _, html) = get(&web, &format!("{base}/cases/new")).await;
@@ -340,71 +330,32 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
 
         let url = format!("{base}/cases/new/dispute");
         let valid = dispute();
-        // What is changed in a valid dispute, where the error summary links, what it says.
-        let hostile: &[(Changes, &str, &str)] = &[
-            (
-                &[("data.child.name", "Sam\u{7}")],
-                "#child-name",
-                "control character",
-            ),
-            (
-                &[("data.respondent.name", "Tom\r\nBcc: x@evil.example")],
-                "#respondent-name",
-                "line break",
-            ),
-            (
-                &[("data.summary", "abc\u{202E}fdp.exe")],
-                "#summary",
-                "bidirectional",
-            ),
-            (
-                &[("data.summary", &"x".repeat(20_000))],
-                "#summary",
-                "at most 10000",
-            ),
-            (
-                &[("data.respondent.agency", "Nowhere Academy")],
-                "#respondent-agency",
-                "from the list",
-            ),
-            (
-                &[("data.category", "made_up")],
-                "#category",
-                "from the list",
-            ),
-            (
-                &[("data.respondent.email", "tom at council")],
-                "#respondent-email",
-                "not an email",
-            ),
-            // Someone else as the raiser: Priya is then neither a party nor a contact.
-            (
-                &[("data.raised_by.email", "someone.else@school.example.org")],
-                "#raised_by-email",
-                "may not open a dispute case",
-            ),
-            (
-                &[("data.respondent.email", "PRIYA.SHAH@school.example.org")],
-                "#respondent-email",
-                "different people",
-            ),
-            (
-                &[("start", "stage2"), ("start_reason", "urgent")],
-                "#start",
-                "only when the immediate risk is yes",
-            ),
-            (
-                &[("start", "stage2"), ("data.immediate_risk", "true")],
-                "#start_reason",
-                "Enter why the case starts at",
-            ),
-            (&[("start", "resolved")], "#start", "Select the stage"),
-        ];
-        for (changes, href, says) in hostile {
-            let answers = changes
-                .iter()
-                .fold(valid.clone(), |a, (k, v)| with(&a, k, v));
-            let what = changes[0].0;
+        // Each line: what is changed in a valid dispute (`field=value; …`), where the error
+        // summary links, what it says.
+        let too_long = format!("data.summary={}", "x".repeat(20_000));
+        let hostile = format!(
+            "data.child.name=Sam\u{7} | #child-name | control character
+             data.respondent.name=Tom\rBcc: x@evil.example | #respondent-name | line break
+             data.summary=abc\u{202E}fdp.exe | #summary | bidirectional
+             {too_long} | #summary | at most 10000
+             data.respondent.agency=Nowhere Academy | #respondent-agency | from the list
+             data.category=made_up | #category | from the list
+             data.respondent.email=tom at council | #respondent-email | not an email
+             data.raised_by.email=someone.else@school.example.org | #raised_by-email | may not open a dispute case
+             data.respondent.email=PRIYA.SHAH@school.example.org | #respondent-email | different people
+             start=stage2; start_reason=urgent | #start | only when the immediate risk is yes
+             start=stage2; data.immediate_risk=true | #start_reason | Enter why the case starts at
+             start=resolved | #start | Select the stage"
+        );
+        for row in hostile.lines() {
+            let [changes, href, says] = row.trim().splitn(3, " | ").collect::<Vec<_>>()[..] else {
+                panic!("{row}");
+            };
+            let answers = changes.split("; ").fold(valid.clone(), |a, change| {
+                let (k, v) = change.split_once('=').unwrap();
+                with(&a, k, v)
+            });
+            let what: String = changes.chars().take(40).collect();
             let (status, _, html) = post(&web, &url, origin, &form(&token, &answers)).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {html}");
             assert_eq!(error_links(&html), [href.to_string()], "{what}");
@@ -413,7 +364,7 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
                 "{what}: {says} not in {html}"
             );
             // The answers come back as given, escaped.
-            assert!(html.contains("value=\"Tom Hughes\"") || *href == "#respondent-name");
+            assert!(html.contains("value=\"Tom Hughes\"") || href == "#respondent-name");
         }
         // A megabyte is refused before it is read.
         let huge = with(&valid, "data.summary", &"x".repeat(1 << 20));
@@ -933,13 +884,7 @@ async fn opening_a_dispute_in_a_browser() {
     for db in TestDb::all() {
         let site = Site::start(&db);
         let (env, base) = (site.env(), site.base.clone());
-        user_with_password(
-            &db.url,
-            PRIYA,
-            "practitioner",
-            Some("riverside-primary"),
-            "Priya Shah",
-        );
+        add_priya(&db.url);
         for (size, suffix) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
             let phone = size == PHONE;
             let Some(browser) = Browser::start(size).await else {

@@ -10,6 +10,9 @@ use sha2::{Digest, Sha256};
 /// The password the web tests give their users.
 pub const PASSWORD: &str = "correct horse battery";
 
+/// Priya Shah, a practitioner at Riverside Primary School, who raises the example dispute.
+pub const PRIYA: &str = "priya.shah@school.example.org";
+
 /// A client with a cookie jar that shows redirects instead of following them.
 pub fn client() -> Client {
     Client::builder()
@@ -98,6 +101,17 @@ pub fn user_with_password(url: &str, email: &str, role: &str, agency: Option<&st
     args.push("--password-stdin");
     let o = super::with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
     assert!(o.status.success(), "{}", super::stderr(&o));
+}
+
+/// Adds Priya ([`PRIYA`]), who signs in with [`PASSWORD`], to the database at `url`.
+pub fn add_priya(url: &str) {
+    user_with_password(
+        url,
+        PRIYA,
+        "practitioner",
+        Some("riverside-primary"),
+        "Priya Shah",
+    );
 }
 
 /// Signs `client` in at `base` as `email` with [`PASSWORD`].
