@@ -127,13 +127,25 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .await
             .map_err(|e| SessionFault::from(e).page(state))?;
         let request = Request::from_parts(parts, body);
-        let Ok(Form(form)) = Form::<WithToken<T>>::from_request(request, state).await else {
-            return Err(state.web.error(
-                StatusCode::BAD_REQUEST,
-                &Layout::default(),
-                "Sorry, this form could not be read",
-                &["Go back, reload the page and try again."],
-            ));
+        let form = match Form::<WithToken<T>>::from_request(request, state).await {
+            Ok(Form(form)) => form,
+            // Past the body limit: nothing was read, and what to do is shorten it.
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(state.web.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &Layout::default(),
+                    "Sorry, this form is too large",
+                    &["Nothing was saved. Go back and shorten what you typed."],
+                ));
+            }
+            Err(_) => {
+                return Err(state.web.error(
+                    StatusCode::BAD_REQUEST,
+                    &Layout::default(),
+                    "Sorry, this form could not be read",
+                    &["Go back, reload the page and try again."],
+                ));
+            }
         };
         match expected {
             Some(expected) if !form.csrf_token.is_empty() && same(&form.csrf_token, &expected) => {
