@@ -521,10 +521,17 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             .send_keys(PASSWORD)
             .await
             .unwrap();
-        c.find(Locator::Css("form[action='/sign-in'] button"))
-            .await
-            .unwrap()
-            .click()
+        c.find(Locator::Css(
+            "form[action='/sign-in'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        // Signed in once the service's navigation shows (WebDriver waits, polling).
+        c.wait()
+            .for_element(Locator::Css(".govuk-service-navigation"))
             .await
             .unwrap();
         assert!(c.current_url().await.unwrap().path().ends_with("/admin"));
@@ -557,14 +564,18 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             .send_keys("not an address")
             .await
             .unwrap();
-        c.find(Locator::Css("form[action='/admin/users/new'] button"))
-            .await
-            .unwrap()
-            .click()
+        c.find(Locator::Css(
+            "form[action='/admin/users/new'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        c.wait()
+            .for_element(Locator::Css(".govuk-error-summary"))
             .await
             .unwrap();
-        let html = c.source().await.unwrap();
-        assert!(html.contains("govuk-error-summary"), "{html}");
         assert_eq!(
             browser.accessibility_violations().await,
             Vec::<String>::new(),
@@ -590,14 +601,17 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             .send_keys("case system")
             .await
             .unwrap();
-        c.find(Locator::Css("form[action='/admin/tokens/new'] button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        let html = c.source().await.unwrap();
-        assert!(html.contains("value=\"esc_"), "{html}");
+        c.find(Locator::Css(
+            "form[action='/admin/tokens/new'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        let secret = c.wait().for_element(Locator::Id("secret")).await.unwrap();
+        let token = secret.prop("value").await.unwrap().unwrap_or_default();
+        assert!(token.starts_with("esc_"), "{token}");
         assert_eq!(
             browser.accessibility_violations().await,
             Vec::<String>::new(),

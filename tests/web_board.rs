@@ -412,10 +412,17 @@ async fn the_report_page_passes_axe_and_fits_a_phone() {
             .send_keys(PASSWORD)
             .await
             .unwrap();
-        c.find(Locator::Css("form[action='/sign-in'] button"))
-            .await
-            .unwrap()
-            .click()
+        c.find(Locator::Css(
+            "form[action='/sign-in'] button[type='submit']",
+        ))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+        // Signed in once the service's navigation shows (WebDriver waits, polling).
+        c.wait()
+            .for_element(Locator::Css(".govuk-service-navigation"))
             .await
             .unwrap();
         assert!(c.current_url().await.unwrap().path().ends_with("/reports"));
@@ -432,6 +439,14 @@ async fn the_report_page_passes_axe_and_fits_a_phone() {
             assert!(!browser.scrolls_sideways().await, "{path} at {name}");
             browser.screenshot(&format!("{shot}-{name}")).await;
         }
+        // The chart on its own, as drawn at this width.
+        c.goto(&format!("{}/reports?month=3&year=2025", served.url))
+            .await
+            .unwrap();
+        let chart = c.find(Locator::Css("figure svg")).await.unwrap();
+        let png = chart.screenshot().await.unwrap();
+        let path = browser.screenshot(&format!("report-{name}")).await;
+        std::fs::write(path.with_file_name(format!("report-chart-{name}.png")), png).unwrap();
         browser.stop().await;
     }
     drop(served);
