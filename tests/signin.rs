@@ -7,6 +7,7 @@ mod common;
 
 use std::net::IpAddr;
 
+use common::web::bearer_status as get_with;
 use common::{Served, TestDb, answer, escalate, json, stderr, with_stdin};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -50,17 +51,6 @@ async fn sign_in(
 
 fn credentials(email: &str, password: &str) -> String {
     json!({ "email": email, "password": password }).to_string()
-}
-
-/// `GET path` with a bearer token.
-async fn get_with(client: &reqwest::Client, url: &str, token: &str) -> StatusCode {
-    client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 #[tokio::test]

@@ -9,7 +9,9 @@
 mod browser;
 mod common;
 
-use common::web::{assert_page, assert_redirect, client, csrf_token, get, post, sign_in, unescape};
+use common::web::{
+    assert_page, assert_redirect, bearer_status, client, csrf_token, get, post, sign_in, unescape,
+};
 use common::{Served, TestDb, escalate, json, quiet, user_with_password};
 use reqwest::{Client, StatusCode};
 
@@ -46,13 +48,7 @@ async fn submit(
 
 /// The status of `GET /api/v1/cases` with `token`.
 async fn api_status(base: &str, token: &str) -> StatusCode {
-    Client::new()
-        .get(format!("{base}/api/v1/cases"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
+    bearer_status(&Client::new(), &format!("{base}/api/v1/cases"), token).await
 }
 
 #[tokio::test]
@@ -508,32 +504,7 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             return;
         };
         let c = &browser.client;
-        c.goto(&format!("{}/sign-in", served.url)).await.unwrap();
-        c.find(Locator::Id("email"))
-            .await
-            .unwrap()
-            .send_keys(ADMIN)
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(PASSWORD)
-            .await
-            .unwrap();
-        c.find(Locator::Css(
-            "form[action='/sign-in'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        // Signed in once the service's navigation shows (WebDriver waits, polling).
-        c.wait()
-            .for_element(Locator::Css(".govuk-service-navigation"))
-            .await
-            .unwrap();
+        browser.sign_in(&served.url, ADMIN, PASSWORD).await;
         assert!(c.current_url().await.unwrap().path().ends_with("/admin"));
         for (path, shot) in [
             ("/admin", "admin"),
@@ -546,44 +517,23 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             ("/admin/workflows", "admin-workflows"),
         ] {
             c.goto(&format!("{}{path}", served.url)).await.unwrap();
-            assert_eq!(
-                browser.accessibility_violations().await,
-                Vec::<String>::new(),
-                "{path} at {name}"
-            );
-            assert!(!browser.scrolls_sideways().await, "{path} at {name}");
-            browser.screenshot(&format!("{shot}-{name}")).await;
+            browser
+                .check_page(&format!("{path} at {name}"), &format!("{shot}-{name}"))
+                .await;
         }
         // The add-a-user form with its errors, as a browser sends it.
         c.goto(&format!("{}/admin/users/new", served.url))
             .await
             .unwrap();
-        c.find(Locator::Id("email"))
-            .await
-            .unwrap()
-            .send_keys("not an address")
-            .await
-            .unwrap();
-        c.find(Locator::Css(
-            "form[action='/admin/users/new'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        c.wait()
-            .for_element(Locator::Css(".govuk-error-summary"))
-            .await
-            .unwrap();
-        assert_eq!(
-            browser.accessibility_violations().await,
-            Vec::<String>::new(),
-            "the form's errors at {name}"
-        );
-        assert!(!browser.scrolls_sideways().await);
+        browser.type_into("email", "not an address").await;
         browser
-            .screenshot(&format!("admin-user-errors-{name}"))
+            .submit("/admin/users/new", ".govuk-error-summary")
+            .await;
+        browser
+            .check_page(
+                &format!("the form's errors at {name}"),
+                &format!("admin-user-errors-{name}"),
+            )
             .await;
         // A token made, shown once.
         c.goto(&format!("{}/admin/tokens/new", served.url))
@@ -595,31 +545,16 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
             .click()
             .await
             .unwrap();
-        c.find(Locator::Id("token_name"))
-            .await
-            .unwrap()
-            .send_keys("case system")
-            .await
-            .unwrap();
-        c.find(Locator::Css(
-            "form[action='/admin/tokens/new'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        let secret = c.wait().for_element(Locator::Id("secret")).await.unwrap();
+        browser.type_into("token_name", "case system").await;
+        browser.submit("/admin/tokens/new", "#secret").await;
+        let secret = c.find(Locator::Id("secret")).await.unwrap();
         let token = secret.prop("value").await.unwrap().unwrap_or_default();
         assert!(token.starts_with("esc_"), "{token}");
-        assert_eq!(
-            browser.accessibility_violations().await,
-            Vec::<String>::new(),
-            "the token made at {name}"
-        );
-        assert!(!browser.scrolls_sideways().await);
         browser
-            .screenshot(&format!("admin-token-made-{name}"))
+            .check_page(
+                &format!("the token made at {name}"),
+                &format!("admin-token-made-{name}"),
+            )
             .await;
         browser.stop().await;
     }

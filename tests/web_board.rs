@@ -399,45 +399,16 @@ async fn the_report_page_passes_axe_and_fits_a_phone() {
             return;
         };
         let c = &browser.client;
-        c.goto(&format!("{}/sign-in", served.url)).await.unwrap();
-        c.find(Locator::Id("email"))
-            .await
-            .unwrap()
-            .send_keys(BOARD)
-            .await
-            .unwrap();
-        c.find(Locator::Id("password"))
-            .await
-            .unwrap()
-            .send_keys(PASSWORD)
-            .await
-            .unwrap();
-        c.find(Locator::Css(
-            "form[action='/sign-in'] button[type='submit']",
-        ))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-        // Signed in once the service's navigation shows (WebDriver waits, polling).
-        c.wait()
-            .for_element(Locator::Css(".govuk-service-navigation"))
-            .await
-            .unwrap();
+        browser.sign_in(&served.url, BOARD, PASSWORD).await;
         assert!(c.current_url().await.unwrap().path().ends_with("/reports"));
         for (path, shot) in [
             ("/reports?month=3&year=2025", "report"),
             ("/reports?month=13&year=2025", "report-error"),
         ] {
             c.goto(&format!("{}{path}", served.url)).await.unwrap();
-            assert_eq!(
-                browser.accessibility_violations().await,
-                Vec::<String>::new(),
-                "{path} at {name}"
-            );
-            assert!(!browser.scrolls_sideways().await, "{path} at {name}");
-            browser.screenshot(&format!("{shot}-{name}")).await;
+            browser
+                .check_page(&format!("{path} at {name}"), &format!("{shot}-{name}"))
+                .await;
         }
         // The chart on its own, as drawn at this width.
         c.goto(&format!("{}/reports?month=3&year=2025", served.url))

@@ -261,6 +261,14 @@ async fn record(
         .await
 }
 
+/// `board`, `practitioner of Riverside Primary School`: a user's role and agency in words.
+pub fn role_and_agency(user: &UserRecord) -> String {
+    match &user.agency {
+        Some(agency) => format!("{} of {agency}", user.role),
+        None => user.role.to_string(),
+    }
+}
+
 /// Adds the user `input` describes, recorded as `actor`'s doing.
 pub async fn add_user(
     store: &dyn Store,
@@ -278,16 +286,12 @@ pub async fn add_user(
         .await?
         .ok_or_else(|| Problem::Exists(new.email.to_string()))?;
     let detail = format!(
-        "{}{}{}",
-        user.role,
-        user.agency
-            .as_deref()
-            .map(|a| format!(" of {a}"))
-            .unwrap_or_default(),
+        "{}, {}",
+        role_and_agency(&user),
         if user.has_password {
-            ", with a password"
+            "with a password"
         } else {
-            ", no password"
+            "no password"
         }
     );
     record(

@@ -161,13 +161,9 @@ pub(crate) fn users(cmd: UsersCommand, settings: &Settings, out: &mut dyn Write)
                 emit(
                     out,
                     &format!(
-                        "added {} as {}{}{}",
+                        "added {} as {}{}",
                         user.email,
-                        user.role,
-                        user.agency
-                            .as_deref()
-                            .map(|a| format!(" of {a}"))
-                            .unwrap_or_default(),
+                        admin::role_and_agency(&user),
                         if user.has_password {
                             ""
                         } else {

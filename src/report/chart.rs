@@ -62,6 +62,16 @@ fn value(p: &SeriesPoint, s: usize) -> u64 {
     }
 }
 
+/// The highest figure of `series`, and at least 4 (an empty chart still has an axis).
+fn highest(series: &[SeriesPoint]) -> u64 {
+    series
+        .iter()
+        .flat_map(|p| (0..SERIES.len()).map(|s| value(p, s)))
+        .max()
+        .unwrap_or(0)
+        .max(4)
+}
+
 /// `2026-03` → `Mar 26`.
 fn month_label(p: &SeriesPoint) -> String {
     p.month.first_day().format("%b %y").to_string()
@@ -91,13 +101,7 @@ pub fn draw(series: &[SeriesPoint]) -> Result<Chart, ReportError> {
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
         root.fill(&WHITE).map_err(|e| failed(e.to_string()))?;
-        let highest = series
-            .iter()
-            .flat_map(|p| (0..SERIES.len()).map(|s| value(p, s)))
-            .max()
-            .unwrap_or(0)
-            .max(4);
-        let top = highest as f64 * 1.12;
+        let top = highest(series) as f64 * 1.12;
         let n = series.len().max(1);
         let labels: Vec<String> = series.iter().map(month_label).collect();
         let mut chart = ChartBuilder::on(&root)
@@ -192,12 +196,7 @@ pub fn svg(series: &[SeriesPoint], title_id: &str, title: &str) -> String {
     use std::fmt::Write as _;
     let (width, height) = (WIDTH as f64, HEIGHT as f64 + 20.0);
     let (left, right, top, bottom) = (48.0, width - 10.0, 44.0, height - 34.0);
-    let highest = series
-        .iter()
-        .flat_map(|p| (0..SERIES.len()).map(|s| value(p, s)))
-        .max()
-        .unwrap_or(0)
-        .max(4);
+    let highest = highest(series);
     let step = nice_step(highest as f64 / 4.0);
     let ceiling = highest.div_ceil(step) * step;
     let y = |v: u64| bottom - (bottom - top) * v as f64 / ceiling as f64;

@@ -24,6 +24,21 @@ use crate::report::{Format, Month, MonthlyReport, chart, month_title, render, se
 const FOR_WHOM: &str =
     "The monthly report is for board members, the partnership and administrators.";
 
+/// The layout of a report page; the 403 page for a role that may not read reports.
+async fn reader_layout(
+    state: &AppState,
+    session: &Session,
+) -> Result<(super::Layout, crate::store::UserRecord), Response> {
+    role_layout(
+        state,
+        session,
+        "/reports",
+        policy::may_read_reports,
+        FOR_WHOM,
+    )
+    .await
+}
+
 /// The month picker's fields, as typed (text, so that anything typed gets a message).
 #[derive(Debug, Default, Deserialize)]
 pub struct MonthFields {
@@ -246,15 +261,7 @@ pub async fn report_page(
     session: Session,
     query: Result<Query<MonthFields>, QueryRejection>,
 ) -> Response {
-    let (layout, user) = match role_layout(
-        &state,
-        &session,
-        "/reports",
-        policy::may_read_reports,
-        FOR_WHOM,
-    )
-    .await
-    {
+    let (layout, user) = match reader_layout(&state, &session).await {
         Ok(both) => both,
         Err(page) => return page,
     };
@@ -306,15 +313,7 @@ pub async fn report_csv(
     session: Session,
     Path(file): Path<String>,
 ) -> Response {
-    let (layout, user) = match role_layout(
-        &state,
-        &session,
-        "/reports",
-        policy::may_read_reports,
-        FOR_WHOM,
-    )
-    .await
-    {
+    let (layout, user) = match reader_layout(&state, &session).await {
         Ok(both) => both,
         Err(page) => return page,
     };

@@ -46,6 +46,17 @@ pub async fn post(
     (r.status(), r.headers().clone(), r.text().await.unwrap())
 }
 
+/// The status of `GET url` with the bearer token `token`.
+pub async fn bearer_status(client: &Client, url: &str, token: &str) -> StatusCode {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 /// A 303 to `to`.
 pub fn assert_redirect(status: StatusCode, headers: &HeaderMap, to: &str) {
     assert_eq!(status, StatusCode::SEE_OTHER);
