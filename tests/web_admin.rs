@@ -12,7 +12,9 @@ mod common;
 use common::web::{
     assert_page, assert_redirect, bearer_status, client, csrf_token, get, post, sign_in, unescape,
 };
-use common::{Served, TestDb, escalate, json, quiet, user_with_password};
+use common::{
+    Served, TestDb, escalate, json, mail_dir, quiet, someone_and_priya, user_with_password,
+};
 use reqwest::{Client, StatusCode};
 
 const PASSWORD: &str = "correct horse battery";
@@ -54,17 +56,9 @@ async fn api_status(base: &str, token: &str) -> StatusCode {
 #[tokio::test]
 async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() {
     for db in TestDb::all() {
-        let mail = tempfile::tempdir().unwrap();
-        let smtp = format!("file://{}", mail.path().display());
+        let (_mail, smtp) = mail_dir();
         let env = quiet(&db, &smtp);
-        user_with_password(&db.url, ADMIN, "admin", None, PASSWORD);
-        user_with_password(
-            &db.url,
-            PRIYA,
-            "practitioner",
-            Some("riverside-primary"),
-            PASSWORD,
-        );
+        someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
         let served = Served::start(&env);
         let base = served.url.clone();
         let admin = client();
@@ -484,17 +478,9 @@ async fn every_admin_page_passes_axe_and_fits_a_phone() {
     use browser::{Browser, DESKTOP, PHONE};
     use fantoccini::Locator;
     let db = TestDb::sqlite();
-    let mail = tempfile::tempdir().unwrap();
-    let smtp = format!("file://{}", mail.path().display());
+    let (_mail, smtp) = mail_dir();
     let env = quiet(&db, &smtp);
-    user_with_password(&db.url, ADMIN, "admin", None, PASSWORD);
-    user_with_password(
-        &db.url,
-        PRIYA,
-        "practitioner",
-        Some("riverside-primary"),
-        PASSWORD,
-    );
+    someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
     let o = escalate(&["tokens", "create", PRIYA, "--name", "school log"], &env);
     assert!(o.status.success());
     common::open_dispute(&env, None);

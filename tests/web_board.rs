@@ -16,7 +16,8 @@ use common::web::{
     assert_inline_scripts_allowed, assert_page, assert_redirect, client, get, sign_in, unescape,
 };
 use common::{
-    Served, TestDb, case_event, dispute_between, escalate, quiet, stdout, user_with_password,
+    Served, TestDb, case_event, dispute_between, escalate, mail_dir, quiet, someone_and_priya,
+    stdout, user_with_password,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -170,17 +171,9 @@ fn seed(env: &[(&str, &str)]) -> Vec<String> {
 #[tokio::test]
 async fn the_report_page_and_csv_show_the_apis_figures_to_those_who_may_read_them() {
     for db in TestDb::all() {
-        let mail = tempfile::tempdir().unwrap();
-        let smtp = format!("file://{}", mail.path().display());
+        let (_mail, smtp) = mail_dir();
         let env = quiet(&db, &smtp);
-        user_with_password(&db.url, BOARD, "board", None, PASSWORD);
-        user_with_password(
-            &db.url,
-            PRIYA,
-            "practitioner",
-            Some("riverside-primary"),
-            PASSWORD,
-        );
+        someone_and_priya(&db.url, BOARD, "board", PASSWORD);
         let o = escalate(&["tokens", "create", BOARD], &env);
         let token = stdout(&o).split_whitespace().last().unwrap().to_string();
         let references = seed(&env);
@@ -388,8 +381,7 @@ async fn the_report_page_passes_axe_and_fits_a_phone() {
     use browser::{Browser, DESKTOP, PHONE};
     use fantoccini::Locator;
     let db = TestDb::sqlite();
-    let mail = tempfile::tempdir().unwrap();
-    let smtp = format!("file://{}", mail.path().display());
+    let (_mail, smtp) = mail_dir();
     let env = quiet(&db, &smtp);
     user_with_password(&db.url, BOARD, "board", None, PASSWORD);
     seed(&env);

@@ -474,6 +474,26 @@ pub fn open_dispute(env: &[(&str, &str)], at: Option<&str>) -> String {
     opened["reference"].as_str().unwrap().to_string()
 }
 
+/// A temporary directory for mail and its `file://` URL (`ESCALATE_SMTP_URL`).
+pub fn mail_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    (dir, url)
+}
+
+/// Adds `someone` as `role` and Priya Shah, a practitioner of Riverside Primary School, both
+/// signing in with `password`.
+pub fn someone_and_priya(url: &str, someone: &str, role: &str, password: &str) {
+    user_with_password(url, someone, role, None, password);
+    user_with_password(
+        url,
+        "priya.shah@school.example.org",
+        "practitioner",
+        Some("riverside-primary"),
+        password,
+    );
+}
+
 /// Adds a user of `role` (and `agency`) with `password`, as `users add --password-stdin`.
 pub fn user_with_password(
     url: &str,
