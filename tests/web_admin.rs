@@ -48,6 +48,22 @@ async fn submit(
     post(web, &format!("{base}{to}"), Some(base), &fields).await
 }
 
+/// Presses the users page's disable button for `email`, as `web`.
+async fn disable(
+    web: &Client,
+    base: &str,
+    email: &str,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    submit(
+        web,
+        base,
+        "/admin/users",
+        "/admin/users/disable",
+        &[("email", email)],
+    )
+    .await
+}
+
 /// The status of `GET /api/v1/cases` with `token`.
 async fn api_status(base: &str, token: &str) -> StatusCode {
     bearer_status(&Client::new(), &format!("{base}/api/v1/cases"), token).await
@@ -212,48 +228,25 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
         assert_page(&html, "You cannot see this");
 
         // Disabling her: her session ends at once and she cannot sign in again.
-        let (status, _, html) = submit(
-            &admin,
-            &base,
-            "/admin/users",
-            "/admin/users/disable",
-            &[("email", ADMIN)],
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(html.contains("You cannot disable your own account"));
-        let (status, _, html) = submit(
-            &admin,
-            &base,
-            "/admin/users",
-            "/admin/users/disable",
-            &[("email", "nobody@partnership.example.org")],
-        )
-        .await;
-        assert_eq!(status, StatusCode::BAD_REQUEST);
-        assert!(html.contains("There is no user with this email address"));
-        let (status, headers, _) = submit(
-            &admin,
-            &base,
-            "/admin/users",
-            "/admin/users/disable",
-            &[("email", NEW)],
-        )
-        .await;
+        for (email, message) in [
+            (ADMIN, "You cannot disable your own account"),
+            (
+                "nobody@partnership.example.org",
+                "There is no user with this email address",
+            ),
+        ] {
+            let (status, _, html) = disable(&admin, &base, email).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{email}");
+            assert!(html.contains(message), "{email}: {message}");
+        }
+        let (status, headers, _) = disable(&admin, &base, NEW).await;
         assert_redirect(status, &headers, "/admin/users");
         let (status, headers, _) = get(&bea, &format!("{base}/reports")).await;
         assert_redirect(status, &headers, "/sign-in");
         let (status, _, html) = sign_in(&bea, &base, NEW, "board password 1").await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("Enter a correct email address and password"));
-        let (status, _, html) = submit(
-            &admin,
-            &base,
-            "/admin/users",
-            "/admin/users/disable",
-            &[("email", NEW)],
-        )
-        .await;
+        let (status, _, html) = disable(&admin, &base, NEW).await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert!(html.contains("This user is disabled already"));
 
