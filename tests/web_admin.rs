@@ -467,6 +467,24 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
 }
 
 #[tokio::test]
+async fn the_first_administrator_starts_on_the_admin_pages_and_is_in_the_record() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let served = Served::start(&env);
+        let (email, password) = common::printed_sign_in(&served.printed());
+        let web = client();
+        let (status, headers, _) = sign_in(&web, &served.url, &email, &password).await;
+        assert_redirect(status, &headers, "/admin");
+        let (_, _, html) = get(&web, &format!("{}/admin", served.url)).await;
+        let added = format!(
+            "serve (first start) added the user {email} (admin, its password printed once)"
+        );
+        assert!(unescape(&html).contains(&added), "{html}");
+        assert!(!html.contains(&password), "the password is not recorded");
+    }
+}
+
+#[tokio::test]
 async fn every_admin_page_passes_axe_and_fits_a_phone() {
     use browser::{Browser, DESKTOP, PHONE};
     use fantoccini::Locator;

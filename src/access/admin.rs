@@ -306,6 +306,29 @@ pub async fn add_user(
     Ok(user)
 }
 
+/// Records the administrator `serve` added at its first start on a database that had none.
+pub async fn first_admin_added(
+    store: &dyn Store,
+    user: &UserRecord,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let actor = Actor {
+        user_id: None,
+        who: "serve (first start)".into(),
+        address: None,
+    };
+    let detail = format!("{}, its password printed once", role_and_agency(user));
+    record(
+        store,
+        &actor,
+        now,
+        "add_user",
+        user.email.clone(),
+        Some(detail),
+    )
+    .await
+}
+
 /// Disables the user with address `email` (as typed): their sign-ins, sessions and tokens
 /// stop at once.
 pub async fn disable_user(

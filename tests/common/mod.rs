@@ -453,6 +453,20 @@ impl Drop for Served {
     }
 }
 
+/// The sign-in `serve` printed (what [`Served::printed`] holds): its email address and
+/// password.
+pub fn printed_sign_in(printed: &str) -> (String, String) {
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {printed:?}"))
+            .trim()
+            .to_string()
+    };
+    (field("email:"), field("password:"))
+}
+
 /// Opens the example dispute (`examples/dispute.json`) as its raiser, at `at` if given; its
 /// reference.
 pub fn open_dispute(env: &[(&str, &str)], at: Option<&str>) -> String {
