@@ -15,10 +15,10 @@ use std::collections::BTreeMap;
 
 use browser::{Browser, DESKTOP, PHONE};
 use common::web::{
-    PRIYA, Site, add_priya, assert_inline_scripts_allowed, assert_page, assert_redirect, client,
-    csrf_token, get, post, sign_in, user_with_password,
+    PASSWORD, PRIYA, Site, add_priya, assert_inline_scripts_allowed, assert_page, assert_redirect,
+    client, csrf_token, get, post, sign_in, unescape,
 };
-use common::{TestDb, answer, escalate, json, stderr, stdout};
+use common::{TestDb, answer, escalate, json, stderr, stdout, user_with_password};
 use escalate::directory::Directory;
 use escalate::workflow::{FieldType, Workflows};
 use fantoccini::Locator;
@@ -60,17 +60,6 @@ fn link(path: &str) -> String {
     format!("href=\"{}\"", escaped(path))
 }
 
-/// An attribute's or a text's value as a browser reads it.
-fn unescaped(text: &str) -> String {
-    text.replace("&lt;", "<")
-        .replace("&gt;", ">")
-        .replace("&quot;", "\"")
-        .replace("&#x27;", "'")
-        .replace("&#39;", "'")
-        .replace("&#x2f;", "/")
-        .replace("&amp;", "&")
-}
-
 /// The page's hidden inputs, by name.
 fn hidden(html: &str) -> BTreeMap<String, String> {
     let marker = "<input type=\"hidden\" name=\"";
@@ -85,7 +74,7 @@ fn hidden(html: &str) -> BTreeMap<String, String> {
                 .split('"')
                 .next()
                 .unwrap();
-            (unescaped(name), unescaped(value))
+            (unescape(name), unescape(value))
         })
         .collect()
 }
@@ -96,7 +85,7 @@ fn input_value(html: &str, name: &str) -> Option<String> {
     let start = html[..at].rfind('<')?;
     let tag = &html[start..start + html[start..].find('>')?];
     let value = tag.split_once("value=\"")?.1.split('"').next()?;
-    Some(unescaped(value))
+    Some(unescape(value))
 }
 
 /// The error summary's links, in order.
@@ -170,11 +159,32 @@ fn token(env: &[(&str, &str)], email: &str) -> String {
     stdout(&o).split_whitespace().last().unwrap().to_string()
 }
 
+/// A new client signed in at `base` as `email` (whose password is [`PASSWORD`]).
+async fn signed_in(base: &str, email: &str) -> Client {
+    let web = client();
+    let (status, _, html) = sign_in(&web, base, email, PASSWORD).await;
+    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+    web
+}
+
+/// `POST url` with `answers`, from `origin` when given.
+async fn send(
+    web: &Client,
+    url: &str,
+    origin: Option<&str>,
+    answers: &Answers,
+) -> (StatusCode, reqwest::header::HeaderMap, String) {
+    let pairs: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post(web, url, origin, &pairs).await
+}
+
 /// Priya, a practitioner at the school, signed in on a new client; her CSRF token.
 async fn priya(db: &TestDb, base: &str) -> (Client, String) {
     add_priya(&db.url);
-    let web = client();
-    sign_in(&web, base, PRIYA).await;
+    let web = signed_in(base, PRIYA).await;
     let (_, _, html) = get(&web, &format!("{base}/cases/new")).await;
     (web, csrf_token(&html))
 }
@@ -356,7 +366,7 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
                 with(&a, k, v)
             });
             let what: String = changes.chars().take(40).collect();
-            let (status, _, html) = post(&web, &url, origin, &form(&token, &answers)).await;
+            let (status, _, html) = send(&web, &url, origin, &form(&token, &answers)).await;
             assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{what}: {html}");
             assert_eq!(error_links(&html), [href.to_string()], "{what}");
             assert!(
@@ -368,7 +378,7 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
         }
         // A megabyte is refused before it is read.
         let huge = with(&valid, "data.summary", &"x".repeat(1 << 20));
-        let (status, _, html) = post(&web, &url, origin, &form(&token, &huge)).await;
+        let (status, _, html) = send(&web, &url, origin, &form(&token, &huge)).await;
         assert!(
             status == StatusCode::BAD_REQUEST || status == StatusCode::PAYLOAD_TOO_LARGE,
             "{status}"
@@ -379,11 +389,11 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
         );
 
         // No CSRF token, a wrong one, or another site's form: 403.
-        let (status, _, _) = post(&web, &url, origin, &valid).await;
+        let (status, _, _) = send(&web, &url, origin, &valid).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _, _) = post(&web, &url, origin, &form(&"0".repeat(64), &valid)).await;
+        let (status, _, _) = send(&web, &url, origin, &form(&"0".repeat(64), &valid)).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let (status, _, _) = post(
+        let (status, _, _) = send(
             &web,
             &url,
             Some("http://evil.example"),
@@ -399,23 +409,23 @@ async fn missing_and_hostile_answers_are_refused_and_nothing_is_opened() {
         let tampered = with(&valid, "data.respondent.agency", "Nowhere Academy");
         let mut sent = form(&token, &tampered);
         sent.push(key.clone());
-        let (status, _, html) = post(&web, &check, origin, &sent).await;
+        let (status, _, html) = send(&web, &check, origin, &sent).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(error_links(&html), ["#respondent-agency"]);
         let mut sent = form(&token, &someone_else_of(&valid));
         sent.push(key.clone());
-        let (status, _, html) = post(&web, &check, origin, &sent).await;
+        let (status, _, html) = send(&web, &check, origin, &sent).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(error_links(&html), ["#raised_by-email"]);
         for bad in ["", "with space", &"k".repeat(201)] {
             let mut sent = form(&token, &valid);
             sent.push(("key".into(), bad.to_string()));
-            let (status, _, _) = post(&web, &check, origin, &sent).await;
+            let (status, _, _) = send(&web, &check, origin, &sent).await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
         }
         let mut sent = valid.clone();
         sent.push(key.clone());
-        let (status, _, _) = post(&web, &check, origin, &sent).await;
+        let (status, _, _) = send(&web, &check, origin, &sent).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
         // With nothing kept in the session, the check page sends one back to the form.
         let (status, headers, _) = get(&web, &check).await;
@@ -487,7 +497,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
         let origin = Some(base.as_str());
         let url = format!("{base}/cases/new/dispute");
 
-        let (status, headers, _) = post(&web, &url, origin, &form(&token, &dispute())).await;
+        let (status, headers, _) = send(&web, &url, origin, &form(&token, &dispute())).await;
         assert_redirect(status, &headers, "/cases/new/dispute/check");
         let body = json!({ "workflow": "dispute", "data": dispute_data() });
         let before = api_preview(&base, &api, &body).await;
@@ -553,11 +563,11 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
         let carried: Answers = hidden(&html).into_iter().collect();
         assert!(carried.iter().any(|(k, v)| k == "key" && !v.is_empty()));
         let check = format!("{url}/check");
-        let (status, headers, _) = post(&web, &check, origin, &carried).await;
+        let (status, headers, _) = send(&web, &check, origin, &carried).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
         let location = headers[LOCATION].to_str().unwrap().to_string();
         assert!(location.starts_with("/cases/DSP-"), "{location}");
-        let (status, headers, _) = post(&web, &check, origin, &carried).await;
+        let (status, headers, _) = send(&web, &check, origin, &carried).await;
         assert_redirect(status, &headers, &location);
         let all = cases(&env);
         assert_eq!(all.len(), 1, "{all:?}");
@@ -584,7 +594,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
                 (k.clone(), v)
             })
             .collect();
-        let (status, _, html) = post(&web, &check, origin, &other).await;
+        let (status, _, html) = send(&web, &check, origin, &other).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(html.contains("already been used"), "{html}");
         assert_eq!(cases(&env).len(), 1);
@@ -599,7 +609,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
             "start_reason",
             "The child is at immediate risk.",
         );
-        let (status, headers, _) = post(&web, &url, origin, &form(&token, &urgent)).await;
+        let (status, headers, _) = send(&web, &url, origin, &form(&token, &urgent)).await;
         assert_redirect(status, &headers, "/cases/new/dispute/check");
         let (_, _, html) = get(&web, &check).await;
         assert!(
@@ -607,7 +617,7 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
             "{html}"
         );
         assert!(html.contains("The child is at immediate risk."));
-        let (status, headers, _) = post(
+        let (status, headers, _) = send(
             &web,
             &check,
             origin,
@@ -638,12 +648,11 @@ async fn roles_that_open_no_cases_are_refused() {
             ("board.member@partnership.example.org", "board"),
             ("ops@partnership.example.org", "admin"),
         ] {
-            user_with_password(&db.url, email, role, None, "Someone");
-            let web = client();
-            sign_in(&web, &base, email).await;
+            user_with_password(&db.url, email, role, None, PASSWORD);
+            let web = signed_in(&base, email).await;
             let (status, _, html) = get(&web, &format!("{base}/cases/new")).await;
             assert_eq!(status, StatusCode::FORBIDDEN, "{role}");
-            assert_page(&html, "You cannot open cases");
+            assert_page(&html, "You cannot see this");
             assert!(
                 !html.contains(&link("/cases/new")),
                 "{role}: no navigation to it"
@@ -652,7 +661,7 @@ async fn roles_that_open_no_cases_are_refused() {
             for path in ["/cases/new/dispute", "/cases/new/dispute/check"] {
                 let mut sent = form(&token, &with(&dispute(), "data.raised_by.email", email));
                 sent.push(("key".into(), "k-2".into()));
-                let (status, _, _) = post(&web, &format!("{base}{path}"), Some(&base), &sent).await;
+                let (status, _, _) = send(&web, &format!("{base}{path}"), Some(&base), &sent).await;
                 assert_eq!(status, StatusCode::FORBIDDEN, "{role} {path}");
             }
             let (status, _, _) = get(&web, &format!("{base}/cases/new/dispute")).await;
@@ -669,7 +678,7 @@ async fn roles_that_open_no_cases_are_refused() {
 fn feed_path(html: &str) -> String {
     let at = html.find("&#x2f;calendar&#x2f;").expect("a feed address");
     let path = &html[at..];
-    unescaped(&path[..path.find(".ics").unwrap() + 4])
+    unescape(&path[..path.find(".ics").unwrap() + 4])
 }
 
 #[tokio::test]
@@ -794,9 +803,8 @@ async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
 
         // A board member has a page but no deadlines to feed.
         let board = "board.member@partnership.example.org";
-        user_with_password(&db.url, board, "board", None, "Board Member");
-        let other = client();
-        sign_in(&other, &base, board).await;
+        user_with_password(&db.url, board, "board", None, PASSWORD);
+        let other = signed_in(&base, board).await;
         let (status, _, html) = get(&other, &account).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("Board") && html.contains("no deadlines to follow"));
@@ -850,6 +858,24 @@ async fn assert_accessible(browser: &Browser, name: &str, phone: bool) {
     browser.screenshot(name).await;
 }
 
+/// Goes to `url`.
+async fn visit(browser: &Browser, url: &str) {
+    browser.client.goto(url).await.unwrap();
+}
+
+/// Waits until the page has an element `css` names (a form's answer has arrived); its text.
+async fn wait_for(browser: &Browser, css: &str) -> String {
+    browser
+        .client
+        .wait()
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+        .text()
+        .await
+        .unwrap()
+}
+
 /// Scrolls the element `css` names to the top of the window, for the screenshot.
 async fn scroll_to(browser: &Browser, css: &str) {
     browser
@@ -890,21 +916,13 @@ async fn opening_a_dispute_in_a_browser() {
             let Some(browser) = Browser::start(size).await else {
                 return;
             };
-            browser
-                .client
-                .goto(&format!("{base}/sign-in"))
-                .await
-                .unwrap();
+            visit(&browser, &format!("{base}/sign-in")).await;
             type_into(&browser, "#email", PRIYA).await;
-            type_into(&browser, "#password", common::web::PASSWORD).await;
+            type_into(&browser, "#password", PASSWORD).await;
             click(&browser, "form[action='/sign-in'] button[type='submit']").await;
             wait_for_path(&browser, "/").await;
 
-            browser
-                .client
-                .goto(&format!("{base}/cases/new"))
-                .await
-                .unwrap();
+            visit(&browser, &format!("{base}/cases/new")).await;
             assert_accessible(&browser, &format!("open-chooser-{suffix}"), phone).await;
             click(&browser, "label[for='workflow']").await;
             click(&browser, "main form button").await;
@@ -913,20 +931,7 @@ async fn opening_a_dispute_in_a_browser() {
 
             // Sent with nothing filled in: the error summary, linking to each field.
             click(&browser, "main form button").await;
-            browser
-                .client
-                .wait()
-                .for_element(Locator::Css(".govuk-error-summary"))
-                .await
-                .unwrap();
-            let summary = browser
-                .client
-                .find(Locator::Css(".govuk-error-summary"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let summary = wait_for(&browser, ".govuk-error-summary").await;
             assert!(summary.contains("Enter the summary"), "{summary}");
             assert_accessible(&browser, &format!("open-form-errors-{suffix}"), phone).await;
 
@@ -945,14 +950,7 @@ async fn opening_a_dispute_in_a_browser() {
             let page = browser.client.source().await.unwrap();
             assert!(page.contains("Check your answers"));
             assert!(!shown_deadlines(&page).is_empty());
-            let shown = browser
-                .client
-                .find(Locator::Css(".deadline"))
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let shown = wait_for(&browser, ".deadline").await;
             assert!(
                 shown.contains("Due ") && shown.contains("working day"),
                 "{shown}"
@@ -966,36 +964,18 @@ async fn opening_a_dispute_in_a_browser() {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
 
-            browser
-                .client
-                .goto(&format!("{base}/account"))
-                .await
-                .unwrap();
+            visit(&browser, &format!("{base}/account")).await;
             assert_accessible(&browser, &format!("my-page-{suffix}"), phone).await;
             click(&browser, "form[action='/account/feed'] button").await;
-            browser
-                .client
-                .wait()
-                .for_element(Locator::Css(".govuk-panel"))
-                .await
-                .unwrap();
+            wait_for(&browser, ".govuk-panel").await;
             scroll_to(&browser, "#calendar").await;
             assert_accessible(&browser, &format!("my-page-feed-{suffix}"), phone).await;
             // Revoked again, after its confirmation, so the next width starts without one.
-            browser
-                .client
-                .goto(&format!("{base}/account/feed/revoke"))
-                .await
-                .unwrap();
+            visit(&browser, &format!("{base}/account/feed/revoke")).await;
             assert_accessible(&browser, &format!("revoke-feed-{suffix}"), phone).await;
             click(&browser, "main form button").await;
             wait_for_path(&browser, "/account").await;
-            browser
-                .client
-                .wait()
-                .for_element(Locator::Css(".govuk-notification-banner"))
-                .await
-                .unwrap();
+            wait_for(&browser, ".govuk-notification-banner").await;
             browser.stop().await;
         }
         assert_eq!(cases(&env).len(), 2, "one case per width");

@@ -56,15 +56,14 @@ fn origin_of(url: &str) -> &str {
 
 /// Whether the browser says the request came from this site: `Origin` is the service's public
 /// origin (`public`, from `[mail] base_url`: behind a proxy, `Host` may be the proxy's
-/// upstream) or names this host (`Host`); or, without `Origin` (or with `null`),
-/// `Sec-Fetch-Site` is `same-origin`. A request with neither is refused: every browser escalate supports sends
-/// one of them on a form POST.
+/// upstream) or names this host (`Host`); or, without `Origin` (or with `Origin: null`),
+/// `Sec-Fetch-Site` is `same-origin`. A request with neither is refused: every browser
+/// escalate supports sends one of them on a form POST. (Pages are sent with
+/// `Referrer-Policy: no-referrer`, under which Chromium posts a form with `Origin: null`;
+/// its `Sec-Fetch-Site` still tells a same-origin form from another site's.)
 pub fn same_origin(headers: &HeaderMap, secure: bool, public: &str) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    // A page sent with `Referrer-Policy: no-referrer` (every page here) makes a browser send
-    // `Origin: null` on its own form posts: Sec-Fetch-Site then says where it came from.
-    let origin = text(header::ORIGIN).filter(|o| *o != "null");
-    if let Some(origin) = origin {
+    if let Some(origin) = text(header::ORIGIN).filter(|o| *o != "null") {
         if origin.eq_ignore_ascii_case(origin_of(public)) {
             return true;
         }
@@ -130,13 +129,25 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .await
             .map_err(|e| SessionFault::from(e).page(state))?;
         let request = Request::from_parts(parts, body);
-        let Ok(Form(form)) = Form::<WithToken<T>>::from_request(request, state).await else {
-            return Err(state.web.error(
-                StatusCode::BAD_REQUEST,
-                &Layout::default(),
-                "Sorry, this form could not be read",
-                &["Go back, reload the page and try again."],
-            ));
+        let form = match Form::<WithToken<T>>::from_request(request, state).await {
+            Ok(Form(form)) => form,
+            // Past the body limit: nothing was read, and what to do is shorten it.
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(state.web.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &Layout::default(),
+                    "Sorry, this form is too large",
+                    &["Nothing was saved. Go back and shorten what you typed."],
+                ));
+            }
+            Err(_) => {
+                return Err(state.web.error(
+                    StatusCode::BAD_REQUEST,
+                    &Layout::default(),
+                    "Sorry, this form could not be read",
+                    &["Go back, reload the page and try again."],
+                ));
+            }
         };
         match expected {
             Some(expected) if !form.csrf_token.is_empty() && same(&form.csrf_token, &expected) => {
@@ -192,7 +203,7 @@ mod tests {
             false,
             PUBLIC
         ));
-        // A browser's own form under `Referrer-Policy: no-referrer`: null, but same-origin.
+        // `Origin: null` (a page sent with no-referrer) is judged by Sec-Fetch-Site.
         assert!(same_origin(
             &headers(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]),
             false,

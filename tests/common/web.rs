@@ -1,19 +1,13 @@
-//! The web UI as a browser without JavaScript uses it, for the web tests: a client that keeps
-//! cookies and does not follow redirects, a page's CSRF token, forms sent from this site,
-//! signing in with a password, and the checks every page passes.
+//! The web UI as a browser without JavaScript sees it, for the web tests: a client that keeps
+//! cookies and does not follow redirects, the forms' CSRF tokens, and the checks every page
+//! passes.
 
 use base64::Engine as _;
 use reqwest::header::{HeaderMap, LOCATION};
 use reqwest::{Client, StatusCode, redirect};
 use sha2::{Digest, Sha256};
 
-/// The password the web tests give their users.
-pub const PASSWORD: &str = "correct horse battery";
-
-/// Priya Shah, a practitioner at Riverside Primary School, who raises the example dispute.
-pub const PRIYA: &str = "priya.shah@school.example.org";
-
-/// A client with a cookie jar that shows redirects instead of following them.
+/// A client with a cookie jar that does not follow redirects.
 pub fn client() -> Client {
     Client::builder()
         .cookie_store(true)
@@ -38,11 +32,11 @@ pub async fn get(client: &Client, url: &str) -> (StatusCode, HeaderMap, String) 
 }
 
 /// `POST url` with `form`, from `origin` when given.
-pub async fn post<T: serde::Serialize + ?Sized>(
+pub async fn post(
     client: &Client,
     url: &str,
     origin: Option<&str>,
-    form: &T,
+    form: &[(&str, &str)],
 ) -> (StatusCode, HeaderMap, String) {
     let mut request = client.post(url).form(form);
     if let Some(origin) = origin {
@@ -50,6 +44,17 @@ pub async fn post<T: serde::Serialize + ?Sized>(
     }
     let r = request.send().await.unwrap();
     (r.status(), r.headers().clone(), r.text().await.unwrap())
+}
+
+/// The status of `GET url` with the bearer token `token`.
+pub async fn bearer_status(client: &Client, url: &str, token: &str) -> StatusCode {
+    client
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .status()
 }
 
 /// A 303 to `to`.
@@ -92,49 +97,66 @@ pub fn assert_page(html: &str, title: &str) {
     assert!(!html.contains("govuk-logo") && !html.contains("Crown copyright"));
 }
 
-/// Adds a user who signs in with [`PASSWORD`] to the database at `url`.
-pub fn user_with_password(url: &str, email: &str, role: &str, agency: Option<&str>, name: &str) {
-    let mut args = vec!["users", "add", email, "--role", role, "--name", name];
-    if let Some(agency) = agency {
-        args.extend(["--agency", agency]);
-    }
-    args.push("--password-stdin");
-    let o = super::with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
-    assert!(o.status.success(), "{}", super::stderr(&o));
-}
-
-/// Adds Priya ([`PRIYA`]), who signs in with [`PASSWORD`], to the database at `url`.
-pub fn add_priya(url: &str) {
-    user_with_password(
-        url,
-        PRIYA,
-        "practitioner",
-        Some("riverside-primary"),
-        "Priya Shah",
-    );
-}
-
-/// Signs `client` in at `base` as `email` with [`PASSWORD`].
-pub async fn sign_in(client: &Client, base: &str, email: &str) {
+/// Signs `client` in at `base` as `email` with `password`: the answer to the form's POST.
+pub async fn sign_in(
+    client: &Client,
+    base: &str,
+    email: &str,
+    password: &str,
+) -> (StatusCode, HeaderMap, String) {
     let (_, _, html) = get(client, &format!("{base}/sign-in")).await;
     let token = csrf_token(&html);
-    let (status, headers, html) = post(
+    post(
         client,
         &format!("{base}/sign-in"),
         Some(base),
         &[
-            ("csrf_token", token.as_str()),
+            ("csrf_token", &token),
             ("email", email),
-            ("password", PASSWORD),
+            ("password", password),
         ],
     )
-    .await;
-    assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
-    assert_eq!(headers[LOCATION], "/");
+    .await
+}
+
+/// Text as it was before HTML escaping (minijinja's, in text and attributes).
+pub fn unescape(html: &str) -> String {
+    html.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&#39;", "'")
+        .replace("&#x27;", "'")
+        .replace("&#x2f;", "/")
+        .replace("&amp;", "&")
+}
+
+/// The password the web tests give the users they add with [`add_priya`].
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Priya Shah, a practitioner at Riverside Primary School, who raises the example dispute.
+pub const PRIYA: &str = "priya.shah@school.example.org";
+
+/// Adds Priya ([`PRIYA`]) by name, signing in with [`PASSWORD`], to the database at `url`.
+pub fn add_priya(url: &str) {
+    let args = [
+        "users",
+        "add",
+        PRIYA,
+        "--role",
+        "practitioner",
+        "--agency",
+        "riverside-primary",
+        "--name",
+        "Priya Shah",
+        "--password-stdin",
+    ];
+    let o = super::with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
+    assert!(o.status.success(), "{}", super::stderr(&o));
 }
 
 /// `escalate serve` on a test database with the example agency directory, mail written to
-/// files and no sweep: where each web test starts.
+/// files and no sweep: where a web test starts.
 pub struct Site {
     /// `http://127.0.0.1:PORT`.
     pub base: String,
@@ -147,8 +169,7 @@ pub struct Site {
 impl Site {
     /// Serves the database `db`.
     pub fn start(db: &super::TestDb) -> Site {
-        let mail = tempfile::tempdir().unwrap();
-        let smtp = format!("file://{}", mail.path().display());
+        let (mail, smtp) = super::mail_dir();
         let env: Vec<(&'static str, String)> = super::quiet(db, &smtp)
             .iter()
             .map(|(k, v)| (*k, v.to_string()))

@@ -22,7 +22,7 @@ use tower_sessions::Session;
 
 use super::csrf::CsrfForm;
 use super::session::SessionFault;
-use super::{Layout, local_time, signed_in_layout};
+use super::{Layout, local_time, role_layout};
 use crate::access::policy;
 use crate::directory::Directory;
 use crate::engine::{OpenPreview, PreviewDeadline};
@@ -54,22 +54,16 @@ async fn opener(
     session: &Session,
     ip: Option<std::net::IpAddr>,
 ) -> Result<(Layout, Caller), Response> {
-    let (layout, user) = signed_in_layout(state, session, NAV).await?;
-    if !policy::may_open(user.role) {
-        return Err(state.web.error(
-            StatusCode::FORBIDDEN,
-            &layout,
-            "You cannot open cases",
-            &["Your role does not open cases: practitioners, managers and the partnership do."],
-        ));
-    }
-    Ok((
-        layout,
-        Caller {
-            user,
-            address: ip.map(|ip| ip.to_string()),
-        },
-    ))
+    let (layout, user) = role_layout(
+        state,
+        session,
+        NAV,
+        policy::may_open,
+        "Practitioners, managers and the partnership open cases.",
+    )
+    .await?;
+    let address = ip.map(|ip| ip.to_string());
+    Ok((layout, Caller { user, address }))
 }
 
 /// The page for a workflow that does not exist.
