@@ -674,6 +674,11 @@ async fn roles_that_open_no_cases_are_refused() {
     }
 }
 
+/// The status of an unauthenticated `GET url` (a calendar program's).
+async fn fetch_status(url: &str) -> StatusCode {
+    Client::new().get(url).send().await.unwrap().status()
+}
+
 /// The address My page shows once, as a path on this server.
 fn feed_path(html: &str) -> String {
     let at = html.find("&#x2f;calendar&#x2f;").expect("a feed address");
@@ -742,12 +747,7 @@ async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
         let (status, _, html) = get(&web, &format!("{feed}/replace")).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("name=\"replace\" value=\"yes\""));
-        let status = Client::new()
-            .get(format!("{base}{first}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = fetch_status(&format!("{base}{first}")).await;
         assert_eq!(status, StatusCode::OK);
         // Replaced: a new address, the old one gone.
         let (status, _, html) = post(
@@ -760,12 +760,7 @@ async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
         assert_eq!(status, StatusCode::OK);
         let second = feed_path(&html);
         assert_ne!(second, first);
-        let status = Client::new()
-            .get(format!("{base}{first}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = fetch_status(&format!("{base}{first}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
 
         // Revoked, after its confirmation page; CSRF first.
@@ -775,21 +770,11 @@ async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
         let revoke = format!("{feed}/revoke");
         let (status, _, _) = post(&web, &revoke, origin, &[("csrf_token", "")]).await;
         assert_eq!(status, StatusCode::FORBIDDEN);
-        let status = Client::new()
-            .get(format!("{base}{second}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = fetch_status(&format!("{base}{second}")).await;
         assert_eq!(status, StatusCode::OK);
         let (status, headers, _) = post(&web, &revoke, origin, &[("csrf_token", &token)]).await;
         assert_redirect(status, &headers, "/account");
-        let status = Client::new()
-            .get(format!("{base}{second}"))
-            .send()
-            .await
-            .unwrap()
-            .status();
+        let status = fetch_status(&format!("{base}{second}")).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         let (_, _, html) = get(&web, &account).await;
         assert!(html.contains("Your calendar feed is revoked"));

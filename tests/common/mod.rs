@@ -516,9 +516,24 @@ pub fn user_with_password(
     agency: Option<&str>,
     password: &str,
 ) {
+    user_named(url, email, role, agency, None, password);
+}
+
+/// [`user_with_password`], with the `name` people see when one is given.
+pub fn user_named(
+    url: &str,
+    email: &str,
+    role: &str,
+    agency: Option<&str>,
+    name: Option<&str>,
+    password: &str,
+) {
     let mut args = vec!["users", "add", email, "--role", role, "--password-stdin"];
     if let Some(a) = agency {
         args.extend(["--agency", a]);
+    }
+    if let Some(n) = name {
+        args.extend(["--name", n]);
     }
     let o = with_stdin(&args, url, format!("{password}\n").as_bytes());
     assert!(o.status.success(), "{}", stderr(&o));

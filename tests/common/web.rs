@@ -139,20 +139,15 @@ pub const PRIYA: &str = "priya.shah@school.example.org";
 
 /// Adds Priya ([`PRIYA`]) by name, signing in with [`PASSWORD`], to the database at `url`.
 pub fn add_priya(url: &str) {
-    let args = [
-        "users",
-        "add",
+    let school = Some("riverside-primary");
+    super::user_named(
+        url,
         PRIYA,
-        "--role",
         "practitioner",
-        "--agency",
-        "riverside-primary",
-        "--name",
-        "Priya Shah",
-        "--password-stdin",
-    ];
-    let o = super::with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
-    assert!(o.status.success(), "{}", super::stderr(&o));
+        school,
+        Some("Priya Shah"),
+        PASSWORD,
+    );
 }
 
 /// `escalate serve` on a test database with the example agency directory, mail written to
