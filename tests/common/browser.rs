@@ -66,6 +66,11 @@ impl Browser {
                     "--hide-scrollbars",
                     format!("--window-size={},{}", size.0, size.1),
                 ],
+                // Headless Chromium keeps a window at least 500 pixels wide whatever
+                // --window-size says: the page is laid out at this size instead.
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": size.0, "height": size.1, "pixelRatio": 1 }
+                },
             }),
         );
         let client = ClientBuilder::new(HttpConnector::new())
