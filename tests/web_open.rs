@@ -640,6 +640,40 @@ async fn check_answers_shows_the_previews_deadlines_and_a_double_submit_opens_on
 }
 
 #[tokio::test]
+async fn a_draft_is_not_carried_over_to_the_next_person_to_sign_in_on_the_browser() {
+    for db in TestDb::all() {
+        let site = Site::start(&db);
+        let base = site.base.clone();
+        let (web, token) = priya(&db, &base).await;
+        let url = format!("{base}/cases/new/dispute");
+        let (status, headers, _) = send(&web, &url, Some(&base), &form(&token, &dispute())).await;
+        assert_redirect(status, &headers, "/cases/new/dispute/check");
+        let (_, _, kept) = get(&web, &format!("{url}?change=1")).await;
+        assert!(kept.contains("Sam Example"), "the draft is kept for Priya");
+
+        // Tom signs in on the same browser without Priya signing out (the sign-in page
+        // shows no form to someone signed in: the form is posted as it stands).
+        user_with_password(&db.url, TOM, "practitioner", None, PASSWORD);
+        let (status, _, html) = post(
+            &web,
+            &format!("{base}/sign-in"),
+            Some(&base),
+            &[
+                ("csrf_token", &token),
+                ("email", TOM),
+                ("password", PASSWORD),
+            ],
+        )
+        .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        let (_, _, form_again) = get(&web, &format!("{url}?change=1")).await;
+        assert!(!form_again.contains("Sam Example"), "{form_again}");
+        let (_, _, check) = get(&web, &format!("{url}/check")).await;
+        assert!(!check.contains("Sam Example"), "{check}");
+    }
+}
+
+#[tokio::test]
 async fn roles_that_open_no_cases_are_refused() {
     for db in TestDb::all() {
         let site = Site::start(&db);

@@ -161,8 +161,10 @@ impl SignedIn {
     }
 
     /// Signs `user` in on `session`: a new session id (so that an id planted before sign-in
-    /// is worth nothing) and a new CSRF token.
+    /// is worth nothing), nothing kept from before (a draft of someone signed in before on
+    /// this browser is not carried over), and a new CSRF token.
     pub async fn start(session: &Session, user: &UserRecord) -> Result<(), SessionFault> {
+        session.clear().await;
         session.cycle_id().await?;
         session
             .insert(

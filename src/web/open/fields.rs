@@ -444,14 +444,21 @@ impl OpenForm {
     }
 
     /// The answers `request` was read from, as the form's inputs hold them: what a Change
-    /// link goes back to. Only this form's names.
+    /// link goes back to. Only this form's names, trimmed as they are checked, none empty
+    /// (padding would otherwise be kept in the session and sent back in every page).
     pub fn kept(&self, answers: &Answers) -> Answers {
         let names = self.names();
         answers
             .iter()
             .filter(|(k, _)| names.contains(k))
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|(k, v)| (k.clone(), v.trim().to_string()))
+            .filter(|(_, v)| !v.is_empty())
             .collect()
+    }
+
+    /// The start a new form has chosen: the workflow's usual one.
+    pub fn usual_start(&self) -> &str {
+        &self.default_start
     }
 
     /// The start's title for people: the usual one's when none was chosen.

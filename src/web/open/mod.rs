@@ -322,9 +322,10 @@ impl Opening<'_> {
                 action => format!("/cases/new/{}", def.id),
                 groups,
                 starts,
-                start => answers.get(START).cloned().unwrap_or_else(|| {
-                    form.starts.first().map(|s| s.value.clone()).unwrap_or_default()
-                }),
+                start => answers
+                    .get(START)
+                    .cloned()
+                    .unwrap_or_else(|| form.usual_start().to_string()),
                 start_error => error_at(START),
                 start_reason => answers.get(START_REASON),
                 reason_error => error_at(START_REASON),
