@@ -68,6 +68,23 @@ async fn disable(
     .await
 }
 
+/// `serve` on `db` (made [`quiet`], mail to `smtp`) with the administrator `ADMIN` and Priya
+/// added, and a client signed in as the administrator (who starts on `/admin`): the
+/// environment, the server, its URL and the client.
+async fn signed_in_admin<'a>(
+    db: &'a TestDb,
+    smtp: &'a str,
+) -> ([(&'static str, &'a str); 4], Served, String, Client) {
+    let env = quiet(db, smtp);
+    someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
+    let served = Served::start(&env);
+    let base = served.url.clone();
+    let admin = client();
+    let (status, headers, _) = sign_in(&admin, &base, ADMIN, PASSWORD).await;
+    assert_redirect(status, &headers, "/admin");
+    (env, served, base, admin)
+}
+
 /// The status of `GET /api/v1/cases` with `token`.
 async fn api_status(base: &str, token: &str) -> StatusCode {
     bearer_status(&Client::new(), &format!("{base}/api/v1/cases"), token).await
@@ -77,13 +94,7 @@ async fn api_status(base: &str, token: &str) -> StatusCode {
 async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() {
     for db in TestDb::all() {
         let (_mail, smtp) = mail_dir();
-        let env = quiet(&db, &smtp);
-        someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
-        let served = Served::start(&env);
-        let base = served.url.clone();
-        let admin = client();
-        let (status, headers, _) = sign_in(&admin, &base, ADMIN, PASSWORD).await;
-        assert_redirect(status, &headers, "/admin");
+        let (env, served, base, admin) = signed_in_admin(&db, &smtp).await;
         let (status, headers, _) = get(&admin, &format!("{base}/")).await;
         assert_redirect(status, &headers, "/admin");
         let (status, _, html) = get(&admin, &format!("{base}/admin")).await;
@@ -474,12 +485,7 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
 async fn a_token_form_sent_again_makes_no_second_token() {
     for db in TestDb::all() {
         let (_mail, smtp) = mail_dir();
-        let env = quiet(&db, &smtp);
-        someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
-        let served = Served::start(&env);
-        let base = served.url.clone();
-        let admin = client();
-        sign_in(&admin, &base, ADMIN, PASSWORD).await;
+        let (env, _served, base, admin) = signed_in_admin(&db, &smtp).await;
         let tokens = || json(&escalate(&["tokens", "list", "--json"], &env));
         let url = format!("{base}/admin/tokens/new");
         let (_, _, html) = get(&admin, &url).await;
