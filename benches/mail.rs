@@ -58,7 +58,7 @@ fn main() {
         let text = std::fs::read_to_string("config/agencies.yaml").unwrap();
         let directory = Directory::parse(Path::new("config/agencies.yaml"), &text).unwrap();
         let t0: DateTime<Utc> = "2026-11-02T09:00:00Z".parse().unwrap();
-        store.replace_directory(&directory, t0).await.unwrap();
+        store.replace_directory(&directory, t0, None).await.unwrap();
         let workflows =
             Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
         let engine = Engine::new(store, workflows, Calendar::official()).allow_future(true);

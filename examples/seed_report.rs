@@ -574,7 +574,7 @@ async fn main() {
         escalate::directory::Directory::parse(path, &std::fs::read_to_string(path).unwrap())
             .unwrap();
     store
-        .replace_directory(&directory, Utc::now())
+        .replace_directory(&directory, Utc::now(), None)
         .await
         .unwrap();
     let calendar = Calendar::official();

@@ -380,7 +380,14 @@ async fn events_through_the_api() {
         let now = chrono::Utc::now();
         let day = chrono::TimeDelta::days(1);
         store
-            .add_token(user.id, "old", &expired.hash, now - day - day, now - day)
+            .add_token(
+                user.id,
+                "old",
+                &expired.hash,
+                now - day - day,
+                now - day,
+                None,
+            )
             .await
             .unwrap();
         let (status, _, _) = get(&case_url, Some(&expired.secret)).await;
@@ -956,8 +963,21 @@ async fn every_role_against_every_relation_to_a_case() {
                     password_hash: None,
                 };
                 let now = chrono::Utc::now();
-                let user = store.add_user(&new, now).await.unwrap().unwrap();
-                let token = store.issue_token(user.id, "test", 1, now).await.unwrap();
+                let added = escalate::store::AdminEntry {
+                    at: now,
+                    user_id: None,
+                    actor: "test".into(),
+                    action: "add_user".into(),
+                    subject: email.clone(),
+                    detail: None,
+                    address: None,
+                    form_key: None,
+                };
+                let user = store.add_user(&new, now, &added).await.unwrap().unwrap();
+                let token = store
+                    .issue_token(user.id, "test", 1, now, None)
+                    .await
+                    .unwrap();
                 rows.push((role, relation, reference.clone(), token.secret));
             }
         }

@@ -375,7 +375,10 @@ async fn every_template_of_every_shipped_workflow_renders_without_child_details(
     let text = std::fs::read_to_string("config/agencies.yaml").unwrap();
     let directory = Directory::parse(Path::new("config/agencies.yaml"), &text).unwrap();
     let now = "2026-11-02T09:00:00Z".parse().unwrap();
-    store.replace_directory(&directory, now).await.unwrap();
+    store
+        .replace_directory(&directory, now, None)
+        .await
+        .unwrap();
     let workflows =
         Workflows::load_dir(Path::new("workflows"), Path::new("config/templates")).unwrap();
     let engine = escalate::engine::Engine::new(

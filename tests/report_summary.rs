@@ -80,7 +80,7 @@ async fn engine(db: &TestDb) -> Engine {
     let path = Path::new("config/agencies.yaml");
     let directory = Directory::parse(path, &std::fs::read_to_string(path).unwrap()).unwrap();
     store
-        .replace_directory(&directory, Utc::now())
+        .replace_directory(&directory, Utc::now(), None)
         .await
         .unwrap();
     let workflows =

@@ -348,10 +348,18 @@ async fn the_first_start_adds_an_administrator_and_prints_how_to_sign_in_once() 
         assert!(!logged.contains(&password));
         assert_eq!(admins(&env).len(), 1);
 
-        // With the administrator disabled, no start adds another, whatever address is
-        // configured (a restart during an incident mints no administrator): it says how to.
+        // The last enabled administrator cannot be disabled with escalate; someone holding
+        // the database can. With the administrator disabled, no start adds another, whatever
+        // address is configured (a restart during an incident mints no administrator): it
+        // says how to.
         let o = escalate(&["users", "disable", &email], &env);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert!(stderr(&o).contains("refused"), "{}", stderr(&o));
+        common::sql(
+            &db.url,
+            &["UPDATE users SET disabled_at = created_at WHERE role = 'admin'"],
+        )
+        .await;
         let with_other = [
             ("ESCALATE_DATABASE_URL", db.url.as_str()),
             ("ESCALATE_SERVE__ADMIN_EMAIL", "Ops@Council.example.gov.uk"),
@@ -371,6 +379,40 @@ async fn the_first_start_adds_an_administrator_and_prints_how_to_sign_in_once() 
             .collect();
         assert!(enabled.is_empty(), "{enabled:?}");
         assert_eq!(admins(&env).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_first_administrator_whose_record_cannot_be_written_is_not_added() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        assert!(escalate(&["migrate"], &env).status.success());
+        common::break_admin_record(&db.url).await;
+        // serve stops, with no administrator left behind whose password nobody was shown.
+        let o = escalate(&["serve", "--addr", "127.0.0.1:0"], &env);
+        assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+        assert!(
+            !common::stdout(&o).contains("password"),
+            "{}",
+            common::stdout(&o)
+        );
+        assert!(admins(&env).is_empty(), "{:?}", admins(&env));
+        // Mended, the next start adds one, in the record, and prints how to sign in.
+        common::mend_admin_record(&db.url).await;
+        let served = Served::start(&env);
+        let (email, _) = printed_sign_in(&served.printed());
+        assert_eq!(admins(&env).len(), 1);
+        let recorded = escalate::store::connect(&db.url)
+            .await
+            .unwrap()
+            .admin_log(10)
+            .await
+            .unwrap();
+        assert_eq!(recorded.len(), 1);
+        assert_eq!(
+            (recorded[0].action.as_str(), recorded[0].subject.as_str()),
+            ("add_user", email.as_str())
+        );
     }
 }
 
@@ -430,8 +472,7 @@ async fn of_many_processes_adding_the_first_administrator_at_once_one_does() {
                     password_hash: None,
                 };
                 start.wait().await;
-                store
-                    .add_first_admin(&user, chrono::Utc::now())
+                escalate::access::admin::add_first_admin(store.as_ref(), &user, chrono::Utc::now())
                     .await
                     .unwrap()
                     .is_some()

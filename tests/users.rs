@@ -241,3 +241,217 @@ fn hostile_input_is_one_line_and_writes_nothing() {
     let listed = json(&escalate(&["users", "list", "--json"], &env));
     assert_eq!(listed, serde_json::json!([]));
 }
+
+/// The admin record's entries, newest first, as the store keeps them.
+async fn record(url: &str) -> Vec<escalate::store::AdminEntry> {
+    store(url).await.admin_log(1000).await.unwrap()
+}
+
+#[tokio::test]
+async fn a_change_whose_record_cannot_be_written_is_not_made() {
+    for db in TestDb::all() {
+        // The example directory, imported.
+        let (_mail, smtp) = common::mail_dir();
+        let env = common::quiet(&db, &smtp);
+        let priya = "priya.shah@school.example.org";
+        let o = escalate(&["users", "add", priya, "--role", "practitioner"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let o = escalate(&["tokens", "create", priya], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let secret = stdout(&o).split_whitespace().last().unwrap().to_string();
+        let id = json(&escalate(&["tokens", "list", "--json"], &env))[0]["id"]
+            .as_i64()
+            .unwrap()
+            .to_string();
+        // Another directory to import: the school renamed.
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("agencies.yaml");
+        let renamed = std::fs::read_to_string("config/agencies.yaml")
+            .unwrap()
+            .replace("Riverside Primary School", "Riverside Primary Academy");
+        std::fs::write(&other, renamed).unwrap();
+        let other = other.to_str().unwrap();
+        let state = || {
+            [
+                json(&escalate(&["users", "list", "--json"], &env)),
+                json(&escalate(&["tokens", "list", "--json"], &env)),
+                json(&escalate(&["agencies", "list", "--json"], &env)),
+            ]
+        };
+        let before = state();
+        let recorded = record(&db.url).await;
+        assert_eq!(recorded.len(), 3, "{recorded:?}");
+
+        common::break_admin_record(&db.url).await;
+        let changes: [&[&str]; 5] = [
+            &[
+                "users",
+                "add",
+                "new@school.example.org",
+                "--role",
+                "manager",
+            ],
+            &["tokens", "create", priya],
+            &["tokens", "revoke", &id],
+            &["users", "disable", priya],
+            &["agencies", "import", other],
+        ];
+        for args in changes {
+            let o = escalate(args, &env);
+            assert_eq!(o.status.code(), Some(3), "{args:?}: {}", stderr(&o));
+            assert_eq!(
+                stdout(&o),
+                "",
+                "{args:?}: nothing said done, no secret shown"
+            );
+            assert_eq!(stderr(&o).lines().count(), 1, "{args:?}: {}", stderr(&o));
+        }
+        assert_eq!(state(), before, "nothing changed");
+        assert_eq!(record(&db.url).await, recorded);
+        let s = store(&db.url).await;
+        assert!(
+            s.token_user(&token_hash(&secret), Utc::now())
+                .await
+                .unwrap()
+                .is_some(),
+            "the token still works: neither revoked nor its user disabled"
+        );
+
+        // Mended, each of the same changes is made, and recorded.
+        common::mend_admin_record(&db.url).await;
+        for args in changes {
+            let o = escalate(args, &env);
+            assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+        }
+        let actions: Vec<String> = record(&db.url)
+            .await
+            .iter()
+            .take(5)
+            .map(|e| e.action.clone())
+            .collect();
+        assert_eq!(
+            actions,
+            [
+                "import_agencies",
+                "disable_user",
+                "revoke_token",
+                "create_token",
+                "add_user"
+            ]
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_last_enabled_administrator_is_not_disabled() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let add = |email: &str, role: &str| {
+            let o = escalate(&["users", "add", email, "--role", role], &env);
+            assert!(o.status.success(), "{}", stderr(&o));
+        };
+        add("ada@council.example.gov.uk", "admin");
+        add("bob@council.example.gov.uk", "admin");
+        add("pat@school.example.org", "practitioner");
+        let o = escalate(&["users", "disable", "ada@council.example.gov.uk"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let recorded = record(&db.url).await.len();
+
+        let o = escalate(&["users", "disable", "bob@council.example.gov.uk"], &env);
+        assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim(),
+            "escalate: refused: bob@council.example.gov.uk is the last enabled administrator; \
+             add another administrator before disabling them"
+        );
+        let bob = store(&db.url)
+            .await
+            .user("bob@council.example.gov.uk")
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(bob.disabled_at, None);
+        assert_eq!(record(&db.url).await.len(), recorded, "nothing recorded");
+
+        // A disabled administrator is disabled already; anyone else may still be disabled.
+        let o = escalate(&["users", "disable", "ada@council.example.gov.uk"], &env);
+        assert_eq!(o.status.code(), Some(1));
+        assert!(stderr(&o).contains("disabled already"), "{}", stderr(&o));
+        let o = escalate(&["users", "disable", "pat@school.example.org"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        // With another administrator, the last but one may go.
+        add("cy@council.example.gov.uk", "admin");
+        let o = escalate(&["users", "disable", "bob@council.example.gov.uk"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_administrators_disabling_each_other_at_once_leave_one() {
+    use escalate::access::admin::{self, Actor, AdminError, Problem, UserInput};
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        assert!(escalate(&["migrate"], &env).status.success());
+        // A store each, as two processes (or replicas) have.
+        let (one, two) = (store(&db.url).await, store(&db.url).await);
+        let cli = Actor::command_line("test");
+        let mut survivor: Option<String> = None;
+        for round in 0..10 {
+            let mut pair = Vec::new();
+            for name in ["a", "b"] {
+                let input = UserInput {
+                    email: format!("{name}{round}@council.example.gov.uk"),
+                    role: "admin".into(),
+                    ..UserInput::default()
+                };
+                pair.push(
+                    admin::add_user(one.as_ref(), &input, &cli, Utc::now())
+                        .await
+                        .unwrap(),
+                );
+            }
+            // The last round's survivor goes, so that these two are the only ones enabled.
+            if let Some(last) = survivor.take() {
+                admin::disable_user(one.as_ref(), &last, &cli, Utc::now())
+                    .await
+                    .unwrap();
+            }
+            let start = std::sync::Arc::new(tokio::sync::Barrier::new(2));
+            let race = |store: std::sync::Arc<dyn Store>, by: usize| {
+                let (actor, target) = (Actor::user(&pair[by], None), pair[1 - by].email.clone());
+                let start = start.clone();
+                tokio::spawn(async move {
+                    start.wait().await;
+                    admin::disable_user(store.as_ref(), &target, &actor, Utc::now()).await
+                })
+            };
+            let (a, b) = (race(one.clone(), 0), race(two.clone(), 1));
+            let outcomes = [a.await.unwrap(), b.await.unwrap()];
+            let done = outcomes.iter().filter(|o| o.is_ok()).count();
+            assert_eq!(done, 1, "round {round}: {outcomes:?}");
+            assert!(
+                outcomes.iter().any(|o| matches!(
+                    o,
+                    Err(AdminError::Problems(p)) if matches!(p[..], [Problem::LastAdmin(_)])
+                )),
+                "round {round}: {outcomes:?}"
+            );
+            let enabled: Vec<String> = one
+                .users()
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|u| u.role == escalate::access::Role::Admin && u.disabled_at.is_none())
+                .map(|u| u.email)
+                .collect();
+            assert_eq!(enabled.len(), 1, "round {round}: {enabled:?}");
+            let disables = record(&db.url)
+                .await
+                .iter()
+                .filter(|e| e.action == "disable_user" && e.actor.starts_with(['a', 'b']))
+                .count();
+            assert_eq!(disables, round + 1, "one recorded each round");
+            survivor = enabled.into_iter().next();
+        }
+    }
+}

@@ -10,7 +10,8 @@ mod browser;
 mod common;
 
 use common::web::{
-    assert_page, assert_redirect, bearer_status, client, csrf_token, get, post, sign_in, unescape,
+    assert_page, assert_redirect, bearer_status, client, csrf_token, get, hidden, post, sign_in,
+    unescape,
 };
 use common::{
     Served, TestDb, escalate, json, mail_dir, quiet, someone_and_priya, user_with_password,
@@ -32,7 +33,8 @@ fn addresses(env: &[(&str, &str)]) -> Vec<String> {
         .collect()
 }
 
-/// `GET base + path` as `web`, then `POST` `form` (with that page's CSRF token) to `to`.
+/// `GET base + path` as `web`, then `POST` `form` (with that page's CSRF token, and its
+/// form key if it has one) to `to`.
 async fn submit(
     web: &Client,
     base: &str,
@@ -43,7 +45,9 @@ async fn submit(
     let (status, _, html) = get(web, &format!("{base}{path}")).await;
     assert_eq!(status, StatusCode::OK, "{path}: {html}");
     let token = csrf_token(&html);
+    let key = hidden(&html, "form_key");
     let mut fields = vec![("csrf_token", token.as_str())];
+    fields.extend(key.as_deref().map(|k| ("form_key", k)));
     fields.extend_from_slice(form);
     post(web, &format!("{base}{to}"), Some(base), &fields).await
 }
@@ -64,6 +68,23 @@ async fn disable(
     .await
 }
 
+/// `serve` on `db` (made [`quiet`], mail to `smtp`) with the administrator `ADMIN` and Priya
+/// added, and a client signed in as the administrator (who starts on `/admin`): the
+/// environment, the server, its URL and the client.
+async fn signed_in_admin<'a>(
+    db: &'a TestDb,
+    smtp: &'a str,
+) -> ([(&'static str, &'a str); 4], Served, String, Client) {
+    let env = quiet(db, smtp);
+    someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
+    let served = Served::start(&env);
+    let base = served.url.clone();
+    let admin = client();
+    let (status, headers, _) = sign_in(&admin, &base, ADMIN, PASSWORD).await;
+    assert_redirect(status, &headers, "/admin");
+    (env, served, base, admin)
+}
+
 /// The status of `GET /api/v1/cases` with `token`.
 async fn api_status(base: &str, token: &str) -> StatusCode {
     bearer_status(&Client::new(), &format!("{base}/api/v1/cases"), token).await
@@ -73,13 +94,7 @@ async fn api_status(base: &str, token: &str) -> StatusCode {
 async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() {
     for db in TestDb::all() {
         let (_mail, smtp) = mail_dir();
-        let env = quiet(&db, &smtp);
-        someone_and_priya(&db.url, ADMIN, "admin", PASSWORD);
-        let served = Served::start(&env);
-        let base = served.url.clone();
-        let admin = client();
-        let (status, headers, _) = sign_in(&admin, &base, ADMIN, PASSWORD).await;
-        assert_redirect(status, &headers, "/admin");
+        let (env, served, base, admin) = signed_in_admin(&db, &smtp).await;
         let (status, headers, _) = get(&admin, &format!("{base}/")).await;
         assert_redirect(status, &headers, "/admin");
         let (status, _, html) = get(&admin, &format!("{base}/admin")).await;
@@ -464,6 +479,179 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
         assert!(!addresses(&env).contains(&"mallory@school.example.org".to_string()));
         drop(served);
     }
+}
+
+#[tokio::test]
+async fn a_token_form_sent_again_makes_no_second_token() {
+    for db in TestDb::all() {
+        let (_mail, smtp) = mail_dir();
+        let (env, _served, base, admin) = signed_in_admin(&db, &smtp).await;
+        let tokens = || json(&escalate(&["tokens", "list", "--json"], &env));
+        let url = format!("{base}/admin/tokens/new");
+        let (_, _, html) = get(&admin, &url).await;
+        let csrf = csrf_token(&html);
+        let key = hidden(&html, "form_key").expect("a form key");
+        let form = |key: &str| {
+            [
+                ("csrf_token", csrf.clone()),
+                ("form_key", key.to_string()),
+                ("user", PRIYA.to_string()),
+                ("token_name", "school log".to_string()),
+                ("expires", "30".to_string()),
+            ]
+        };
+        let send = |fields: [(&'static str, String); 5]| {
+            let admin = admin.clone();
+            let (url, base) = (url.clone(), base.clone());
+            async move {
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                post(&admin, &url, Some(&base), &fields).await
+            }
+        };
+        let (status, _, made) = send(form(&key)).await;
+        assert_eq!(status, StatusCode::OK, "{made}");
+        assert!(made.contains("value=\"esc_"), "{made}");
+        let id = tokens()[0]["id"].as_i64().unwrap();
+
+        // The browser's reload of that page sends the same form again: no second token, and
+        // no secret, but which token it made.
+        let (status, _, again) = send(form(&key)).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{again}");
+        assert_page(&again, "Token made already");
+        assert!(
+            unescape(&again).contains(&format!("This form made token {id} of {PRIYA} already")),
+            "{again}"
+        );
+        assert!(!again.contains("esc_"), "a secret is shown once only");
+        assert_eq!(tokens().as_array().unwrap().len(), 1);
+
+        // A new form has a new key and makes a new token; sent twice at once (a double
+        // click), it makes one.
+        let (_, _, html) = get(&admin, &url).await;
+        let second = hidden(&html, "form_key").unwrap();
+        assert_ne!(second, key, "each form has its own key");
+        let (a, b) = tokio::join!(send(form(&second)), send(form(&second)));
+        let mut statuses = [a.0, b.0];
+        statuses.sort();
+        assert_eq!(
+            statuses,
+            [StatusCode::OK, StatusCode::CONFLICT],
+            "{} {}",
+            a.2,
+            b.2
+        );
+        assert_eq!(tokens().as_array().unwrap().len(), 2);
+
+        // A form without a key, or with one no form was given: refused, nothing made.
+        let long = "f".repeat(33);
+        for bad in [
+            "",
+            "../../etc/passwd",
+            &long,
+            "0123456789ABCDEF0123456789ABCDEF",
+            "\u{0}",
+        ] {
+            let (status, _, html) = send(form(bad)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{bad:?}");
+            assert!(html.contains("govuk-error-summary"), "{bad:?}");
+            assert!(html.contains("This form is out of date"), "{bad:?}: {html}");
+        }
+        let fields = [
+            ("csrf_token", csrf.as_str()),
+            ("user", PRIYA),
+            ("token_name", "school log"),
+            ("expires", "30"),
+        ];
+        let (status, _, _) = post(&admin, &url, Some(&base), &fields).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST);
+        assert_eq!(tokens().as_array().unwrap().len(), 2);
+
+        // The admin record has the two tokens made, once each.
+        let (_, _, html) = get(&admin, &format!("{base}/admin")).await;
+        assert_eq!(
+            unescape(&html)
+                .matches(&format!("{ADMIN} made token"))
+                .count(),
+            2,
+            "{html}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn two_administrators_disabling_each_other_at_once_leave_one_and_are_told_why() {
+    use sqlx::Connection;
+    // PostgreSQL, where the test can hold the lock both disables need, so that both are
+    // waiting for it when it is let go (on SQLite one process serves them one at a time).
+    let Some(db) = TestDb::postgres() else {
+        return;
+    };
+    const OTHER: &str = "bo.admin@partnership.example.org";
+    let (_mail, smtp) = mail_dir();
+    let env = quiet(&db, &smtp);
+    user_with_password(&db.url, ADMIN, "admin", None, PASSWORD);
+    user_with_password(&db.url, OTHER, "admin", None, PASSWORD);
+    let served = Served::start(&env);
+    let base = served.url.clone();
+    let mut pressing = Vec::new();
+    let mut lock = sqlx::PgConnection::connect(&db.url).await.unwrap();
+    let mut held = lock.begin().await.unwrap();
+    sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+    for (me, them) in [(ADMIN, OTHER), (OTHER, ADMIN)] {
+        let web = client();
+        sign_in(&web, &base, me, PASSWORD).await;
+        let base = base.clone();
+        pressing.push(tokio::spawn(
+            async move { disable(&web, &base, them).await },
+        ));
+    }
+    // Both are waiting for the lock, past every check before the store's.
+    let started = std::time::Instant::now();
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT count(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *held)
+        .await
+        .unwrap();
+        if waiting == 2 {
+            break;
+        }
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "{waiting} waiting"
+        );
+        tokio::task::yield_now().await;
+    }
+    held.commit().await.unwrap();
+    let mut answers = Vec::new();
+    for p in pressing {
+        answers.push(p.await.unwrap());
+    }
+    answers.sort_by_key(|(status, _, _)| *status);
+    let [(done, headers, _), (refused, _, html)] = &answers[..] else {
+        unreachable!()
+    };
+    assert_redirect(*done, headers, "/admin/users");
+    assert_eq!(*refused, StatusCode::BAD_REQUEST, "{html}");
+    assert!(html.contains("govuk-error-summary"), "{html}");
+    assert!(
+        html.contains("This is the last administrator who can sign in"),
+        "{html}"
+    );
+    let enabled: Vec<serde_json::Value> = json(&escalate(&["users", "list", "--json"], &env))
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|u| u["disabled_at"].is_null())
+        .cloned()
+        .collect();
+    assert_eq!(enabled.len(), 1, "{enabled:?}");
 }
 
 #[tokio::test]

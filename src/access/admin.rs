@@ -1,8 +1,9 @@
 //! Administration of users, API tokens and the agency directory, the same from the command
 //! line and the web UI: what an administrator typed is checked here (every problem at once, each
-//! tied to its field, so a form can show them all), the store is changed, and each change is
-//! written to the admin record ([`AdminEntry`]: who, when, what, to whom, from where). Each
-//! surface words the [`Problem`]s its own way.
+//! tied to its field, so a form can show them all), and the store makes the change and writes
+//! its entry in the admin record ([`AdminEntry`]: who, when, what, to whom, from where) in one
+//! transaction: a change is never left unrecorded. Each surface words the [`Problem`]s its own
+//! way.
 
 use std::path::Path;
 
@@ -12,7 +13,7 @@ use super::credentials::{self, CredentialError, MAX_TOKEN_DAYS};
 use super::{BadRole, MAX_NAME, Role};
 use crate::directory::Directory;
 use crate::ids::{IdError, UserEmail};
-use crate::store::{AdminEntry, IssuedToken, NewUser, Store, StoreError, UserRecord};
+use crate::store::{AdminEntry, Disabling, IssuedToken, NewUser, Store, StoreError, UserRecord};
 use crate::text::{self, TextError};
 
 /// Who is acting, as the admin record names them.
@@ -85,6 +86,11 @@ pub enum Problem {
     /// An administrator disabling their own account (they would lock themselves out).
     #[error("you cannot disable your own account")]
     Yourself,
+    /// Disabling the last enabled administrator: nobody could administer any more.
+    #[error(
+        "refused: {0} is the last enabled administrator; add another administrator before disabling them"
+    )]
+    LastAdmin(String),
     /// A token name that is not one line of at most [`MAX_NAME`] characters.
     #[error("token name {0}")]
     TokenName(TextError),
@@ -103,6 +109,14 @@ pub enum Problem {
     /// An agency directory that does not parse or breaks the rules (`file:line:col: message`).
     #[error("{0}")]
     Directory(String),
+    /// A web form whose key is missing or not one a form was given (the form is out of date,
+    /// or was not the service's).
+    #[error("the form has no valid key; open it again")]
+    FormKey,
+    /// The same form sent again (a reload): what it made the first time (`token 7 of
+    /// a@b.org`), whose secret was shown then, once; nothing was made now.
+    #[error("this form made {0} already; its secret was shown once")]
+    Repeated(String),
 }
 
 impl Problem {
@@ -116,8 +130,10 @@ impl Problem {
                 | Problem::AlreadyDisabled(_)
                 | Problem::Disabled(_)
                 | Problem::Yourself
+                | Problem::LastAdmin(_)
                 | Problem::NoToken(_)
                 | Problem::AlreadyRevoked(_)
+                | Problem::Repeated(_)
         )
     }
 }
@@ -239,33 +255,36 @@ async fn hash(password: String) -> Result<String, AdminError> {
         .map_err(|e| AdminError::Hash(e.to_string()))
 }
 
-/// Writes one entry of the admin record, now.
-async fn record(
-    store: &dyn Store,
+/// The admin record's entry for `actor` doing `action` to `subject` at `now`.
+fn entry(
     actor: &Actor,
     now: DateTime<Utc>,
     action: &str,
     subject: String,
     detail: Option<String>,
-) -> Result<(), StoreError> {
-    store
-        .log_admin(&AdminEntry {
-            at: now,
-            user_id: actor.user_id,
-            actor: actor.who.clone(),
-            action: action.to_string(),
-            subject,
-            detail,
-            address: actor.address.clone(),
-        })
-        .await
+) -> AdminEntry {
+    AdminEntry {
+        at: now,
+        user_id: actor.user_id,
+        actor: actor.who.clone(),
+        action: action.to_string(),
+        subject,
+        detail,
+        address: actor.address.clone(),
+        form_key: None,
+    }
 }
 
 /// `board`, `practitioner of Riverside Primary School`: a user's role and agency in words.
 pub fn role_and_agency(user: &UserRecord) -> String {
-    match &user.agency {
-        Some(agency) => format!("{} of {agency}", user.role),
-        None => user.role.to_string(),
+    role_in(user.role, user.agency.as_deref())
+}
+
+/// [`role_and_agency`] of a role and agency.
+fn role_in(role: Role, agency: Option<&str>) -> String {
+    match agency {
+        Some(agency) => format!("{role} of {agency}"),
+        None => role.to_string(),
     }
 }
 
@@ -281,56 +300,45 @@ pub async fn add_user(
     if let Some(password) = password {
         new.password_hash = Some(hash(password).await?);
     }
-    let user = store
-        .add_user(&new, now)
-        .await?
-        .ok_or_else(|| Problem::Exists(new.email.to_string()))?;
     let detail = format!(
         "{}, {}",
-        role_and_agency(&user),
-        if user.has_password {
+        role_in(new.role, new.agency.as_deref()),
+        if new.password_hash.is_some() {
             "with a password"
         } else {
             "no password"
         }
     );
-    record(
-        store,
-        actor,
-        now,
-        "add_user",
-        user.email.clone(),
-        Some(detail),
-    )
-    .await?;
+    let added = entry(actor, now, "add_user", new.email.to_string(), Some(detail));
+    let user = store
+        .add_user(&new, now, &added)
+        .await?
+        .ok_or_else(|| Problem::Exists(new.email.to_string()))?;
     Ok(user)
 }
 
-/// Records the administrator `serve` added at its first start on a database that had none.
-pub async fn first_admin_added(
+/// Adds `new` as the first administrator, recorded as `serve`'s doing at its first start,
+/// unless an administrator exists (see [`crate::store::AccessStore::add_first_admin`]).
+pub async fn add_first_admin(
     store: &dyn Store,
-    user: &UserRecord,
+    new: &NewUser,
     now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+) -> Result<Option<UserRecord>, StoreError> {
     let actor = Actor {
         user_id: None,
         who: "serve (first start)".into(),
         address: None,
     };
-    let detail = format!("{}, its password printed once", role_and_agency(user));
-    record(
-        store,
-        &actor,
-        now,
-        "add_user",
-        user.email.clone(),
-        Some(detail),
-    )
-    .await
+    let detail = format!(
+        "{}, its password printed once",
+        role_in(new.role, new.agency.as_deref())
+    );
+    let added = entry(&actor, now, "add_user", new.email.to_string(), Some(detail));
+    store.add_first_admin(new, now, &added).await
 }
 
 /// Disables the user with address `email` (as typed): their sign-ins, sessions and tokens
-/// stop at once.
+/// stop at once. The last enabled administrator is not disabled.
 pub async fn disable_user(
     store: &dyn Store,
     email: &str,
@@ -345,11 +353,12 @@ pub async fn disable_user(
     if actor.user_id == Some(user.id) {
         return Err(Problem::Yourself.into());
     }
-    if !store.disable_user(email.as_str(), now).await? {
-        return Err(Problem::AlreadyDisabled(email.to_string()).into());
+    let disabled = entry(actor, now, "disable_user", user.email.clone(), None);
+    match store.disable_user(email.as_str(), now, &disabled).await? {
+        Disabling::Done => Ok(user),
+        Disabling::NotEnabled => Err(Problem::AlreadyDisabled(email.to_string()).into()),
+        Disabling::LastAdmin => Err(Problem::LastAdmin(email.to_string()).into()),
     }
-    record(store, actor, now, "disable_user", user.email.clone(), None).await?;
-    Ok(user)
 }
 
 /// Checks a token's name and lifetime (days, as typed): the name trimmed and the days.
@@ -375,16 +384,42 @@ pub fn check_token(name: &str, days: &str) -> Result<(String, u32), Vec<Problem>
     }
 }
 
+/// Whether `key` is what [`form_key`] makes: 32 lower-case hex digits.
+fn is_form_key(key: &str) -> bool {
+    key.len() == 32 && key.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// A fresh key for a web form that makes something: one form makes one thing (see
+/// [`create_token`]).
+pub fn form_key() -> String {
+    credentials::random_hex(16)
+}
+
 /// Makes an API token named `name` lasting `days` (as typed) for the user with address
-/// `email`: the token, whose secret is shown only now, and its owner.
+/// `email`: the token, whose secret is shown only now, and its owner. With `form_key` (the
+/// web form's, from [`form_key`]), the same form sent again makes nothing and is a
+/// [`Problem::Repeated`].
 pub async fn create_token(
     store: &dyn Store,
     email: &str,
     name: &str,
     days: &str,
+    form_key: Option<&str>,
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(IssuedToken, UserRecord), AdminError> {
+    // The repeat is told first: what the form asked for may have changed meanwhile (the
+    // user since disabled), but it was done.
+    let key = match (form_key, actor.user_id) {
+        (None, _) => None,
+        (Some(key), Some(user_id)) if is_form_key(key) => {
+            if let Some(made) = store.admin_entry(user_id, key).await? {
+                return Err(Problem::Repeated(made.subject).into());
+            }
+            Some((user_id, key))
+        }
+        (Some(_), _) => return Err(Problem::FormKey.into()),
+    };
     let checked = check_token(name, days);
     let email = UserEmail::parse(email).map_err(Problem::Email);
     let (name, days, email) = match (checked, email) {
@@ -402,15 +437,38 @@ pub async fn create_token(
     if user.disabled_at.is_some() {
         return Err(Problem::Disabled(email.to_string()).into());
     }
-    let token = store.issue_token(user.id, &name, days, now).await?;
-    let detail = format!(
-        "'{}', expires {}",
-        text::for_terminal(&name),
-        token.expires_at.format("%Y-%m-%d")
-    );
-    let subject = format!("token {} of {}", token.id, user.email);
-    record(store, actor, now, "create_token", subject, Some(detail)).await?;
-    Ok((token, user))
+    let expires = now + chrono::TimeDelta::days(days.into());
+    let made = |id: i64| AdminEntry {
+        form_key: key.map(|(_, key)| key.to_string()),
+        ..entry(
+            actor,
+            now,
+            "create_token",
+            format!("token {id} of {}", user.email),
+            Some(format!(
+                "'{}', expires {}",
+                text::for_terminal(&name),
+                expires.format("%Y-%m-%d")
+            )),
+        )
+    };
+    match (
+        store
+            .issue_token(user.id, &name, days, now, Some(&made))
+            .await,
+        key,
+    ) {
+        (Ok(token), _) => Ok((token, user)),
+        // The same form sent twice at once: the other one made it.
+        (Err(StoreError::Duplicate(_)), Some((user_id, key))) => {
+            let subject = store
+                .admin_entry(user_id, key)
+                .await?
+                .map_or_else(|| "the token".to_string(), |made| made.subject);
+            Err(Problem::Repeated(subject).into())
+        }
+        (Err(e), _) => Err(e.into()),
+    }
 }
 
 /// Revokes the token with row id `id`: it stops working at once.
@@ -420,21 +478,23 @@ pub async fn revoke_token(
     actor: &Actor,
     now: DateTime<Utc>,
 ) -> Result<(), AdminError> {
-    if !store.revoke_token(id, now).await? {
-        return Err(match store.tokens().await?.iter().any(|t| t.id == id) {
-            true => Problem::AlreadyRevoked(id),
-            false => Problem::NoToken(id),
-        }
-        .into());
-    }
-    let owner = store
+    let token = store
         .tokens()
         .await?
         .into_iter()
         .find(|t| t.id == id)
-        .map_or_else(String::new, |t| format!(" of {}", t.email));
-    let subject = format!("token {id}{owner}");
-    record(store, actor, now, "revoke_token", subject, None).await?;
+        .ok_or(Problem::NoToken(id))?;
+    let revoked = entry(
+        actor,
+        now,
+        "revoke_token",
+        format!("token {id} of {}", token.email),
+        None,
+    );
+    // Revoked already, or by someone else meanwhile: the store changes nothing then.
+    if token.revoked_at.is_some() || !store.revoke_token(id, now, &revoked).await? {
+        return Err(Problem::AlreadyRevoked(id).into());
+    }
     Ok(())
 }
 
@@ -448,22 +508,22 @@ pub async fn import_agencies(
     now: DateTime<Utc>,
 ) -> Result<(usize, usize), AdminError> {
     let directory = Directory::parse(file, text).map_err(|e| Problem::Directory(e.to_string()))?;
-    store.replace_directory(&directory, now).await?;
     let agencies = directory.agencies.len();
     let contacts = directory.agencies.iter().map(|a| a.contacts.len()).sum();
     let detail = format!(
         "{agencies} agencies and {contacts} contacts from {}",
         text::for_terminal(&file.display().to_string())
     );
-    record(
-        store,
+    let imported = entry(
         actor,
         now,
         "import_agencies",
         "agency directory".into(),
         Some(detail),
-    )
-    .await?;
+    );
+    store
+        .replace_directory(&directory, now, Some(&imported))
+        .await?;
     Ok((agencies, contacts))
 }
 
@@ -533,6 +593,30 @@ mod tests {
             check_token("\u{202e}evil", "1").unwrap_err()[..],
             [Problem::TokenName(_)]
         ));
+    }
+
+    #[test]
+    fn a_form_key_is_fresh_each_time_and_only_its_shape_passes() {
+        let (a, b) = (form_key(), form_key());
+        assert_ne!(a, b);
+        assert!(is_form_key(&a) && is_form_key(&b));
+        for bad in [
+            "",
+            "x",
+            &a.to_uppercase(),
+            &format!("{a}0"),
+            &a[1..],
+            "../../etc/passwd",
+        ] {
+            assert!(!is_form_key(bad), "{bad:?}");
+        }
+        assert!(Problem::LastAdmin("a@b.org".into()).is_refusal());
+        assert!(
+            Problem::LastAdmin("a@b.org".into())
+                .to_string()
+                .starts_with("refused: a@b.org is the last enabled administrator")
+        );
+        assert!(!Problem::FormKey.is_refusal());
     }
 
     #[test]

@@ -188,7 +188,10 @@ async fn first_admin(
             credentials::hash_password(&password).map_err(|e| Error::Input(e.to_string()))?,
         ),
     };
-    let Some(added) = store.add_first_admin(&new, Utc::now()).await? else {
+    // The administrator and their entry in the admin record are one write: a failure leaves
+    // neither, and the next start tries again.
+    let added = crate::access::admin::add_first_admin(store, &new, Utc::now()).await?;
+    if added.is_none() {
         // Another replica starting at the same time added one; or the address is taken.
         if !admins(&store.users().await?).0 {
             tracing::warn!(
@@ -196,8 +199,7 @@ async fn first_admin(
             );
         }
         return Ok(());
-    };
-    crate::access::admin::first_admin_added(store, &added, Utc::now()).await?;
+    }
     tracing::info!(%email, "no administrator yet: added one, its password printed on standard output");
     let host = match listening.ip() {
         ip if ip.is_unspecified() => SocketAddr::new([127, 0, 0, 1].into(), listening.port()),

@@ -231,6 +231,7 @@ pub(crate) fn tokens(cmd: TokensCommand, settings: &Settings, out: &mut dyn Writ
                     &email,
                     &name,
                     &expires.to_string(),
+                    None,
                     &actor(),
                     Utc::now(),
                 )

@@ -149,7 +149,8 @@ pub async fn sign_in(
     let token = state
         .engine
         .store()
-        .issue_token(user.id, &name, days, Utc::now())
+        // Signing in is not an administrative change: not in the admin record.
+        .issue_token(user.id, &name, days, Utc::now(), None)
         .await?;
     tracing::info!(
         user_id = user.id,

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::sqlite::{text, time};
-use super::{PostgresStore, Recalled, SqliteStore, StoreError};
+use super::{PostgresStore, Recalled, SqliteStore, StoreError, key_error};
 use crate::access::Role;
 use crate::ids::UserEmail;
 
@@ -141,25 +141,49 @@ pub struct AdminEntry {
     pub detail: Option<String>,
     /// The client's address (web UI); none from the command line.
     pub address: Option<String>,
+    /// The key of the web form that asked for it, if one did: one form makes one change, so a
+    /// form sent again (a reload) finds its entry instead of changing anything twice.
+    #[serde(skip)]
+    pub form_key: Option<String>,
 }
 
-/// The users, tokens and access-log part of the store.
+/// The admin record's entry for a change given the row id the change made (a token's, known
+/// only once it is written).
+pub type EntryFor<'a> = &'a (dyn Fn(i64) -> AdminEntry + Send + Sync);
+
+/// What disabling a user came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Disabling {
+    /// Disabled, and recorded.
+    Done,
+    /// No user has the address, or they were disabled already: nothing written.
+    NotEnabled,
+    /// They are the last enabled administrator: refused (nobody could administer, and `serve`
+    /// adds no administrator while a disabled one exists), nothing written.
+    LastAdmin,
+}
+
+/// The users, tokens and access-log part of the store. Every administrative change is written
+/// in one transaction with its entry in the admin record: both, or neither.
 #[async_trait]
 pub trait AccessStore: Send + Sync {
-    /// Adds a user; `None` when one with that address exists already.
+    /// Adds a user, recorded as `entry`; `None` (nothing written) when one with that address
+    /// exists already.
     async fn add_user(
         &self,
         user: &NewUser,
         now: DateTime<Utc>,
+        entry: &AdminEntry,
     ) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Adds `user` unless an enabled administrator exists; `None` when one does, or when a
-    /// user with that address exists already. Of processes doing this at once on one database,
-    /// one adds the user and the others see it.
+    /// Adds `user`, recorded as `entry`, unless an administrator exists; `None` (nothing
+    /// written) when one does, or when a user with that address exists already. Of processes
+    /// doing this at once on one database, one adds the user and the others see it.
     async fn add_first_admin(
         &self,
         user: &NewUser,
         now: DateTime<Utc>,
+        entry: &AdminEntry,
     ) -> Result<Option<UserRecord>, StoreError>;
 
     /// Every user, by address.
@@ -168,10 +192,19 @@ pub trait AccessStore: Send + Sync {
     /// The user with this (lower-case) address.
     async fn user(&self, email: &str) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Disables a user; false when there is none with that address or they were disabled.
-    async fn disable_user(&self, email: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Disables a user, recorded as `entry`, unless they are the last enabled administrator
+    /// (decided in the same transaction, so two administrators disabling each other at once
+    /// leave one).
+    async fn disable_user(
+        &self,
+        email: &str,
+        now: DateTime<Utc>,
+        entry: &AdminEntry,
+    ) -> Result<Disabling, StoreError>;
 
-    /// Stores a new token's hash for a user; returns its id.
+    /// Stores a new token's hash for a user, with the admin record's entry `entry` makes of its
+    /// id if given (none for a user signing in); returns its id. A
+    /// [`StoreError::Duplicate`] (nothing written) if the entry's form key was used already.
     async fn add_token(
         &self,
         user_id: i64,
@@ -179,22 +212,25 @@ pub trait AccessStore: Send + Sync {
         hash: &str,
         now: DateTime<Utc>,
         expires_at: DateTime<Utc>,
+        entry: Option<EntryFor<'_>>,
     ) -> Result<i64, StoreError>;
 
-    /// Makes a token for a user, lasting `days` from `now`, and stores its hash.
+    /// Makes a token for a user, lasting `days` from `now`, and stores its hash (with the
+    /// admin record's entry, as [`AccessStore::add_token`]).
     async fn issue_token(
         &self,
         user_id: i64,
         name: &str,
         days: u32,
         now: DateTime<Utc>,
+        entry: Option<EntryFor<'_>>,
     ) -> Result<IssuedToken, StoreError> {
         // Callers check the range people may ask for; this keeps the sum in range whatever.
         let days = days.min(crate::access::credentials::MAX_TOKEN_DAYS);
         let expires_at = now + chrono::TimeDelta::days(days.into());
         let token = crate::access::credentials::new_token();
         let id = self
-            .add_token(user_id, name, &token.hash, now, expires_at)
+            .add_token(user_id, name, &token.hash, now, expires_at, entry)
             .await?;
         Ok(IssuedToken {
             id,
@@ -206,8 +242,14 @@ pub trait AccessStore: Send + Sync {
     /// Every token, newest first.
     async fn tokens(&self) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Revokes a token; false when there is none with that id or it was revoked.
-    async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+    /// Revokes a token, recorded as `entry`; false (nothing written) when there is none with
+    /// that id or it was revoked.
+    async fn revoke_token(
+        &self,
+        id: i64,
+        now: DateTime<Utc>,
+        entry: &AdminEntry,
+    ) -> Result<bool, StoreError>;
 
     /// The user a token (by hash) signs in, if it is unrevoked, unexpired at `now` and its user
     /// is enabled; notes the use (at most once a minute per token).
@@ -226,11 +268,15 @@ pub trait AccessStore: Send + Sync {
     /// The access log of one case, oldest first.
     async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
 
-    /// Appends an entry to the admin record.
-    async fn log_admin(&self, entry: &AdminEntry) -> Result<(), StoreError>;
-
     /// The admin record's newest `limit` entries, newest first.
     async fn admin_log(&self, limit: i64) -> Result<Vec<AdminEntry>, StoreError>;
+
+    /// The admin record's entry that user `user_id`'s form with key `form_key` made, if any.
+    async fn admin_entry(
+        &self,
+        user_id: i64,
+        form_key: &str,
+    ) -> Result<Option<AdminEntry>, StoreError>;
 
     /// Gives a user a new calendar feed with this token hash, revoking the one they had.
     async fn replace_feed(
@@ -265,8 +311,15 @@ const INSERT_FIRST_ADMIN: &str = "INSERT INTO users (email, name, agency, role, 
        (SELECT 1 FROM users WHERE role = 'admin') \
      ON CONFLICT (email) DO NOTHING RETURNING id";
 
-const DISABLE_USER: &str =
-    "UPDATE users SET disabled_at = $2 WHERE email = $1 AND disabled_at IS NULL";
+/// Disables `$1` at `$2`, unless that would leave no enabled administrator.
+const DISABLE_USER: &str = "UPDATE users SET disabled_at = $2 \
+     WHERE email = $1 AND disabled_at IS NULL AND (role <> 'admin' OR EXISTS \
+       (SELECT 1 FROM users other WHERE other.role = 'admin' AND other.disabled_at IS NULL \
+          AND other.email <> $1))";
+
+/// Whether `$1` is an enabled user: after [`DISABLE_USER`] changed nothing, the last
+/// enabled administrator.
+const ENABLED_USER: &str = "SELECT 1 FROM users WHERE email = $1 AND disabled_at IS NULL";
 
 const INSERT_TOKEN: &str = "INSERT INTO api_tokens (user_id, name, token_hash, created_at, expires_at) \
      VALUES ($1, $2, $3, $4, $5) RETURNING id";
@@ -302,10 +355,10 @@ const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, 
      FROM access_log WHERE reference = $1 ORDER BY id";
 
 const LOG_ADMIN: &str = "INSERT INTO admin_log \
-     (at, user_id, actor, action, subject, detail, address) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+     (at, user_id, actor, action, subject, detail, address, form_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)";
 
-const ADMIN_LOG: &str = "SELECT at, actor, action, subject, detail, address \
-     FROM admin_log ORDER BY id DESC LIMIT $1";
+const ADMIN_COLUMNS: &str = "at, actor, action, subject, detail, address";
 
 type AdminRow<T> = (T, String, String, String, Option<String>, Option<String>);
 
@@ -318,6 +371,7 @@ fn admin_from<T: StoredTime>(r: AdminRow<T>) -> Result<AdminEntry, StoreError> {
         subject: r.3,
         detail: r.4,
         address: r.5,
+        form_key: None,
     })
 }
 
@@ -422,6 +476,12 @@ impl SqliteStore {
     pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
     }
+
+    /// A transaction that holds the database's write lock from its start, so that what it
+    /// reads is still so when it writes (another process's writer waits for it).
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await
+    }
 }
 
 impl PostgresStore {
@@ -429,24 +489,56 @@ impl PostgresStore {
     pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         None
     }
+
+    /// A transaction; what must not change under it is locked by the statements that need it.
+    async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
+        self.pool.begin().await
+    }
 }
 
-/// The one implementation, for each backend with `$ts` its stored time type and `$lock_users`
-/// what makes adding the first administrator wait for another process doing the same.
+/// The one implementation, for each backend with `$db` its database, `$ts` its stored time
+/// type and `$lock_users` what makes a change that depends on who the administrators are (the
+/// first one added, one disabled) wait for another process doing the same.
 macro_rules! access_store {
-    ($store:ty, $ts:ty, $lock_users:expr) => {
+    ($store:ty, $db:ty, $ts:ty, $lock_users:expr) => {
         impl $store {
+            /// Writes `entry` to the admin record in the transaction `conn` is in; a form key
+            /// used already is a [`StoreError::Duplicate`].
+            pub(super) async fn record_admin(
+                conn: &mut <$db as sqlx::Database>::Connection,
+                entry: &AdminEntry,
+            ) -> Result<(), StoreError> {
+                sqlx::query(LOG_ADMIN)
+                    .bind(<$ts>::stamp(entry.at))
+                    .bind(entry.user_id)
+                    .bind(&entry.actor)
+                    .bind(&entry.action)
+                    .bind(&entry.subject)
+                    .bind(&entry.detail)
+                    .bind(&entry.address)
+                    .bind(&entry.form_key)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(|e| match &entry.form_key {
+                        Some(key) => key_error(e, key),
+                        None => e.into(),
+                    })?;
+                Ok(())
+            }
+
             /// Runs `sql` ([`INSERT_USER`] or [`INSERT_FIRST_ADMIN`]) for `user` in one
-            /// transaction, after the statement `lock` if any: the user, if it added them.
+            /// transaction with `entry`, after the statement `lock` if any: the user, if it
+            /// added them.
             async fn insert_user(
                 &self,
                 sql: &'static str,
                 lock: Option<&'static str>,
                 user: &NewUser,
                 now: DateTime<Utc>,
+                entry: &AdminEntry,
             ) -> Result<Option<UserRecord>, StoreError> {
                 let turn = self.write_turn().await;
-                let mut tx = self.pool.begin().await?;
+                let mut tx = self.begin_write().await?;
                 if let Some(lock) = lock {
                     sqlx::query(lock).execute(&mut *tx).await?;
                 }
@@ -459,12 +551,13 @@ macro_rules! access_store {
                     .bind(<$ts>::stamp(now))
                     .fetch_optional(&mut *tx)
                     .await?;
+                if id.is_none() {
+                    return Ok(None);
+                }
+                Self::record_admin(&mut tx, entry).await?;
                 tx.commit().await?;
                 drop(turn);
-                match id {
-                    Some(_) => self.user(user.email.as_str()).await,
-                    None => Ok(None),
-                }
+                self.user(user.email.as_str()).await
             }
         }
 
@@ -474,16 +567,18 @@ macro_rules! access_store {
                 &self,
                 user: &NewUser,
                 now: DateTime<Utc>,
+                entry: &AdminEntry,
             ) -> Result<Option<UserRecord>, StoreError> {
-                self.insert_user(INSERT_USER, None, user, now).await
+                self.insert_user(INSERT_USER, None, user, now, entry).await
             }
 
             async fn add_first_admin(
                 &self,
                 user: &NewUser,
                 now: DateTime<Utc>,
+                entry: &AdminEntry,
             ) -> Result<Option<UserRecord>, StoreError> {
-                self.insert_user(INSERT_FIRST_ADMIN, $lock_users, user, now)
+                self.insert_user(INSERT_FIRST_ADMIN, $lock_users, user, now, entry)
                     .await
             }
 
@@ -508,14 +603,33 @@ macro_rules! access_store {
                 &self,
                 email: &str,
                 now: DateTime<Utc>,
-            ) -> Result<bool, StoreError> {
+                entry: &AdminEntry,
+            ) -> Result<Disabling, StoreError> {
                 let _turn = self.write_turn().await;
+                let mut tx = self.begin_write().await?;
+                // Two administrators disabling each other at once: the second waits here for
+                // the first to commit, and then sees it.
+                if let Some(lock) = $lock_users {
+                    sqlx::query(lock).execute(&mut *tx).await?;
+                }
                 let done = sqlx::query(DISABLE_USER)
                     .bind(email)
                     .bind(<$ts>::stamp(now))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    let enabled = sqlx::query(ENABLED_USER)
+                        .bind(email)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    return Ok(match enabled {
+                        Some(_) => Disabling::LastAdmin,
+                        None => Disabling::NotEnabled,
+                    });
+                }
+                Self::record_admin(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(Disabling::Done)
             }
 
             async fn add_token(
@@ -525,16 +639,22 @@ macro_rules! access_store {
                 hash: &str,
                 now: DateTime<Utc>,
                 expires_at: DateTime<Utc>,
+                entry: Option<EntryFor<'_>>,
             ) -> Result<i64, StoreError> {
                 let _turn = self.write_turn().await;
+                let mut tx = self.begin_write().await?;
                 let (id,): (i64,) = sqlx::query_as(INSERT_TOKEN)
                     .bind(user_id)
                     .bind(name)
                     .bind(hash)
                     .bind(<$ts>::stamp(now))
                     .bind(<$ts>::stamp(expires_at))
-                    .fetch_one(&self.pool)
+                    .fetch_one(&mut *tx)
                     .await?;
+                if let Some(entry) = entry {
+                    Self::record_admin(&mut tx, &entry(id)).await?;
+                }
+                tx.commit().await?;
                 Ok(id)
             }
 
@@ -543,14 +663,25 @@ macro_rules! access_store {
                 rows.into_iter().map(token_from).collect()
             }
 
-            async fn revoke_token(&self, id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+            async fn revoke_token(
+                &self,
+                id: i64,
+                now: DateTime<Utc>,
+                entry: &AdminEntry,
+            ) -> Result<bool, StoreError> {
                 let _turn = self.write_turn().await;
+                let mut tx = self.begin_write().await?;
                 let done = sqlx::query(REVOKE_TOKEN)
                     .bind(id)
                     .bind(<$ts>::stamp(now))
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                Ok(done.rows_affected() > 0)
+                if done.rows_affected() == 0 {
+                    return Ok(false);
+                }
+                Self::record_admin(&mut tx, entry).await?;
+                tx.commit().await?;
+                Ok(true)
             }
 
             async fn token_user(
@@ -649,27 +780,38 @@ macro_rules! access_store {
                 rows.into_iter().map(access_from).collect()
             }
 
-            async fn log_admin(&self, entry: &AdminEntry) -> Result<(), StoreError> {
-                let _turn = self.write_turn().await;
-                sqlx::query(LOG_ADMIN)
-                    .bind(<$ts>::stamp(entry.at))
-                    .bind(entry.user_id)
-                    .bind(&entry.actor)
-                    .bind(&entry.action)
-                    .bind(&entry.subject)
-                    .bind(&entry.detail)
-                    .bind(&entry.address)
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
-            }
-
             async fn admin_log(&self, limit: i64) -> Result<Vec<AdminEntry>, StoreError> {
-                let rows: Vec<AdminRow<$ts>> = sqlx::query_as(ADMIN_LOG)
+                let sql =
+                    format!("SELECT {ADMIN_COLUMNS} FROM admin_log ORDER BY id DESC LIMIT $1");
+                let rows: Vec<AdminRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
                     .bind(limit)
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map(admin_from).collect()
+            }
+
+            async fn admin_entry(
+                &self,
+                user_id: i64,
+                form_key: &str,
+            ) -> Result<Option<AdminEntry>, StoreError> {
+                let sql = format!(
+                    "SELECT {ADMIN_COLUMNS} FROM admin_log WHERE user_id = $1 AND form_key = $2"
+                );
+                let row: Option<AdminRow<$ts>> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+                    .bind(user_id)
+                    .bind(form_key)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                let Some(row) = row else {
+                    return Ok(None);
+                };
+                let entry = admin_from(row)?;
+                Ok(Some(AdminEntry {
+                    user_id: Some(user_id),
+                    form_key: Some(form_key.to_string()),
+                    ..entry
+                }))
             }
 
             async fn replace_feed(
@@ -772,13 +914,15 @@ macro_rules! access_store {
     };
 }
 
-// On SQLite the one statement is atomic: it holds the database's write lock from its start,
-// so its check and its insert see the same users.
-access_store!(SqliteStore, String, None);
-// On PostgreSQL two transactions could both see no administrator; this lock (which conflicts
-// with itself and with every insert) makes the second wait, then see the first one's.
+// On SQLite a write transaction holds the database's write lock from its start (`BEGIN
+// IMMEDIATE`), so its checks and its writes see the same users.
+access_store!(SqliteStore, sqlx::Sqlite, String, None::<&'static str>);
+// On PostgreSQL two transactions could both see no administrator, or each see the other
+// administrator still enabled; this lock (which conflicts with itself and with every insert
+// and update of users) makes the second wait, then see the first one's.
 access_store!(
     PostgresStore,
+    sqlx::Postgres,
     DateTime<Utc>,
     Some("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
 );

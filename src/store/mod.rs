@@ -24,7 +24,8 @@ use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
 pub use access::{
-    AccessEntry, AccessStore, AdminEntry, FeedRecord, IssuedToken, NewUser, TokenRecord, UserRecord,
+    AccessEntry, AccessStore, AdminEntry, Disabling, EntryFor, FeedRecord, IssuedToken, NewUser,
+    TokenRecord, UserRecord,
 };
 pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;
@@ -249,11 +250,13 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<Vec<Queued>, StoreError>;
 
-    /// Replaces the agency directory, in one transaction.
+    /// Replaces the agency directory, in one transaction with the admin record's `entry` for
+    /// it (none when seeding a database for tests and examples).
     async fn replace_directory(
         &self,
         directory: &Directory,
         now: DateTime<Utc>,
+        entry: Option<&AdminEntry>,
     ) -> Result<(), StoreError>;
 
     /// The agency directory.

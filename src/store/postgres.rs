@@ -17,7 +17,7 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
     DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
     Party, Store, StoreError, Target, redact, write_error,
 };
@@ -928,6 +928,7 @@ impl Store for PostgresStore {
         &self,
         directory: &Directory,
         now: DateTime<Utc>,
+        entry: Option<&AdminEntry>,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
         sqlx::query("DELETE FROM agency_contacts")
@@ -955,6 +956,9 @@ impl Store for PostgresStore {
                 .execute(&mut *tx)
                 .await?;
             }
+        }
+        if let Some(entry) = entry {
+            Self::record_admin(&mut tx, entry).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -15,7 +15,7 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
     DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
     Party, Store, StoreError, Target, redact, write_error,
 };
@@ -978,6 +978,7 @@ impl Store for SqliteStore {
         &self,
         directory: &Directory,
         now: DateTime<Utc>,
+        entry: Option<&AdminEntry>,
     ) -> Result<(), StoreError> {
         let _writer = self.writer.lock().await;
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
@@ -1006,6 +1007,9 @@ impl Store for SqliteStore {
                 .execute(&mut *tx)
                 .await?;
             }
+        }
+        if let Some(entry) = entry {
+            Self::record_admin(&mut tx, entry).await?;
         }
         tx.commit().await?;
         Ok(())

@@ -111,6 +111,10 @@ fn field_problem(p: &Problem) -> (&'static str, String) {
             "This user is disabled: tokens are made only for users who may sign in".into(),
         ),
         Problem::Yourself => ("email", "You cannot disable your own account".into()),
+        Problem::LastAdmin(_) => (
+            "email",
+            "This is the last administrator who can sign in: add another administrator before disabling them".into(),
+        ),
         Problem::TokenName(e) => ("token_name", name_problem("The token's name", e)),
         Problem::TokenNameEmpty => ("token_name", "Enter a name for the token".into()),
         Problem::Expires(_) => (
@@ -125,6 +129,15 @@ fn field_problem(p: &Problem) -> (&'static str, String) {
         Problem::Directory(message) => (
             "directory",
             format!("The directory cannot be imported: {message}"),
+        ),
+        // Not about one field: the summary links to the form's first.
+        Problem::FormKey => (
+            "email",
+            "This form is out of date: check the details and make the token again".into(),
+        ),
+        Problem::Repeated(made) => (
+            "email",
+            format!("This form made {made} already: its secret was shown once"),
         ),
     }
 }
@@ -538,6 +551,9 @@ struct NewTokenForm {
     token_name: String,
     #[serde(default)]
     expires: String,
+    /// The key this form was rendered with ([`admin::form_key`]): one form makes one token.
+    #[serde(default)]
+    form_key: String,
 }
 
 impl Default for NewTokenForm {
@@ -546,11 +562,13 @@ impl Default for NewTokenForm {
             user: String::new(),
             token_name: String::new(),
             expires: "90".into(),
+            form_key: String::new(),
         }
     }
 }
 
-/// The make-a-token form, with `form`'s values and `problems`.
+/// The make-a-token form, with `form`'s values and `problems`, and a fresh key (each render
+/// is a new form: sent again as it is, it makes nothing more).
 async fn token_form(
     state: &AppState,
     layout: &Layout,
@@ -583,6 +601,7 @@ async fn token_form(
             users => choices,
             token_name => form.token_name.clone(),
             expires => form.expires.clone(),
+            form_key => admin::form_key(),
             errors,
             field_errors,
         },
@@ -603,7 +622,9 @@ async fn new_token(State(state): State<AppState>, session: Session) -> Response 
 }
 
 /// `POST /admin/tokens/new`: makes the token and shows it, this once (nothing keeps it but
-/// its hash, and the page is not cached); or the form again with every problem (400).
+/// its hash, and the page is not cached); or the form again with every problem (400). The
+/// same form sent again (a reload of this page) makes no second token: it says which token
+/// the form made, whose secret was shown then (409).
 async fn create_token(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -617,6 +638,7 @@ async fn create_token(
         &form.user,
         &form.token_name,
         &form.expires,
+        Some(&form.form_key),
         &actor,
         Utc::now(),
     )
@@ -635,9 +657,15 @@ async fn create_token(
             },
         ),
         Err(e) => match failure(&state, &layout, e) {
-            Failure::Problems(problems) => {
-                token_form(&state, &layout, StatusCode::BAD_REQUEST, &form, &problems).await
-            }
+            Failure::Problems(problems) => match &problems[..] {
+                [Problem::Repeated(made)] => state.web.render(
+                    StatusCode::CONFLICT,
+                    "web/admin/token_made.html",
+                    &layout,
+                    context! { title => "Token made already", made => made.clone() },
+                ),
+                _ => token_form(&state, &layout, StatusCode::BAD_REQUEST, &form, &problems).await,
+            },
             Failure::Page(page) => page,
         },
     }
@@ -866,6 +894,18 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "Enter a name for the token"
+        );
+        let (summary, _) = form_errors(
+            &[Problem::LastAdmin("a@b.org".into())],
+            &[("email", "users")],
+        );
+        assert_eq!(summary[0].get_attr("href").unwrap().to_string(), "#users");
+        assert!(
+            summary[0]
+                .get_attr("text")
+                .unwrap()
+                .to_string()
+                .starts_with("This is the last administrator who can sign in")
         );
         assert_eq!(role_title(Role::SeniorManager), "Senior manager");
         assert_eq!(

@@ -216,6 +216,40 @@ pub async fn sql(url: &str, statements: &[&str]) {
     }
 }
 
+/// Makes every write to the admin record fail from now on (a trigger that raises on insert
+/// into `admin_log`), as a full disk or a lost connection would at that moment.
+pub async fn break_admin_record(url: &str) {
+    if url.starts_with("sqlite") {
+        sql(
+            url,
+            &["CREATE TRIGGER admin_log_fails BEFORE INSERT ON admin_log \
+               BEGIN SELECT RAISE(ABORT, 'the admin record fails'); END"],
+        )
+        .await;
+    } else {
+        sql(
+            url,
+            &[
+                "CREATE FUNCTION admin_log_fails() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'the admin record fails'; END $$",
+                "CREATE TRIGGER admin_log_fails BEFORE INSERT ON admin_log \
+                 FOR EACH ROW EXECUTE FUNCTION admin_log_fails()",
+            ],
+        )
+        .await;
+    }
+}
+
+/// Undoes [`break_admin_record`].
+pub async fn mend_admin_record(url: &str) {
+    let drop = if url.starts_with("sqlite") {
+        "DROP TRIGGER admin_log_fails"
+    } else {
+        "DROP TRIGGER admin_log_fails ON admin_log"
+    };
+    sql(url, &[drop]).await;
+}
+
 /// A real SMTP server process (aiosmtpd, `tests/support/smtp_server.py`) on a free local port,
 /// writing what it accepts to a directory; stopped when dropped.
 pub struct SmtpServer {

@@ -18,11 +18,14 @@ pub fn client() -> Client {
 
 /// The hidden `csrf_token` of the page's (first) form.
 pub fn csrf_token(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf_token\" value=\"")
-        .expect("a csrf_token field")
-        + "name=\"csrf_token\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_string()
+    hidden(html, "csrf_token").expect("a csrf_token field")
+}
+
+/// The value of the page's first hidden field `name`, if it has one.
+pub fn hidden(html: &str, name: &str) -> Option<String> {
+    let field = format!("name=\"{name}\" value=\"");
+    let at = html.find(&field)? + field.len();
+    Some(html[at..].split('"').next()?.to_string())
 }
 
 /// `GET url`: status, headers, body.
