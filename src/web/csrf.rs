@@ -127,13 +127,29 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
             .await
             .map_err(|e| SessionFault::from(e).page(state))?;
         let request = Request::from_parts(parts, body);
-        let Ok(Form(form)) = Form::<WithToken<T>>::from_request(request, state).await else {
-            return Err(state.web.error(
-                StatusCode::BAD_REQUEST,
-                &Layout::default(),
-                "Sorry, this form could not be read",
-                &["Go back, reload the page and try again."],
-            ));
+        let form = match Form::<WithToken<T>>::from_request(request, state).await {
+            Ok(Form(form)) => form,
+            // Larger than any form's fields may be (`http::BODY_LIMIT`): said plainly, since
+            // it is what a person typed, not the page, that needs changing.
+            Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                return Err(state.web.error(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    &Layout::default(),
+                    "What you entered is too long",
+                    &[
+                        "Nothing was saved.",
+                        "Go back, shorten what you typed and try again.",
+                    ],
+                ));
+            }
+            Err(_) => {
+                return Err(state.web.error(
+                    StatusCode::BAD_REQUEST,
+                    &Layout::default(),
+                    "Sorry, this form could not be read",
+                    &["Go back, reload the page and try again."],
+                ));
+            }
         };
         match expected {
             Some(expected) if !form.csrf_token.is_empty() && same(&form.csrf_token, &expected) => {

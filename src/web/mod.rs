@@ -7,8 +7,12 @@
 //! Every page gets its own security headers ([`html_headers`]): a CSP that allows this
 //! origin's styles and scripts and exactly the two inline scripts of `base.html` by hash.
 
+pub mod case_page;
 pub mod cases;
 pub mod csrf;
+pub mod events;
+pub mod monitoring;
+pub mod notice;
 pub mod session;
 pub mod signin;
 
@@ -58,6 +62,13 @@ impl std::fmt::Debug for Web {
             .field("secure", &self.secure)
             .finish_non_exhaustive()
     }
+}
+
+/// A time as pages show it, in `zone` (the case's workflow's): `Tue 3 Nov 2026 at 9:00am`.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %-d %b %Y at %-I:%M%P")
+        .to_string()
 }
 
 /// `'sha256-…'`, the CSP source that allows the inline script `text`.
@@ -256,6 +267,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .with_expiry(Expiry::OnInactivity(CookieDuration::minutes(IDLE_MINUTES)));
     Router::new()
         .route("/", get(cases::my_cases))
+        .route("/cases/{reference}", get(case_page::show))
+        .route(
+            "/cases/{reference}/events/{event}",
+            get(events::form).post(events::record),
+        )
+        .route(
+            "/cases/{reference}/monitoring-form",
+            get(monitoring::show),
+        )
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", post(signin::sign_out))
         .layer(sessions)
