@@ -449,13 +449,25 @@ mod tests {
     fn fields_are_drawn_by_their_type() {
         assert_eq!(widget(&field("outcome", "choice", true)), "radios");
         assert_eq!(widget(&field("x", "boolean", false)), "radios");
-        assert_eq!(widget(&field("reason", "long text max 10000", true)), "textarea");
+        assert_eq!(
+            widget(&field("reason", "long text max 10000", true)),
+            "textarea"
+        );
         assert_eq!(widget(&field("owner", "text max 200", true)), "input");
         assert_eq!(widget(&field("due", "date", false)), "input");
-        assert_eq!(max_length(&field("a", "long text max 2000", true)), Some(2000));
+        assert_eq!(
+            max_length(&field("a", "long text max 2000", true)),
+            Some(2000)
+        );
         assert_eq!(max_length(&field("due", "date", true)), None);
-        assert_eq!(label(&field("child_at_risk", "choice", false)), "Child at risk (optional)");
-        assert_eq!(label(&field("reason", "long text max 10000", true)), "Reason");
+        assert_eq!(
+            label(&field("child_at_risk", "choice", false)),
+            "Child at risk (optional)"
+        );
+        assert_eq!(
+            label(&field("reason", "long text max 10000", true)),
+            "Reason"
+        );
     }
 
     #[test]

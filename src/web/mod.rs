@@ -272,10 +272,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/cases/{reference}/events/{event}",
             get(events::form).post(events::record),
         )
-        .route(
-            "/cases/{reference}/monitoring-form",
-            get(monitoring::show),
-        )
+        .route("/cases/{reference}/monitoring-form", get(monitoring::show))
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", post(signin::sign_out))
         .layer(sessions)

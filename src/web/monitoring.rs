@@ -11,7 +11,9 @@ use chrono::Utc;
 use minijinja::context;
 use tower_sessions::Session;
 
-use super::case_page::{form_applies, lines, not_found, parse_reference, read_for_page, read_query};
+use super::case_page::{
+    form_applies, lines, not_found, parse_reference, read_for_page, read_query,
+};
 use super::signed_in_layout;
 use crate::access::policy;
 use crate::http::AppState;
@@ -100,7 +102,10 @@ pub async fn show(
         record,
         form,
     };
-    state
-        .web
-        .render(StatusCode::OK, "web/cases/monitoring_form.html", &layout, page)
+    state.web.render(
+        StatusCode::OK,
+        "web/cases/monitoring_form.html",
+        &layout,
+        page,
+    )
 }

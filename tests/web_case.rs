@@ -1,0 +1,764 @@
+//! The web UI's case page, its event forms and the monitoring form, through a real
+//! `escalate serve` on each backend: what the page shows (stage, the next deadline and why,
+//! history), recording an event (303 to the page, the new stage), and every way a form can be
+//! refused with nothing written (a missing reason, a stale version, a second send, a forged
+//! token, hostile values); who may see a case (another agency, the board, an administrator
+//! with and without a reason).
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr, with_stdin};
+use reqwest::header::{HeaderMap, LOCATION};
+use reqwest::{Client, StatusCode, redirect};
+use serde_json::Value;
+
+const PRIYA: &str = "priya.shah@school.example.org";
+const NURSE: &str = "nurse@health.example.nhs.uk";
+const BOARD: &str = "board@partnership.example.org";
+const ADMIN: &str = "admin@partnership.example.org";
+const PASSWORD: &str = "correct horse battery";
+
+/// Adds a user who signs in with [`PASSWORD`].
+fn add_user(url: &str, email: &str, role: &str, agency: Option<&str>) {
+    let mut args = vec!["users", "add", email, "--role", role, "--password-stdin"];
+    if let Some(a) = agency {
+        args.extend(["--agency", a]);
+    }
+    let o = with_stdin(&args, url, format!("{PASSWORD}\n").as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// A database with the directory, Priya (the example dispute's raiser), a nurse of another
+/// agency, a board member and an administrator; and the example dispute, opened now.
+fn setup(db: &TestDb, smtp: &str) -> (Vec<(&'static str, String)>, String) {
+    let env = quiet(db, smtp);
+    add_user(&db.url, PRIYA, "practitioner", Some("riverside-primary"));
+    add_user(&db.url, NURSE, "practitioner", Some("riverside-health"));
+    add_user(&db.url, BOARD, "board", None);
+    add_user(&db.url, ADMIN, "admin", None);
+    let reference = open_dispute(&env, None);
+    let owned = env.iter().map(|(k, v)| (*k, v.to_string())).collect();
+    (owned, reference)
+}
+
+fn borrowed<'a>(env: &'a [(&'static str, String)]) -> Vec<(&'static str, &'a str)> {
+    env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+}
+
+/// A browser-like client signed in as someone.
+struct Web {
+    client: Client,
+    base: String,
+}
+
+impl Web {
+    async fn sign_in(base: &str, email: &str) -> Web {
+        let web = Web {
+            client: Client::builder()
+                .cookie_store(true)
+                .redirect(redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+        };
+        let (_, _, html) = web.get("/sign-in").await;
+        let token = hidden(&html, "csrf_token");
+        let (status, headers, html) = web
+            .post(
+                "/sign-in",
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("email", email),
+                    ("password", PASSWORD),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        assert_eq!(headers[LOCATION], "/");
+        web
+    }
+
+    async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+        let r = self
+            .client
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status(),
+            r.headers().clone(),
+            decoded(r.text().await.unwrap()),
+        )
+    }
+
+    /// A form post from this site (its Origin).
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
+        let r = self
+            .client
+            .post(format!("{}{path}", self.base))
+            .header("origin", &self.base)
+            .form(form)
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status(),
+            r.headers().clone(),
+            decoded(r.text().await.unwrap()),
+        )
+    }
+}
+
+/// The page with the two character references minijinja writes for `/` and `'` read as a
+/// browser reads them (the ones that keep markup out, `&lt;` and the rest, are left).
+fn decoded(html: String) -> String {
+    html.replace("&#x2f;", "/").replace("&#x27;", "'")
+}
+
+/// The value of the page's (first) hidden field `name`.
+fn hidden(html: &str, name: &str) -> String {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html
+        .find(&marker)
+        .unwrap_or_else(|| panic!("no {name} in {html}"))
+        + marker.len();
+    html[at..].split('"').next().unwrap().to_string()
+}
+
+/// The page's `<title>`.
+fn title(html: &str) -> &str {
+    let at = html.find("<title>").unwrap() + "<title>".len();
+    &html[at..at + html[at..].find("</title>").unwrap()]
+}
+
+/// What `case show --json` says of the case now.
+fn show(env: &[(&str, &str)], reference: &str) -> Value {
+    json(&escalate(&["case", "show", reference, "--json"], env))
+}
+
+fn entries(env: &[(&str, &str)], reference: &str) -> usize {
+    show(env, reference)["history"].as_array().unwrap().len()
+}
+
+/// A stored time as the pages show it, in London.
+fn local(rfc3339: &Value) -> String {
+    let t: DateTime<Utc> = rfc3339.as_str().unwrap().parse().unwrap();
+    t.with_timezone(&chrono_tz::Europe::London)
+        .format("%a %-d %b %Y at %-I:%M%P")
+        .to_string()
+}
+
+/// The case's pending lapse deadline (the next one), from the store.
+fn next_deadline(case: &Value) -> Value {
+    case["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending" && d["kind"] == "lapse")
+        .min_by_key(|d| d["due_at"].as_str().unwrap().to_string())
+        .cloned()
+        .expect("a pending deadline")
+}
+
+/// The form at `path`: its hidden version, key and token.
+async fn form_fields(web: &Web, path: &str) -> (String, String, String) {
+    let (status, _, html) = web.get(path).await;
+    assert_eq!(status, StatusCode::OK, "{html}");
+    (
+        hidden(&html, "seq"),
+        hidden(&html, "idempotency_key"),
+        hidden(&html, "csrf_token"),
+    )
+}
+
+/// The audit log's entries for the case: (email, action, status, reason).
+fn access_log(env: &[(&str, &str)], reference: &str) -> Vec<(String, String, u64, Value)> {
+    json(&escalate(&["audit", "access", reference, "--json"], env))
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["email"].as_str().unwrap().to_string(),
+                e["action"].as_str().unwrap().to_string(),
+                e["status"].as_u64().unwrap(),
+                e["reason"].clone(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let (env, reference) = setup(&db, &smtp);
+        let env = borrowed(&env);
+        let served = Served::start(&env);
+        let web = Web::sign_in(&served.url, PRIYA).await;
+        let page = format!("/cases/{reference}");
+
+        // My cases links to it; the page shows the stage, the next deadline with why.
+        let (_, _, html) = web.get("/").await;
+        assert!(html.contains(&format!("href=\"{page}\"")), "{html}");
+        let (status, headers, html) = web.get(&page).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert_eq!(headers["cache-control"], "no-store");
+        assert_eq!(
+            title(&html),
+            format!(
+                "{reference}: Professional disagreement, Stage 1: practitioners discuss – escalate"
+            )
+        );
+        let case = show(&env, &reference);
+        let next = next_deadline(&case);
+        let due = local(&next["due_at"]);
+        let next_block = &html[html.find("id=\"next-deadline\"").expect("next deadline")..];
+        assert!(next_block.contains(&due), "{due} not in {next_block}");
+        let why = next["explanation"]
+            .as_str()
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap();
+        assert!(next_block.contains(why), "{why}");
+        // Every deadline, the timeline and the history: opened, when (London) and by whom.
+        for d in case["deadlines"].as_array().unwrap() {
+            assert!(html.contains(&local(&d["due_at"])));
+        }
+        let opened = &case["history"][0];
+        assert!(html.contains(&format!(
+            "Entered {} by {PRIYA}: Opened",
+            local(&opened["at"])
+        )));
+        assert!(html.contains("Stage timeline") && html.contains("1. Opened"));
+        // The parties, and the child only as the API gives them to Priya; not in the title.
+        assert!(html.contains("Riverside Primary School") && html.contains("Tom Hughes"));
+        assert!(html.contains("Sam Example"));
+        assert!(!title(&html).contains("Sam") && !title(&html).contains("LCS-204417"));
+        // One button per event Priya may take now.
+        for event in ["escalate", "resolve", "withdraw", "note", "agree_action"] {
+            assert!(
+                html.contains(&format!("href=\"{page}/events/{event}\"")),
+                "{event}"
+            );
+        }
+        assert!(!html.contains("monitoring-form"), "no form before stage 3");
+
+        // The escalation form: its fields, the version seen, a fresh key each time.
+        let form = format!("{page}/events/escalate");
+        let (status, _, html) = web.get(&form).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("<h1 class=\"govuk-heading-l\">Escalate to stage 2</h1>"));
+        assert!(html.contains("name=\"reason\"") && html.contains("<textarea"));
+        let seq = hidden(&html, "seq");
+        assert_eq!(seq, case["seq"].to_string());
+        let key = hidden(&html, "idempotency_key");
+        assert_eq!(key.len(), 32);
+        let (_, again, _) = form_fields(&web, &form).await;
+        assert_ne!(key, again, "a fresh key per form");
+        let token = hidden(&html, "csrf_token");
+        let reason = "No reply from social care\nsince Monday";
+        let (status, headers, html) = web
+            .post(
+                &form,
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("seq", seq.as_str()),
+                    ("idempotency_key", key.as_str()),
+                    ("reason", &reason.replace('\n', "\r\n")),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        assert_eq!(headers[LOCATION], page.as_str());
+        let (_, _, html) = web.get(&page).await;
+        assert!(html.contains("Escalate to stage 2: recorded"), "{html}");
+        assert!(html.contains("Stage 2: line managers or designated safeguarding leads"));
+        let case = show(&env, &reference);
+        assert_eq!(case["state"], "stage2");
+        let last = case["history"].as_array().unwrap().last().unwrap();
+        assert_eq!(last["reason"], reason, "line breaks kept as typed lines");
+        assert_eq!(last["actor"], PRIYA);
+        let next = next_deadline(&case);
+        let next_block = &html[html.find("id=\"next-deadline\"").unwrap()..];
+        assert!(next_block.contains(&local(&next["due_at"])));
+        assert!(html.contains("Why: No reply from social care<br>since Monday"));
+        // The notice shows once.
+        let (_, _, html) = web.get(&page).await;
+        assert!(
+            !html.contains("Escalate to stage 2: recorded"),
+            "the notice again"
+        );
+
+        // A note: its field in the history.
+        let (seq, key, token) = form_fields(&web, &format!("{page}/events/note")).await;
+        let (status, _, _) = web
+            .post(
+                &format!("{page}/events/note"),
+                &[
+                    ("csrf_token", &token),
+                    ("seq", &seq),
+                    ("idempotency_key", &key),
+                    ("text", "Called the duty team <b>twice</b>"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let (_, _, html) = web.get(&page).await;
+        assert!(
+            html.contains("Called the duty team &lt;b&gt;twice&lt;&#x2f;b&gt;")
+                || html.contains("Called the duty team &lt;b&gt;twice&lt;/b&gt;"),
+            "{html}"
+        );
+        assert!(!html.contains("<b>twice</b>"));
+
+        // A lower-case reference finds the case; one that cannot exist is the 404 page.
+        let (status, _, _) = web.get(&page.to_lowercase()).await;
+        assert_eq!(status, StatusCode::OK);
+        for missing in [
+            "/cases/DSP-2026-999999",
+            "/cases/not-a-reference",
+            "/cases/DSP-2026-999999/events/escalate",
+        ] {
+            let (status, _, html) = web.get(missing).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
+            assert!(html.contains("Page not found"));
+        }
+        // An event the case does not take now: back to the page, which says so.
+        let (status, headers, _) = web.get(&format!("{page}/events/close_unresolved")).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[LOCATION], page.as_str());
+        let (_, _, html) = web.get(&page).await;
+        assert!(html.contains("This case changed while you were looking"));
+    }
+}
+
+#[tokio::test]
+async fn refused_forms_write_nothing() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let (env, reference) = setup(&db, &smtp);
+        let env = borrowed(&env);
+        let served = Served::start(&env);
+        let web = Web::sign_in(&served.url, PRIYA).await;
+        let form = format!("/cases/{reference}/events/escalate");
+        let before = entries(&env, &reference);
+
+        // A missing reason: the form again, an error summary linking to it, the workflow's
+        // words too.
+        let (seq, key, token) = form_fields(&web, &form).await;
+        let (status, _, html) = web
+            .post(
+                &form,
+                &[
+                    ("csrf_token", &token),
+                    ("seq", &seq),
+                    ("idempotency_key", &key),
+                    ("reason", "  "),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains("govuk-error-summary"), "{html}");
+        assert!(html.contains("href=\"#reason\""));
+        assert!(html.contains("Enter the reason"));
+        assert!(
+            html.contains("needs field &#x27;reason&#x27;")
+                || html.contains("needs field 'reason'"),
+            "{html}"
+        );
+        assert!(title(&html).starts_with("Error: "));
+        assert_eq!(entries(&env, &reference), before);
+
+        // Hostile values: each a clear error, nothing written.
+        let long = "x".repeat(20_000);
+        let huge = "y".repeat(1 << 20);
+        let cases: [(&[(&str, &str)], StatusCode, &str); 8] = [
+            (
+                &[("reason", "bell \u{7} here")],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "control character",
+            ),
+            (
+                &[("reason", "abc\u{202E}cba")],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "bidirectional",
+            ),
+            (
+                &[("reason", &long)],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "at most 10000",
+            ),
+            (
+                &[("reason", &huge)],
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "What you entered is too long",
+            ),
+            // Someone else's identity: the actor is the signed-in user, never a field.
+            (
+                &[
+                    ("reason", "ok"),
+                    ("by", "tom.hughes@council.example.gov.uk"),
+                ],
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "does not take field",
+            ),
+            (
+                &[("reason", "ok"), ("seq", "1 OR 1=1")],
+                StatusCode::BAD_REQUEST,
+                "could not be read",
+            ),
+            (
+                &[("reason", "ok"), ("idempotency_key", "a key")],
+                StatusCode::BAD_REQUEST,
+                "could not be read",
+            ),
+            (
+                &[("reason", "ok"), ("idempotency_key", "")],
+                StatusCode::BAD_REQUEST,
+                "could not be read",
+            ),
+        ];
+        for (extra, status_wanted, says) in cases {
+            let (seq, key, token) = form_fields(&web, &form).await;
+            let mut fields: Vec<(&str, &str)> = vec![
+                ("csrf_token", &token),
+                ("seq", &seq),
+                ("idempotency_key", &key),
+            ];
+            for (k, v) in extra {
+                fields.retain(|(name, _)| name != k);
+                fields.push((k, v));
+            }
+            let (status, _, html) = web.post(&form, &fields).await;
+            assert_eq!(
+                status,
+                status_wanted,
+                "{says}: {}",
+                &html[..html.len().min(3000)]
+            );
+            assert!(
+                html.contains(says),
+                "{says}: {}",
+                &html[..html.len().min(3000)]
+            );
+            assert!(!html.contains(&huge), "the 1 MB value is not sent back");
+            assert_eq!(entries(&env, &reference), before, "{says}");
+        }
+        // A choice outside its choices.
+        let resolve = format!("/cases/{reference}/events/resolve");
+        let (seq, key, token) = form_fields(&web, &resolve).await;
+        let (status, _, html) = web
+            .post(
+                &resolve,
+                &[
+                    ("csrf_token", &token),
+                    ("seq", &seq),
+                    ("idempotency_key", &key),
+                    ("outcome", "bogus"),
+                    ("reason", "done"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(
+            html.contains("href=\"#outcome\"") && html.contains("must be one of"),
+            "{html}"
+        );
+        assert_eq!(entries(&env, &reference), before);
+
+        // A forged, absent or cross-site token: 403, nothing written.
+        let (seq, key, token) = form_fields(&web, &form).await;
+        let zeros = "0".repeat(64);
+        for fields in [
+            vec![
+                ("csrf_token", zeros.as_str()),
+                ("seq", &seq),
+                ("idempotency_key", &key),
+                ("reason", "x"),
+            ],
+            vec![("seq", &seq), ("idempotency_key", &key), ("reason", "x")],
+        ] {
+            let (status, _, html) = web.post(&form, &fields).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+            assert!(html.contains("Sorry, this form could not be sent"));
+        }
+        let r = web
+            .client
+            .post(format!("{}{form}", web.base))
+            .header("origin", "http://evil.example")
+            .form(&[
+                ("csrf_token", token.as_str()),
+                ("seq", &seq),
+                ("idempotency_key", &key),
+                ("reason", "x"),
+            ])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::FORBIDDEN);
+        assert_eq!(entries(&env, &reference), before);
+
+        // A stale form: someone else acted meanwhile. The form again with what was typed,
+        // saying the case changed and its stage, nothing recorded.
+        let (seq, key, token) = form_fields(&web, &form).await;
+        let o = escalate(
+            &[
+                "case",
+                "event",
+                &reference,
+                "note",
+                "--field",
+                "text=Phoned",
+                "--by",
+                "tom.hughes@council.example.gov.uk",
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let before = entries(&env, &reference);
+        let (status, _, html) = web
+            .post(
+                &form,
+                &[
+                    ("csrf_token", &token),
+                    ("seq", &seq),
+                    ("idempotency_key", &key),
+                    ("reason", "Still no reply"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT);
+        assert!(
+            html.contains("This case changed while you were looking"),
+            "{html}"
+        );
+        assert!(html.contains("It is now at Stage 1: practitioners discuss"));
+        assert!(html.contains("Still no reply"), "what was typed is kept");
+        assert!(!html.contains("govuk-error-summary"), "not an error");
+        assert_eq!(entries(&env, &reference), before);
+        assert_eq!(show(&env, &reference)["state"], "stage1");
+        // Sent again from the redrawn form, for the version now current, it records.
+        let (seq, key) = (hidden(&html, "seq"), hidden(&html, "idempotency_key"));
+        assert_eq!(seq, (before as i64).to_string());
+        let send = [
+            ("csrf_token", token.as_str()),
+            ("seq", &seq),
+            ("idempotency_key", &key),
+            ("reason", "Still no reply"),
+        ];
+        let (status, headers, _) = web.post(&form, &send).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        // The same form twice (a double click, a resend): one event, the same answer.
+        let (status, again, _) = web.post(&form, &send).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(again[LOCATION], headers[LOCATION]);
+        assert_eq!(entries(&env, &reference), before + 1);
+        assert_eq!(show(&env, &reference)["state"], "stage2");
+        // A form drawn before the escalation: it says the case moved on to stage 2.
+        let (status, _, html) = web
+            .post(
+                &resolve,
+                &[
+                    ("csrf_token", &token),
+                    ("seq", &seq),
+                    ("idempotency_key", "another-key"),
+                    ("outcome", "resolved"),
+                    ("reason", "done"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::CONFLICT, "{html}");
+        assert!(html.contains("This case changed while you were looking"));
+        assert!(html.contains("It is now at Stage 2"));
+        assert_eq!(entries(&env, &reference), before + 1);
+    }
+}
+
+#[tokio::test]
+async fn only_those_who_may_read_a_case_see_its_page() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let (env, reference) = setup(&db, &smtp);
+        let env = borrowed(&env);
+        let served = Served::start(&env);
+        let page = format!("/cases/{reference}");
+        let before = entries(&env, &reference);
+
+        // Another agency's practitioner: the 404 page, as for a case that does not exist, and
+        // nothing of the case; its forms too.
+        let nurse = Web::sign_in(&served.url, NURSE).await;
+        let (_, _, missing) = nurse.get("/cases/DSP-2026-999999").await;
+        for path in [
+            page.clone(),
+            format!("{page}/events/escalate"),
+            format!("{page}/monitoring-form"),
+        ] {
+            let (status, _, html) = nurse.get(&path).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "{path}");
+            assert_eq!(html, missing, "{path}");
+            for secret in ["Sam Example", "LCS-204417", "Priya", "threshold"] {
+                assert!(!html.contains(secret), "{secret}");
+            }
+        }
+        let (_, _, html) = nurse.get("/").await;
+        let token = hidden(&html, "csrf_token");
+        let (status, _, _) = nurse
+            .post(
+                &format!("{page}/events/escalate"),
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("seq", "1"),
+                    ("idempotency_key", "k1"),
+                    ("reason", "mine now"),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(entries(&env, &reference), before);
+
+        // The board reads aggregates only: no case page, no event form.
+        let board = Web::sign_in(&served.url, BOARD).await;
+        let (status, _, html) = board.get(&page).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!html.contains("Sam Example"));
+        let (status, _, html) = board.get(&format!("{page}/events/escalate")).await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{html}");
+
+        // An administrator says why first; the read is logged with the reason.
+        let admin = Web::sign_in(&served.url, ADMIN).await;
+        let logged = access_log(&env, &reference).len();
+        let (status, _, html) = admin.get(&page).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Why are you reading this case?"), "{html}");
+        assert!(!html.contains("Sam Example") && !html.contains("Stage 1"));
+        assert_eq!(
+            access_log(&env, &reference).len(),
+            logged,
+            "asking is not a read"
+        );
+        let (status, _, html) = admin.get(&format!("{page}?reason=")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("govuk-error-summary") && html.contains("href=\"#reason\""));
+        let (status, _, html) = admin
+            .get(&format!("{page}?reason=Subject%20access%20request%2042"))
+            .await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(html.contains("Stage 1: practitioners discuss") && html.contains("Sam Example"));
+        assert!(
+            !html.contains("/events/"),
+            "an administrator takes no events"
+        );
+        let log = access_log(&env, &reference);
+        let (email, action, status, reason) = log.last().unwrap();
+        assert_eq!(
+            (email.as_str(), action.as_str(), *status),
+            (ADMIN, "read", 200)
+        );
+        assert_eq!(reason, "Subject access request 42");
+        // Without a reason, a missing case is asked about alike.
+        let (status, _, html) = admin.get("/cases/DSP-2026-999999").await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Why are you reading this case?"));
+        assert_eq!(entries(&env, &reference), before);
+    }
+}
+
+#[tokio::test]
+async fn the_monitoring_form_is_shown_from_stage_3_and_recorded_back() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let (env, reference) = setup(&db, &smtp);
+        let env = borrowed(&env);
+        let served = Served::start(&env);
+        let web = Web::sign_in(&served.url, PRIYA).await;
+        let page = format!("/cases/{reference}");
+        let form_page = format!("{page}/monitoring-form");
+
+        // Before stage 3 there is no form.
+        let (status, _, html) = web.get(&form_page).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(html.contains("Page not found"));
+
+        for reason in ["No reply", "Still no reply"] {
+            let o = escalate(
+                &[
+                    "case", "event", &reference, "escalate", "--by", PRIYA, "--reason", reason,
+                ],
+                &env,
+            );
+            assert!(o.status.success(), "{}", stderr(&o));
+        }
+        let (_, _, html) = web.get(&page).await;
+        assert!(html.contains(&format!("href=\"{form_page}\"")), "{html}");
+        assert!(html.contains(&format!("href=\"{page}/events/record_form\"")));
+
+        let (status, _, html) = web.get(&form_page).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(html.contains("Professional disagreement: monitoring form"));
+        for section in [
+            "1. Reference &amp; parties",
+            "5. Stages reached",
+            "7. Decisions made and action taken",
+            "10. Learning for the partnership",
+        ] {
+            assert!(html.contains(section), "{section}");
+        }
+        assert!(html.contains("Stage 3: senior managers or heads of service"));
+        assert!(html.contains("Threshold / level of need"));
+        assert!(!title(&html).contains("Sam"));
+        assert!(html.contains("Not recorded yet"));
+
+        // Recording it back, from its link.
+        let record = format!("{page}/events/record_form");
+        assert!(html.contains(&format!("href=\"{record}\"")));
+        let (status, _, html) = web.get(&record).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("type=\"radio\"") && html.contains("name=\"child_at_risk\""));
+        assert!(html.contains("Learning (optional)"));
+        let (seq, key, token) = (
+            hidden(&html, "seq"),
+            hidden(&html, "idempotency_key"),
+            hidden(&html, "csrf_token"),
+        );
+        let (status, headers, html) = web
+            .post(
+                &record,
+                &[
+                    ("csrf_token", token.as_str()),
+                    ("seq", &seq),
+                    ("idempotency_key", &key),
+                    ("child_at_risk", "yes"),
+                    (
+                        "learning",
+                        "Agree timescales for feedback at the first call",
+                    ),
+                    ("decisions", ""),
+                ],
+            )
+            .await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        assert_eq!(headers[LOCATION], page.as_str());
+        let last = show(&env, &reference)["history"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()
+            .clone();
+        assert_eq!(last["event"], "record_form");
+        assert!(
+            last["fields"].get("decisions").is_none(),
+            "a blank field is not given"
+        );
+        let (_, _, html) = web.get(&form_page).await;
+        assert!(html.contains("Agree timescales for feedback at the first call"));
+        assert!(!html.contains("Not recorded yet"), "{html}");
+    }
+}
