@@ -226,6 +226,8 @@ impl CasePage<'_> {
                     status,
                     classes,
                     late => d.late,
+                    // A warning's explanation is its deadline's.
+                    warning => d.kind == TimerKind::Warning,
                     ended => d.ended_at.map(when),
                     explanation => lines(&d.explanation),
                 }

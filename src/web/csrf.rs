@@ -56,12 +56,15 @@ fn origin_of(url: &str) -> &str {
 
 /// Whether the browser says the request came from this site: `Origin` is the service's public
 /// origin (`public`, from `[mail] base_url`: behind a proxy, `Host` may be the proxy's
-/// upstream) or names this host (`Host`); or, without `Origin`, `Sec-Fetch-Site` is
+/// upstream) or names this host (`Host`); or, without `Origin` (or with `null`), `Sec-Fetch-Site` is
 /// `same-origin`. A request with neither is refused: every browser escalate supports sends
 /// one of them on a form POST.
 pub fn same_origin(headers: &HeaderMap, secure: bool, public: &str) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Some(origin) = text(header::ORIGIN) {
+    // A browser sends `Origin: null` for a form posted under `Referrer-Policy: no-referrer`
+    // (which every response carries), so that says nothing; `Sec-Fetch-Site` then decides,
+    // which a page cannot set.
+    if let Some(origin) = text(header::ORIGIN).filter(|o| *o != "null") {
         if origin.eq_ignore_ascii_case(origin_of(public)) {
             return true;
         }
@@ -202,6 +205,17 @@ mod tests {
         ));
         assert!(!same_origin(
             &headers(&[host, ("origin", "null")]),
+            false,
+            PUBLIC
+        ));
+        // What Chromium sends for a form on a page under `Referrer-Policy: no-referrer`.
+        assert!(same_origin(
+            &headers(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]),
+            false,
+            PUBLIC
+        ));
+        assert!(!same_origin(
+            &headers(&[host, ("origin", "null"), ("sec-fetch-site", "cross-site")]),
             false,
             PUBLIC
         ));
