@@ -287,6 +287,29 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
         let next_block = &html[html.find("id=\"next-deadline\"").unwrap()..];
         assert!(next_block.contains(&local(&next["due_at"])));
         assert!(html.contains("Why: No reply from social care<br>since Monday"));
+        // The escalation notice's link (`[mail] base_url` + the path) opens this page.
+        let o = escalate(&["tick"], &env);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let mut linked = 0;
+        for file in std::fs::read_dir(mail.path()).unwrap() {
+            let message = std::fs::read_to_string(file.unwrap().path()).unwrap();
+            for part in common::mime_parts(&message) {
+                let text = String::from_utf8_lossy(&part.body).into_owned();
+                if let Some(at) = text.find("http://localhost:8080/cases/") {
+                    let link = &text[at + "http://localhost:8080".len()..];
+                    let path: String = link
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || "/-".contains(*c))
+                        .collect();
+                    assert_eq!(path, page);
+                    let (status, _, html) = web.get(&path).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert!(html.contains(&reference));
+                    linked += 1;
+                }
+            }
+        }
+        assert!(linked > 0, "no message with the case's link");
         // The notice shows once.
         let (_, _, html) = web.get(&page).await;
         assert!(
