@@ -117,6 +117,9 @@ fn decoded(html: String) -> String {
     html.replace("&#x2f;", "/").replace("&#x27;", "'")
 }
 
+/// Fields sent in place of a form's own, the status wanted and what the page must say.
+type Hostile<'a> = (&'a [(&'a str, &'a str)], StatusCode, &'a str);
+
 /// The value of the page's (first) hidden field `name`.
 fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
@@ -401,7 +404,7 @@ async fn refused_forms_write_nothing() {
         // Hostile values: each a clear error, nothing written.
         let long = "x".repeat(20_000);
         let huge = "y".repeat(1 << 20);
-        let cases: [(&[(&str, &str)], StatusCode, &str); 8] = [
+        let cases: [Hostile; 8] = [
             (
                 &[("reason", "bell \u{7} here")],
                 StatusCode::UNPROCESSABLE_ENTITY,
