@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use browser::{Browser, DESKTOP, PHONE};
 use chrono::{DateTime, Utc};
-use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr, with_stdin};
+use common::{Served, TestDb, escalate, json, open_dispute, password_user, quiet, stderr};
 use fantoccini::Locator;
 
 const PRIYA: &str = "priya.shah@school.example.org";
@@ -53,6 +53,23 @@ async fn shown(browser: &Browser, css: &str) -> fantoccini::elements::Element {
     }
 }
 
+/// Clicks what `locator` finds on the page shown.
+async fn click(browser: &Browser, locator: Locator<'_>) {
+    let element = browser.client.find(locator).await.unwrap();
+    element.click().await.unwrap();
+}
+
+/// Types `text` into the field `css` finds.
+async fn type_into(browser: &Browser, css: &str, text: &str) {
+    shown(browser, css).await.send_keys(text).await.unwrap();
+}
+
+/// The text of the element with id `id`.
+async fn text_of(browser: &Browser, id: &str) -> String {
+    let element = browser.client.find(Locator::Id(id)).await.unwrap();
+    element.text().await.unwrap()
+}
+
 /// No accessibility violations, and (on a phone) no sideways scrolling, on the page shown.
 async fn check(browser: &Browser, what: &str) {
     assert_eq!(
@@ -69,43 +86,32 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
     let mail = tempfile::tempdir().unwrap();
     let smtp = format!("file://{}", mail.path().display());
     let env = quiet(&db, &smtp);
-    let o = with_stdin(
-        &[
-            "users",
-            "add",
-            PRIYA,
-            "--role",
-            "practitioner",
-            "--agency",
-            "riverside-primary",
-            "--name",
-            "Priya Shah",
-            "--password-stdin",
-        ],
+    password_user(
         &db.url,
-        format!("{PASSWORD}\n").as_bytes(),
+        PRIYA,
+        "practitioner",
+        Some("riverside-primary"),
+        PASSWORD,
     );
-    assert!(o.status.success(), "{}", stderr(&o));
     // A case at stage 3, for the monitoring form.
     let at_stage_3 = open_dispute(&env, None);
     for reason in ["No reply", "Still no reply"] {
-        let o = escalate(
-            &[
-                "case",
-                "event",
-                &at_stage_3,
-                "escalate",
-                "--by",
-                PRIYA,
-                "--reason",
-                reason,
-            ],
-            &env,
-        );
+        let args = [
+            "case",
+            "event",
+            &at_stage_3,
+            "escalate",
+            "--by",
+            PRIYA,
+            "--reason",
+            reason,
+        ];
+        let o = escalate(&args, &env);
         assert!(o.status.success(), "{}", stderr(&o));
     }
     let served = Served::start(&env);
     let base = served.url.clone();
+    let submit = || Locator::Css("main form button[type=submit]");
 
     for (size, width) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
         let reference = open_dispute(&env, None);
@@ -114,32 +120,13 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         };
         let c = &browser.client;
         c.goto(&format!("{base}/sign-in")).await.unwrap();
-        shown(&browser, "#email")
-            .await
-            .send_keys(PRIYA)
-            .await
-            .unwrap();
-        c.find(Locator::Css("#password"))
-            .await
-            .unwrap()
-            .send_keys(PASSWORD)
-            .await
-            .unwrap();
-        c.find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(&browser, "#email", PRIYA).await;
+        type_into(&browser, "#password", PASSWORD).await;
+        click(&browser, submit()).await;
         shown(&browser, "table.govuk-table").await;
 
         // The case page, from My cases.
-        c.find(Locator::LinkText(&reference))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::LinkText(&reference)).await;
         shown(&browser, "#next-deadline").await;
         let title = c.title().await.unwrap();
         assert!(title.starts_with(&reference), "{title}");
@@ -148,73 +135,36 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         browser.screenshot(&format!("case-{width}")).await;
 
         // Its escalation form: sent without a reason, then with one.
-        c.find(Locator::LinkText("Escalate to stage 2"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::LinkText("Escalate to stage 2")).await;
         shown(&browser, "textarea#reason").await;
         check(&browser, "the event form").await;
         browser.screenshot(&format!("event-{width}")).await;
-        c.find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, submit()).await;
         let summary = shown(&browser, ".govuk-error-summary").await;
         assert!(summary.text().await.unwrap().contains("Enter the reason"));
         check(&browser, "the event form with errors").await;
         browser.screenshot(&format!("event-errors-{width}")).await;
-        c.find(Locator::Css("textarea#reason"))
-            .await
-            .unwrap()
-            .send_keys("No reply from social care since Monday")
-            .await
-            .unwrap();
-        c.find(Locator::Css("main form button[type=submit]"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        type_into(
+            &browser,
+            "textarea#reason",
+            "No reply from social care since Monday",
+        )
+        .await;
+        click(&browser, submit()).await;
         let banner = shown(&browser, ".govuk-notification-banner--success").await;
-        assert!(
-            banner
-                .text()
-                .await
-                .unwrap()
-                .contains("Escalate to stage 2: recorded")
-        );
-        let next = c
-            .find(Locator::Id("next-deadline"))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let said = banner.text().await.unwrap();
+        assert!(said.contains("Escalate to stage 2: recorded"), "{said}");
+        let next = text_of(&browser, "next-deadline").await;
         assert!(next.contains(&next_due(&env, &reference)), "{next}");
-        let stage = c.find(Locator::Id("stage")).await.unwrap();
-        assert!(
-            stage
-                .text()
-                .await
-                .unwrap()
-                .contains("Stage 2: line managers or designated safeguarding leads")
-        );
+        let stage = text_of(&browser, "stage").await;
+        assert!(stage.contains("Stage 2: line managers or designated safeguarding leads"));
         check(&browser, "the case page after escalating").await;
         browser.screenshot(&format!("case-escalated-{width}")).await;
 
         // The monitoring form of the case at stage 3, from its page.
         c.goto(&format!("{base}/cases/{at_stage_3}")).await.unwrap();
         shown(&browser, "#next-deadline").await;
-        c.find(Locator::LinkText("View the monitoring form"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
+        click(&browser, Locator::LinkText("View the monitoring form")).await;
         let heading = shown(&browser, "h1").await.text().await.unwrap();
         assert_eq!(heading, "Professional disagreement: monitoring form");
         check(&browser, "the monitoring form").await;

@@ -5,10 +5,10 @@
 //! messages sent. An administrator first says why they read it (`?reason=`), and the access
 //! log keeps it.
 
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};
@@ -167,12 +167,12 @@ fn party_rows(def: &Definition, data: &Json) -> Vec<Value> {
                         .unwrap_or_default()
                         .to_string()
                 };
-                Some(context! {
-                    role => r.title.clone(),
-                    name => get("name"),
-                    agency => get("agency"),
-                    email => get("email"),
-                })
+                let lines: Vec<String> = ["name", "agency", "email"]
+                    .into_iter()
+                    .map(get)
+                    .filter(|v| !v.is_empty())
+                    .collect();
+                Some(context! { role => r.title.clone(), lines })
             }
             RoleKind::Contact { .. } => None,
         })
@@ -303,20 +303,28 @@ impl CasePage<'_> {
                     None if m.recipient.name.is_empty() => m.recipient.email.clone(),
                     None => format!("{} ({})", m.recipient.name, m.recipient.email),
                 };
-                let (status, classes) = match m.status.as_str() {
-                    "sent" => ("Sent", "govuk-tag--green"),
-                    "failed" => ("Failed", "govuk-tag--red"),
-                    _ => ("Queued", "govuk-tag--grey"),
+                let status = match m.status.as_str() {
+                    "sent" => "sent",
+                    "failed" => "failed",
+                    _ => "queued",
                 };
+                let kind = if m.kind == "form" {
+                    "form, PDF attached"
+                } else {
+                    "email"
+                };
+                let mut detail = format!(
+                    "To {}: {to}. {} {}.",
+                    m.recipient.title,
+                    humanize(status),
+                    when(m.sent_at.unwrap_or(m.created_at))
+                );
+                if let Some(error) = m.last_error.as_ref().filter(|_| m.status == "failed") {
+                    detail.push_str(&format!(" Why it failed: {error}"));
+                }
                 context! {
-                    template => humanize(&m.template),
-                    kind => if m.kind == "form" { "Form (PDF attached)" } else { "Email" },
-                    role => m.recipient.title.clone(),
-                    to,
-                    status,
-                    classes,
-                    when => when(m.sent_at.unwrap_or(m.created_at)),
-                    error => (m.status == "failed").then(|| m.last_error.clone()).flatten(),
+                    text => format!("{} ({kind})", humanize(&m.template)),
+                    detail,
                 }
             })
             .collect();
@@ -377,12 +385,6 @@ impl CasePage<'_> {
             notice,
         }
     }
-}
-
-/// The reference of a path, or `None` for one that cannot be a case's.
-pub fn parse_reference(path: Result<Path<String>, PathRejection>) -> Option<CaseRef> {
-    let Ok(Path(text)) = path else { return None };
-    CaseRef::parse(&text).ok()
 }
 
 /// The 404 page, for a reference that cannot be a case's: as for one that does not exist.
@@ -461,61 +463,97 @@ pub async fn read_for_page(
     }
 }
 
-/// `GET /cases/{reference}?reason`: the case page; signed out, 303 to sign in.
-pub async fn show(
-    State(state): State<AppState>,
-    ClientIp(ip): ClientIp,
-    session: Session,
-    path: Result<Path<String>, PathRejection>,
-    query: Result<Query<ReadQuery>, QueryRejection>,
-) -> Response {
-    let (layout, user) = match signed_in_layout(&state, &session, "/").await {
-        Ok(both) => both,
-        Err(page) => return page,
-    };
-    let Some(reference) = parse_reference(path) else {
-        return not_found(&state, &layout, "");
-    };
-    let reason = query.ok().and_then(|Query(q)| q.reason);
-    let caller = Caller {
-        user,
-        address: ip.map(|ip| ip.to_string()),
-    };
-    let action = format!("/cases/{}", reference.as_str());
-    let view = match read_for_page(
-        &state,
-        &layout,
-        &caller,
-        &reference,
-        reason.as_deref(),
-        &action,
-    )
-    .await
-    {
-        Ok(view) => view,
-        Err(page) => return page,
-    };
-    page(&state, &layout, &session, &caller, view, reason.as_deref()).await
+/// A request for one of a case's pages (the case page, the monitoring form): the client's
+/// address, the session, the reference in the path (`None` when it cannot be a case's) and an
+/// administrator's `?reason=`.
+pub struct CaseRequest {
+    ip: Option<std::net::IpAddr>,
+    /// The session.
+    pub session: Session,
+    reference: Option<CaseRef>,
+    reason: Option<String>,
 }
 
-/// The case page for `view`, read by `caller`: with the events they may take now, and the
-/// notice kept for it.
-pub async fn page(
-    state: &AppState,
-    layout: &Layout,
-    session: &Session,
-    caller: &Caller,
-    view: CaseView,
-    reason: Option<&str>,
-) -> Response {
-    let def = match state
-        .engine
-        .definition(&view.case.workflow, &view.case.workflow_hash)
-        .await
-    {
-        Ok(def) => def,
-        Err(e) => return state.web.api_error(e.into(), layout),
-    };
+impl FromRequestParts<AppState> for CaseRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let Ok(ClientIp(ip)) = ClientIp::from_request_parts(parts, state).await;
+        let session = Session::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let path = Path::<String>::from_request_parts(parts, state).await;
+        let query = Query::<ReadQuery>::from_request_parts(parts, state).await;
+        Ok(CaseRequest {
+            ip,
+            session,
+            reference: path.ok().and_then(|Path(text)| CaseRef::parse(&text).ok()),
+            reason: query.ok().and_then(|Query(q)| q.reason),
+        })
+    }
+}
+
+/// A case read for one of its pages: who reads it, as what layout, and the administrator's
+/// reason they gave.
+pub struct ReadPage {
+    /// The page's layout.
+    pub layout: Layout,
+    /// Who reads it.
+    pub caller: Caller,
+    /// The case.
+    pub view: CaseView,
+    /// The reason given (an administrator's), for links that read the case again.
+    pub reason: Option<String>,
+    /// The workflow version the case runs on.
+    pub def: std::sync::Arc<Definition>,
+}
+
+impl CaseRequest {
+    /// Reads the case for its page at `/cases/{reference}{suffix}`: the case, or the page to
+    /// answer instead (sign in, the reason form, a 404).
+    pub async fn read(&self, state: &AppState, suffix: &str) -> Result<ReadPage, Response> {
+        let (layout, user) = signed_in_layout(state, &self.session, "/").await?;
+        let Some(reference) = &self.reference else {
+            return Err(not_found(state, &layout, ""));
+        };
+        let caller = super::caller(user, self.ip);
+        let action = format!("/cases/{}{suffix}", reference.as_str());
+        let reason = self.reason.as_deref();
+        let view = read_for_page(state, &layout, &caller, reference, reason, &action).await?;
+        let def = state
+            .engine
+            .definition(&view.case.workflow, &view.case.workflow_hash)
+            .await
+            .map_err(|e| state.web.api_error(e.into(), &layout))?;
+        Ok(ReadPage {
+            layout,
+            caller,
+            view,
+            reason: self.reason.clone(),
+            def,
+        })
+    }
+}
+
+/// `GET /cases/{reference}?reason`: the case page; signed out, 303 to sign in.
+pub async fn show(State(state): State<AppState>, request: CaseRequest) -> Response {
+    match request.read(&state, "").await {
+        Ok(read) => page(&state, &request.session, read).await,
+        Err(page) => page,
+    }
+}
+
+/// The case page of a case read: with the events the reader may take now, and the notice
+/// kept for it.
+pub async fn page(state: &AppState, session: &Session, read: ReadPage) -> Response {
+    let ReadPage {
+        layout,
+        caller,
+        view,
+        reason,
+        def,
+    } = read;
+    let (layout, caller, reason) = (&layout, &caller, reason.as_deref());
     // A role that takes no events is not asked (its refusal would be logged as an attempt).
     let events = if policy::acts_on_cases(caller.user.role) {
         match allowed_events(state, caller, &view.case.reference).await {
@@ -541,19 +579,4 @@ pub async fn page(
     state
         .web
         .render(StatusCode::OK, "web/cases/show.html", layout, page.values())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn names_read_as_words() {
-        assert_eq!(humanize("child_at_risk"), "Child at risk");
-        assert_eq!(humanize("child.reference"), "Child reference");
-        assert_eq!(humanize(""), "");
-        assert_eq!(read_query(None), "");
-        assert_eq!(read_query(Some("  ")), "");
-        assert_eq!(read_query(Some("audit & check")), "?reason=audit+%26+check");
-    }
 }

@@ -216,6 +216,21 @@ async fn allowed(
     Ok((allowed.events, seq, state_title(&def, &allowed.state)))
 }
 
+/// What both of a form's handlers start from: the signed-in user's layout, who they are, and
+/// the case and event the path names; or the page to answer instead.
+async fn start(
+    state: &AppState,
+    ip: Option<std::net::IpAddr>,
+    session: &Session,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Result<(Layout, Caller, CaseRef, String), Response> {
+    let (layout, user) = signed_in_layout(state, session, "/").await?;
+    let Some((reference, event)) = target(path) else {
+        return Err(super::case_page::not_found(state, &layout, ""));
+    };
+    Ok((layout, super::caller(user, ip), reference, event))
+}
+
 /// 303 to the case page, which says once that the case moved on and nothing was recorded.
 async fn moved_on(state: &AppState, session: &Session, reference: &CaseRef) -> Response {
     let changed = Notice::Changed {
@@ -241,16 +256,9 @@ pub async fn form(
     session: Session,
     path: Result<Path<(String, String)>, PathRejection>,
 ) -> Response {
-    let (layout, user) = match signed_in_layout(&state, &session, "/").await {
-        Ok(both) => both,
+    let (layout, caller, reference, event) = match start(&state, ip, &session, path).await {
+        Ok(all) => all,
         Err(page) => return page,
-    };
-    let Some((reference, event)) = target(path) else {
-        return super::case_page::not_found(&state, &layout, "");
-    };
-    let caller = Caller {
-        user,
-        address: ip.map(|ip| ip.to_string()),
     };
     let (events, seq, stage) = match allowed(&state, &layout, &caller, &reference).await {
         Ok(found) => found,
@@ -292,16 +300,9 @@ pub async fn record(
     path: Result<Path<(String, String)>, PathRejection>,
     CsrfForm(form): CsrfForm<EventForm>,
 ) -> Response {
-    let (layout, user) = match signed_in_layout(&state, &session, "/").await {
-        Ok(both) => both,
+    let (layout, caller, reference, event) = match start(&state, ip, &session, path).await {
+        Ok(all) => all,
         Err(page) => return page,
-    };
-    let Some((reference, event)) = target(path) else {
-        return super::case_page::not_found(&state, &layout, "");
-    };
-    let caller = Caller {
-        user,
-        address: ip.map(|ip| ip.to_string()),
     };
     let seq = form.seq.trim();
     let Some(seq) = (!seq.is_empty() && seq.len() <= 18 && seq.bytes().all(|b| b.is_ascii_digit()))
@@ -443,6 +444,17 @@ mod tests {
             kind: kind.into(),
             choices: None,
         }
+    }
+
+    #[test]
+    fn names_read_as_words() {
+        use super::super::case_page::read_query;
+        assert_eq!(humanize("child_at_risk"), "Child at risk");
+        assert_eq!(humanize("child.reference"), "Child reference");
+        assert_eq!(humanize(""), "");
+        assert_eq!(read_query(None), "");
+        assert_eq!(read_query(Some("  ")), "");
+        assert_eq!(read_query(Some("audit & check")), "?reason=audit+%26+check");
     }
 
     #[test]

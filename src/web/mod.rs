@@ -298,6 +298,14 @@ async fn html_headers(State(state): State<AppState>, request: Request, next: Nex
     response
 }
 
+/// Who a request about a case is from, for the shared API functions (and the access log).
+pub fn caller(user: UserRecord, ip: Option<std::net::IpAddr>) -> crate::http::auth::Caller {
+    crate::http::auth::Caller {
+        user,
+        address: ip.map(|ip| ip.to_string()),
+    }
+}
+
 /// Shared by the page handlers: the layout of a request's session, with its user if signed in.
 pub async fn layout(
     state: &AppState,
