@@ -97,7 +97,7 @@ pub async fn show(State(state): State<AppState>, request: CaseRequest) -> Respon
     state.web.render(
         StatusCode::OK,
         "web/cases/monitoring_form.html",
-        &layout,
+        layout,
         page,
     )
 }
