@@ -5,7 +5,9 @@
 
 mod common;
 
-use common::{TestDb, escalate, json, stderr, stdout};
+use common::{
+    TestDb, case_event as event, dispute_between as dispute, escalate, json, stderr, stdout,
+};
 use serde_json::{Value, json};
 
 const RAISER: &str = "priya.shah@school.example.org";
@@ -15,40 +17,6 @@ fn ok(env: &[(&str, &str)], args: &[&str]) -> String {
     let o = escalate(args, env);
     assert!(o.status.success(), "{args:?}: {}", stderr(&o));
     stdout(&o)
-}
-
-/// Opens a dispute raised by `raising` against `receiving`; returns its reference.
-fn dispute(
-    env: &[(&str, &str)],
-    dir: &std::path::Path,
-    category: &str,
-    raising: &str,
-    receiving: &str,
-    now: &str,
-) -> String {
-    let mut data: Value =
-        serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap();
-    data["category"] = json!(category);
-    data["raised_by"]["agency"] = json!(raising);
-    data["respondent"]["agency"] = json!(receiving);
-    let file = dir.join(format!("{now}.json"));
-    std::fs::write(&file, data.to_string()).unwrap();
-    let out = ok(
-        env,
-        &[
-            "case",
-            "open",
-            "--workflow",
-            "dispute",
-            "--data",
-            file.to_str().unwrap(),
-            "--by",
-            RAISER,
-            "--now",
-            now,
-        ],
-    );
-    out.split_whitespace().next().unwrap().to_string()
 }
 
 fn referral(env: &[(&str, &str)], dir: &std::path::Path, now: &str) -> String {
@@ -73,16 +41,6 @@ fn referral(env: &[(&str, &str)], dir: &std::path::Path, now: &str) -> String {
         ],
     );
     out.split_whitespace().next().unwrap().to_string()
-}
-
-fn event(env: &[(&str, &str)], reference: &str, event: &str, by: &str, now: &str, fields: &[&str]) {
-    let mut args = vec![
-        "case", "event", reference, event, "--by", by, "--reason", "Agreed", "--now", now,
-    ];
-    for f in fields {
-        args.extend(["--field", f]);
-    }
-    ok(env, &args);
 }
 
 fn report(env: &[(&str, &str)], month: &str, format: &str) -> String {

@@ -7,7 +7,8 @@ mod common;
 
 use std::net::IpAddr;
 
-use common::{Served, TestDb, answer, escalate, json, stderr, with_stdin};
+use common::web::bearer_status as get_with;
+use common::{Served, TestDb, answer, escalate, json, printed_sign_in, stderr, with_stdin};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -50,17 +51,6 @@ async fn sign_in(
 
 fn credentials(email: &str, password: &str) -> String {
     json!({ "email": email, "password": password }).to_string()
-}
-
-/// `GET path` with a bearer token.
-async fn get_with(client: &reqwest::Client, url: &str, token: &str) -> StatusCode {
-    client
-        .get(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .status()
 }
 
 #[tokio::test]
@@ -299,19 +289,6 @@ async fn failures_are_limited_per_account_from_any_address_and_per_address() {
         let (status, _, body) = sign_in(&client_from("127.0.0.201"), base, &tom_again).await;
         assert_eq!(status, StatusCode::CREATED, "{body}");
     }
-}
-
-/// The sign-in `serve` printed: its email address and password.
-fn printed_sign_in(printed: &str) -> (String, String) {
-    let field = |name: &str| {
-        printed
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(name))
-            .unwrap_or_else(|| panic!("no {name} in {printed:?}"))
-            .trim()
-            .to_string()
-    };
-    (field("email:"), field("password:"))
 }
 
 fn admins(env: &[(&str, &str)]) -> Vec<Value> {

@@ -5,23 +5,16 @@
 
 mod common;
 
-use base64::Engine as _;
 use chrono::{Duration, SubsecRound, Utc};
+use common::web::{
+    assert_inline_scripts_allowed, assert_page, assert_redirect, client, csrf_token, get, post,
+};
 use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr, with_stdin};
-use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
+use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Client, StatusCode, redirect};
-use sha2::{Digest, Sha256};
 
 const PRIYA: &str = "priya.shah@school.example.org";
 const PASSWORD: &str = "correct horse battery";
-
-fn client() -> Client {
-    Client::builder()
-        .cookie_store(true)
-        .redirect(redirect::Policy::none())
-        .build()
-        .unwrap()
-}
 
 /// The session cookie `Set-Cookie` gives (`escalate=…` on plain HTTP), whole.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -39,36 +32,6 @@ fn cookie_value(cookie: &str) -> String {
         .next()
         .unwrap()
         .to_string()
-}
-
-/// The hidden `csrf_token` of the page's (first) form.
-fn csrf_token(html: &str) -> String {
-    let at = html
-        .find("name=\"csrf_token\" value=\"")
-        .expect("a csrf_token field")
-        + "name=\"csrf_token\" value=\"".len();
-    html[at..].split('"').next().unwrap().to_string()
-}
-
-/// `GET url`: status, headers, body.
-async fn get(client: &Client, url: &str) -> (StatusCode, HeaderMap, String) {
-    let r = client.get(url).send().await.unwrap();
-    (r.status(), r.headers().clone(), r.text().await.unwrap())
-}
-
-/// `POST url` with `form`, from `origin` when given.
-async fn post(
-    client: &Client,
-    url: &str,
-    origin: Option<&str>,
-    form: &[(&str, &str)],
-) -> (StatusCode, HeaderMap, String) {
-    let mut request = client.post(url).form(form);
-    if let Some(origin) = origin {
-        request = request.header("origin", origin);
-    }
-    let r = request.send().await.unwrap();
-    (r.status(), r.headers().clone(), r.text().await.unwrap())
 }
 
 /// `GET /` with the session id `id` as its only cookie (as someone who kept it would send it).
@@ -92,45 +55,6 @@ fn right_with(token: &str) -> [(&'static str, &str); 3] {
         ("email", PRIYA),
         ("password", PASSWORD),
     ]
-}
-
-fn assert_redirect(status: StatusCode, headers: &HeaderMap, to: &str) {
-    assert_eq!(status, StatusCode::SEE_OTHER);
-    assert_eq!(headers[LOCATION], to);
-}
-
-/// Every inline script of `html` (a `<script>` with no `src`) is allowed by the CSP `csp` by
-/// its SHA-256, and there is at least one.
-fn assert_inline_scripts_allowed(html: &str, csp: &str) {
-    let mut seen = 0;
-    for part in html.split("<script").skip(1) {
-        let (attributes, rest) = part.split_once('>').unwrap();
-        if attributes.contains("src=") {
-            continue;
-        }
-        let body = rest.split("</script>").next().unwrap();
-        let hash = base64::engine::general_purpose::STANDARD.encode(Sha256::digest(body));
-        assert!(
-            csp.contains(&format!("'sha256-{hash}'")),
-            "{body:?} is not allowed by {csp}"
-        );
-        seen += 1;
-    }
-    assert!(seen >= 1, "no inline script in the page");
-    assert!(!csp.contains("unsafe-inline"), "{csp}");
-    assert!(csp.contains("form-action 'self'") && csp.contains("frame-ancestors 'none'"));
-}
-
-/// A GOV.UK page's markup: English (UK), a skip link to the main content, a title.
-fn assert_page(html: &str, title: &str) {
-    assert!(html.contains("<html lang=\"en-GB\""), "{html}");
-    assert!(html.contains("class=\"govuk-skip-link\""));
-    assert!(html.contains("href=\"#main-content\"") && html.contains("id=\"main-content\""));
-    assert!(
-        html.contains(&format!("<title>{title} – escalate</title>")),
-        "title {title}: {html}"
-    );
-    assert!(!html.contains("govuk-logo") && !html.contains("Crown copyright"));
 }
 
 #[tokio::test]

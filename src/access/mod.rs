@@ -1,6 +1,7 @@
 //! Who may sign in and what they are: users, their roles and credentials (passwords and API
 //! tokens). The rules of who sees which case build on these.
 
+pub mod admin;
 pub mod credentials;
 pub mod policy;
 

@@ -9,7 +9,7 @@ use serde_json::json;
 
 use super::{block_on, emit, parse_time};
 use crate::config::Settings;
-use crate::directory::{Directory, Recipient};
+use crate::directory::Recipient;
 use crate::engine::Engine;
 use crate::notify::{DeliveryReport, Dispatcher, Templates};
 use crate::store::{OutboxFilter, OutboxRecord};
@@ -69,18 +69,22 @@ pub(crate) fn agencies(
                 path: file.clone(),
                 source,
             })?;
-            let directory =
-                Directory::parse(&file, &text).map_err(|e| Error::Input(e.to_string()))?;
             block_on(async {
                 let store = crate::store::connect(&settings.database_url).await?;
                 store.migrate().await?;
-                store.replace_directory(&directory, Utc::now()).await?;
-                let contacts: usize = directory.agencies.iter().map(|a| a.contacts.len()).sum();
+                let (agencies, contacts) = crate::access::admin::import_agencies(
+                    store.as_ref(),
+                    &file,
+                    &text,
+                    &super::users::actor(),
+                    Utc::now(),
+                )
+                .await
+                .map_err(super::users::admin_error)?;
                 emit(
                     out,
                     &format!(
-                        "imported {} agencies and {contacts} contacts from {}",
-                        directory.agencies.len(),
+                        "imported {agencies} agencies and {contacts} contacts from {}",
                         file.display()
                     ),
                 )

@@ -188,7 +188,7 @@ async fn first_admin(
             credentials::hash_password(&password).map_err(|e| Error::Input(e.to_string()))?,
         ),
     };
-    if store.add_first_admin(&new, Utc::now()).await?.is_none() {
+    let Some(added) = store.add_first_admin(&new, Utc::now()).await? else {
         // Another replica starting at the same time added one; or the address is taken.
         if !admins(&store.users().await?).0 {
             tracing::warn!(
@@ -196,7 +196,8 @@ async fn first_admin(
             );
         }
         return Ok(());
-    }
+    };
+    crate::access::admin::first_admin_added(store, &added, Utc::now()).await?;
     tracing::info!(%email, "no administrator yet: added one, its password printed on standard output");
     let host = match listening.ip() {
         ip if ip.is_unspecified() => SocketAddr::new([127, 0, 0, 1].into(), listening.port()),

@@ -7,16 +7,12 @@ use chrono::Utc;
 use clap::Subcommand;
 
 use super::{block_on, emit, rfc3339};
-use crate::access::Role;
-use crate::access::credentials::{self, hash_password};
+use crate::access::admin::{self, Actor, AdminError, Problem};
+use crate::access::credentials;
 use crate::config::Settings;
-use crate::ids::UserEmail;
-use crate::store::{NewUser, Store};
+use crate::store::Store;
 use crate::text;
 use crate::{Error, Result};
-
-use crate::access::MAX_NAME;
-use crate::access::credentials::MAX_TOKEN_DAYS;
 
 /// `escalate users …`
 #[derive(Debug, Subcommand)]
@@ -79,16 +75,6 @@ pub(crate) enum TokensCommand {
     },
 }
 
-fn email(value: &str) -> Result<UserEmail> {
-    UserEmail::parse(value).map_err(|e| Error::Input(e.to_string()))
-}
-
-fn one_line(what: &str, value: &str) -> Result<String> {
-    text::single_line(value, MAX_NAME)
-        .map(|()| value.trim().to_string())
-        .map_err(|e| Error::Input(format!("{what} {e}")))
-}
-
 async fn store(settings: &Settings) -> Result<std::sync::Arc<dyn Store>> {
     let store = crate::store::connect(&settings.database_url).await?;
     store.migrate().await?;
@@ -113,76 +99,78 @@ fn read_password(input: &mut dyn BufRead) -> Result<String> {
     Ok(password.to_string())
 }
 
+/// Who the command line acts as in the admin record: the operating-system account it runs as.
+pub(crate) fn actor() -> Actor {
+    let account = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .unwrap_or_else(|_| "unknown".into());
+    Actor::command_line(&account)
+}
+
+/// An administrative action's failure as the command line words it: the first problem, with
+/// the option it is about.
+pub(crate) fn admin_error(e: AdminError) -> Error {
+    let problem = match e {
+        AdminError::Store(e) => return Error::Store(e),
+        AdminError::Hash(message) => return Error::Input(message),
+        AdminError::Problems(problems) => match problems.into_iter().next() {
+            Some(p) => p,
+            None => return Error::Input("refused".into()),
+        },
+    };
+    let text = match &problem {
+        Problem::Name(e) | Problem::TokenName(e) => format!("--name {e}"),
+        Problem::TokenNameEmpty => "--name must not be empty".into(),
+        Problem::Expires(_) => format!("--expires {problem}"),
+        Problem::Agency(_) => format!("{problem} (escalate agencies list)"),
+        p => p.to_string(),
+    };
+    if problem.is_refusal() {
+        Error::Declined(text)
+    } else {
+        Error::Input(text)
+    }
+}
+
 pub(crate) fn users(cmd: UsersCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
     match cmd {
         UsersCommand::Add {
-            email: address,
+            email,
             role,
             agency,
             name,
             password_stdin,
         } => {
-            let email = email(&address)?;
-            let role: Role = role
-                .parse()
-                .map_err(|e: crate::access::BadRole| Error::Input(e.to_string()))?;
-            let name = match name {
-                Some(n) if !n.trim().is_empty() => one_line("--name", &n)?,
-                _ => email.to_string(),
-            };
-            let password_hash = if password_stdin {
-                let password = read_password(&mut std::io::stdin().lock())?;
-                Some(hash_password(&password).map_err(|e| Error::Input(e.to_string()))?)
+            let password = if password_stdin {
+                Some(read_password(&mut std::io::stdin().lock())?)
             } else {
                 None
             };
+            let input = admin::UserInput {
+                email,
+                role,
+                agency,
+                name,
+                password,
+            };
             block_on(async {
                 let store = store(settings).await?;
-                let agency = match agency {
-                    None => None,
-                    Some(a) => {
-                        let a = one_line("--agency", &a)?;
-                        let directory = store.directory().await?;
-                        // Checked against the directory, so access by agency cannot be
-                        // widened by a misspelling that matches nothing (or everything).
-                        match directory.agency(&a) {
-                            Some(found) => Some(found.name.clone()),
-                            None => {
-                                return Err(Error::Input(format!(
-                                    "agency '{}' is not in the directory (escalate agencies list)",
-                                    text::for_terminal(&a)
-                                )));
-                            }
+                let user = admin::add_user(store.as_ref(), &input, &actor(), Utc::now())
+                    .await
+                    .map_err(admin_error)?;
+                emit(
+                    out,
+                    &format!(
+                        "added {} as {}{}",
+                        user.email,
+                        admin::role_and_agency(&user),
+                        if user.has_password {
+                            ""
+                        } else {
+                            " (no password: API tokens only)"
                         }
-                    }
-                };
-                let new = NewUser {
-                    email: email.clone(),
-                    name,
-                    agency,
-                    role,
-                    password_hash,
-                };
-                match store.add_user(&new, Utc::now()).await? {
-                    Some(user) => emit(
-                        out,
-                        &format!(
-                            "added {} as {}{}{}",
-                            user.email,
-                            user.role,
-                            user.agency
-                                .as_deref()
-                                .map(|a| format!(" of {a}"))
-                                .unwrap_or_default(),
-                            if user.has_password {
-                                ""
-                            } else {
-                                " (no password: API tokens only)"
-                            }
-                        ),
                     ),
-                    None => Err(Error::Declined(format!("user {email} exists already"))),
-                }
+                )
             })
         }
         UsersCommand::List { json } => block_on(async {
@@ -210,59 +198,50 @@ pub(crate) fn users(cmd: UsersCommand, settings: &Settings, out: &mut dyn Write)
             }
             Ok(())
         }),
-        UsersCommand::Disable { email: address } => {
-            let email = email(&address)?;
-            block_on(async {
-                let store = store(settings).await?;
-                if store.disable_user(email.as_str(), Utc::now()).await? {
-                    return emit(
-                        out,
-                        &format!("disabled {email}: their sign-ins and tokens stop working"),
-                    );
-                }
-                match store.user(email.as_str()).await? {
-                    Some(_) => Err(Error::Declined(format!("user {email} is disabled already"))),
-                    None => Err(Error::Declined(format!("no user {email}"))),
-                }
-            })
-        }
+        UsersCommand::Disable { email } => block_on(async {
+            let store = store(settings).await?;
+            let user = admin::disable_user(store.as_ref(), &email, &actor(), Utc::now())
+                .await
+                .map_err(admin_error)?;
+            emit(
+                out,
+                &format!(
+                    "disabled {}: their sign-ins and tokens stop working",
+                    user.email
+                ),
+            )
+        }),
     }
 }
 
 pub(crate) fn tokens(cmd: TokensCommand, settings: &Settings, out: &mut dyn Write) -> Result<()> {
     match cmd {
         TokensCommand::Create {
-            email: address,
+            email,
             name,
             expires,
         } => {
-            let email = email(&address)?;
-            let name = one_line("--name", &name)?;
-            if name.is_empty() {
-                return Err(Error::Input("--name must not be empty".into()));
-            }
-            if !(1..=MAX_TOKEN_DAYS).contains(&expires) {
-                return Err(Error::Input(format!(
-                    "--expires {expires} must be 1 to {MAX_TOKEN_DAYS} days"
-                )));
-            }
+            // The name and lifetime are checked before the database is opened.
+            admin::check_token(&name, &expires.to_string())
+                .map_err(|problems| admin_error(AdminError::Problems(problems)))?;
             block_on(async {
                 let store = store(settings).await?;
-                let user = store
-                    .user(email.as_str())
-                    .await?
-                    .ok_or_else(|| Error::Declined(format!("no user {email}")))?;
-                if user.disabled_at.is_some() {
-                    return Err(Error::Declined(format!("user {email} is disabled")));
-                }
-                let token = store
-                    .issue_token(user.id, &name, expires, Utc::now())
-                    .await?;
+                let (token, user) = admin::create_token(
+                    store.as_ref(),
+                    &email,
+                    &name,
+                    &expires.to_string(),
+                    &actor(),
+                    Utc::now(),
+                )
+                .await
+                .map_err(admin_error)?;
                 emit(
                     out,
                     &format!(
-                        "token {} for {email}, expires {}; it is shown only now: {}",
+                        "token {} for {}, expires {}; it is shown only now: {}",
                         token.id,
+                        user.email,
                         rfc3339(token.expires_at),
                         token.secret
                     ),
@@ -302,13 +281,10 @@ pub(crate) fn tokens(cmd: TokensCommand, settings: &Settings, out: &mut dyn Writ
         }),
         TokensCommand::Revoke { id } => block_on(async {
             let store = store(settings).await?;
-            if store.revoke_token(id, Utc::now()).await? {
-                return emit(out, &format!("revoked token {id}"));
-            }
-            match store.tokens().await?.iter().any(|t| t.id == id) {
-                true => Err(Error::Declined(format!("token {id} is revoked already"))),
-                false => Err(Error::Declined(format!("no token {id}"))),
-            }
+            admin::revoke_token(store.as_ref(), id, &actor(), Utc::now())
+                .await
+                .map_err(admin_error)?;
+            emit(out, &format!("revoked token {id}"))
         }),
     }
 }

@@ -236,14 +236,29 @@ pub async fn monthly_report(
     Path(MonthPath { month }): Path<MonthPath>,
 ) -> Result<Json<MonthlyReport>, ApiError> {
     if !crate::access::policy::may_read_reports(caller.user.role) {
-        return Err(ApiError::forbidden(
-            "the monthly report is for the board, the partnership and administrators",
-        ));
+        return Err(report_forbidden());
     }
     let month: crate::report::Month = month
         .parse()
         .map_err(|e: crate::report::ReportError| ApiError::bad_request(e.to_string()))?;
-    let report = crate::report::monthly_job(&state.engine, month)
+    monthly(&state, &caller.user, month).await.map(Json)
+}
+
+fn report_forbidden() -> ApiError {
+    ApiError::forbidden("the monthly report is for the board, the partnership and administrators")
+}
+
+/// `month`'s report for `user`, if their role may read reports: what the API's and the web
+/// UI's report pages show.
+pub async fn monthly(
+    state: &AppState,
+    user: &crate::store::UserRecord,
+    month: crate::report::Month,
+) -> Result<MonthlyReport, ApiError> {
+    if !crate::access::policy::may_read_reports(user.role) {
+        return Err(report_forbidden());
+    }
+    crate::report::monthly_job(&state.engine, month)
         .await
         .map_err(|e| match e {
             crate::report::ReportError::Store(e) => ApiError::from(e),
@@ -256,6 +271,5 @@ pub async fn monthly_report(
                     "the report cannot be made now; the operator has been told",
                 )
             }
-        })?;
-    Ok(Json(report))
+        })
 }

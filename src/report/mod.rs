@@ -21,7 +21,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
 use chrono_tz::Europe::London;
 use serde::{Deserialize, Serialize};
 
@@ -69,6 +69,15 @@ impl Month {
     pub fn new(year: i32, month: u32) -> Option<Month> {
         ((1..=12).contains(&month) && (1900..=9998).contains(&year))
             .then_some(Month { year, month })
+    }
+
+    /// The month (in London, as the report's months are) that `t` falls in.
+    pub fn containing(t: DateTime<Utc>) -> Month {
+        let local = t.with_timezone(&London);
+        Month {
+            year: local.year(),
+            month: local.month(),
+        }
     }
 
     /// The month `n` months before this one.

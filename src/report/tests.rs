@@ -57,6 +57,23 @@ fn months_parse_and_start_at_london_midnight() {
     for bad in ["2026-13", "2026-4", "26-04", "april", "2026-00", ""] {
         assert!(bad.parse::<Month>().is_err(), "{bad}");
     }
+    // 23:30 UTC on 30 June is 00:30 on 1 July in London (BST); on 31 October, GMT again.
+    assert_eq!(
+        Month::containing(t("2026-06-30T23:30:00Z")).to_string(),
+        "2026-07"
+    );
+    assert_eq!(
+        Month::containing(t("2026-10-31T23:30:00Z")).to_string(),
+        "2026-10"
+    );
+    for month in ["2026-03", "2026-10", "2027-01"] {
+        let m: Month = month.parse().unwrap();
+        assert_eq!(Month::containing(m.start()), m);
+        assert_eq!(
+            Month::containing(m.end() - chrono::TimeDelta::seconds(1)),
+            m
+        );
+    }
 }
 
 #[test]

@@ -22,7 +22,7 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use chrono::{DateTime, Datelike, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use croner::Cron;
 use croner::parser::{CronParser, Seconds, Year};
@@ -480,10 +480,7 @@ async fn monthly_report(
     scheduled_for: DateTime<Utc>,
 ) -> Result<Done, String> {
     use crate::report::mail::{self, ReportMail, Witness};
-    let local = scheduled_for.with_timezone(&chrono_tz::Europe::London);
-    let this = crate::report::Month::new(local.year(), local.month())
-        .ok_or_else(|| format!("no month at {scheduled_for}"))?;
-    let month = this.minus(1);
+    let month = crate::report::Month::containing(scheduled_for).minus(1);
     let report = crate::report::monthly_job(engine, month)
         .await
         .map_err(|e| e.to_string())?;

@@ -113,6 +113,27 @@ pub struct AccessEntry {
     pub reason: Option<String>,
 }
 
+/// One administrative action (a user added or disabled, a token made or revoked, the agency
+/// directory replaced), from the web UI or the command line.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AdminEntry {
+    /// When (the real clock).
+    pub at: DateTime<Utc>,
+    /// The administrator, by user id; none from the command line.
+    #[serde(skip)]
+    pub user_id: Option<i64>,
+    /// Who: the administrator's address, or `command line (as USER)`.
+    pub actor: String,
+    /// What: `add_user`, `disable_user`, `create_token`, `revoke_token`, `import_agencies`.
+    pub action: String,
+    /// To whom or what: a user's address, `token 7 of a@b.org`, `agency directory`.
+    pub subject: String,
+    /// More about it: the role and agency given, a token's name and expiry, what was imported.
+    pub detail: Option<String>,
+    /// The client's address (web UI); none from the command line.
+    pub address: Option<String>,
+}
+
 /// The users, tokens and access-log part of the store.
 #[async_trait]
 pub trait AccessStore: Send + Sync {
@@ -196,6 +217,12 @@ pub trait AccessStore: Send + Sync {
     /// The access log of one case, oldest first.
     async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError>;
 
+    /// Appends an entry to the admin record.
+    async fn log_admin(&self, entry: &AdminEntry) -> Result<(), StoreError>;
+
+    /// The admin record's newest `limit` entries, newest first.
+    async fn admin_log(&self, limit: i64) -> Result<Vec<AdminEntry>, StoreError>;
+
     /// Gives a user a new calendar feed with this token hash, revoking the one they had.
     async fn replace_feed(
         &self,
@@ -261,6 +288,26 @@ const LOG_ACCESS: &str = "INSERT INTO access_log \
 
 const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
      FROM access_log WHERE reference = $1 ORDER BY id";
+
+const LOG_ADMIN: &str = "INSERT INTO admin_log \
+     (at, user_id, actor, action, subject, detail, address) VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+const ADMIN_LOG: &str = "SELECT at, actor, action, subject, detail, address \
+     FROM admin_log ORDER BY id DESC LIMIT $1";
+
+type AdminRow<T> = (T, String, String, String, Option<String>, Option<String>);
+
+fn admin_from<T: StoredTime>(r: AdminRow<T>) -> Result<AdminEntry, StoreError> {
+    Ok(AdminEntry {
+        at: r.0.utc()?,
+        user_id: None,
+        actor: r.1,
+        action: r.2,
+        subject: r.3,
+        detail: r.4,
+        address: r.5,
+    })
+}
 
 type AccessRow<T> = (
     T,
@@ -588,6 +635,29 @@ macro_rules! access_store {
                     .fetch_all(&self.pool)
                     .await?;
                 rows.into_iter().map(access_from).collect()
+            }
+
+            async fn log_admin(&self, entry: &AdminEntry) -> Result<(), StoreError> {
+                let _turn = self.write_turn().await;
+                sqlx::query(LOG_ADMIN)
+                    .bind(<$ts>::stamp(entry.at))
+                    .bind(entry.user_id)
+                    .bind(&entry.actor)
+                    .bind(&entry.action)
+                    .bind(&entry.subject)
+                    .bind(&entry.detail)
+                    .bind(&entry.address)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn admin_log(&self, limit: i64) -> Result<Vec<AdminEntry>, StoreError> {
+                let rows: Vec<AdminRow<$ts>> = sqlx::query_as(ADMIN_LOG)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?;
+                rows.into_iter().map(admin_from).collect()
             }
 
             async fn replace_feed(

@@ -23,7 +23,9 @@ use chrono::{DateTime, Utc};
 use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
-pub use access::{AccessEntry, AccessStore, IssuedToken, NewUser, TokenRecord, UserRecord};
+pub use access::{
+    AccessEntry, AccessStore, AdminEntry, IssuedToken, NewUser, TokenRecord, UserRecord,
+};
 pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;
 pub use records::*;

@@ -15,8 +15,7 @@ use minijinja::{Value, context};
 use serde_json::Value as Json;
 use tower_sessions::Session;
 
-use super::notice::{self, Notice};
-use super::{Layout, local_time, signed_in_layout};
+use super::{Layout, local_time, signed_in_layout, take_notice, words};
 use crate::access::policy::{self, CaseAction};
 use crate::engine::CaseView;
 use crate::http::AppState;
@@ -30,14 +29,9 @@ use crate::workflow::{
     ActionKind, Definition, ENGINE, OPEN_EVENT, RoleKind, Slot, TimerKind, Workflows, lookup,
 };
 
-/// `child_at_risk` → `Child at risk`; `raised_by.agency` → `Raised by agency`.
-pub fn humanize(name: &str) -> String {
-    let words = name.replace(['_', '.'], " ");
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
+/// A dotted path of case data as words: `raised_by.agency` → `Raised by agency`.
+fn path_words(path: &str) -> String {
+    words(&path.replace('.', " "))
 }
 
 /// A state's title, or its name when this version of the workflow does not have it.
@@ -78,7 +72,7 @@ fn deadline_label(def: &Definition, d: &DeadlineRecord) -> String {
         Slot::State(name) => state_title(def, name),
         Slot::Task(name) => def
             .task(name)
-            .map_or_else(|| humanize(name), |t| t.title.clone()),
+            .map_or_else(|| words(name), |t| t.title.clone()),
     };
     match d.kind {
         TimerKind::Lapse => title,
@@ -108,7 +102,7 @@ fn next_deadline(view: &CaseView) -> Option<&DeadlineRecord> {
 /// One value of the opening data as text: yes/no for booleans, a choice as words.
 fn data_value(def: &Definition, path: &str, value: &Json) -> String {
     match value {
-        Json::String(s) if def.data.choices.contains_key(path) => humanize(s),
+        Json::String(s) if def.data.choices.contains_key(path) => words(s),
         Json::String(s) => s.clone(),
         Json::Bool(true) => "Yes".into(),
         Json::Bool(false) => "No".into(),
@@ -146,7 +140,7 @@ fn data_rows(def: &Definition, data: &Json) -> Vec<Value> {
                 }
             }
             value => rows.push(context! {
-                key => humanize(&path),
+                key => path_words(&path),
                 lines => lines(&data_value(def, &path, value)),
             }),
         }
@@ -179,6 +173,16 @@ fn party_rows(def: &Definition, data: &Json) -> Vec<Value> {
         .collect()
 }
 
+/// The notice that a case changed while someone was looking, with the stage it is at now and
+/// what to do `then`: nothing was recorded.
+pub fn changed_notice(stage: &str, then: &str) -> Value {
+    context! {
+        success => false,
+        heading => "This case changed while you were looking",
+        text => format!("It is now at {stage}. Nothing was recorded: {then}."),
+    }
+}
+
 /// What the page shows of a case, for `web/cases/show.html`.
 pub struct CasePage<'a> {
     /// The workflow version the case runs on.
@@ -189,8 +193,11 @@ pub struct CasePage<'a> {
     pub workflows: &'a Workflows,
     /// The events the reader may take now (none for a role that takes none).
     pub events: &'a [EventInfo],
-    /// A notice to show once.
-    pub notice: Option<Notice>,
+    /// A notice to show once (kept by the form that led here).
+    pub notice: Option<String>,
+    /// Whether to say the case changed while the reader was looking (their form was for an
+    /// earlier version, or an event it no longer takes).
+    pub changed: bool,
     /// The time the page is drawn, for the deadline's tag.
     pub now: DateTime<Utc>,
     /// Appended to links that read the case again (an administrator's `?reason=`).
@@ -255,7 +262,7 @@ impl CasePage<'_> {
                     .fields
                     .iter()
                     .filter(|(k, _)| k.as_str() != "reason")
-                    .map(|(k, v)| context! { key => humanize(k), lines => lines(v) })
+                    .map(|(k, v)| context! { key => words(k), lines => lines(v) })
                     .collect();
                 context! {
                     seq => e.seq,
@@ -287,8 +294,8 @@ impl CasePage<'_> {
                     } else {
                         "This case was opened from it"
                     },
-                    workflow => other(&l.workflow).map_or_else(|| humanize(&l.workflow), |d| d.title.clone()),
-                    state => other(&l.workflow).map_or_else(|| humanize(&l.state), |d| state_title(d, &l.state)),
+                    workflow => other(&l.workflow).map_or_else(|| words(&l.workflow), |d| d.title.clone()),
+                    state => other(&l.workflow).map_or_else(|| words(&l.state), |d| state_title(d, &l.state)),
                     closed => l.closed,
                     when => when(l.at),
                 }
@@ -316,14 +323,14 @@ impl CasePage<'_> {
                 let mut detail = format!(
                     "To {}: {to}. {} {}.",
                     m.recipient.title,
-                    humanize(status),
+                    words(status),
                     when(m.sent_at.unwrap_or(m.created_at))
                 );
                 if let Some(error) = m.last_error.as_ref().filter(|_| m.status == "failed") {
                     detail.push_str(&format!(" Why it failed: {error}"));
                 }
                 context! {
-                    text => format!("{} ({kind})", humanize(&m.template)),
+                    text => format!("{} ({kind})", words(&m.template)),
                     detail,
                 }
             })
@@ -346,20 +353,16 @@ impl CasePage<'_> {
                     .then(|| format!("{base}/events/record_form")),
             }
         });
-        let notice = self.notice.as_ref().map(|n| match n {
-            Notice::Recorded { event, .. } => context! {
-                success => true,
-                heading => format!("{event}: recorded"),
-                text => format!("The case is now at {stage}."),
-            },
-            Notice::Changed { .. } => context! {
-                success => false,
-                heading => "This case changed while you were looking",
-                text => format!(
-                    "It is now at {stage}. Nothing was recorded: read what changed below, then act again if you still need to."
-                ),
-            },
-        });
+        let notice = if self.changed {
+            Some(changed_notice(
+                &stage,
+                "read what changed below, then act again if you still need to",
+            ))
+        } else {
+            self.notice
+                .as_ref()
+                .map(|text| context! { success => true, heading => text })
+        };
         let opened = view.history.first();
         context! {
             // The <title> carries no child details: the reference, workflow and stage only.
@@ -368,7 +371,7 @@ impl CasePage<'_> {
             workflow => def.title.clone(),
             stage,
             closed => case.closed_at.map(when),
-            outcome => case.outcome.as_deref().map(humanize),
+            outcome => case.outcome.as_deref().map(words),
             opened => when(case.opened_at),
             opened_by => opened.map(|e| who(&e.actor)),
             entered => when(case.entered_at),
@@ -508,6 +511,33 @@ pub struct ReadPage {
     pub def: std::sync::Arc<Definition>,
 }
 
+impl ReadPage {
+    /// Reads `reference` for `caller`, for a page: the case and its workflow version, or the
+    /// page to answer instead (the reason form for `action`, a 404).
+    pub async fn load(
+        state: &AppState,
+        layout: Layout,
+        caller: Caller,
+        reference: &CaseRef,
+        reason: Option<&str>,
+        action: &str,
+    ) -> Result<ReadPage, Response> {
+        let view = read_for_page(state, &layout, &caller, reference, reason, action).await?;
+        let def = state
+            .engine
+            .definition(&view.case.workflow, &view.case.workflow_hash)
+            .await
+            .map_err(|e| state.web.api_error(e.into(), &layout))?;
+        Ok(ReadPage {
+            layout,
+            caller,
+            view,
+            reason: reason.map(str::to_string),
+            def,
+        })
+    }
+}
+
 impl CaseRequest {
     /// Reads the case for its page at `/cases/{reference}{suffix}`: the case, or the page to
     /// answer instead (sign in, the reason form, a 404).
@@ -519,33 +549,22 @@ impl CaseRequest {
         let caller = super::caller(user, self.ip);
         let action = format!("/cases/{}{suffix}", reference.as_str());
         let reason = self.reason.as_deref();
-        let view = read_for_page(state, &layout, &caller, reference, reason, &action).await?;
-        let def = state
-            .engine
-            .definition(&view.case.workflow, &view.case.workflow_hash)
-            .await
-            .map_err(|e| state.web.api_error(e.into(), &layout))?;
-        Ok(ReadPage {
-            layout,
-            caller,
-            view,
-            reason: self.reason.clone(),
-            def,
-        })
+        ReadPage::load(state, layout, caller, reference, reason, &action).await
     }
 }
 
 /// `GET /cases/{reference}?reason`: the case page; signed out, 303 to sign in.
 pub async fn show(State(state): State<AppState>, request: CaseRequest) -> Response {
     match request.read(&state, "").await {
-        Ok(read) => page(&state, &request.session, read).await,
+        Ok(read) => page(&state, &request.session, read, false).await,
         Err(page) => page,
     }
 }
 
-/// The case page of a case read: with the events the reader may take now, and the notice
-/// kept for it.
-pub async fn page(state: &AppState, session: &Session, read: ReadPage) -> Response {
+/// The case page of a case read, with the events the reader may take now: saying the case
+/// `changed` while they were looking (409: their form was for an earlier version), or else
+/// showing the notice a form kept for it.
+pub async fn page(state: &AppState, session: &Session, read: ReadPage, changed: bool) -> Response {
     let ReadPage {
         layout,
         caller,
@@ -563,9 +582,11 @@ pub async fn page(state: &AppState, session: &Session, read: ReadPage) -> Respon
     } else {
         Vec::new()
     };
-    let notice = match notice::take(session, &view.case.reference).await {
-        Ok(n) => n,
-        Err(e) => return e.page(state),
+    // A notice that cannot be read is only lost: the page matters more.
+    let notice = if changed {
+        None
+    } else {
+        take_notice(session).await.ok().flatten()
     };
     let page = CasePage {
         def: &def,
@@ -573,10 +594,16 @@ pub async fn page(state: &AppState, session: &Session, read: ReadPage) -> Respon
         workflows: state.engine.workflows(),
         events: &events,
         notice,
+        changed,
         now: Utc::now(),
         read_query: read_query(reason),
     };
+    let status = if changed {
+        StatusCode::CONFLICT
+    } else {
+        StatusCode::OK
+    };
     state
         .web
-        .render(StatusCode::OK, "web/cases/show.html", layout, page.values())
+        .render(status, "web/cases/show.html", layout, page.values())
 }

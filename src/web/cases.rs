@@ -5,7 +5,7 @@
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Days, Utc};
 use chrono_tz::Tz;
 use minijinja::{Value, context};
@@ -113,7 +113,8 @@ fn options(all: &str, choices: Vec<(String, String)>, chosen: &str) -> Vec<Value
         .collect()
 }
 
-/// `GET /?workflow&state&q&page`: My cases; signed out, 303 to the sign-in page.
+/// `GET /?workflow&state&q&page`: My cases; signed out, 303 to the sign-in page, and for a
+/// role without cases, 303 to its own start page.
 pub async fn my_cases(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -124,6 +125,10 @@ pub async fn my_cases(
         Ok(both) => both,
         Err(page) => return page,
     };
+    // A role with no cases (a board member, an administrator) starts on its own page.
+    if !crate::access::policy::lists_cases(user.role) {
+        return axum::response::Redirect::to(super::home(user.role)).into_response();
+    }
     let Ok(Query(mut query)) = query else {
         return state.web.error(
             StatusCode::BAD_REQUEST,

@@ -56,14 +56,13 @@ fn origin_of(url: &str) -> &str {
 
 /// Whether the browser says the request came from this site: `Origin` is the service's public
 /// origin (`public`, from `[mail] base_url`: behind a proxy, `Host` may be the proxy's
-/// upstream) or names this host (`Host`); or, without `Origin` (or with `null`), `Sec-Fetch-Site` is
-/// `same-origin`. A request with neither is refused: every browser escalate supports sends
-/// one of them on a form POST.
+/// upstream) or names this host (`Host`); or, without `Origin` (or with `Origin: null`),
+/// `Sec-Fetch-Site` is `same-origin`. A request with neither is refused: every browser
+/// escalate supports sends one of them on a form POST. (Pages are sent with
+/// `Referrer-Policy: no-referrer`, under which Chromium posts a form with `Origin: null`;
+/// its `Sec-Fetch-Site` still tells a same-origin form from another site's.)
 pub fn same_origin(headers: &HeaderMap, secure: bool, public: &str) -> bool {
     let text = |name| headers.get(name).and_then(|v| v.to_str().ok());
-    // A browser sends `Origin: null` for a form posted under `Referrer-Policy: no-referrer`
-    // (which every response carries), so that says nothing; `Sec-Fetch-Site` then decides,
-    // which a page cannot set.
     if let Some(origin) = text(header::ORIGIN).filter(|o| *o != "null") {
         if origin.eq_ignore_ascii_case(origin_of(public)) {
             return true;
@@ -132,17 +131,13 @@ impl<T: DeserializeOwned + Send> FromRequest<AppState> for CsrfForm<T> {
         let request = Request::from_parts(parts, body);
         let form = match Form::<WithToken<T>>::from_request(request, state).await {
             Ok(Form(form)) => form,
-            // Larger than any form's fields may be (`http::BODY_LIMIT`): said plainly, since
-            // it is what a person typed, not the page, that needs changing.
+            // Past the body limit: nothing was read, and what to do is shorten it.
             Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 return Err(state.web.error(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     &Layout::default(),
-                    "What you entered is too long",
-                    &[
-                        "Nothing was saved.",
-                        "Go back, shorten what you typed and try again.",
-                    ],
+                    "Sorry, this form is too large",
+                    &["Nothing was saved. Go back and shorten what you typed."],
                 ));
             }
             Err(_) => {
@@ -208,7 +203,7 @@ mod tests {
             false,
             PUBLIC
         ));
-        // What Chromium sends for a form on a page under `Referrer-Policy: no-referrer`.
+        // `Origin: null` (a page sent with no-referrer) is judged by Sec-Fetch-Site.
         assert!(same_origin(
             &headers(&[host, ("origin", "null"), ("sec-fetch-site", "same-origin")]),
             false,

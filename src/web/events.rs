@@ -15,10 +15,9 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::case_page::{humanize, state_title};
+use super::case_page::{ReadPage, changed_notice, state_title};
 use super::csrf::CsrfForm;
-use super::notice::{self, Notice};
-use super::{Layout, signed_in_layout};
+use super::{Layout, set_notice, signed_in_layout, words};
 use crate::access::credentials::random_hex;
 use crate::http::AppState;
 use crate::http::auth::{Caller, ClientIp};
@@ -59,7 +58,7 @@ fn target(path: Result<Path<(String, String)>, PathRejection>) -> Option<(CaseRe
 
 /// A field's label: its name in words, "(optional)" when it may be left out.
 fn label(field: &FieldInfo) -> String {
-    let words = humanize(&field.name);
+    let words = words(&field.name);
     if field.required {
         words
     } else {
@@ -88,7 +87,7 @@ fn max_length(field: &FieldInfo) -> Option<usize> {
 /// A field's error message: what to do when it was left blank, else the workflow's words.
 fn field_message(field: &FieldInfo, given: Option<&str>, workflow_says: &str) -> String {
     if given.is_none_or(|v| v.trim().is_empty()) {
-        let what = humanize(&field.name).to_lowercase();
+        let what = words(&field.name).to_lowercase();
         if widget(field) == "radios" {
             format!("Select the {what}")
         } else {
@@ -144,7 +143,7 @@ impl FormPage<'_> {
                 let items: Vec<Value> = match (f.kind.as_str(), &f.choices) {
                     (_, Some(choices)) => choices
                         .iter()
-                        .map(|c| context! { value => c, text => humanize(c) })
+                        .map(|c| context! { value => c, text => words(c) })
                         .collect(),
                     ("boolean", None) => vec![
                         context! { value => "true", text => "Yes" },
@@ -231,15 +230,20 @@ async fn start(
     Ok((layout, super::caller(user, ip), reference, event))
 }
 
-/// 303 to the case page, which says once that the case moved on and nothing was recorded.
-async fn moved_on(state: &AppState, session: &Session, reference: &CaseRef) -> Response {
-    let changed = Notice::Changed {
-        reference: reference.as_str().to_string(),
-    };
-    if let Err(e) = notice::set(session, changed).await {
-        return e.page(state);
+/// The case page, saying the case moved on while the person was looking (their form is for an
+/// event it no longer takes) and that nothing was recorded.
+async fn moved_on(
+    state: &AppState,
+    session: &Session,
+    layout: &Layout,
+    caller: &Caller,
+    reference: &CaseRef,
+) -> Response {
+    let read = ReadPage::load(state, layout.clone(), caller.clone(), reference, None, "").await;
+    match read {
+        Ok(read) => super::case_page::page(state, session, read, true).await,
+        Err(page) => page,
     }
-    Redirect::to(&format!("/cases/{}", reference.as_str())).into_response()
 }
 
 fn render(state: &AppState, layout: &Layout, status: StatusCode, page: &FormPage) -> Response {
@@ -265,7 +269,7 @@ pub async fn form(
         Err(page) => return page,
     };
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &reference).await;
+        return moved_on(&state, &session, &layout, &caller, &reference).await;
     };
     let page = FormPage {
         reference: reference.as_str(),
@@ -342,12 +346,8 @@ pub async fn record(
     .await;
     let error = match recorded {
         Ok(outcome) => {
-            let title = recorded_title(&state, &outcome, &caller, &event).await;
-            let done = Notice::Recorded {
-                reference: outcome.reference.clone(),
-                event: title,
-            };
-            if let Err(e) = notice::set(&session, done).await {
+            let done = recorded_notice(&state, &outcome, &caller, &event).await;
+            if let Err(e) = set_notice(&session, &done).await {
                 return e.page(&state);
             }
             return Redirect::to(&format!("/cases/{}", outcome.reference)).into_response();
@@ -368,18 +368,15 @@ pub async fn record(
         Err(page) => return page,
     };
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &reference).await;
+        return moved_on(&state, &session, &layout, &caller, &reference).await;
     };
     if stale {
         // The same form again, with what was typed, for the version now current: the person
         // reads the notice (and the case) before sending it again.
-        let notice = context! {
-            success => false,
-            heading => "This case changed while you were looking",
-            text => format!(
-                "It is now at {stage}. Nothing was recorded. Check the case, then send this form again if it still applies."
-            ),
-        };
+        let notice = changed_notice(
+            &stage,
+            "check the case, then send this form again if it still applies",
+        );
         let page = FormPage {
             reference: reference.as_str(),
             event: info,
@@ -404,33 +401,34 @@ pub async fn record(
     render(&state, &layout, StatusCode::UNPROCESSABLE_ENTITY, &page)
 }
 
-/// The title of the event an outcome recorded, as the workflow gives it where it was taken
-/// (the caller's latest entry of that event); its name in words when the case was not read
-/// back.
-async fn recorded_title(
+/// What a case page says once an event is recorded: its title as the workflow gives it where
+/// it was taken (the caller's latest entry of that event), and the stage the case is at now;
+/// the event's name in words when the case was not read back.
+async fn recorded_notice(
     state: &AppState,
     outcome: &crate::http::cases::EventOutcome,
     caller: &Caller,
     event: &str,
 ) -> String {
+    let plain = format!("{}: recorded.", words(event));
     let Some(view) = &outcome.view else {
-        return humanize(event);
+        return plain;
     };
     let Ok(def) = state
         .engine
         .definition(&view.case.workflow, &view.case.workflow_hash)
         .await
     else {
-        return humanize(event);
+        return plain;
     };
-    view.history
+    let title = view
+        .history
         .iter()
         .rev()
         .find(|e| e.event == event && crate::workflow::same_email(&e.actor, &caller.user.email))
-        .map_or_else(
-            || humanize(event),
-            |e| def.event_title(&e.from_state, event),
-        )
+        .map_or_else(|| words(event), |e| def.event_title(&e.from_state, event));
+    let stage = state_title(&def, &view.case.state);
+    format!("{title}: recorded. The case is now at {stage}.")
 }
 
 #[cfg(test)]
@@ -447,11 +445,8 @@ mod tests {
     }
 
     #[test]
-    fn names_read_as_words() {
+    fn an_administrators_reason_goes_on_in_links() {
         use super::super::case_page::read_query;
-        assert_eq!(humanize("child_at_risk"), "Child at risk");
-        assert_eq!(humanize("child.reference"), "Child reference");
-        assert_eq!(humanize(""), "");
         assert_eq!(read_query(None), "");
         assert_eq!(read_query(Some("  ")), "");
         assert_eq!(read_query(Some("audit & check")), "?reason=audit+%26+check");

@@ -7,12 +7,13 @@
 //! Every page gets its own security headers ([`html_headers`]): a CSP that allows this
 //! origin's styles and scripts and exactly the two inline scripts of `base.html` by hash.
 
+pub mod admin;
 pub mod case_page;
 pub mod cases;
 pub mod csrf;
 pub mod events;
 pub mod monitoring;
-pub mod notice;
+pub mod reports;
 pub mod session;
 pub mod signin;
 
@@ -159,9 +160,14 @@ impl Web {
         title: &str,
         lines: &[&str],
     ) -> Response {
-        let back = layout.user.as_ref().map(|_| Link {
-            href: "/",
-            text: "Go to My cases",
+        let back = layout.user.as_ref().map(|u| {
+            let href = home(u.role);
+            let text = match href {
+                "/admin" => "Go to Admin",
+                "/reports" => "Go to Reports",
+                _ => "Go to My cases",
+            };
+            Link { href, text }
         });
         self.render(
             status,
@@ -275,6 +281,9 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/cases/{reference}/monitoring-form", get(monitoring::show))
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", post(signin::sign_out))
+        .route("/reports", get(reports::report_page))
+        .route("/reports/{file}", get(reports::report_csv))
+        .merge(admin::routes())
         .layer(sessions)
         .layer(middleware::from_fn_with_state(state.clone(), html_headers))
 }
@@ -347,6 +356,68 @@ pub async fn signed_in_layout(
     ))
 }
 
+/// A stored word as a person reads it: `roles_and_responsibilities` → `Roles and
+/// responsibilities`.
+pub fn words(key: &str) -> String {
+    let text = key.replace('_', " ");
+    let mut chars = text.chars();
+    chars.next().map_or_else(String::new, |first| {
+        first.to_uppercase().chain(chars).collect()
+    })
+}
+
+/// The page a user of `role` starts on: My cases for those with cases, the admin pages for an
+/// administrator, the report for a board member.
+pub fn home(role: crate::access::Role) -> &'static str {
+    if policy::lists_cases(role) {
+        "/"
+    } else if policy::may_administer(role) {
+        "/admin"
+    } else if policy::may_read_reports(role) {
+        "/reports"
+    } else {
+        "/"
+    }
+}
+
+/// [`signed_in_layout`] for a page only some roles see (`allowed`, a [`policy`] rule): for
+/// anyone else, the 403 page saying who it is for (`for_whom`).
+pub async fn role_layout(
+    state: &AppState,
+    session: &tower_sessions::Session,
+    current: &'static str,
+    allowed: fn(crate::access::Role) -> bool,
+    for_whom: &str,
+) -> Result<(Layout, crate::store::UserRecord), Response> {
+    let (layout, user) = signed_in_layout(state, session, current).await?;
+    if !allowed(user.role) {
+        return Err(state.web.error(
+            StatusCode::FORBIDDEN,
+            &layout,
+            "You cannot see this",
+            &[for_whom],
+        ));
+    }
+    Ok((layout, user))
+}
+
+const NOTICE: &str = "notice";
+
+/// Keeps `text` in the session for the next page to show once (after a form's redirect).
+pub async fn set_notice(
+    session: &tower_sessions::Session,
+    text: &str,
+) -> Result<(), session::SessionFault> {
+    Ok(session.insert(NOTICE, text).await?)
+}
+
+/// The text [`set_notice`] kept, taken out of the session.
+pub async fn take_notice(
+    session: &tower_sessions::Session,
+) -> Result<Option<String>, session::SessionFault> {
+    Ok(session.remove::<String>(NOTICE).await?)
+}
+
 /// Keeps the sessions table small: every five minutes, deletes the sessions expired by then.
 /// Runs beside the HTTP server in `serve` until `stop` turns true.
 pub async fn purge_sessions(
@@ -378,6 +449,19 @@ mod tests {
         assert!(web.csp.contains(&script_hash(&web.init_script)));
         assert_eq!(web.cookie_name(), "escalate");
         assert_eq!(Web::new(true).unwrap().cookie_name(), "__Host-escalate");
+    }
+
+    #[test]
+    fn stored_words_read_as_words_and_each_role_starts_on_its_page() {
+        use crate::access::Role;
+        assert_eq!(
+            words("roles_and_responsibilities"),
+            "Roles and responsibilities"
+        );
+        assert_eq!(words("senior_manager"), "Senior manager");
+        assert_eq!(words(""), "");
+        let homes: Vec<&str> = Role::ALL.into_iter().map(home).collect();
+        assert_eq!(homes, ["/", "/", "/", "/", "/reports", "/admin"]);
     }
 
     #[test]

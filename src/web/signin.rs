@@ -47,20 +47,20 @@ fn sign_in_page(state: &AppState, layout: &Layout, email: &str, wrong: bool) -> 
     )
 }
 
-/// `GET /sign-in`: the form, or My cases for someone signed in already.
+/// `GET /sign-in`: the form, or the start page of someone signed in already.
 pub async fn form(State(state): State<AppState>, session: Session) -> Response {
     let layout = match layout(&state, &session, "").await {
         Ok(l) => l,
         Err(page) => return page,
     };
-    if layout.user.is_some() {
-        return Redirect::to("/").into_response();
+    if let Some(user) = &layout.user {
+        return Redirect::to(super::home(user.role)).into_response();
     }
     sign_in_page(&state, &layout, "", false)
 }
 
-/// `POST /sign-in`: 303 to My cases with a new session id, the form again with an error
-/// summary, or 429 past a failure limit.
+/// `POST /sign-in`: 303 to the user's start page ([`super::home`]) with a new session id,
+/// the form again with an error summary, or 429 past a failure limit.
 pub async fn sign_in(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -79,7 +79,7 @@ pub async fn sign_in(
                 return e.page(&state);
             }
             tracing::info!(user_id = user.id, "signed in to the web UI");
-            Redirect::to("/").into_response()
+            Redirect::to(super::home(user.role)).into_response()
         }
         Ok(PasswordCheck::Refused) => sign_in_page(&state, &layout, &email, true),
         Ok(PasswordCheck::Limited { wait, .. }) => {

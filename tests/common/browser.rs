@@ -136,6 +136,59 @@ impl Browser {
 }
 
 impl Browser {
+    /// Types `text` into the field whose id is `id`.
+    pub async fn type_into(&self, id: &str, text: &str) {
+        use fantoccini::Locator;
+        self.client
+            .find(Locator::Id(id))
+            .await
+            .unwrap_or_else(|e| panic!("no #{id}: {e}"))
+            .send_keys(text)
+            .await
+            .unwrap();
+    }
+
+    /// Clicks the submit button of the form that posts to `action`, then waits (WebDriver
+    /// polls) until the next page shows an element `css` selects.
+    pub async fn submit(&self, action: &str, css: &str) {
+        use fantoccini::Locator;
+        self.client
+            .find(Locator::Css(&format!(
+                "form[action='{action}'] button[type='submit']"
+            )))
+            .await
+            .unwrap_or_else(|e| panic!("no form posting to {action}: {e}"))
+            .click()
+            .await
+            .unwrap();
+        self.client
+            .wait()
+            .for_element(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("after posting to {action}, no {css}: {e}"));
+    }
+
+    /// Signs in at `base` as `email` with `password`: signed in once the service's navigation
+    /// shows.
+    pub async fn sign_in(&self, base: &str, email: &str, password: &str) {
+        self.client.goto(&format!("{base}/sign-in")).await.unwrap();
+        self.type_into("email", email).await;
+        self.type_into("password", password).await;
+        self.submit("/sign-in", ".govuk-service-navigation").await;
+    }
+
+    /// The page shown has no accessibility violation and no sideways scrolling; a screenshot
+    /// of it is saved as `name`. `what` names it in a failure.
+    pub async fn check_page(&self, what: &str, name: &str) {
+        assert_eq!(
+            self.accessibility_violations().await,
+            Vec::<String>::new(),
+            "{what}"
+        );
+        assert!(!self.scrolls_sideways().await, "{what} scrolls sideways");
+        self.screenshot(name).await;
+    }
+
     /// Ends the Chromium session, then chromedriver.
     pub async fn stop(self) {
         let _ = self.client.clone().close().await;

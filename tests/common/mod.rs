@@ -1,6 +1,8 @@
 //! Running the `escalate` binary as a user would, for the black-box tests.
 #![allow(dead_code)]
 
+pub mod web;
+
 use std::process::{Command, Output};
 
 /// Runs escalate in the crate directory with only the given `ESCALATE_*` variables. Tests use
@@ -461,6 +463,20 @@ impl Drop for Served {
     }
 }
 
+/// The sign-in `serve` printed (what [`Served::printed`] holds): its email address and
+/// password.
+pub fn printed_sign_in(printed: &str) -> (String, String) {
+    let field = |name: &str| {
+        printed
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(name))
+            .unwrap_or_else(|| panic!("no {name} in {printed:?}"))
+            .trim()
+            .to_string()
+    };
+    (field("email:"), field("password:"))
+}
+
 /// Opens the example dispute (`examples/dispute.json`) as its raiser, at `at` if given; its
 /// reference.
 pub fn open_dispute(env: &[(&str, &str)], at: Option<&str>) -> String {
@@ -480,4 +496,95 @@ pub fn open_dispute(env: &[(&str, &str)], at: Option<&str>) -> String {
     }
     let opened = json(&escalate(&args, env));
     opened["reference"].as_str().unwrap().to_string()
+}
+
+/// A temporary directory for mail and its `file://` URL (`ESCALATE_SMTP_URL`).
+pub fn mail_dir() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("file://{}", dir.path().display());
+    (dir, url)
+}
+
+/// Adds `someone` as `role` and Priya Shah, a practitioner of Riverside Primary School, both
+/// signing in with `password`.
+pub fn someone_and_priya(url: &str, someone: &str, role: &str, password: &str) {
+    user_with_password(url, someone, role, None, password);
+    user_with_password(
+        url,
+        "priya.shah@school.example.org",
+        "practitioner",
+        Some("riverside-primary"),
+        password,
+    );
+}
+
+/// Adds a user of `role` (and `agency`) with `password`, as `users add --password-stdin`.
+pub fn user_with_password(
+    url: &str,
+    email: &str,
+    role: &str,
+    agency: Option<&str>,
+    password: &str,
+) {
+    let mut args = vec!["users", "add", email, "--role", role, "--password-stdin"];
+    if let Some(a) = agency {
+        args.extend(["--agency", a]);
+    }
+    let o = with_stdin(&args, url, format!("{password}\n").as_bytes());
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// Opens a dispute (`examples/dispute.json` with this `category`, raised by Priya of the
+/// agency `raising` against `receiving`, by name or id) at `now`; its reference. The data file
+/// is written in `dir`.
+pub fn dispute_between(
+    env: &[(&str, &str)],
+    dir: &std::path::Path,
+    category: &str,
+    raising: &str,
+    receiving: &str,
+    now: &str,
+) -> String {
+    let mut data: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string("examples/dispute.json").unwrap()).unwrap();
+    data["category"] = serde_json::json!(category);
+    data["raised_by"]["agency"] = serde_json::json!(raising);
+    data["respondent"]["agency"] = serde_json::json!(receiving);
+    let file = dir.join(format!("{now}.json"));
+    std::fs::write(&file, data.to_string()).unwrap();
+    let args = [
+        "case",
+        "open",
+        "--workflow",
+        "dispute",
+        "--data",
+        file.to_str().unwrap(),
+        "--by",
+        "priya.shah@school.example.org",
+        "--now",
+        now,
+    ];
+    let o = escalate(&args, env);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
+    stdout(&o).split_whitespace().next().unwrap().to_string()
+}
+
+/// Records `event` on `reference` as `by` at `now` with `fields` (`KEY=VALUE`), for the
+/// reason "Agreed".
+pub fn case_event(
+    env: &[(&str, &str)],
+    reference: &str,
+    event: &str,
+    by: &str,
+    now: &str,
+    fields: &[&str],
+) {
+    let mut args = vec![
+        "case", "event", reference, event, "--by", by, "--reason", "Agreed", "--now", now,
+    ];
+    for f in fields {
+        args.extend(["--field", f]);
+    }
+    let o = escalate(&args, env);
+    assert!(o.status.success(), "{args:?}: {}", stderr(&o));
 }
