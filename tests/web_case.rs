@@ -27,7 +27,7 @@ struct Fixture {
     env: Vec<(&'static str, String)>,
     reference: String,
     mail: tempfile::TempDir,
-    _db: TestDb,
+    db: TestDb,
 }
 
 impl Fixture {
@@ -53,7 +53,7 @@ impl Fixture {
             env,
             reference,
             mail,
-            _db: db,
+            db,
         }
     }
 
@@ -331,6 +331,11 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
             assert_eq!(status, StatusCode::OK);
             assert!(html.contains(reference));
         }
+        // The messages sent: what, to whom in which role, whether sent; never their text.
+        let (_, _, html) = web.get(&page).await;
+        assert!(html.contains("Escalation notice (email)"), "{html}");
+        assert!(html.contains("To Professional who raised the disagreement: Priya Shah"));
+        assert!(html.contains(". Sent "));
         // The notice showed once.
         let (_, _, html) = web.get(&page).await;
         assert!(!html.contains(": recorded"), "the notice again");
@@ -683,5 +688,46 @@ async fn the_monitoring_form_is_shown_from_stage_3_and_recorded_back() {
         let (_, _, html) = web.get(&form_page).await;
         assert!(html.contains(learning));
         assert!(!html.contains("Not recorded yet"), "{html}");
+    }
+}
+
+#[tokio::test]
+async fn linked_cases_link_to_each_other() {
+    for f in Fixture::all() {
+        let env = f.env();
+        let jo = "jo.patel@nursery.example.org";
+        let duty = "frontdoor@council.example.gov.uk";
+        password_user(&f.db.url, jo, "practitioner", None, PASSWORD);
+        let data = ["--data", "examples/referral.json", "--by", jo, "--json"];
+        let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
+        let referral = json(&escalate(&args, &env))["reference"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let mut opened = Value::Null;
+        for (event, by) in [("decline", duty), ("give_feedback", duty), ("escalate", jo)] {
+            let args = ["case", "event", &referral, event, "--by", by];
+            let args = [
+                &args[..],
+                &["--reason", "Not the threshold we see", "--json"],
+            ]
+            .concat();
+            opened = json(&escalate(&args, &env))["opened"].clone();
+        }
+        let dispute = opened[0].as_str().expect("a dispute opened").to_string();
+
+        let web = f.signed_in(jo).await;
+        let (status, _, html) = web.get(&format!("/cases/{referral}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(
+            html.contains(&format!("href=\"/cases/{dispute}\"")),
+            "{html}"
+        );
+        assert!(html.contains("Opened from this case"));
+        assert!(html.contains("Professional disagreement, Stage 1: practitioners discuss"));
+        let (status, _, html) = web.get(&format!("/cases/{dispute}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(&format!("href=\"/cases/{referral}\"")));
+        assert!(html.contains("This case was opened from it"));
     }
 }
