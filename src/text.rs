@@ -164,9 +164,28 @@ pub fn for_terminal(value: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// A name written with underscores (`senior_manager`, `roles_and_responsibilities`) as words
+/// for people: `Senior manager`, `Roles and responsibilities`.
+pub fn sentence_case(name: &str) -> String {
+    capitalised(&name.replace('_', " "))
+}
+
+/// `text` with its first letter a capital.
+pub fn capitalised(text: &str) -> String {
+    let first = text.chars().next().map_or(0, char::len_utf8);
+    format!("{}{}", text[..first].to_uppercase(), &text[first..])
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn names_become_words() {
+        assert_eq!(sentence_case("senior_manager"), "Senior manager");
+        assert_eq!(sentence_case("x"), "X");
+        assert_eq!(sentence_case(""), "");
+    }
 
     #[test]
     fn one_line_values_refuse_breaks_controls_and_overrides() {

@@ -9,15 +9,11 @@
 mod browser;
 mod common;
 
-use std::time::Duration;
-
 use browser::{Browser, DESKTOP, PHONE};
 use chrono::{DateTime, Utc};
-use common::{Served, TestDb, escalate, json, open_dispute, password_user, quiet, stderr};
+use common::web::{PASSWORD, PRIYA, Site, add_priya};
+use common::{TestDb, escalate, json, open_dispute, stderr};
 use fantoccini::Locator;
-
-const PRIYA: &str = "priya.shah@school.example.org";
-const PASSWORD: &str = "correct horse battery";
 
 /// The soonest pending lapse deadline of the case, as pages show it (London).
 fn next_due(env: &[(&str, &str)], reference: &str) -> String {
@@ -36,63 +32,30 @@ fn next_due(env: &[(&str, &str)], reference: &str) -> String {
         .to_string()
 }
 
-/// Waits (polling the page, at most 10 s) until `css` is on it.
-async fn shown(browser: &Browser, css: &str) -> fantoccini::elements::Element {
-    match browser
-        .client
-        .wait()
-        .at_most(Duration::from_secs(10))
-        .for_element(Locator::Css(css))
+/// Follows the link `text` on the page shown, then waits (WebDriver polls) until the next page
+/// shows an element `css` selects.
+async fn follow(browser: &Browser, text: &str, css: &str) {
+    let link = browser.client.find(Locator::LinkText(text)).await;
+    link.unwrap_or_else(|e| panic!("no link {text}: {e}"))
+        .click()
         .await
-    {
-        Ok(element) => element,
-        Err(e) => {
-            let page = browser.client.source().await.unwrap_or_default();
-            panic!("{css}: {e}; the page shown: {page}")
-        }
-    }
+        .unwrap();
+    shown(browser, css).await;
 }
 
-/// Clicks what `locator` finds on the page shown.
-async fn click(browser: &Browser, locator: Locator<'_>) {
-    let element = browser.client.find(locator).await.unwrap();
-    element.click().await.unwrap();
-}
-
-/// Types `text` into the field `css` finds.
-async fn type_into(browser: &Browser, css: &str, text: &str) {
-    shown(browser, css).await.send_keys(text).await.unwrap();
-}
-
-/// The text of the element with id `id`.
-async fn text_of(browser: &Browser, id: &str) -> String {
-    let element = browser.client.find(Locator::Id(id)).await.unwrap();
+/// The text of the element `css` selects, once the page shows it.
+async fn shown(browser: &Browser, css: &str) -> String {
+    let element = browser.client.wait().for_element(Locator::Css(css)).await;
+    let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
     element.text().await.unwrap()
-}
-
-/// No accessibility violations, and (on a phone) no sideways scrolling, on the page shown.
-async fn check(browser: &Browser, what: &str) {
-    assert_eq!(
-        browser.accessibility_violations().await,
-        Vec::<String>::new(),
-        "{what}"
-    );
-    assert!(!browser.scrolls_sideways().await, "{what} scrolls sideways");
 }
 
 #[tokio::test]
 async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
     let db = TestDb::sqlite();
-    let mail = tempfile::tempdir().unwrap();
-    let smtp = format!("file://{}", mail.path().display());
-    let env = quiet(&db, &smtp);
-    password_user(
-        &db.url,
-        PRIYA,
-        "practitioner",
-        Some("riverside-primary"),
-        PASSWORD,
-    );
+    let site = Site::start(&db);
+    let env = site.env();
+    add_priya(&db.url);
     // A case at stage 3, for the monitoring form.
     let at_stage_3 = open_dispute(&env, None);
     for reason in ["No reply", "Still no reply"] {
@@ -109,68 +72,57 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         let o = escalate(&args, &env);
         assert!(o.status.success(), "{}", stderr(&o));
     }
-    let served = Served::start(&env);
-    let base = served.url.clone();
-    let submit = || Locator::Css("main form button[type=submit]");
+    let base = &site.base;
 
     for (size, width) in [(DESKTOP, "desktop"), (PHONE, "phone")] {
         let reference = open_dispute(&env, None);
         let Some(browser) = Browser::start(size).await else {
             return;
         };
-        let c = &browser.client;
-        c.goto(&format!("{base}/sign-in")).await.unwrap();
-        type_into(&browser, "#email", PRIYA).await;
-        type_into(&browser, "#password", PASSWORD).await;
-        click(&browser, submit()).await;
-        shown(&browser, "table.govuk-table").await;
+        browser.sign_in(base, PRIYA, PASSWORD).await;
 
         // The case page, from My cases.
-        click(&browser, Locator::LinkText(&reference)).await;
-        shown(&browser, "#next-deadline").await;
-        let title = c.title().await.unwrap();
+        follow(&browser, &reference, "#next-deadline").await;
+        let title = browser.client.title().await.unwrap();
         assert!(title.starts_with(&reference), "{title}");
         assert!(title.contains("Stage 1: practitioners discuss"), "{title}");
-        check(&browser, "the case page").await;
-        browser.screenshot(&format!("case-{width}")).await;
+        browser
+            .check_page("the case page", &format!("case-{width}"))
+            .await;
 
         // Its escalation form: sent without a reason, then with one.
-        click(&browser, Locator::LinkText("Escalate to stage 2")).await;
-        shown(&browser, "textarea#reason").await;
-        check(&browser, "the event form").await;
-        browser.screenshot(&format!("event-{width}")).await;
-        click(&browser, submit()).await;
+        follow(&browser, "Escalate to stage 2", "textarea#reason").await;
+        let name = format!("event-{width}");
+        browser.check_page("the event form", &name).await;
+        let action = format!("/cases/{reference}/events/escalate");
+        browser.submit(&action, ".govuk-error-summary").await;
         let summary = shown(&browser, ".govuk-error-summary").await;
-        assert!(summary.text().await.unwrap().contains("Enter the reason"));
-        check(&browser, "the event form with errors").await;
-        browser.screenshot(&format!("event-errors-{width}")).await;
-        type_into(
-            &browser,
-            "textarea#reason",
-            "No reply from social care since Monday",
-        )
-        .await;
-        click(&browser, submit()).await;
-        let banner = shown(&browser, ".govuk-notification-banner--success").await;
-        let said = banner.text().await.unwrap();
+        assert!(summary.contains("Enter the reason"), "{summary}");
+        let name = format!("event-errors-{width}");
+        browser
+            .check_page("the event form with errors", &name)
+            .await;
+        let reason = "No reply from social care since Monday";
+        browser.type_into("reason", reason).await;
+        let success = ".govuk-notification-banner--success";
+        browser.submit(&action, success).await;
+        let said = shown(&browser, success).await;
         assert!(said.contains("Escalate to stage 2: recorded"), "{said}");
-        let next = text_of(&browser, "next-deadline").await;
+        let next = shown(&browser, "#next-deadline").await;
         assert!(next.contains(&next_due(&env, &reference)), "{next}");
-        let stage = text_of(&browser, "stage").await;
+        let stage = shown(&browser, "#stage").await;
         assert!(stage.contains("Stage 2: line managers or designated safeguarding leads"));
-        check(&browser, "the case page after escalating").await;
-        browser.screenshot(&format!("case-escalated-{width}")).await;
+        let name = format!("case-escalated-{width}");
+        browser.check_page("the case after escalating", &name).await;
 
         // The monitoring form of the case at stage 3, from its page.
-        c.goto(&format!("{base}/cases/{at_stage_3}")).await.unwrap();
-        shown(&browser, "#next-deadline").await;
-        click(&browser, Locator::LinkText("View the monitoring form")).await;
-        let heading = shown(&browser, "h1").await.text().await.unwrap();
+        let page = format!("{base}/cases/{at_stage_3}");
+        browser.client.goto(&page).await.unwrap();
+        follow(&browser, "View the monitoring form", ".govuk-back-link").await;
+        let heading = shown(&browser, "h1").await;
         assert_eq!(heading, "Professional disagreement: monitoring form");
-        check(&browser, "the monitoring form").await;
-        browser
-            .screenshot(&format!("monitoring-form-{width}"))
-            .await;
+        let name = format!("monitoring-form-{width}");
+        browser.check_page("the monitoring form", &name).await;
         browser.stop().await;
     }
 }

@@ -60,7 +60,8 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
         let school = "Riverside Primary School";
         let csc = "Children's Social Care";
         let health = "riverside-health"; // named by id: reported by its directory name
-        let police = "Northshire Police"; // not in the directory: reported as named
+        let police = "Northshire Police"; // not in the directory: not reported as typed
+        let unknown = escalate::report::NOT_IN_DIRECTORY;
 
         // January 2026 (GMT; 1 Jan the only bank holiday).
         // A: opened Mon 12 Jan, resolved Wed 14 Jan at stage 1.
@@ -194,7 +195,7 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
         assert_eq!(
             r["by_agency_pair"],
             json!([
-                {"raising": police, "receiving": csc, "count": 2},
+                {"raising": unknown, "receiving": csc, "count": 2},
                 {"raising": school, "receiving": csc, "count": 1},
                 {"raising": school, "receiving": "Riverside Community Health", "count": 1},
             ])
@@ -202,7 +203,7 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
         // Every directory agency, the ones that raised none at 0 (not the partnership).
         assert_eq!(
             r["by_raising_agency"],
-            json!({csc: 0, police: 2, "Riverside Community Health": 0, school: 2})
+            json!({csc: 0, unknown: 2, "Riverside Community Health": 0, school: 2})
         );
         // E's stage-2 deadline, Tue 24 Feb.
         assert_eq!(r["deadlines_missed"], 1);
@@ -345,11 +346,13 @@ fn a_seeded_history_gives_the_figures_worked_out_by_hand() {
             "{csv}"
         );
         assert!(
-            csv.contains(&format!("\nby_raising_agency,{police},2\n")),
+            csv.contains(&format!("\nby_raising_agency,{unknown},fewer than 5\n")),
             "{csv}"
         );
         let html = report(&env, "2026-02", "html");
-        assert_eq!(html.matches("fewer than 5").count(), 3, "{html}");
+        // The three pairs and the two agencies that raised any.
+        assert_eq!(html.matches("fewer than 5").count(), 5, "{html}");
+        assert!(!html.contains(police) && !csv.contains(police), "{csv}");
         assert!(html.contains("Children&#39;s Social Care"), "{html}");
         assert!(!html.contains("Sam Example") && !csv.contains("LCS-204417"));
 

@@ -7,14 +7,12 @@ mod common;
 
 use chrono::{Duration, SubsecRound, Utc};
 use common::web::{
-    assert_inline_scripts_allowed, assert_page, assert_redirect, client, csrf_token, get, post,
+    PASSWORD, PRIYA, add_priya, assert_inline_scripts_allowed, assert_page, assert_redirect,
+    client, csrf_token, get, post,
 };
-use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr, with_stdin};
+use common::{Served, TestDb, escalate, json, open_dispute, quiet, stderr};
 use reqwest::header::{HeaderMap, SET_COOKIE};
 use reqwest::{Client, StatusCode, redirect};
-
-const PRIYA: &str = "priya.shah@school.example.org";
-const PASSWORD: &str = "correct horse battery";
 
 /// The session cookie `Set-Cookie` gives (`escalate=…` on plain HTTP), whole.
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
@@ -63,23 +61,7 @@ async fn signing_in_shows_my_cases_and_every_form_is_guarded() {
         let mail = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", mail.path().display());
         let env = quiet(&db, &smtp);
-        let o = with_stdin(
-            &[
-                "users",
-                "add",
-                PRIYA,
-                "--role",
-                "practitioner",
-                "--agency",
-                "riverside-primary",
-                "--name",
-                "Priya Shah",
-                "--password-stdin",
-            ],
-            &db.url,
-            format!("{PASSWORD}\n").as_bytes(),
-        );
-        assert!(o.status.success(), "{}", stderr(&o));
+        add_priya(&db.url);
         let mine = open_dispute(&env, None);
         // Another agency's case, which Priya is no party to.
         let theirs = json(&escalate(

@@ -27,6 +27,8 @@ const BOARD: &str = "bea.board@partnership.example.org";
 const PRIYA: &str = "priya.shah@school.example.org";
 /// An agency name a spreadsheet would run as a formula.
 const FORMULA: &str = "=HYPERLINK(\"http://evil.example\",\"x\")";
+/// An agency the directory does not know, typed into a case: never in a board's report.
+const TYPED: &str = "Sam Example's aunt";
 
 /// Each `data-figure="section.key"` cell of a report page and its value.
 fn figures(html: &str) -> BTreeMap<String, String> {
@@ -90,20 +92,25 @@ fn expected(r: &Value) -> BTreeMap<String, String> {
         "by_stage_reached",
         "by_outcome",
         "by_category",
-        "by_raising_agency",
         "median_working_days_in_stage",
     ] {
         for (k, v) in r[section].as_object().unwrap() {
             out.insert(format!("{section}.{k}"), number(v));
         }
     }
-    for p in r["by_agency_pair"].as_array().unwrap() {
-        let n = p["count"].as_u64().unwrap();
-        let shown = if (1..5).contains(&n) {
+    // Counts of 1 to 4 by agency are hidden.
+    let small = |n: u64| {
+        if (1..5).contains(&n) {
             "fewer than 5".to_string()
         } else {
             n.to_string()
-        };
+        }
+    };
+    for (k, v) in r["by_raising_agency"].as_object().unwrap() {
+        out.insert(format!("by_raising_agency.{k}"), small(v.as_u64().unwrap()));
+    }
+    for p in r["by_agency_pair"].as_array().unwrap() {
+        let shown = small(p["count"].as_u64().unwrap());
         let key = format!(
             "by_agency_pair.{} -> {}",
             p["raising"].as_str().unwrap(),
@@ -131,6 +138,18 @@ fn seed(env: &[(&str, &str)]) -> Vec<String> {
     let d = dir.path();
     let school = "Riverside Primary School";
     let csc = "Children's Social Care";
+    // The directory with one more agency, named like a formula by whoever keeps it.
+    let shipped = std::fs::read_to_string("config/agencies.yaml").unwrap();
+    let yaml = d.join("agencies.yaml");
+    std::fs::write(
+        &yaml,
+        format!(
+            "{shipped}\n  - id: formula\n    name: '{FORMULA}'\n    line_manager:\n      - name: F\n        email: f@formula.example.org\n"
+        ),
+    )
+    .unwrap();
+    let o = escalate(&["agencies", "import", yaml.to_str().unwrap()], env);
+    assert!(o.status.success(), "{}", common::stderr(&o));
     let february = dispute_between(env, d, "threshold", school, csc, "2025-02-20T10:00:00Z");
     let resolved = dispute_between(env, d, "threshold", school, csc, "2025-03-03T10:00:00Z");
     case_event(
@@ -149,6 +168,7 @@ fn seed(env: &[(&str, &str)]) -> Vec<String> {
         csc,
         "2025-03-10T10:00:00Z",
     );
+    let typed = dispute_between(env, d, "threshold", TYPED, csc, "2025-03-10T11:00:00Z");
     let escalated = dispute_between(
         env,
         d,
@@ -165,7 +185,7 @@ fn seed(env: &[(&str, &str)]) -> Vec<String> {
         "2025-03-12T10:00:00Z",
         &[],
     );
-    vec![february, resolved, formula, escalated]
+    vec![february, resolved, formula, typed, escalated]
 }
 
 #[tokio::test]
@@ -207,15 +227,20 @@ async fn the_report_page_and_csv_show_the_apis_figures_to_those_who_may_read_the
             .json()
             .await
             .unwrap();
-        assert_eq!(api["opened"], 3, "{api}");
+        assert_eq!(api["opened"], 4, "{api}");
         let shown = figures(&html);
         for (figure, value) in expected(&api) {
             assert_eq!(shown.get(&figure), Some(&value), "{figure}");
         }
         assert_eq!(
             shown[&format!("by_raising_agency.{FORMULA}")],
-            "1",
-            "the agency as named, on the page"
+            "fewer than 5",
+            "the directory's agency as named, its small count hidden"
+        );
+        assert_eq!(
+            shown[&format!("by_raising_agency.{}", escalate::report::NOT_IN_DIRECTORY)],
+            "fewer than 5",
+            "an agency typed into a case, not as typed"
         );
         // The chart: an image titled for assistive technology, the table beside it.
         assert!(html.contains("role=\"img\" aria-labelledby=\"chart-title\""));
@@ -249,7 +274,7 @@ async fn the_report_page_and_csv_show_the_apis_figures_to_those_who_may_read_the
         assert_eq!(csv, cli, "the download is the command line's CSV");
         assert!(
             csv.contains(
-                "by_raising_agency,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",1\n"
+                "by_raising_agency,\"'=HYPERLINK(\"\"http://evil.example\"\",\"\"x\"\")\",fewer than 5\n"
             ),
             "{csv}"
         );
@@ -285,6 +310,8 @@ async fn the_report_page_and_csv_show_the_apis_figures_to_those_who_may_read_the
                 "LCS-204417",
                 "priya.shah",
                 "Tom Hughes",
+                TYPED,
+                "aunt",
             ]) {
                 assert!(!text.contains(secret), "{secret} in the report");
             }

@@ -8,51 +8,40 @@
 mod common;
 
 use chrono::{DateTime, Utc};
-use common::{Served, TestDb, escalate, json, open_dispute, password_user, quiet, stderr};
+use common::web::{self, PASSWORD, PRIYA, Site};
+use common::{TestDb, escalate, json, open_dispute, stderr, user_with_password};
 use reqwest::header::{HeaderMap, LOCATION};
-use reqwest::{Client, StatusCode, redirect};
+use reqwest::{Client, StatusCode};
 use serde_json::Value;
 
-const PRIYA: &str = "priya.shah@school.example.org";
 const NURSE: &str = "nurse@health.example.nhs.uk";
 const BOARD: &str = "board@partnership.example.org";
 const ADMIN: &str = "admin@partnership.example.org";
-const PASSWORD: &str = "correct horse battery";
 
-/// One backend's database with the directory, Priya (the example dispute's raiser), a nurse
-/// of another agency, a board member and an administrator; the example dispute, opened now;
-/// and `serve` on it.
+/// One backend's site (`serve` on a database with the directory), with Priya (the example
+/// dispute's raiser), a nurse of another agency, a board member and an administrator, and the
+/// example dispute, opened now.
 struct Fixture {
-    served: Served,
-    env: Vec<(&'static str, String)>,
+    site: Site,
     reference: String,
-    mail: tempfile::TempDir,
     db: TestDb,
 }
 
 impl Fixture {
     fn new(db: TestDb) -> Fixture {
-        let mail = tempfile::tempdir().unwrap();
-        let smtp = format!("file://{}", mail.path().display());
-        let env: Vec<(&'static str, String)> = quiet(&db, &smtp)
-            .iter()
-            .map(|(k, v)| (*k, v.to_string()))
-            .collect();
+        let site = Site::start(&db);
+        web::add_priya(&db.url);
         for (email, role, agency) in [
-            (PRIYA, "practitioner", Some("riverside-primary")),
             (NURSE, "practitioner", Some("riverside-health")),
             (BOARD, "board", None),
             (ADMIN, "admin", None),
         ] {
-            password_user(&db.url, email, role, agency, PASSWORD);
+            user_with_password(&db.url, email, role, agency, PASSWORD);
         }
-        let borrowed: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        let reference = open_dispute(&borrowed, None);
+        let reference = open_dispute(&site.env(), None);
         Fixture {
-            served: Served::start(&borrowed),
-            env,
+            site,
             reference,
-            mail,
             db,
         }
     }
@@ -62,16 +51,26 @@ impl Fixture {
         TestDb::all().into_iter().map(Fixture::new)
     }
 
-    fn env(&self) -> Vec<(&'static str, &str)> {
-        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    fn env(&self) -> Vec<(&str, &str)> {
+        self.site.env()
     }
 
+    /// A client signed in as `email`.
     async fn signed_in(&self, email: &str) -> Web {
-        Web::sign_in(&self.served.url, email).await
+        let web = Web {
+            client: web::client(),
+            base: self.site.base.clone(),
+        };
+        let (status, headers, html) = web::sign_in(&web.client, &web.base, email, PASSWORD).await;
+        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
+        // Each role starts on its own page (My cases, the report, the admin pages).
+        assert!(headers.contains_key(LOCATION));
+        web
     }
 }
 
-/// A browser-like client signed in as someone.
+/// A browser-like client of the site, signed in as someone: pages as text, the character
+/// references minijinja writes read as a browser reads them.
 struct Web {
     client: Client,
     base: String,
@@ -85,41 +84,21 @@ struct Drawn {
 }
 
 impl Web {
-    async fn sign_in(base: &str, email: &str) -> Web {
-        let web = Web {
-            client: Client::builder()
-                .cookie_store(true)
-                .redirect(redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_string(),
-        };
-        let (_, _, html) = web.get("/sign-in").await;
-        let token = hidden(&html, "csrf_token");
-        let (status, headers, html) = web
-            .post(
-                "/sign-in",
-                &[
-                    ("csrf_token", token.as_str()),
-                    ("email", email),
-                    ("password", PASSWORD),
-                ],
-            )
-            .await;
-        assert_eq!(status, StatusCode::SEE_OTHER, "{html}");
-        // Each role starts on its own page (My cases, the report, the admin pages).
-        assert!(headers.contains_key(LOCATION));
-        web
+    /// `GET path`, the page as it was written (escaped).
+    async fn raw(&self, path: &str) -> (StatusCode, HeaderMap, String) {
+        web::get(&self.client, &format!("{}{path}", self.base)).await
     }
 
     async fn get(&self, path: &str) -> (StatusCode, HeaderMap, String) {
-        answer(self.client.get(format!("{}{path}", self.base))).await
+        let (status, headers, html) = self.raw(path).await;
+        (status, headers, web::unescape(&html))
     }
 
     /// A form post from this site (its Origin).
     async fn post(&self, path: &str, form: &[(&str, &str)]) -> (StatusCode, HeaderMap, String) {
-        let request = self.client.post(format!("{}{path}", self.base));
-        answer(request.header("origin", &self.base).form(form)).await
+        let url = format!("{}{path}", self.base);
+        let (status, headers, html) = web::post(&self.client, &url, Some(&self.base), form).await;
+        (status, headers, web::unescape(&html))
     }
 
     /// The form at `path`, drawn (200).
@@ -155,19 +134,6 @@ impl Drawn {
             token: hidden(html, "csrf_token"),
         }
     }
-}
-
-/// Sends `request`: the status, headers and page.
-async fn answer(request: reqwest::RequestBuilder) -> (StatusCode, HeaderMap, String) {
-    let r = request.send().await.unwrap();
-    let (status, headers) = (r.status(), r.headers().clone());
-    (status, headers, decoded(r.text().await.unwrap()))
-}
-
-/// The page with the two character references minijinja writes for `/` and `'` read as a
-/// browser reads them (the ones that keep markup out, `&lt;` and the rest, are left).
-fn decoded(html: String) -> String {
-    html.replace("&#x2f;", "/").replace("&#x27;", "'")
 }
 
 /// Fields sent in place of a form's own, the status wanted and what the page must say.
@@ -323,7 +289,7 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
         // The escalation notice's link (`[mail] base_url` + the path) opens this page.
         let o = escalate(&["tick"], &env);
         assert!(o.status.success(), "{}", stderr(&o));
-        let links = linked_paths(f.mail.path());
+        let links = linked_paths(f.site.mail());
         assert!(!links.is_empty(), "no message with the case's link");
         for path in links {
             assert_eq!(path, page);
@@ -346,8 +312,11 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
         let text = "Called the duty team <b>twice</b>";
         let (status, _, _) = web.send(&note, &drawn, &[("text", text)]).await;
         assert_eq!(status, StatusCode::SEE_OTHER);
-        let (_, _, html) = web.get(&page).await;
-        assert!(html.contains("Called the duty team &lt;b&gt;twice&lt;/b&gt;"));
+        let (_, _, html) = web.raw(&page).await;
+        assert!(
+            html.contains("Called the duty team &lt;b&gt;twice&lt;"),
+            "escaped"
+        );
         assert!(!html.contains("<b>twice</b>"));
 
         // A lower-case reference finds the case; one that cannot exist is the 404 page.
@@ -650,14 +619,10 @@ async fn the_monitoring_form_is_shown_from_stage_3_and_recorded_back() {
         let (status, _, html) = web.get(&form_page).await;
         assert_eq!(status, StatusCode::OK, "{html}");
         assert!(html.contains("Professional disagreement: monitoring form"));
-        for section in [
-            "1. Reference &amp; parties",
-            "5. Stages reached",
-            "7. Decisions made and action taken",
-            "10. Learning for the partnership",
-        ] {
-            assert!(html.contains(section), "{section}");
-        }
+        // The PDF's sections, numbered and worded as on it.
+        let sections = escalate::notify::form::SECTIONS;
+        let missing: Vec<&str> = sections.into_iter().filter(|s| !html.contains(s)).collect();
+        assert_eq!(missing, Vec::<&str>::new());
         assert!(html.contains("Stage 3: senior managers or heads of service"));
         assert!(html.contains("Threshold / level of need"));
         assert!(!title(&html).contains("Sam"));
@@ -697,7 +662,7 @@ async fn linked_cases_link_to_each_other() {
         let env = f.env();
         let jo = "jo.patel@nursery.example.org";
         let duty = "frontdoor@council.example.gov.uk";
-        password_user(&f.db.url, jo, "practitioner", None, PASSWORD);
+        user_with_password(&f.db.url, jo, "practitioner", None, PASSWORD);
         let data = ["--data", "examples/referral.json", "--by", jo, "--json"];
         let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
         let referral = json(&escalate(&args, &env))["reference"]

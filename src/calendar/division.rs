@@ -38,6 +38,15 @@ impl Division {
         }
     }
 
+    /// Its name for people, e.g. `England and Wales`.
+    pub fn title(self) -> &'static str {
+        match self {
+            Division::EnglandAndWales => "England and Wales",
+            Division::Scotland => "Scotland",
+            Division::NorthernIreland => "Northern Ireland",
+        }
+    }
+
     /// Position in [`Division::ALL`], for per-division tables.
     pub(crate) fn index(self) -> usize {
         self as usize

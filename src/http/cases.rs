@@ -706,7 +706,7 @@ pub async fn record_event(
 }
 
 /// Body of `POST /api/v1/cases`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 // The shipped example (examples/dispute.json): invented people, no real child.
 #[schema(example = json!({

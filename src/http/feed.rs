@@ -21,7 +21,7 @@ use super::openapi::{Forbidden, NeedsToken, Unavailable};
 use crate::access::credentials::{self, token_hash};
 use crate::ics::{self, FeedEvent};
 use crate::store::{DeadlineQuery, DeadlineRecord};
-use crate::workflow::{Slot, TimerKind};
+use crate::workflow::TimerKind;
 
 /// The most deadlines a feed holds (the soonest).
 pub const FEED_LIMIT: i64 = 500;
@@ -50,25 +50,50 @@ pub struct FeedAddress {
     )
 )]
 pub async fn create(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    // Only someone whose lists hold cases has deadlines to feed.
-    scope(&state, &caller).await?;
-    let token = credentials::new_feed_token();
-    state
-        .engine
-        .store()
-        .replace_feed(caller.user.id, &token.hash, Utc::now())
-        .await?;
-    let url = format!(
-        "{}/calendar/{}.ics",
-        state.base_url.trim_end_matches('/'),
-        token.secret
-    );
+    let url = make_feed(&state, &caller).await?;
     let location = HeaderValue::from_str(&url);
     let mut response = (StatusCode::CREATED, Json(FeedAddress { url })).into_response();
     if let Ok(location) = location {
         response.headers_mut().insert(header::LOCATION, location);
     }
     Ok(response)
+}
+
+/// A new feed for `caller`, replacing the one they had (which stops working): its address,
+/// which only this answer holds. Shared by the API and the web UI's My page.
+pub async fn make_feed(state: &AppState, caller: &Caller) -> Result<String, ApiError> {
+    // Only someone whose lists hold cases has deadlines to feed.
+    scope(state, caller).await?;
+    let token = credentials::new_feed_token();
+    state
+        .engine
+        .store()
+        .replace_feed(caller.user.id, &token.hash, Utc::now())
+        .await?;
+    Ok(format!(
+        "{}/calendar/{}.ics",
+        state.base_url.trim_end_matches('/'),
+        token.secret
+    ))
+}
+
+/// Revokes `caller`'s feed: its address answers 404 from now on; 404 when they had none.
+/// Shared by the API and the web UI's My page.
+pub async fn revoke_feed(state: &AppState, caller: &Caller) -> Result<(), ApiError> {
+    if state
+        .engine
+        .store()
+        .revoke_feed(caller.user.id, Utc::now())
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "you have no calendar feed",
+        ))
+    }
 }
 
 /// `DELETE /api/v1/calendar/feed`: revokes the caller's feed; 204, or 404 when they had none.
@@ -85,20 +110,8 @@ pub async fn create(State(state): State<AppState>, caller: Caller) -> Result<Res
     )
 )]
 pub async fn revoke(State(state): State<AppState>, caller: Caller) -> Result<Response, ApiError> {
-    if state
-        .engine
-        .store()
-        .revoke_feed(caller.user.id, Utc::now())
-        .await?
-    {
-        Ok(StatusCode::NO_CONTENT.into_response())
-    } else {
-        Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "you have no calendar feed",
-        ))
-    }
+    revoke_feed(&state, &caller).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The `{file}` path parameter of a feed.
@@ -196,14 +209,7 @@ fn event(
     reference: &str,
     def: &crate::workflow::Definition,
 ) -> FeedEvent {
-    let slot = match &deadline.slot {
-        Slot::State(name) => def.state(name).map_or(name.as_str(), |s| s.title.as_str()),
-        Slot::Task(name) => def
-            .tasks
-            .iter()
-            .find(|t| t.name == *name)
-            .map_or(name.as_str(), |t| t.title.as_str()),
-    };
+    let slot = def.slot_title(&deadline.slot);
     let what = match deadline.kind {
         TimerKind::Warning => "deadline near",
         TimerKind::Lapse => "deadline",

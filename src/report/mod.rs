@@ -31,6 +31,9 @@ use crate::engine::Engine;
 use crate::store::summary::{self, DaySpan, MonthQuery, SummaryFacts};
 use crate::store::{CaseFacts, StoreError};
 
+/// What the report says for an agency the directory does not know: never the typed name.
+pub const NOT_IN_DIRECTORY: &str = "(an agency not in the directory)";
+
 pub use render::{Format, Row, SUPPRESSED, Section, month_title, render, sections};
 
 /// What can go wrong making a report, each one line.
@@ -458,13 +461,14 @@ impl<'a> Accumulator<'a> {
     }
 
     /// The agency name to report for what case data names: the directory's name when it
-    /// knows the agency.
+    /// knows the agency, else one fixed label. The data's agency is free text, and a board
+    /// report must not carry what someone typed there (a child's name, say).
     fn agency(&self, named: Option<&str>) -> String {
         match named.map(str::trim).filter(|n| !n.is_empty()) {
             Some(n) => self
                 .directory
                 .agency(n)
-                .map_or_else(|| n.to_string(), |a| a.name.clone()),
+                .map_or_else(|| NOT_IN_DIRECTORY.to_string(), |a| a.name.clone()),
             None => "(not given)".to_string(),
         }
     }

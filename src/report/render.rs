@@ -139,7 +139,9 @@ fn rows(r: &MonthlyReport) -> Vec<(&'static str, String, String)> {
         ));
     }
     for (k, n) in &r.by_raising_agency {
-        rows.push(("by_raising_agency", k.clone(), n.to_string()));
+        // Small counts hidden as the pairs' are: else a raising agency's exact 1 would give
+        // away the count its one pair hides.
+        rows.push(("by_raising_agency", k.clone(), cell(*n)));
     }
     let mut headline = |section: &'static str, h: &Headline| {
         rows.push((section, "month".into(), h.month.to_string()));

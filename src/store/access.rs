@@ -36,6 +36,15 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
 }
 
+/// A person's live calendar feed, without its token (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FeedRecord {
+    /// When it was made.
+    pub created_at: DateTime<Utc>,
+    /// When a calendar program last fetched it (noted at most once a minute), if ever.
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
 /// A user to add.
 #[derive(Debug, Clone)]
 pub struct NewUser {
@@ -233,6 +242,9 @@ pub trait AccessStore: Send + Sync {
 
     /// Revokes a user's calendar feed; false when they had none.
     async fn revoke_feed(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError>;
+
+    /// The user's live (unrevoked) calendar feed, if they have one: never its token.
+    async fn feed_of(&self, user_id: i64) -> Result<Option<FeedRecord>, StoreError>;
 
     /// The enabled user whose unrevoked calendar feed has this token hash; notes the use.
     async fn feed_user(
@@ -703,6 +715,23 @@ macro_rules! access_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(done.rows_affected() > 0)
+            }
+
+            async fn feed_of(&self, user_id: i64) -> Result<Option<FeedRecord>, StoreError> {
+                let row: Option<($ts, Option<$ts>)> = sqlx::query_as(
+                    "SELECT created_at, last_used_at FROM calendar_feeds \
+                     WHERE user_id = $1 AND revoked_at IS NULL",
+                )
+                .bind(user_id)
+                .fetch_optional(&self.pool)
+                .await?;
+                row.map(|(created, used)| {
+                    Ok(FeedRecord {
+                        created_at: created.utc()?,
+                        last_used_at: opt(used)?,
+                    })
+                })
+                .transpose()
             }
 
             async fn feed_user(

@@ -24,7 +24,7 @@ use crate::directory::{Agency, Contact, Directory};
 use crate::workflow::Definition;
 
 pub use access::{
-    AccessEntry, AccessStore, AdminEntry, IssuedToken, NewUser, TokenRecord, UserRecord,
+    AccessEntry, AccessStore, AdminEntry, FeedRecord, IssuedToken, NewUser, TokenRecord, UserRecord,
 };
 pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;

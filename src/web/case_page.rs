@@ -173,6 +173,14 @@ fn party_rows(def: &Definition, data: &Json) -> Vec<Value> {
         .collect()
 }
 
+/// An entry's fields but its reason (shown apart), each a key and its lines.
+fn entry_fields(e: &crate::store::EventRecord) -> Vec<Value> {
+    let given = e.fields.iter().filter(|(k, _)| k.as_str() != "reason");
+    given
+        .map(|(k, v)| context! { key => words(k), lines => lines(v) })
+        .collect()
+}
+
 /// The notice that a case changed while someone was looking, with the stage it is at now and
 /// what to do `then`: nothing was recorded.
 pub fn changed_notice(stage: &str, then: &str) -> Value {
@@ -258,12 +266,6 @@ impl CasePage<'_> {
             .history
             .iter()
             .map(|e| {
-                let fields: Vec<Value> = e
-                    .fields
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "reason")
-                    .map(|(k, v)| context! { key => words(k), lines => lines(v) })
-                    .collect();
                 context! {
                     seq => e.seq,
                     when => when(e.at),
@@ -275,7 +277,7 @@ impl CasePage<'_> {
                         .then(|| state_title(def, &e.from_state)),
                     to => state_title(def, &e.to_state),
                     moved => e.from_state != e.to_state,
-                    fields,
+                    fields => entry_fields(e),
                     reason => e.reason.as_deref().map(lines),
                 }
             })

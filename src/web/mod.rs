@@ -7,12 +7,14 @@
 //! Every page gets its own security headers ([`html_headers`]): a CSP that allows this
 //! origin's styles and scripts and exactly the two inline scripts of `base.html` by hash.
 
+pub mod account;
 pub mod admin;
 pub mod case_page;
 pub mod cases;
 pub mod csrf;
 pub mod events;
 pub mod monitoring;
+pub mod open;
 pub mod reports;
 pub mod session;
 pub mod signin;
@@ -63,13 +65,6 @@ impl std::fmt::Debug for Web {
             .field("secure", &self.secure)
             .finish_non_exhaustive()
     }
-}
-
-/// A time as pages show it, in `zone` (the case's workflow's): `Tue 3 Nov 2026 at 9:00am`.
-pub fn local_time(t: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
-    t.with_timezone(&zone)
-        .format("%a %-d %b %Y at %-I:%M%P")
-        .to_string()
 }
 
 /// `'sha256-…'`, the CSP source that allows the inline script `text`.
@@ -207,6 +202,13 @@ impl Web {
     }
 }
 
+/// A time as pages show it, in the workflow's zone `zone`: `Tue 1 Dec 2026 at 5:00pm`.
+pub fn local_time(t: chrono::DateTime<chrono::Utc>, zone: chrono_tz::Tz) -> String {
+    t.with_timezone(&zone)
+        .format("%a %-d %b %Y at %-I:%M%P")
+        .to_string()
+}
+
 /// A link on a page.
 #[derive(Debug, Clone, Serialize)]
 pub struct Link {
@@ -251,6 +253,7 @@ impl Layout {
             (policy::may_open(role), "/cases/new", "Open a case"),
             (policy::may_read_reports(role), "/reports", "Reports"),
             (policy::may_administer(role), "/admin", "Admin"),
+            (policy::lists_cases(role), account::PATH, "My page"),
         ]
         .into_iter()
         .filter(|(shown, _, _)| *shown)
@@ -273,6 +276,19 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .with_expiry(Expiry::OnInactivity(CookieDuration::minutes(IDLE_MINUTES)));
     Router::new()
         .route("/", get(cases::my_cases))
+        .route("/cases/new", get(open::choose).post(open::chosen))
+        .route("/cases/new/{workflow}", get(open::form).post(open::submit))
+        .route(
+            "/cases/new/{workflow}/check",
+            get(open::check).post(open::confirm),
+        )
+        .route(account::PATH, get(account::page))
+        .route("/account/feed", post(account::make))
+        .route("/account/feed/replace", get(account::confirm_replace))
+        .route(
+            "/account/feed/revoke",
+            get(account::confirm_revoke).post(account::revoke),
+        )
         .route("/cases/{reference}", get(case_page::show))
         .route(
             "/cases/{reference}/events/{event}",
@@ -359,11 +375,7 @@ pub async fn signed_in_layout(
 /// A stored word as a person reads it: `roles_and_responsibilities` → `Roles and
 /// responsibilities`.
 pub fn words(key: &str) -> String {
-    let text = key.replace('_', " ");
-    let mut chars = text.chars();
-    chars.next().map_or_else(String::new, |first| {
-        first.to_uppercase().chain(chars).collect()
-    })
+    crate::text::sentence_case(key)
 }
 
 /// The page a user of `role` starts on: My cases for those with cases, the admin pages for an
@@ -488,10 +500,13 @@ mod tests {
             .collect()
         };
         use crate::access::Role;
-        assert_eq!(texts(Role::Practitioner), ["My cases", "Open a case"]);
+        assert_eq!(
+            texts(Role::Practitioner),
+            ["My cases", "Open a case", "My page"]
+        );
         assert_eq!(
             texts(Role::Partnership),
-            ["My cases", "Open a case", "Reports"]
+            ["My cases", "Open a case", "Reports", "My page"]
         );
         assert_eq!(texts(Role::Board), ["Reports"]);
         assert_eq!(texts(Role::Admin), ["Reports", "Admin"]);

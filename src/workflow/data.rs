@@ -186,14 +186,21 @@ fn walk(spec: &FieldSpec, prefix: &str, map: &mut Map<String, Value>) -> Result<
     Ok(())
 }
 
+/// Checks one value of the opening data at the declared `path` and returns it normalised (an
+/// email address lower-cased, a date as `YYYY-MM-DD`): what a form checks field by field
+/// before [`parse_data`] checks the whole. The message says what is wrong, without the path.
+pub fn data_value(spec: &FieldSpec, path: &str, mut value: Value) -> Result<Value, String> {
+    match check_value(spec, path, &mut value) {
+        Ok(()) => Ok(value),
+        Err(Refusal::BadData { message, .. }) => Err(message),
+        Err(other) => Err(other.to_string()),
+    }
+}
+
 /// What is wrong with `value` at the declared `path`, if anything (for the workflow loader's
 /// checks of `when` conditions and lapse reasons).
 pub(super) fn value_problem(spec: &FieldSpec, path: &str, value: &Value) -> Result<(), String> {
-    match check_value(spec, path, &mut value.clone()) {
-        Err(Refusal::BadData { message, .. }) => Err(message),
-        Err(other) => Err(other.to_string()),
-        Ok(()) => Ok(()),
-    }
+    data_value(spec, path, value.clone()).map(drop)
 }
 
 /// Checks and normalises the value at a declared `path`.
@@ -272,7 +279,7 @@ fn distinct_parties(def: &Definition, data: &Value) -> Result<(), Refusal> {
 }
 
 /// Is `field` a path inside `parent` (`child.name` inside `child`)?
-pub(super) fn is_inside(field: &str, parent: &str) -> bool {
+pub fn is_inside(field: &str, parent: &str) -> bool {
     field
         .strip_prefix(parent)
         .is_some_and(|rest| rest.starts_with('.'))

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use chrono_tz::Tz;
 use serde_json::Value;
 
+use super::machine::Slot;
 use crate::calendar::{Division, Duration};
 
 /// A workflow loaded from `workflows/NAME.yaml` and checked.
@@ -398,14 +399,7 @@ impl Definition {
             WITHDRAW_EVENT => "Deadline withdrawn".into(),
             LINKED_CLOSED_EVENT => "Linked case closed".into(),
             MOVE_EVENT => "Deadline moved".into(),
-            other => {
-                let words = other.replace('_', " ");
-                let mut chars = words.chars();
-                chars
-                    .next()
-                    .map(|c| c.to_uppercase().chain(chars).collect())
-                    .unwrap_or_default()
-            }
+            other => crate::text::sentence_case(other),
         }
     }
 
@@ -417,6 +411,14 @@ impl Definition {
     /// The task called `name`.
     pub fn task(&self, name: &str) -> Option<&Task> {
         self.tasks.iter().find(|t| t.name == name)
+    }
+
+    /// What people call the deadline `slot`: its state's or task's title, else its name.
+    pub fn slot_title<'a>(&'a self, slot: &'a Slot) -> &'a str {
+        match slot {
+            Slot::State(name) => self.state(name).map_or(name.as_str(), |s| s.title.as_str()),
+            Slot::Task(name) => self.task(name).map_or(name.as_str(), |t| t.title.as_str()),
+        }
     }
 
     /// The default starting state.

@@ -937,7 +937,10 @@ impl Checker<'_> {
             });
             events.push(Event {
                 name: name.value.clone(),
-                title: e.title.clone().unwrap_or_else(|| title_case(&name.value)),
+                title: e
+                    .title
+                    .clone()
+                    .unwrap_or_else(|| crate::text::sentence_case(&name.value)),
                 to: e.to.as_ref().map(|t| t.value.clone()),
                 by,
                 fields,
@@ -1298,16 +1301,6 @@ impl Checker<'_> {
             }
         }
     }
-}
-
-/// `close_unresolved` -> "Close unresolved", the default title of an event.
-fn title_case(name: &str) -> String {
-    let words = name.replace('_', " ");
-    let mut chars = words.chars();
-    chars
-        .next()
-        .map(|c| c.to_uppercase().chain(chars).collect())
-        .unwrap_or_default()
 }
 
 fn same_unit(a: Duration, b: Duration) -> bool {

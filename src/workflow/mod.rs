@@ -11,7 +11,7 @@ mod machine;
 mod simulate;
 mod source;
 
-pub use data::{EMAIL_MAX, parse_data, parse_date, parse_email};
+pub use data::{EMAIL_MAX, data_value, is_inside, parse_data, parse_date, parse_email};
 pub use definition::*;
 pub use load::{Catalog, Problem, Problems, Workflows, parse, parse_stored};
 pub use machine::*;

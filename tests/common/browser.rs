@@ -53,26 +53,26 @@ impl Browser {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        let mut options = json!({
-            "binary": chromium,
-            "args": [
-                "--headless=new",
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--hide-scrollbars",
-                format!("--window-size={},{}", size.0, size.1),
-            ],
-        });
-        // Headless Chromium keeps a window at least 500 pixels wide, so a phone's width is
-        // emulated (as its developer tools do): the page is then laid out at exactly that width.
-        if size.0 < 500 {
-            options["mobileEmulation"] = json!({
-                "deviceMetrics": { "width": size.0, "height": size.1, "pixelRatio": 1.0 }
-            });
-        }
         let mut caps = serde_json::Map::new();
-        caps.insert("goog:chromeOptions".into(), options);
+        caps.insert(
+            "goog:chromeOptions".into(),
+            json!({
+                "binary": chromium,
+                "args": [
+                    "--headless=new",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-dev-shm-usage",
+                    "--hide-scrollbars",
+                    format!("--window-size={},{}", size.0, size.1),
+                ],
+                // Headless Chromium keeps a window at least 500 pixels wide whatever
+                // --window-size says: the page is laid out at this size instead.
+                "mobileEmulation": {
+                    "deviceMetrics": { "width": size.0, "height": size.1, "pixelRatio": 1 }
+                },
+            }),
+        );
         let client = ClientBuilder::new(HttpConnector::new())
             .capabilities(caps)
             .connect(&format!("http://127.0.0.1:{port}"))

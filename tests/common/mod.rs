@@ -188,16 +188,6 @@ pub fn user_with_token(
     stdout(&o).split_whitespace().last().unwrap().to_string()
 }
 
-/// Adds a user of `role` (and `agency`) who signs in to the web UI with `password`.
-pub fn password_user(url: &str, email: &str, role: &str, agency: Option<&str>, password: &str) {
-    let mut args = vec!["users", "add", email, "--role", role, "--password-stdin"];
-    if let Some(a) = agency {
-        args.extend(["--agency", a]);
-    }
-    let o = with_stdin(&args, url, format!("{password}\n").as_bytes());
-    assert!(o.status.success(), "{}", stderr(&o));
-}
-
 /// Runs `statements` on the database at `url` directly, on one connection, as someone holding
 /// the file or a superuser would (to damage it, or to make it look older).
 pub async fn sql(url: &str, statements: &[&str]) {
@@ -526,9 +516,24 @@ pub fn user_with_password(
     agency: Option<&str>,
     password: &str,
 ) {
+    user_named(url, email, role, agency, None, password);
+}
+
+/// [`user_with_password`], with the `name` people see when one is given.
+pub fn user_named(
+    url: &str,
+    email: &str,
+    role: &str,
+    agency: Option<&str>,
+    name: Option<&str>,
+    password: &str,
+) {
     let mut args = vec!["users", "add", email, "--role", role, "--password-stdin"];
     if let Some(a) = agency {
         args.extend(["--agency", a]);
+    }
+    if let Some(n) = name {
+        args.extend(["--name", n]);
     }
     let o = with_stdin(&args, url, format!("{password}\n").as_bytes());
     assert!(o.status.success(), "{}", stderr(&o));

@@ -130,3 +130,62 @@ pub fn unescape(html: &str) -> String {
         .replace("&#x2f;", "/")
         .replace("&amp;", "&")
 }
+
+/// The password the web tests give the users they add with [`add_priya`].
+pub const PASSWORD: &str = "correct horse battery";
+
+/// Priya Shah, a practitioner at Riverside Primary School, who raises the example dispute.
+pub const PRIYA: &str = "priya.shah@school.example.org";
+
+/// Adds Priya ([`PRIYA`]) by name, signing in with [`PASSWORD`], to the database at `url`.
+pub fn add_priya(url: &str) {
+    let school = Some("riverside-primary");
+    super::user_named(
+        url,
+        PRIYA,
+        "practitioner",
+        school,
+        Some("Priya Shah"),
+        PASSWORD,
+    );
+}
+
+/// `escalate serve` on a test database with the example agency directory, mail written to
+/// files and no sweep: where a web test starts.
+pub struct Site {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The server, stopped when the site is dropped.
+    pub served: super::Served,
+    env: Vec<(&'static str, String)>,
+    mail: tempfile::TempDir,
+}
+
+impl Site {
+    /// Serves the database `db`.
+    pub fn start(db: &super::TestDb) -> Site {
+        let (mail, smtp) = super::mail_dir();
+        let env: Vec<(&'static str, String)> = super::quiet(db, &smtp)
+            .iter()
+            .map(|(k, v)| (*k, v.to_string()))
+            .collect();
+        let pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let served = super::Served::start(&pairs);
+        Site {
+            base: served.url.clone(),
+            served,
+            env,
+            mail,
+        }
+    }
+
+    /// Its `ESCALATE_*` variables, for the command line on the same database.
+    pub fn env(&self) -> Vec<(&str, &str)> {
+        self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// The directory its mail is written to (one `.eml` file a message, once delivered).
+    pub fn mail(&self) -> &std::path::Path {
+        self.mail.path()
+    }
+}
