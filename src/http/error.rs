@@ -33,6 +33,9 @@ pub struct ApiError {
     pub message: String,
     /// Seconds to wait before trying again (`Retry-After`), when rate limited.
     pub retry_after: Option<u64>,
+    /// The request's field at fault, when a workflow's refusal names one (a form puts its
+    /// error message beside that field).
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -43,6 +46,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after: None,
+            field: None,
         }
     }
 
@@ -141,6 +145,15 @@ impl From<EngineError> for ApiError {
             EngineError::Refused(Refusal::NotAllowed { .. }) => {
                 Self::new(StatusCode::FORBIDDEN, "forbidden", e.to_string())
             }
+            EngineError::Refused(
+                Refusal::MissingField { ref field, .. }
+                | Refusal::UnknownField { ref field, .. }
+                | Refusal::BadChoice { ref field, .. }
+                | Refusal::BadField { ref field, .. },
+            ) => ApiError {
+                field: Some(field.clone()),
+                ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "refused", e.to_string())
+            },
             EngineError::Refused(_)
             | EngineError::Backdated { .. }
             | EngineError::NotInvolved { .. }

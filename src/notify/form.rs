@@ -121,8 +121,8 @@ pub enum FormError {
     Pdf(String),
 }
 
-/// The form's title, on the first page and in the HTML.
-const TITLE: &str = "Professional disagreement: monitoring form";
+/// The form's title, on the first page and in the HTML (and the web UI's view of it).
+pub const TITLE: &str = "Professional disagreement: monitoring form";
 /// The line under every footer: the form is safe to email and file, and where it belongs.
 const NO_IDENTIFIERS: &str =
     "This form contains no child identifiers. Record the completed form on the case page:";
@@ -132,8 +132,9 @@ const MAX_BYTES: usize = 2_000_000;
 /// Bounds the attachment size; a real dispute's form is a few pages.
 const MAX_PAGES: usize = 500;
 
-/// The section headings, numbered as on the printed form (shared by the PDF and the HTML).
-const SECTIONS: [&str; 10] = [
+/// The section headings, numbered as on the printed form (shared by the PDF, the HTML and
+/// the web UI's view of the form).
+pub const SECTIONS: [&str; 10] = [
     "1. Reference & parties",
     "2. Date first raised",
     "3. Category",

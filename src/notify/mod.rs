@@ -9,7 +9,7 @@ pub mod form;
 mod templates;
 mod transport;
 
-pub use dispatch::{DeliveryReport, Dispatcher, MailSettings, WITHHELD};
+pub use dispatch::{DeliveryReport, Dispatcher, MailSettings, WITHHELD, monitoring_form};
 pub use templates::{Rendered, Templates};
 pub use transport::{Mailer, SendError};
 

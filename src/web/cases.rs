@@ -21,7 +21,7 @@ use crate::http::lists::{CaseItem, CasesQuery, case_list};
 #[derive(Debug, Serialize)]
 struct Row {
     reference: String,
-    href: Option<String>,
+    href: String,
     workflow: String,
     state: String,
     due: Option<String>,
@@ -172,8 +172,7 @@ pub async fn my_cases(
             let due = c.next_deadline.as_ref().map(|d| d.due_at);
             Row {
                 reference: c.reference.clone(),
-                // The case page is the next step of the web UI.
-                href: None,
+                href: format!("/cases/{}", c.reference),
                 workflow: def.map_or_else(|| c.workflow.clone(), |d| d.title.clone()),
                 state: def
                     .and_then(|d| d.states.iter().find(|s| s.name == c.state))

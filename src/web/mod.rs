@@ -9,8 +9,11 @@
 
 pub mod account;
 pub mod admin;
+pub mod case_page;
 pub mod cases;
 pub mod csrf;
+pub mod events;
+pub mod monitoring;
 pub mod open;
 pub mod reports;
 pub mod session;
@@ -286,6 +289,12 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/account/feed/revoke",
             get(account::confirm_revoke).post(account::revoke),
         )
+        .route("/cases/{reference}", get(case_page::show))
+        .route(
+            "/cases/{reference}/events/{event}",
+            get(events::form).post(events::record),
+        )
+        .route("/cases/{reference}/monitoring-form", get(monitoring::show))
         .route("/sign-in", get(signin::form).post(signin::sign_in))
         .route("/sign-out", post(signin::sign_out))
         .route("/reports", get(reports::report_page))
@@ -312,6 +321,14 @@ async fn html_headers(State(state): State<AppState>, request: Request, next: Nex
         );
     }
     response
+}
+
+/// Who a request about a case is from, for the shared API functions (and the access log).
+pub fn caller(user: UserRecord, ip: Option<std::net::IpAddr>) -> crate::http::auth::Caller {
+    crate::http::auth::Caller {
+        user,
+        address: ip.map(|ip| ip.to_string()),
+    }
 }
 
 /// Shared by the page handlers: the layout of a request's session, with its user if signed in.

@@ -161,7 +161,7 @@ pub struct Site {
     /// The server, stopped when the site is dropped.
     pub served: super::Served,
     env: Vec<(&'static str, String)>,
-    _mail: tempfile::TempDir,
+    mail: tempfile::TempDir,
 }
 
 impl Site {
@@ -178,12 +178,17 @@ impl Site {
             base: served.url.clone(),
             served,
             env,
-            _mail: mail,
+            mail,
         }
     }
 
     /// Its `ESCALATE_*` variables, for the command line on the same database.
     pub fn env(&self) -> Vec<(&str, &str)> {
         self.env.iter().map(|(k, v)| (*k, v.as_str())).collect()
+    }
+
+    /// The directory its mail is written to (one `.eml` file a message, once delivered).
+    pub fn mail(&self) -> &std::path::Path {
+        self.mail.path()
     }
 }
