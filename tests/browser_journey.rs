@@ -148,6 +148,15 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .check_page("the escalated case", "journey-escalated")
         .await;
 
+    // My cases lists it, at its new stage.
+    browser.client.goto(&format!("{base}/")).await.unwrap();
+    let table = shown(&browser, "table").await;
+    assert!(
+        table.contains(&reference) && table.contains("Stage 2"),
+        "{table}"
+    );
+    browser.check_page("my cases", "journey-my-cases").await;
+
     // Signed out: back to the sign-in page, and the case page asks for a sign-in again.
     browser.submit("/sign-out", "#email").await;
     browser
