@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use sqlx::types::Json;
 
+use super::case_file;
 use super::chain::{self, Link};
 use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
@@ -80,6 +81,15 @@ const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data,
      opened_at, entered_at, closed_at, outcome, event_times, seq, last_at, last_hash, \
      (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
      data_salt";
+
+/// A case row with its lists ([`case_file::query`]).
+#[derive(sqlx::FromRow)]
+struct FileRow {
+    #[sqlx(flatten)]
+    case: CaseRow,
+    #[sqlx(flatten)]
+    lists: case_file::FileLists,
+}
 
 #[derive(sqlx::FromRow)]
 struct DeadlineRow {
@@ -367,6 +377,15 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
         });
         q.push(") AS v)");
     }
+    if let Some(entry) = &w.access {
+        super::access::push_access(
+            &mut q,
+            entry,
+            &link.reference,
+            (", logged AS (", ")"),
+            |t| t,
+        );
+    }
     q.push(" SELECT id FROM head");
     q
 }
@@ -609,6 +628,17 @@ impl Store for PostgresStore {
             .fetch_optional(&self.pool)
             .await?
             .map(CaseRow::record)
+            .transpose()
+    }
+
+    async fn case_file(&self, reference: &str) -> Result<Option<super::CaseFile>, StoreError> {
+        static QUERY: std::sync::LazyLock<String> =
+            std::sync::LazyLock::new(|| case_file::query(Backend::Postgres, CASE_COLUMNS));
+        let row: Option<FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
+            .bind(reference)
+            .fetch_optional(&self.pool)
+            .await?;
+        row.map(|r| case_file::assemble(r.case.record()?, &r.lists))
             .transpose()
     }
 

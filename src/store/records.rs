@@ -341,6 +341,10 @@ pub struct CaseWrite {
     /// The request's idempotency key, recorded in the same transaction: a second write with
     /// the same key for the same user fails whole ([`super::StoreError::Duplicate`]).
     pub idempotency: Option<IdempotencyKey>,
+    /// The access-log entry of the request that made the write, recorded in the same
+    /// transaction under the case's reference (whatever the entry says), so that an action
+    /// and its record commit or fail together.
+    pub access: Option<super::AccessEntry>,
 }
 
 /// A client's `Idempotency-Key` for one request, as a case write records it.
