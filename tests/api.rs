@@ -417,15 +417,7 @@ async fn an_event_and_its_access_entry_commit_together() {
     for db in TestDb::all() {
         let mail = tempfile::tempdir().unwrap();
         let smtp = format!("file://{}", mail.path().display());
-        let env = [
-            ("ESCALATE_DATABASE_URL", db.url.as_str()),
-            ("ESCALATE_SMTP_URL", smtp.as_str()),
-        ];
-        assert!(
-            escalate(&["agencies", "import", "config/agencies.yaml"], &env)
-                .status
-                .success()
-        );
+        let env = common::quiet(&db, &smtp);
         let reference = common::open_dispute(&env, None);
         let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
         let served = Served::start(&env);

@@ -54,7 +54,7 @@ pub struct CaseRecord {
 }
 
 /// One entry of a case's append-only, hash-chained event log.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct EventRecord {
     /// 1 for the opening, then 2, 3…
     pub seq: i64,
@@ -457,7 +457,7 @@ pub struct Checkpoint {
 }
 
 /// A case linked to another: one opened by the other's event, or the one that opened it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LinkRecord {
     /// `opened` (this case's event opened the other) or `opened_by`.
     pub relation: String,

@@ -128,16 +128,8 @@ const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data,
      (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
      data_salt";
 
-/// A case row with its lists ([`case_file::query`]).
-#[derive(sqlx::FromRow)]
-struct FileRow {
-    #[sqlx(flatten)]
-    case: CaseRow,
-    #[sqlx(flatten)]
-    lists: case_file::FileLists,
-}
-
-#[derive(sqlx::FromRow)]
+/// A deadline row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct DeadlineRow {
     id: i64,
     case_id: i64,
@@ -379,7 +371,8 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
     q
 }
 
-#[derive(sqlx::FromRow)]
+/// An outbox row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct OutboxRow {
     id: i64,
     case_id: Option<i64>,
@@ -668,14 +661,8 @@ impl Store for SqliteStore {
     }
 
     async fn case_file(&self, reference: &str) -> Result<Option<super::CaseFile>, StoreError> {
-        static QUERY: std::sync::LazyLock<String> =
-            std::sync::LazyLock::new(|| case_file::query(Backend::Sqlite, CASE_COLUMNS));
-        let row: Option<FileRow> = sqlx::query_as(sqlx::AssertSqlSafe(QUERY.as_str()))
-            .bind(reference)
-            .fetch_optional(&self.pool)
-            .await?;
-        row.map(|r| case_file::assemble(r.case.record()?, &r.lists))
-            .transpose()
+        let rows = (CaseRow::record, DeadlineRow::record, OutboxRow::record);
+        case_file::read(&self.pool, Backend::Sqlite, CASE_COLUMNS, reference, rows).await
     }
 
     async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError> {
