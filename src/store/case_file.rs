@@ -38,33 +38,51 @@ pub(super) struct FileLists {
     links_in: String,
 }
 
+/// How a backend writes the JSON the statement builds.
+struct Dialect {
+    /// The function that makes an object of keys and values.
+    object: &'static str,
+    /// Aggregates items into an array, as text.
+    group: fn(&str) -> String,
+    /// A boolean, as JSON's own `true` or `false`.
+    flag: fn(&str) -> String,
+    /// A column of JSON, embedded as JSON (not as a string).
+    embed: fn(&str) -> String,
+}
+
 /// The statement for `backend`: the case `$1` (by reference) with `case_columns` (of
 /// `cases c`) and its lists (the columns of [`FileLists`]); built once per backend.
 fn query(backend: Backend, case_columns: &str) -> &'static str {
     static SQLITE: OnceLock<String> = OnceLock::new();
     static POSTGRES: OnceLock<String> = OnceLock::new();
-    let (cell, object, group, flag, embed): (
-        _,
-        &str,
-        fn(&str) -> String,
-        fn(&str) -> String,
-        fn(&str) -> String,
+    let (
+        cell,
+        Dialect {
+            object,
+            group,
+            flag,
+            embed,
+        },
     ) = match backend {
         Backend::Sqlite => (
             &SQLITE,
-            "json_object",
-            |items| format!("json_group_array({items})"),
-            // SQLite keeps booleans as 0 and 1; the row types want JSON's own.
-            |column| format!("json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"),
-            // JSON kept as text: embedded as JSON, not as a string.
-            |column| format!("json({column})"),
+            Dialect {
+                object: "json_object",
+                group: |items| format!("json_group_array({items})"),
+                // SQLite keeps booleans as 0 and 1.
+                flag: |column| format!("json(CASE WHEN {column} THEN 'true' ELSE 'false' END)"),
+                // Kept as JSON text.
+                embed: |column| format!("json({column})"),
+            },
         ),
         Backend::Postgres => (
             &POSTGRES,
-            "json_build_object",
-            |items| format!("COALESCE(json_agg({items}), '[]')::text"),
-            |column| column.to_string(),
-            |column| column.to_string(),
+            Dialect {
+                object: "json_build_object",
+                group: |items| format!("COALESCE(json_agg({items}), '[]')::text"),
+                flag: |column| column.to_string(),
+                embed: |column| column.to_string(),
+            },
         ),
     };
     cell.get_or_init(|| {
