@@ -415,6 +415,113 @@ async fn events_through_the_api() {
     }
 }
 
+/// An event recorded through the API and its access-log entry commit together: with the log
+/// refusing the entry (a trigger stands in for a failing disk or a full table), the event is
+/// not recorded either, and the client is told to try again; refusals are still logged on
+/// their own.
+#[tokio::test]
+async fn an_event_and_its_access_entry_commit_together() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = common::quiet(&db, &smtp);
+        let reference = common::open_dispute(&env, None);
+        let priya = user_with_token(&env, "priya.shah@school.example.org", "practitioner", None);
+        let served = Served::start(&env);
+        let events = format!("{}/api/v1/cases/{reference}/events", served.url);
+        let show = || json(&escalate(&["case", "show", &reference, "--json"], &env));
+        let acts = || {
+            let log = json(&escalate(&["audit", "access", &reference, "--json"], &env));
+            log.as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["action"].as_str().unwrap().starts_with("act:"))
+                .map(|e| {
+                    (
+                        e["action"].as_str().unwrap().to_string(),
+                        e["status"].as_u64().unwrap(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+        let before = show();
+
+        // The access log refuses every answered action's entry from now on.
+        if db.url.starts_with("sqlite") {
+            common::sql(
+                &db.url,
+                &["CREATE TRIGGER refuse_acts BEFORE INSERT ON access_log \
+                   WHEN NEW.action LIKE 'act:%' AND NEW.status = 200 \
+                   BEGIN SELECT RAISE(ABORT, 'the access log is refusing entries'); END"],
+            )
+            .await;
+        } else {
+            common::sql(
+                &db.url,
+                &[
+                    "CREATE FUNCTION refuse_acts() RETURNS trigger LANGUAGE plpgsql AS $$ \
+                     BEGIN RAISE EXCEPTION 'the access log is refusing entries'; END $$",
+                    "CREATE TRIGGER refuse_acts BEFORE INSERT ON access_log FOR EACH ROW \
+                     WHEN (NEW.action LIKE 'act:%' AND NEW.status = 200) \
+                     EXECUTE FUNCTION refuse_acts()",
+                ],
+            )
+            .await;
+        }
+        // A note, and an escalation (a new state, deadlines, messages): neither is recorded.
+        for body in [
+            r#"{"event": "note", "fields": {"text": "Left a message"}}"#,
+            r#"{"event": "escalate", "reason": "No reply since Monday"}"#,
+        ] {
+            let (status, _, answer) = post(&events, &priya, None, body).await;
+            assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}: {answer}");
+            assert_eq!(answer["error"], "unavailable");
+        }
+        let after = show();
+        assert_eq!(after["seq"], before["seq"]);
+        assert_eq!(after["state"], before["state"]);
+        assert_eq!(after["history"], before["history"]);
+        assert_eq!(after["deadlines"], before["deadlines"]);
+        assert_eq!(after["outbox"], before["outbox"]);
+        // The failed attempts are logged as answered (503), and a refusal is still logged on
+        // its own.
+        let (status, _, _) = post(&events, &priya, None, r#"{"event": "escalate"}"#).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        let mut wanted = vec![
+            ("act:note".to_string(), 503),
+            ("act:escalate".to_string(), 503),
+            ("act:escalate".to_string(), 422),
+        ];
+        assert_eq!(acts(), wanted);
+
+        // With the log working again, the event and its entry are both there.
+        let restore = if db.url.starts_with("sqlite") {
+            "DROP TRIGGER refuse_acts"
+        } else {
+            "DROP TRIGGER refuse_acts ON access_log"
+        };
+        common::sql(&db.url, &[restore]).await;
+        let (status, _, answer) = post(
+            &events,
+            &priya,
+            None,
+            r#"{"event": "escalate", "reason": "No reply since Monday"}"#,
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        assert_eq!(answer["state"], "stage2");
+        assert_eq!(answer["seq"], before["seq"].as_i64().unwrap() + 1);
+        // The answer is the case as it is now, exactly as a read gives it.
+        let now = show();
+        assert_eq!(answer["history"], now["history"]);
+        assert_eq!(answer["deadlines"], now["deadlines"]);
+        assert_eq!(answer["outbox"], now["outbox"]);
+        wanted.push(("act:escalate".to_string(), 200));
+        assert_eq!(acts(), wanted);
+        drop(served);
+    }
+}
+
 #[tokio::test]
 async fn workflows_agencies_and_the_events_a_caller_may_take() {
     let db = TestDb::sqlite();

@@ -414,6 +414,7 @@ async fn escalate_with_stale_read(
         opened_by: None,
         moved: vec![],
         idempotency: None,
+        access: None,
     };
     let mut dispute = write.clone();
     dispute.opened_by = Some(0);
@@ -846,6 +847,7 @@ fn write_on(case: &store::CaseRecord, event: &str, fired: Option<i64>) -> store:
         opened_by: None,
         moved: vec![],
         idempotency: None,
+        access: None,
     }
 }
 

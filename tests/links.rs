@@ -163,7 +163,28 @@ fn a_transfer_and_its_dispute_are_linked_once_and_told_of_each_other_closing() {
             ok(run(&env, &["audit", "verify"])).starts_with("audit log intact"),
             "the notices are chained like any entry"
         );
+        one_read_is_the_separate_reads(&db.url, &[&transfer, "DSP-2026-000001"]);
     }
+}
+
+/// A case's file read in one statement (`Store::case_file`, what `case show` and the API
+/// answer with) is exactly what the separate reads of its parts give: here cases with links
+/// both ways, entries with fields, deadlines met, cancelled and pending, messages sent.
+fn one_read_is_the_separate_reads(url: &str, references: &[&str]) {
+    tokio::runtime::Runtime::new().unwrap().block_on(async {
+        let store = escalate::store::connect(url).await.unwrap();
+        for reference in references {
+            let file = store.case_file(reference).await.unwrap().unwrap();
+            let case = store.case_by_reference(reference).await.unwrap().unwrap();
+            assert_eq!(file.events, store.events(case.id).await.unwrap());
+            assert_eq!(file.deadlines, store.deadlines(case.id).await.unwrap());
+            assert_eq!(file.outbox, store.outbox(case.id).await.unwrap());
+            assert_eq!(file.links, store.links(case.id).await.unwrap());
+            assert_eq!(file.case, case);
+            assert!(file.events.len() > 1 && !file.links.is_empty() && !file.outbox.is_empty());
+        }
+        assert_eq!(store.case_file("DSP-2026-999999").await.unwrap(), None);
+    });
 }
 
 #[test]

@@ -410,6 +410,21 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
         assert_eq!(status, StatusCode::OK);
         assert_eq!(body["cases"], json!([]));
         assert_eq!(body["total"], 7);
+        // The totals kept by the database (every case, every case of one workflow) and those
+        // counted (someone's cases, other filters) are what the pages hold, past the end too.
+        for (query, token, wanted) in [
+            ("workflow=dispute", partnership, 5),
+            ("workflow=referral", partnership, 1),
+            ("workflow=dispute&state=stage1", partnership, 3),
+            ("", &tokens[3], 5),
+            ("workflow=dispute", &tokens[3], 4),
+        ] {
+            let url = format!("{base}/api/v1/cases?{query}");
+            let (items, total) = all_pages(&url, "cases", token, 2).await;
+            assert_eq!((items.len() as i64, total), (wanted, wanted), "{query}");
+            let (status, body) = get(&format!("{url}&page=99"), token).await;
+            assert_eq!((status, &body["total"]), (StatusCode::OK, &json!(wanted)));
+        }
         // The closed case has no deadline: it comes last.
         let all = cases(&base, partnership, "").await;
         assert_eq!(all.last().unwrap()["reference"], d5.as_str());

@@ -21,8 +21,9 @@ use crate::directory::Directory;
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::chain;
 use crate::store::{
-    CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord, IdempotencyKey,
-    LinkRecord, NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError, Target,
+    AccessEntry, CaseFilter, CaseRecord, CaseWrite, DeadlineRecord, DeadlineStatus, EventRecord,
+    IdempotencyKey, LinkRecord, NewDeadline, NewEvent, NewMessage, OutboxRecord, Store, StoreError,
+    Target,
 };
 use crate::workflow::{
     ActionKind, Actor, Case, Definition, Effect, EventFields, Problems, Refusal, RoleKind, Slot,
@@ -206,6 +207,25 @@ pub struct Recorded {
     pub fired_first: usize,
     /// References of linked cases the event opened.
     pub opened: Vec<String>,
+}
+
+/// How [`Engine::record_with`] records an event, beyond the event itself.
+#[derive(Debug, Default)]
+pub struct Recording<'a> {
+    /// Only if the case is still at this version (its sequence number, the API's `ETag`) once
+    /// its lapsed deadlines have fired: else [`EngineError::Stale`], nothing written.
+    pub expected: Option<i64>,
+    /// The event's time; none: the clock's as each attempt decides (never before the case's
+    /// latest entry).
+    pub at: Option<DateTime<Utc>>,
+    /// The request's idempotency key, recorded with the event.
+    pub key: Option<&'a IdempotencyKey>,
+    /// The request's access-log entry, recorded with the event in its transaction.
+    pub access: Option<AccessEntry>,
+    /// The case and the directory as the caller has just read them (the access policy did),
+    /// which the first attempt decides on instead of reading them again: a case that moved
+    /// meanwhile fails that write, and the next attempt reads it afresh.
+    pub read: Option<(CaseRecord, &'a Directory)>,
 }
 
 /// The engine: workflows, calendar and store.
@@ -535,13 +555,48 @@ impl Engine {
         at: Option<DateTime<Utc>>,
         key: Option<&IdempotencyKey>,
     ) -> EngineResult<Recorded> {
+        let how = Recording {
+            expected,
+            at,
+            key,
+            ..Recording::default()
+        };
+        self.record_with(reference, event, fields, by, how).await
+    }
+
+    /// Records `event` on case `reference` by `by` as `how` says (see [`Recording`]): first
+    /// fires the case's deadlines that lapsed before the event's time, then writes the event,
+    /// with its idempotency key and access-log entry if given, in one transaction. A write
+    /// that lost a race with another writer is decided again on a fresh read.
+    pub async fn record_with(
+        &self,
+        reference: &CaseRef,
+        event: &str,
+        fields: &EventFields,
+        by: &UserEmail,
+        how: Recording<'_>,
+    ) -> EngineResult<Recorded> {
+        let Recording {
+            expected,
+            at,
+            key,
+            access,
+            read,
+        } = how;
         let fixed = at.map(|t| self.check_time(t)).transpose()?;
         let reference = reference.as_str();
         let by = by.as_str();
+        let (mut known, directory) = match read {
+            Some((case, directory)) if case.reference == reference => (Some(case), Some(directory)),
+            _ => (None, None),
+        };
         let mut fired_first = 0;
         let mut attempt = 0;
         loop {
-            let mut case = self.case(reference).await?;
+            let mut case = match known.take() {
+                Some(case) => case,
+                None => self.case(reference).await?,
+            };
             let now = match fixed {
                 Some(t) => t,
                 // Never before the case's latest entry, which another replica (its clock a
@@ -576,7 +631,14 @@ impl Engine {
             let transition = match decide(&actor) {
                 // Not as a named party: perhaps as one of the agencies' contacts.
                 Err(Refusal::NotAllowed { .. }) => {
-                    let directory = self.store.directory().await?;
+                    let read;
+                    let directory = match directory {
+                        Some(d) => d,
+                        None => {
+                            read = self.store.directory().await?;
+                            &read
+                        }
+                    };
                     actor
                         .roles
                         .extend(directory.contact_roles(&def, &case.data, by));
@@ -584,10 +646,14 @@ impl Engine {
                 }
                 other => other?,
             };
-            let directory = self.directory_for(&def, &transition).await?;
+            let directory = match directory {
+                Some(d) if needs_directory(&def, &transition) => d.clone(),
+                _ => self.directory_for(&def, &transition).await?,
+            };
             let mut writes = vec![self.existing_write(&def, &case, &transition, None, &directory)];
-            // The request's key goes in with the event, all or nothing.
+            // The request's key and its access-log entry go in with the event, all or nothing.
             writes[0].idempotency = key.cloned();
+            writes[0].access.clone_from(&access);
             self.linked(Some(&case), &transition, &mut writes, now)
                 .await?;
             match self.store.write(&writes, now).await {
@@ -937,14 +1003,7 @@ impl Engine {
         def: &Definition,
         transition: &Transition,
     ) -> EngineResult<Directory> {
-        let needs = transition.effects.iter().any(|e| match e {
-            Effect::Send(m) => m.to.iter().any(|role| {
-                def.role(role)
-                    .is_some_and(|r| matches!(r.kind, RoleKind::Contact { .. }))
-            }),
-            _ => false,
-        });
-        Ok(if needs {
+        Ok(if needs_directory(def, transition) {
             self.store.directory().await?
         } else {
             Directory::default()
@@ -1060,6 +1119,7 @@ impl Engine {
             opened_by: None,
             moved: Vec::new(),
             idempotency: None,
+            access: None,
         };
         for effect in &transition.effects {
             match effect {
@@ -1119,15 +1179,19 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownReference(reference.into()))
     }
 
-    /// The case with its history, deadlines and messages.
+    /// The case with its history, deadlines, messages and links, as of one moment (one read).
     pub async fn show(&self, reference: &str) -> EngineResult<CaseView> {
-        let case = self.case(reference).await?;
+        let file = self
+            .store
+            .case_file(reference)
+            .await?
+            .ok_or_else(|| EngineError::UnknownReference(reference.into()))?;
         Ok(CaseView {
-            history: self.store.events(case.id).await?,
-            deadlines: self.store.deadlines(case.id).await?,
-            outbox: self.store.outbox(case.id).await?,
-            links: self.store.links(case.id).await?,
-            case,
+            case: file.case,
+            history: file.events,
+            deadlines: file.deadlines,
+            outbox: file.outbox,
+            links: file.links,
         })
     }
 
@@ -1135,6 +1199,18 @@ impl Engine {
     pub async fn list(&self, filter: &CaseFilter) -> EngineResult<Vec<CaseRecord>> {
         Ok(self.store.list_cases(filter).await?)
     }
+}
+
+/// Whether `transition` sends anything to a directory contact (so its write needs the
+/// directory to address it).
+fn needs_directory(def: &Definition, transition: &Transition) -> bool {
+    transition.effects.iter().any(|e| match e {
+        Effect::Send(m) => m.to.iter().any(|role| {
+            def.role(role)
+                .is_some_and(|r| matches!(r.kind, RoleKind::Contact { .. }))
+        }),
+        _ => false,
+    })
 }
 
 /// The state machine's view of a stored case.

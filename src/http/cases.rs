@@ -20,7 +20,7 @@ use super::extract::{Path, Query};
 use super::openapi::{AboutACase, Forbidden, NeedsToken, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::engine::EngineError;
-use crate::engine::{CaseView, OpenPreview};
+use crate::engine::{CaseView, OpenPreview, Recording};
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::{AccessEntry, CaseRecord, IdempotencyKey, Recalled, StoreError};
 use crate::text;
@@ -87,22 +87,27 @@ struct Access<'a> {
 }
 
 impl Access<'_> {
+    /// The log entry of this request answered with `status`.
+    fn entry(&self, status: StatusCode, reason: Option<String>) -> AccessEntry {
+        AccessEntry {
+            at: Utc::now(),
+            user_id: Some(self.caller.user.id),
+            email: self.caller.user.email.clone(),
+            reference: self.reference.to_string(),
+            action: self.action.clone(),
+            status: status.as_u16(),
+            address: self.caller.address.clone(),
+            reason,
+        }
+    }
+
     /// Records how it was answered. A log that cannot be written fails the request (503)
     /// before anything is shown: an unrecorded read of a child's case must not happen.
     async fn log(&self, status: StatusCode, reason: Option<String>) -> Result<(), ApiError> {
         self.state
             .engine
             .store()
-            .log_access(&[AccessEntry {
-                at: Utc::now(),
-                user_id: Some(self.caller.user.id),
-                email: self.caller.user.email.clone(),
-                reference: self.reference.to_string(),
-                action: self.action.clone(),
-                status: status.as_u16(),
-                address: self.caller.address.clone(),
-                reason,
-            }])
+            .log_access(&[self.entry(status, reason)])
             .await?;
         Ok(())
     }
@@ -640,7 +645,7 @@ pub async fn record_event(
         access.log(StatusCode::FORBIDDEN, None).await?;
         return Err(ApiError::forbidden("your role takes no events on cases"));
     }
-    access.case(CaseAction::Act).await?;
+    let visible = access.case(CaseAction::Act).await?;
     let by = UserEmail::parse(&caller.user.email)
         .map_err(|_| ApiError::forbidden("this account has no usable email address"))?;
     let claim = key.map(|key| IdempotencyKey {
@@ -658,17 +663,24 @@ pub async fn record_event(
         return replay(&access, claim, done).await;
     }
     // Dated by the clock as the engine writes it (not as the request arrived), so a writer
-    // that loses a race to a later entry is decided again, not refused as back-dated.
+    // that loses a race to a later entry is decided again, not refused as back-dated. The
+    // access-log entry goes in the event's own transaction: a recorded event is never missing
+    // from the log, and one commit serves both. The case as the policy check read it is what
+    // the first attempt decides on.
     let recorded = state
         .engine
-        .record_if(
+        .record_with(
             &reference,
-            expected,
             &request.event,
             &fields,
             &by,
-            None,
-            claim.as_ref(),
+            Recording {
+                expected,
+                at: None,
+                key: claim.as_ref(),
+                access: Some(access.entry(StatusCode::OK, None)),
+                read: Some((visible.case, &visible.directory)),
+            },
         )
         .await;
     // The same key again at the same moment: the other request recorded it first.
@@ -686,11 +698,8 @@ pub async fn record_event(
         access.log(e.status, None).await?;
         return Err(e);
     }
-    // The event is written: a failure to log it or to read the case back must not look like
-    // a failure to record it (a client would send it again).
-    if let Err(e) = access.log(StatusCode::OK, None).await {
-        tracing::error!(reference = %reference, "an event was recorded but not its access: {}", e.message);
-    }
+    // The event and its log entry are written: a failure to read the case back must not look
+    // like a failure to record it (a client would send it again).
     let view = match state.engine.show(reference.as_str()).await {
         Ok(view) => Some(view),
         Err(e) => {

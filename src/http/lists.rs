@@ -19,6 +19,7 @@ use super::error::ApiError;
 use super::extract::Query;
 use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
+use crate::directory::Directory;
 use crate::store::{
     AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus,
     overdue,
@@ -243,9 +244,17 @@ fn filter_text(name: &str, text: Option<&str>, max: usize) -> Result<Option<Stri
 
 /// The cases the caller's lists may hold, or 403 for a role that reads no case in a list.
 pub(crate) async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope, ApiError> {
+    Ok(scope_by_directory(state, caller).await?.0)
+}
+
+/// [`scope`], with the directory it was decided by.
+async fn scope_by_directory(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<(CaseScope, Directory), ApiError> {
     let directory = state.engine.store().directory().await?;
     let workflows: Vec<_> = state.engine.workflows().iter().collect();
-    policy::case_scope(
+    let scope = policy::case_scope(
         caller.user.role,
         &caller.user.email,
         caller.user.agency.as_deref(),
@@ -256,20 +265,21 @@ pub(crate) async fn scope(state: &AppState, caller: &Caller) -> Result<CaseScope
         ApiError::forbidden(
             "your role lists no cases: board members read the monthly reports; administrators read one case at a time, with a reason",
         )
-    })
+    })?;
+    Ok((scope, directory))
 }
 
-/// The cases of `ids` the caller may read, as a check on the scope the list was drawn with
-/// (a case on an older workflow version may give other roles), in the order of `ids`; each
-/// recorded in the access log as `action`.
+/// The cases of `ids` the caller may read by `directory`, as a check on the scope the list was
+/// drawn with (a case on an older workflow version may give other roles), in the order of
+/// `ids`; each recorded in the access log as `action`.
 async fn readable(
     state: &AppState,
     caller: &Caller,
     ids: &[i64],
     action: &str,
+    directory: &Directory,
 ) -> Result<Vec<CaseRecord>, ApiError> {
     let store = state.engine.store();
-    let directory = store.directory().await?;
     let mut by_id: HashMap<i64, CaseRecord> = store
         .cases_by_id(ids)
         .await?
@@ -290,7 +300,7 @@ async fn readable(
             caller.user.agency.as_deref(),
             &def,
             &case.data,
-            &directory,
+            directory,
         );
         if policy::case_verdict(caller.user.role, relation, CaseAction::Read) == Verdict::Allow {
             shown.push(case);
@@ -393,7 +403,8 @@ pub async fn case_list(
             known.join(", ")
         )));
     }
-    let scope = scope(state, caller).await?;
+    // The directory that decides the scope also checks each case shown: one read of it.
+    let (scope, directory) = scope_by_directory(state, caller).await?;
     let page = state
         .engine
         .store()
@@ -407,7 +418,7 @@ pub async fn case_list(
             limit: ask.per_page,
         })
         .await?;
-    let shown = readable(state, caller, &page.items, "list").await?;
+    let shown = readable(state, caller, &page.items, "list", &directory).await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
     let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
     let cases = shown
@@ -516,7 +527,8 @@ pub(crate) async fn deadline_rows(
     let mut case_ids: Vec<i64> = deadlines.iter().map(|d| d.case_id).collect();
     case_ids.sort_unstable();
     case_ids.dedup();
-    let cases: HashMap<i64, CaseRecord> = readable(state, caller, &case_ids, action)
+    let directory = store.directory().await?;
+    let cases: HashMap<i64, CaseRecord> = readable(state, caller, &case_ids, action, &directory)
         .await?
         .into_iter()
         .map(|c| (c.id, c))

@@ -351,6 +351,36 @@ const USE_NOTED_EVERY: chrono::TimeDelta = chrono::TimeDelta::minutes(1);
 const LOG_ACCESS: &str = "INSERT INTO access_log \
      (at, user_id, email, reference, action, status, address, reason) ";
 
+/// Pushes the insert of `entry`, logged under `reference`, onto a case write, as one statement
+/// that `step` wraps (a statement of a script on SQLite, a data-modifying CTE on PostgreSQL);
+/// `ts` binds a time as the backend stores it.
+pub(super) fn push_access<DB, T>(
+    q: &mut sqlx::QueryBuilder<DB>,
+    entry: &AccessEntry,
+    reference: &str,
+    step: (&str, &str),
+    ts: impl Fn(DateTime<Utc>) -> T,
+) where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<String>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    Option<i64>: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i32: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    q.push(step.0).push(LOG_ACCESS).push("VALUES (");
+    q.separated(", ")
+        .push_bind(ts(entry.at))
+        .push_bind(entry.user_id)
+        .push_bind(entry.email.clone())
+        .push_bind(reference.to_string())
+        .push_bind(entry.action.clone())
+        .push_bind(i32::from(entry.status))
+        .push_bind(entry.address.clone())
+        .push_bind(entry.reason.clone());
+    q.push(")").push(step.1);
+}
+
 const ACCESS_LOG: &str = "SELECT at, email, reference, action, status, address, reason \
      FROM access_log WHERE reference = $1 ORDER BY id";
 

@@ -5,6 +5,7 @@
 //! (`migrations/sqlite`, `migrations/postgres`, identical versions).
 
 mod access;
+mod case_file;
 pub mod chain;
 mod gauges;
 mod lists;
@@ -27,6 +28,7 @@ pub use access::{
     AccessEntry, AccessStore, AdminEntry, Disabling, EntryFor, FeedRecord, IssuedToken, NewUser,
     TokenRecord, UserRecord,
 };
+pub use case_file::CaseFile;
 pub use gauges::{GaugeStore, Gauges};
 pub use lists::overdue;
 pub use records::*;
@@ -171,6 +173,11 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
 
     /// The case with this reference.
     async fn case_by_reference(&self, reference: &str) -> Result<Option<CaseRecord>, StoreError>;
+
+    /// The case with this reference with its history, deadlines, messages and links, as
+    /// [`Store::events`], [`Store::deadlines`], [`Store::outbox`] and [`Store::links`] give
+    /// them, read in one statement (one round trip, one snapshot).
+    async fn case_file(&self, reference: &str) -> Result<Option<CaseFile>, StoreError>;
 
     /// The cases with these row ids (those that exist), in no particular order.
     async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError>;

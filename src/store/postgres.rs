@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 
 use sqlx::types::Json;
 
+use super::case_file;
 use super::chain::{self, Link};
 use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
@@ -81,7 +82,8 @@ const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data,
      (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
      data_salt";
 
-#[derive(sqlx::FromRow)]
+/// A deadline row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct DeadlineRow {
     id: i64,
     case_id: i64,
@@ -131,7 +133,8 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
-#[derive(sqlx::FromRow)]
+/// An outbox row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct OutboxRow {
     id: i64,
     case_id: Option<i64>,
@@ -366,6 +369,15 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
                 .push_bind(Utc::now());
         });
         q.push(") AS v)");
+    }
+    if let Some(entry) = &w.access {
+        super::access::push_access(
+            &mut q,
+            entry,
+            &link.reference,
+            (", logged AS (", ")"),
+            |t| t,
+        );
     }
     q.push(" SELECT id FROM head");
     q
@@ -610,6 +622,11 @@ impl Store for PostgresStore {
             .await?
             .map(CaseRow::record)
             .transpose()
+    }
+
+    async fn case_file(&self, reference: &str) -> Result<Option<super::CaseFile>, StoreError> {
+        let rows = (CaseRow::record, DeadlineRow::record, OutboxRow::record);
+        case_file::read(&self.pool, Backend::Postgres, CASE_COLUMNS, reference, rows).await
     }
 
     async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError> {

@@ -54,7 +54,7 @@ pub struct CaseRecord {
 }
 
 /// One entry of a case's append-only, hash-chained event log.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct EventRecord {
     /// 1 for the opening, then 2, 3…
     pub seq: i64,
@@ -341,6 +341,10 @@ pub struct CaseWrite {
     /// The request's idempotency key, recorded in the same transaction: a second write with
     /// the same key for the same user fails whole ([`super::StoreError::Duplicate`]).
     pub idempotency: Option<IdempotencyKey>,
+    /// The access-log entry of the request that made the write, recorded in the same
+    /// transaction under the case's reference (whatever the entry says), so that an action
+    /// and its record commit or fail together.
+    pub access: Option<super::AccessEntry>,
 }
 
 /// A client's `Idempotency-Key` for one request, as a case write records it.
@@ -453,7 +457,7 @@ pub struct Checkpoint {
 }
 
 /// A case linked to another: one opened by the other's event, or the one that opened it.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize, utoipa::ToSchema)]
 pub struct LinkRecord {
     /// `opened` (this case's event opened the other) or `opened_by`.
     pub relation: String,

@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 use sqlx::{QueryBuilder, Sqlite};
 
+use super::case_file;
 use super::chain::{self, Link};
 use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
@@ -127,7 +128,8 @@ const CASE_COLUMNS: &str = "id, reference, workflow, workflow_hash, state, data,
      (SELECT MIN(d.due_at) FROM deadlines d WHERE d.case_id = c.id AND d.status = 'pending') AS next_due, \
      data_salt";
 
-#[derive(sqlx::FromRow)]
+/// A deadline row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct DeadlineRow {
     id: i64,
     case_id: i64,
@@ -363,10 +365,14 @@ fn case_script(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilder<S
         });
         q.push(") AS v;\n");
     }
+    if let Some(entry) = &w.access {
+        super::access::push_access(&mut q, entry, &link.reference, ("", ";\n"), text);
+    }
     q
 }
 
-#[derive(sqlx::FromRow)]
+/// An outbox row (also as [`case_file`] reads it, in JSON).
+#[derive(sqlx::FromRow, serde::Deserialize)]
 struct OutboxRow {
     id: i64,
     case_id: Option<i64>,
@@ -652,6 +658,11 @@ impl Store for SqliteStore {
             .await?
             .map(CaseRow::record)
             .transpose()
+    }
+
+    async fn case_file(&self, reference: &str) -> Result<Option<super::CaseFile>, StoreError> {
+        let rows = (CaseRow::record, DeadlineRow::record, OutboxRow::record);
+        case_file::read(&self.pool, Backend::Sqlite, CASE_COLUMNS, reference, rows).await
     }
 
     async fn cases_by_id(&self, ids: &[i64]) -> Result<Vec<CaseRecord>, StoreError> {
