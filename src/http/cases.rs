@@ -683,13 +683,12 @@ pub async fn record_event(
             },
         )
         .await;
-    // The same key again at the same moment: the other request recorded it first.
-    if let (Err(EngineError::Store(StoreError::Duplicate(_))), Some(claim)) = (&recorded, &claim)
-        && let Some(done) = state
-            .engine
-            .store()
-            .recall(claim.user_id, &claim.key)
-            .await?
+    // The same key again at the same moment: the other request recorded it first. That shows
+    // as a duplicate key or, with If-Match (which the web's forms always send), as a stale
+    // version, the first request's entry having moved the case on: whichever, once the key is
+    // recorded this request is its replay, not a refusal.
+    if let (Err(_), Some(claim)) = (&recorded, &claim)
+        && let Ok(Some(done)) = state.engine.store().recall(claim.user_id, &claim.key).await
     {
         return replay(&access, claim, done).await;
     }
