@@ -656,31 +656,134 @@ async fn the_monitoring_form_is_shown_from_stage_3_and_recorded_back() {
     }
 }
 
+/// The example referral's referrer, Jo Patel of a nursery the directory does not know.
+const JO: &str = "jo.patel@nursery.example.org";
+
+/// Adds Jo ([`JO`]) and opens the example referral as her; social care declines it and Jo
+/// escalates it, which opens a linked dispute: the referral's and the dispute's references.
+fn escalated_referral(f: &Fixture) -> (String, String) {
+    let env = f.env();
+    let duty = "frontdoor@council.example.gov.uk";
+    user_with_password(&f.db.url, JO, "practitioner", None, PASSWORD);
+    let data = ["--data", "examples/referral.json", "--by", JO, "--json"];
+    let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
+    let referral = json(&escalate(&args, &env))["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut opened = Value::Null;
+    for (event, by) in [("decline", duty), ("give_feedback", duty), ("escalate", JO)] {
+        let args = ["case", "event", &referral, event, "--by", by];
+        let args = [
+            &args[..],
+            &["--reason", "Not the threshold we see", "--json"],
+        ]
+        .concat();
+        opened = json(&escalate(&args, &env))["opened"].clone();
+    }
+    let dispute = opened[0].as_str().expect("a dispute opened").to_string();
+    (referral, dispute)
+}
+
+/// A new API token for `email`, a user already added.
+fn token(env: &[(&str, &str)], email: &str) -> String {
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    common::stdout(&o)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+/// `GET path` of the API with the bearer `token`: status and JSON body.
+async fn api_get(base: &str, path: &str, token: &str) -> (StatusCode, Value) {
+    let request = Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token);
+    let (status, _, body) = common::answer(request).await;
+    (status, body)
+}
+
+/// The references a case's `links` (as the API answers them) name.
+fn linked(case: &Value) -> Vec<&str> {
+    case["links"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no links in {case}"))
+        .iter()
+        .map(|l| l["reference"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_linked_case_the_reader_may_not_see_is_not_named() {
+    for f in Fixture::all() {
+        let env = f.env();
+        let base = f.site.base.clone();
+        let (referral, dispute) = escalated_referral(&f);
+        // The partnership's business unit (a directory contact of every dispute, of no
+        // referral) and no agency of their own: the dispute is theirs to read, the referral
+        // is not.
+        let unit = "business.unit@partnership.example.org";
+        user_with_password(&f.db.url, unit, "manager", None, PASSWORD);
+        let web = f.signed_in(unit).await;
+        let (status, _, missing) = web.get("/cases/REF-2026-999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, html) = web.get(&format!("/cases/{referral}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(html, missing);
+        let reads_of_referral = access_log(&env, &referral).len();
+
+        // Its page names no linked case: not the reference, the workflow or the stage.
+        let (status, _, html) = web.get(&format!("/cases/{dispute}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(!html.contains("id=\"links\""), "{html}");
+        assert!(!html.contains(&format!("href=\"/cases/{referral}\"")));
+        assert!(!html.contains("This case was opened from it"));
+        assert!(!html.contains("Referral to children"));
+        // Nor does the API's read, or its answer to an event (and to that event replayed).
+        let unit_token = token(&env, unit);
+        let (status, body) = api_get(&base, &format!("/api/v1/cases/{dispute}"), &unit_token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(linked(&body), Vec::<&str>::new());
+        for _ in 0..2 {
+            let request = Client::new()
+                .post(format!("{base}/api/v1/cases/{dispute}/events"))
+                .bearer_auth(&unit_token)
+                .header("idempotency-key", "note-1")
+                .json(&serde_json::json!({"event": "note", "fields": {"text": "Seen"}}));
+            let (status, _, body) = common::answer(request).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(linked(&body), Vec::<&str>::new());
+        }
+        // Leaving it out read nothing of the referral for them: no entry in its access log.
+        assert_eq!(access_log(&env, &referral).len(), reads_of_referral);
+
+        // Jo may read both: each names the other, on the API as on the pages.
+        let jo_token = token(&env, JO);
+        let (_, body) = api_get(&base, &format!("/api/v1/cases/{dispute}"), &jo_token).await;
+        assert_eq!(linked(&body), [referral.as_str()]);
+        // An administrator reads with a reason, so the link is one they may follow.
+        let admin_token = token(&env, ADMIN);
+        let path = format!("/api/v1/cases/{dispute}?reason=Audit");
+        let (status, body) = api_get(&base, &path, &admin_token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(linked(&body), [referral.as_str()]);
+        let admin = f.signed_in(ADMIN).await;
+        let (_, _, html) = admin.get(&format!("/cases/{dispute}?reason=Audit")).await;
+        assert!(
+            html.contains(&format!("href=\"/cases/{referral}?reason=Audit\"")),
+            "{html}"
+        );
+        assert_eq!(access_log(&env, &referral).len(), reads_of_referral);
+    }
+}
+
 #[tokio::test]
 async fn linked_cases_link_to_each_other() {
     for f in Fixture::all() {
-        let env = f.env();
-        let jo = "jo.patel@nursery.example.org";
-        let duty = "frontdoor@council.example.gov.uk";
-        user_with_password(&f.db.url, jo, "practitioner", None, PASSWORD);
-        let data = ["--data", "examples/referral.json", "--by", jo, "--json"];
-        let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
-        let referral = json(&escalate(&args, &env))["reference"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let mut opened = Value::Null;
-        for (event, by) in [("decline", duty), ("give_feedback", duty), ("escalate", jo)] {
-            let args = ["case", "event", &referral, event, "--by", by];
-            let args = [
-                &args[..],
-                &["--reason", "Not the threshold we see", "--json"],
-            ]
-            .concat();
-            opened = json(&escalate(&args, &env))["opened"].clone();
-        }
-        let dispute = opened[0].as_str().expect("a dispute opened").to_string();
-
+        let (referral, dispute) = escalated_referral(&f);
+        let jo = JO;
         let web = f.signed_in(jo).await;
         let (status, _, html) = web.get(&format!("/cases/{referral}")).await;
         assert_eq!(status, StatusCode::OK, "{html}");
