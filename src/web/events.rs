@@ -246,6 +246,20 @@ async fn moved_on(
     }
 }
 
+/// The 404 page for an event the person may not take on the case now (one its stage does
+/// not take, or not by their roles), the case unchanged since their form.
+fn not_theirs(state: &AppState, layout: &Layout) -> Response {
+    state.web.error(
+        StatusCode::NOT_FOUND,
+        layout,
+        "Page not found",
+        &[
+            "This is not something you can do on this case now.",
+            "Go back to the case to see what you can do.",
+        ],
+    )
+}
+
 fn render(state: &AppState, layout: &Layout, status: StatusCode, page: &FormPage) -> Response {
     state
         .web
@@ -253,7 +267,7 @@ fn render(state: &AppState, layout: &Layout, status: StatusCode, page: &FormPage
 }
 
 /// `GET /cases/{reference}/events/{event}`: the event's form; an event the user may not take
-/// now (the case moved on) sends them to the case page, which says so.
+/// now is the 404 page.
 pub async fn form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -268,8 +282,9 @@ pub async fn form(
         Ok(found) => found,
         Err(page) => return page,
     };
+    // Nothing says the case changed (no version was sent): not an event of theirs now.
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &layout, &caller, &reference).await;
+        return not_theirs(&state, &layout);
     };
     let page = FormPage {
         reference: reference.as_str(),
@@ -368,7 +383,11 @@ pub async fn record(
         Err(page) => return page,
     };
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &layout, &caller, &reference).await;
+        // Only a form drawn for an earlier version was sent while the case moved on.
+        if seq < current {
+            return moved_on(&state, &session, &layout, &caller, &reference).await;
+        }
+        return not_theirs(&state, &layout);
     };
     if stale {
         // The same form again, with what was typed, for the version now current: the person
