@@ -362,6 +362,55 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
 }
 
 #[tokio::test]
+async fn a_failed_message_says_it_was_not_delivered_not_why() {
+    for f in Fixture::all() {
+        let (env, reference) = (f.env(), f.reference.as_str());
+        let o = escalate(
+            &[
+                "case", "event", reference, "escalate", "--by", PRIYA, "--reason", "No reply",
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The mail server refuses every recipient: the messages fail with its reply.
+        let server = common::SmtpServer::start();
+        server.set_mode("permfail");
+        let smtp = server.url();
+        let mut refused = env.clone();
+        refused.retain(|(k, _)| *k != "ESCALATE_SMTP_URL");
+        refused.push(("ESCALATE_SMTP_URL", smtp.as_str()));
+        let o = escalate(&["tick"], &refused);
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        let case = show(&env, reference);
+        let errors: Vec<String> = case["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] == "failed")
+            .map(|m| m["last_error"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!errors.is_empty(), "{case}");
+        assert!(
+            errors.iter().all(|e| e.contains("No such mailbox")),
+            "{errors:?}"
+        );
+
+        let web = f.signed_in(PRIYA).await;
+        let (status, _, html) = web.get(&format!("/cases/{reference}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("Failed ")
+                && html.contains("Not delivered; the service's operator can see why."),
+            "{html}"
+        );
+        assert!(!html.contains("No such mailbox"), "{html}");
+        for e in &errors {
+            assert!(!html.contains(e.as_str()), "{e}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn refused_forms_write_nothing() {
     for f in Fixture::all() {
         let (env, reference) = (f.env(), f.reference.as_str());

@@ -191,6 +191,9 @@ pub fn changed_notice(stage: &str, then: &str) -> Value {
     }
 }
 
+/// What the page says of a message that failed, in place of why.
+pub const NOT_DELIVERED: &str = "Not delivered; the service's operator can see why.";
+
 /// What the page shows of a case, for `web/cases/show.html`.
 pub struct CasePage<'a> {
     /// The workflow version the case runs on.
@@ -328,8 +331,10 @@ impl CasePage<'_> {
                     words(status),
                     when(m.sent_at.unwrap_or(m.created_at))
                 );
-                if let Some(error) = m.last_error.as_ref().filter(|_| m.status == "failed") {
-                    detail.push_str(&format!(" Why it failed: {error}"));
+                // The delivery error itself (a database's error, a mail server's reply naming
+                // hosts, a file's path) is for the operator, who sees it in `outbox list`.
+                if m.status == "failed" {
+                    detail.push_str(&format!(" {NOT_DELIVERED}"));
                 }
                 context! {
                     text => format!("{} ({kind})", words(&m.template)),
