@@ -362,6 +362,28 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
 }
 
 #[tokio::test]
+async fn a_notice_shows_on_its_own_case_page_only() {
+    for f in Fixture::all() {
+        let env = f.env();
+        let (first, second) = (f.reference.as_str(), open_dispute(&env, None));
+        let web = f.signed_in(PRIYA).await;
+        let note = format!("/cases/{first}/events/note");
+        let drawn = web.draw(&note).await;
+        let (status, headers, _) = web.send(&note, &drawn, &[("text", "Phoned")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[LOCATION], format!("/cases/{first}").as_str());
+        // Another case's page (another tab, opened first) neither shows it nor takes it.
+        let (status, _, html) = web.get(&format!("/cases/{second}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!html.contains(": recorded"), "{html}");
+        let (_, _, html) = web.get(&format!("/cases/{first}")).await;
+        assert!(html.contains("Add a note: recorded"), "{html}");
+        let (_, _, html) = web.get(&format!("/cases/{first}")).await;
+        assert!(!html.contains(": recorded"), "shown once");
+    }
+}
+
+#[tokio::test]
 async fn a_failed_message_says_it_was_not_delivered_not_why() {
     for f in Fixture::all() {
         let (env, reference) = (f.env(), f.reference.as_str());

@@ -342,7 +342,7 @@ impl CasePage<'_> {
                 }
             })
             .collect();
-        let base = format!("/cases/{reference}");
+        let base = case_path(reference);
         let buttons: Vec<Value> = self
             .events
             .iter()
@@ -395,6 +395,12 @@ impl CasePage<'_> {
             notice,
         }
     }
+}
+
+/// The path of a case's page: where its event forms send the reader, and the page their
+/// notices are kept for.
+pub fn case_path(reference: &str) -> String {
+    format!("/cases/{reference}")
 }
 
 /// The 404 page, for a reference that cannot be a case's: as for one that does not exist.
@@ -593,7 +599,10 @@ pub async fn page(state: &AppState, session: &Session, read: ReadPage, changed: 
     let notice = if changed {
         None
     } else {
-        take_notice(session).await.ok().flatten()
+        take_notice(session, &case_path(&view.case.reference))
+            .await
+            .ok()
+            .flatten()
     };
     let page = CasePage {
         def: &def,
