@@ -148,8 +148,8 @@ impl Access<'_> {
 
 /// The policy's verdict on `action` by `caller` with `case` (read with `directory`), with the
 /// case's workflow version and how the caller stands to it: what [`Access::case`] decides on,
-/// and what leaves out of a case's links those the caller may not read.
-async fn verdict(
+/// what leaves out of a case's links those the caller may not read, and what checks a list.
+pub(super) async fn verdict(
     state: &AppState,
     caller: &Caller,
     case: &CaseRecord,
