@@ -331,11 +331,104 @@ async fn the_case_page_shows_the_case_and_an_event_form_moves_it_on() {
             assert_eq!(status, StatusCode::NOT_FOUND, "{missing}");
             assert!(html.contains("Page not found"));
         }
-        // An event the case does not take now: the case page, which says so.
-        let (status, _, html) = web.get(&format!("{page}/events/close_unresolved")).await;
-        assert_eq!(status, StatusCode::CONFLICT);
+        // An event the case does not take now, with nothing to say the case changed since:
+        // the 404 page, not "changed while you were looking".
+        let closing = format!("{page}/events/close_unresolved");
+        let (status, _, html) = web.get(&closing).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+        assert!(html.contains("Page not found") && html.contains("not something you can do"));
+        assert!(!html.contains("This case changed while you were looking"));
+        // Sent to it from a form of the version now current (a request the API refuses
+        // before the case is read: too many fields), the same; nothing written.
+        let before = entries(&env, reference);
+        let drawn = web.draw(&note).await;
+        let names: Vec<String> = (0..51).map(|n| format!("f{n}")).collect();
+        let many: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "x")).collect();
+        let (status, _, html) = web.send(&closing, &drawn, &many).await;
+        assert_eq!(status, StatusCode::NOT_FOUND, "{html}");
+        assert!(!html.contains("This case changed while you were looking"));
+        // From a form of an earlier version, the case did change: the case page says so.
+        let older = (drawn.seq.parse::<i64>().unwrap() - 1).to_string();
+        let earlier = Drawn {
+            seq: older,
+            ..drawn
+        };
+        let (status, _, html) = web.send(&closing, &earlier, &many).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{html}");
         assert!(html.contains("This case changed while you were looking"));
         assert!(html.contains("It is now at Stage 2: line managers"));
+        assert_eq!(entries(&env, reference), before);
+    }
+}
+
+#[tokio::test]
+async fn a_notice_shows_on_its_own_case_page_only() {
+    for f in Fixture::all() {
+        let env = f.env();
+        let (first, second) = (f.reference.as_str(), open_dispute(&env, None));
+        let web = f.signed_in(PRIYA).await;
+        let note = format!("/cases/{first}/events/note");
+        let drawn = web.draw(&note).await;
+        let (status, headers, _) = web.send(&note, &drawn, &[("text", "Phoned")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert_eq!(headers[LOCATION], format!("/cases/{first}").as_str());
+        // Another case's page (another tab, opened first) neither shows it nor takes it.
+        let (status, _, html) = web.get(&format!("/cases/{second}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(!html.contains(": recorded"), "{html}");
+        let (_, _, html) = web.get(&format!("/cases/{first}")).await;
+        assert!(html.contains("Add a note: recorded"), "{html}");
+        let (_, _, html) = web.get(&format!("/cases/{first}")).await;
+        assert!(!html.contains(": recorded"), "shown once");
+    }
+}
+
+#[tokio::test]
+async fn a_failed_message_says_it_was_not_delivered_not_why() {
+    for f in Fixture::all() {
+        let (env, reference) = (f.env(), f.reference.as_str());
+        let o = escalate(
+            &[
+                "case", "event", reference, "escalate", "--by", PRIYA, "--reason", "No reply",
+            ],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        // The mail server refuses every recipient: the messages fail with its reply.
+        let server = common::SmtpServer::start();
+        server.set_mode("permfail");
+        let smtp = server.url();
+        let mut refused = env.clone();
+        refused.retain(|(k, _)| *k != "ESCALATE_SMTP_URL");
+        refused.push(("ESCALATE_SMTP_URL", smtp.as_str()));
+        let o = escalate(&["tick"], &refused);
+        assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        let case = show(&env, reference);
+        let errors: Vec<String> = case["outbox"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|m| m["status"] == "failed")
+            .map(|m| m["last_error"].as_str().unwrap().to_string())
+            .collect();
+        assert!(!errors.is_empty(), "{case}");
+        assert!(
+            errors.iter().all(|e| e.contains("No such mailbox")),
+            "{errors:?}"
+        );
+
+        let web = f.signed_in(PRIYA).await;
+        let (status, _, html) = web.get(&format!("/cases/{reference}")).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(
+            html.contains("Failed ")
+                && html.contains("Not delivered; the service's operator can see why."),
+            "{html}"
+        );
+        assert!(!html.contains("No such mailbox"), "{html}");
+        for e in &errors {
+            assert!(!html.contains(e.as_str()), "{e}");
+        }
     }
 }
 
@@ -656,31 +749,134 @@ async fn the_monitoring_form_is_shown_from_stage_3_and_recorded_back() {
     }
 }
 
+/// The example referral's referrer, Jo Patel of a nursery the directory does not know.
+const JO: &str = "jo.patel@nursery.example.org";
+
+/// Adds Jo ([`JO`]) and opens the example referral as her; social care declines it and Jo
+/// escalates it, which opens a linked dispute: the referral's and the dispute's references.
+fn escalated_referral(f: &Fixture) -> (String, String) {
+    let env = f.env();
+    let duty = "frontdoor@council.example.gov.uk";
+    user_with_password(&f.db.url, JO, "practitioner", None, PASSWORD);
+    let data = ["--data", "examples/referral.json", "--by", JO, "--json"];
+    let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
+    let referral = json(&escalate(&args, &env))["reference"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut opened = Value::Null;
+    for (event, by) in [("decline", duty), ("give_feedback", duty), ("escalate", JO)] {
+        let args = ["case", "event", &referral, event, "--by", by];
+        let args = [
+            &args[..],
+            &["--reason", "Not the threshold we see", "--json"],
+        ]
+        .concat();
+        opened = json(&escalate(&args, &env))["opened"].clone();
+    }
+    let dispute = opened[0].as_str().expect("a dispute opened").to_string();
+    (referral, dispute)
+}
+
+/// A new API token for `email`, a user already added.
+fn token(env: &[(&str, &str)], email: &str) -> String {
+    let o = escalate(&["tokens", "create", email], env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    common::stdout(&o)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_string()
+}
+
+/// `GET path` of the API with the bearer `token`: status and JSON body.
+async fn api_get(base: &str, path: &str, token: &str) -> (StatusCode, Value) {
+    let request = Client::new()
+        .get(format!("{base}{path}"))
+        .bearer_auth(token);
+    let (status, _, body) = common::answer(request).await;
+    (status, body)
+}
+
+/// The references a case's `links` (as the API answers them) name.
+fn linked(case: &Value) -> Vec<&str> {
+    case["links"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no links in {case}"))
+        .iter()
+        .map(|l| l["reference"].as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_linked_case_the_reader_may_not_see_is_not_named() {
+    for f in Fixture::all() {
+        let env = f.env();
+        let base = f.site.base.clone();
+        let (referral, dispute) = escalated_referral(&f);
+        // The partnership's business unit (a directory contact of every dispute, of no
+        // referral) and no agency of their own: the dispute is theirs to read, the referral
+        // is not.
+        let unit = "business.unit@partnership.example.org";
+        user_with_password(&f.db.url, unit, "manager", None, PASSWORD);
+        let web = f.signed_in(unit).await;
+        let (status, _, missing) = web.get("/cases/REF-2026-999999").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        let (status, _, html) = web.get(&format!("/cases/{referral}")).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(html, missing);
+        let reads_of_referral = access_log(&env, &referral).len();
+
+        // Its page names no linked case: not the reference, the workflow or the stage.
+        let (status, _, html) = web.get(&format!("/cases/{dispute}")).await;
+        assert_eq!(status, StatusCode::OK, "{html}");
+        assert!(!html.contains("id=\"links\""), "{html}");
+        assert!(!html.contains(&format!("href=\"/cases/{referral}\"")));
+        assert!(!html.contains("This case was opened from it"));
+        assert!(!html.contains("Referral to children"));
+        // Nor does the API's read, or its answer to an event (and to that event replayed).
+        let unit_token = token(&env, unit);
+        let (status, body) = api_get(&base, &format!("/api/v1/cases/{dispute}"), &unit_token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(linked(&body), Vec::<&str>::new());
+        for _ in 0..2 {
+            let request = Client::new()
+                .post(format!("{base}/api/v1/cases/{dispute}/events"))
+                .bearer_auth(&unit_token)
+                .header("idempotency-key", "note-1")
+                .json(&serde_json::json!({"event": "note", "fields": {"text": "Seen"}}));
+            let (status, _, body) = common::answer(request).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert_eq!(linked(&body), Vec::<&str>::new());
+        }
+        // Leaving it out read nothing of the referral for them: no entry in its access log.
+        assert_eq!(access_log(&env, &referral).len(), reads_of_referral);
+
+        // Jo may read both: each names the other, on the API as on the pages.
+        let jo_token = token(&env, JO);
+        let (_, body) = api_get(&base, &format!("/api/v1/cases/{dispute}"), &jo_token).await;
+        assert_eq!(linked(&body), [referral.as_str()]);
+        // An administrator reads with a reason, so the link is one they may follow.
+        let admin_token = token(&env, ADMIN);
+        let path = format!("/api/v1/cases/{dispute}?reason=Audit");
+        let (status, body) = api_get(&base, &path, &admin_token).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert_eq!(linked(&body), [referral.as_str()]);
+        let admin = f.signed_in(ADMIN).await;
+        let (_, _, html) = admin.get(&format!("/cases/{dispute}?reason=Audit")).await;
+        assert!(
+            html.contains(&format!("href=\"/cases/{referral}?reason=Audit\"")),
+            "{html}"
+        );
+        assert_eq!(access_log(&env, &referral).len(), reads_of_referral);
+    }
+}
+
 #[tokio::test]
 async fn linked_cases_link_to_each_other() {
     for f in Fixture::all() {
-        let env = f.env();
-        let jo = "jo.patel@nursery.example.org";
-        let duty = "frontdoor@council.example.gov.uk";
-        user_with_password(&f.db.url, jo, "practitioner", None, PASSWORD);
-        let data = ["--data", "examples/referral.json", "--by", jo, "--json"];
-        let args = [&["case", "open", "--workflow", "referral"][..], &data[..]].concat();
-        let referral = json(&escalate(&args, &env))["reference"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        let mut opened = Value::Null;
-        for (event, by) in [("decline", duty), ("give_feedback", duty), ("escalate", jo)] {
-            let args = ["case", "event", &referral, event, "--by", by];
-            let args = [
-                &args[..],
-                &["--reason", "Not the threshold we see", "--json"],
-            ]
-            .concat();
-            opened = json(&escalate(&args, &env))["opened"].clone();
-        }
-        let dispute = opened[0].as_str().expect("a dispute opened").to_string();
-
+        let (referral, dispute) = escalated_referral(&f);
+        let jo = JO;
         let web = f.signed_in(jo).await;
         let (status, _, html) = web.get(&format!("/cases/{referral}")).await;
         assert_eq!(status, StatusCode::OK, "{html}");

@@ -2,6 +2,7 @@
 //! request about a case in its access log.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -19,13 +20,14 @@ use super::error::ApiError;
 use super::extract::{Path, Query};
 use super::openapi::{AboutACase, Forbidden, NeedsToken, Writes};
 use crate::access::policy::{self, CaseAction, Verdict};
+use crate::directory::Directory;
 use crate::engine::EngineError;
 use crate::engine::{CaseView, OpenPreview, Recording};
 use crate::ids::{CaseRef, UserEmail};
 use crate::store::{AccessEntry, CaseRecord, IdempotencyKey, Recalled, StoreError};
 use crate::text;
-use crate::workflow::EventFields;
 use crate::workflow::describe::EventInfo;
+use crate::workflow::{Definition, EventFields};
 
 /// The longest reason an administrator may give.
 const MAX_REASON: usize = 500;
@@ -73,8 +75,8 @@ fn answer(view: CaseView) -> Response {
 /// A case the caller may see, with what deciding so read.
 struct Visible {
     case: CaseRecord,
-    def: std::sync::Arc<crate::workflow::Definition>,
-    directory: crate::directory::Directory,
+    def: Arc<Definition>,
+    directory: Directory,
     relation: policy::Relation,
 }
 
@@ -123,17 +125,9 @@ impl Access<'_> {
             self.log(StatusCode::NOT_FOUND, None).await?;
             return Err(ApiError::no_case(self.reference));
         };
-        let def = engine
-            .definition(&case.workflow, &case.workflow_hash)
-            .await?;
-        let relation = policy::relation(
-            &self.caller.user.email,
-            self.caller.user.agency.as_deref(),
-            &def,
-            &case.data,
-            &directory,
-        );
-        match policy::case_verdict(self.caller.user.role, relation, action) {
+        let (verdict, def, relation) =
+            verdict(self.state, self.caller, &case, &directory, action).await?;
+        match verdict {
             Verdict::Allow | Verdict::WithReason => Ok(Visible {
                 case,
                 def,
@@ -150,6 +144,72 @@ impl Access<'_> {
             }
         }
     }
+}
+
+/// The policy's verdict on `action` by `caller` with `case` (read with `directory`), with the
+/// case's workflow version and how the caller stands to it: what [`Access::case`] decides on,
+/// what leaves out of a case's links those the caller may not read, and what checks a list.
+pub(super) async fn verdict(
+    state: &AppState,
+    caller: &Caller,
+    case: &CaseRecord,
+    directory: &Directory,
+    action: CaseAction,
+) -> Result<(Verdict, Arc<Definition>, policy::Relation), ApiError> {
+    let def = state
+        .engine
+        .definition(&case.workflow, &case.workflow_hash)
+        .await?;
+    let relation = policy::relation(
+        &caller.user.email,
+        caller.user.agency.as_deref(),
+        &def,
+        &case.data,
+        directory,
+    );
+    let verdict = policy::case_verdict(caller.user.role, relation, action);
+    Ok((verdict, def, relation))
+}
+
+/// `view` with only the linked cases `caller` may read: one they may not is not named, as it
+/// would not be found (its reference, workflow and stage are its own to hide). An
+/// administrator's read with a reason counts as one they may make. Asking writes nothing to
+/// the access log: no linked case is read for the caller. `directory` as read for the case,
+/// else read here (only if there are links).
+async fn readable_links(
+    state: &AppState,
+    caller: &Caller,
+    mut view: CaseView,
+    directory: Option<&Directory>,
+) -> Result<CaseView, ApiError> {
+    if view.links.is_empty() {
+        return Ok(view);
+    }
+    let read;
+    let directory = match directory {
+        Some(d) => d,
+        None => {
+            read = state.engine.store().directory().await?;
+            &read
+        }
+    };
+    let mut kept = Vec::with_capacity(view.links.len());
+    for link in std::mem::take(&mut view.links) {
+        let Some(other) = state
+            .engine
+            .store()
+            .case_by_reference(&link.reference)
+            .await?
+        else {
+            continue;
+        };
+        let (verdict, _, _) = verdict(state, caller, &other, directory, CaseAction::Read).await?;
+        if matches!(verdict, Verdict::Allow | Verdict::WithReason) {
+            kept.push(link);
+        }
+    }
+    view.links = kept;
+    Ok(view)
 }
 
 /// `GET /api/v1/cases/{reference}`: the case with its history, deadlines (with their
@@ -209,8 +269,9 @@ pub async fn case_view(
     } else {
         None
     };
-    access.case(CaseAction::Read).await?;
+    let visible = access.case(CaseAction::Read).await?;
     let view = state.engine.show(reference.as_str()).await?;
+    let view = readable_links(state, caller, view, Some(&visible.directory)).await?;
     access.log(StatusCode::OK, reason).await?;
     Ok(view)
 }
@@ -462,6 +523,7 @@ async fn replay(
     }
     access.log(StatusCode::OK, None).await?;
     let view = access.state.engine.show(&done.reference).await?;
+    let view = readable_links(access.state, access.caller, view, None).await?;
     Ok(EventOutcome {
         reference: done.reference,
         view: Some(view),
@@ -699,7 +761,13 @@ pub async fn record_event(
     }
     // The event and its log entry are written: a failure to read the case back must not look
     // like a failure to record it (a client would send it again).
-    let view = match state.engine.show(reference.as_str()).await {
+    let shown = match state.engine.show(reference.as_str()).await {
+        Ok(view) => readable_links(state, caller, view, Some(&visible.directory))
+            .await
+            .map_err(|e| e.message),
+        Err(e) => Err(e.to_string()),
+    };
+    let view = match shown {
         Ok(view) => Some(view),
         Err(e) => {
             tracing::error!(reference = %reference, "an event was recorded but the case could not be read back: {e}");
@@ -854,7 +922,8 @@ pub async fn open_case(
     if let Err(e) = access.log(StatusCode::CREATED, None).await {
         tracing::error!(reference = %case.reference, "a case was opened but not its access: {}", e.message);
     }
-    Ok((engine.show(&case.reference).await?, false))
+    let view = engine.show(&case.reference).await?;
+    Ok((readable_links(state, caller, view, None).await?, false))
 }
 
 /// Who opens a case, and with what opening fields, when their role may open one and the
@@ -965,7 +1034,8 @@ async fn reopened(
         action: "open".into(),
     };
     access.log(StatusCode::CREATED, None).await?;
-    Ok((state.engine.show(&done.reference).await?, true))
+    let view = state.engine.show(&done.reference).await?;
+    Ok((readable_links(state, caller, view, None).await?, true))
 }
 
 #[cfg(test)]

@@ -291,18 +291,9 @@ async fn readable(
         let Some(case) = by_id.remove(id) else {
             continue;
         };
-        let def = state
-            .engine
-            .definition(&case.workflow, &case.workflow_hash)
-            .await?;
-        let relation = policy::relation(
-            &caller.user.email,
-            caller.user.agency.as_deref(),
-            &def,
-            &case.data,
-            directory,
-        );
-        if policy::case_verdict(caller.user.role, relation, CaseAction::Read) == Verdict::Allow {
+        let (verdict, _, _) =
+            super::cases::verdict(state, caller, &case, directory, CaseAction::Read).await?;
+        if verdict == Verdict::Allow {
             shown.push(case);
         } else {
             tracing::warn!(

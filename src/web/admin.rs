@@ -188,14 +188,14 @@ fn store_failed(state: &AppState, layout: &Layout, e: crate::store::StoreError) 
     state.web.api_error(e.into(), layout)
 }
 
-/// The notice kept for this page, if any (a failure to read it only loses the notice).
-async fn notice(session: &Session) -> Option<String> {
-    take_notice(session).await.ok().flatten()
+/// The notice kept for the page at `page`, if any (a failure to read it only loses the notice).
+async fn notice(session: &Session, page: &str) -> Option<String> {
+    take_notice(session, page).await.ok().flatten()
 }
 
 /// 303 to `to`, with `text` shown there once.
 async fn done(state: &AppState, session: &Session, to: &str, text: &str) -> Response {
-    if let Err(e) = set_notice(session, text).await {
+    if let Err(e) = set_notice(session, to, text).await {
         return e.page(state);
     }
     Redirect::to(to).into_response()
@@ -293,7 +293,7 @@ async fn users_page(
         status,
         "web/admin/users.html",
         layout,
-        context! { title => "Users", users => cards, errors, notice => notice(session).await },
+        context! { title => "Users", users => cards, errors, notice => notice(session, "/admin/users").await },
     )
 }
 
@@ -532,7 +532,7 @@ async fn tokens_page(
         status,
         "web/admin/tokens.html",
         layout,
-        context! { title => "API tokens", tokens => cards, errors, notice => notice(session).await },
+        context! { title => "API tokens", tokens => cards, errors, notice => notice(session, "/admin/tokens").await },
     )
 }
 
@@ -745,7 +745,7 @@ async fn agencies(State(state): State<AppState>, session: Session) -> Response {
         StatusCode::OK,
         "web/admin/agencies.html",
         &layout,
-        context! { title => "Agency directory", agencies, notice => notice(&session).await },
+        context! { title => "Agency directory", agencies, notice => notice(&session, "/admin/agencies").await },
     )
 }
 

@@ -191,6 +191,9 @@ pub fn changed_notice(stage: &str, then: &str) -> Value {
     }
 }
 
+/// What the page says of a message that failed, in place of why.
+pub const NOT_DELIVERED: &str = "Not delivered; the service's operator can see why.";
+
 /// What the page shows of a case, for `web/cases/show.html`.
 pub struct CasePage<'a> {
     /// The workflow version the case runs on.
@@ -328,8 +331,10 @@ impl CasePage<'_> {
                     words(status),
                     when(m.sent_at.unwrap_or(m.created_at))
                 );
-                if let Some(error) = m.last_error.as_ref().filter(|_| m.status == "failed") {
-                    detail.push_str(&format!(" Why it failed: {error}"));
+                // The delivery error itself (a database's error, a mail server's reply naming
+                // hosts, a file's path) is for the operator, who sees it in `outbox list`.
+                if m.status == "failed" {
+                    detail.push_str(&format!(" {NOT_DELIVERED}"));
                 }
                 context! {
                     text => format!("{} ({kind})", words(&m.template)),
@@ -337,7 +342,7 @@ impl CasePage<'_> {
                 }
             })
             .collect();
-        let base = format!("/cases/{reference}");
+        let base = case_path(reference);
         let buttons: Vec<Value> = self
             .events
             .iter()
@@ -390,6 +395,12 @@ impl CasePage<'_> {
             notice,
         }
     }
+}
+
+/// The path of a case's page: where its event forms send the reader, and the page their
+/// notices are kept for.
+pub fn case_path(reference: &str) -> String {
+    format!("/cases/{reference}")
 }
 
 /// The 404 page, for a reference that cannot be a case's: as for one that does not exist.
@@ -588,7 +599,10 @@ pub async fn page(state: &AppState, session: &Session, read: ReadPage, changed: 
     let notice = if changed {
         None
     } else {
-        take_notice(session).await.ok().flatten()
+        take_notice(session, &case_path(&view.case.reference))
+            .await
+            .ok()
+            .flatten()
     };
     let page = CasePage {
         def: &def,

@@ -15,8 +15,9 @@ use minijinja::{Value, context};
 use serde::Deserialize;
 use tower_sessions::Session;
 
-use super::case_page::{ReadPage, changed_notice, state_title};
+use super::case_page::{ReadPage, case_path, changed_notice, state_title};
 use super::csrf::CsrfForm;
+use super::session::SessionFault;
 use super::{Layout, set_notice, signed_in_layout, words};
 use crate::access::credentials::random_hex;
 use crate::http::AppState;
@@ -178,7 +179,7 @@ impl FormPage<'_> {
             event => self.event.title.clone(),
             stage => self.stage.clone(),
             action => format!("/cases/{}/events/{}", self.reference, self.event.name),
-            back => format!("/cases/{}", self.reference),
+            back => case_path(self.reference),
             seq => self.seq,
             // 128 random bits, new each time the form is drawn.
             idempotency_key => random_hex(16),
@@ -246,6 +247,20 @@ async fn moved_on(
     }
 }
 
+/// The 404 page for an event the person may not take on the case now (one its stage does
+/// not take, or not by their roles), the case unchanged since their form.
+fn not_theirs(state: &AppState, layout: &Layout) -> Response {
+    state.web.error(
+        StatusCode::NOT_FOUND,
+        layout,
+        "Page not found",
+        &[
+            "This is not something you can do on this case now.",
+            "Go back to the case to see what you can do.",
+        ],
+    )
+}
+
 fn render(state: &AppState, layout: &Layout, status: StatusCode, page: &FormPage) -> Response {
     state
         .web
@@ -253,7 +268,7 @@ fn render(state: &AppState, layout: &Layout, status: StatusCode, page: &FormPage
 }
 
 /// `GET /cases/{reference}/events/{event}`: the event's form; an event the user may not take
-/// now (the case moved on) sends them to the case page, which says so.
+/// now is the 404 page.
 pub async fn form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -268,8 +283,9 @@ pub async fn form(
         Ok(found) => found,
         Err(page) => return page,
     };
+    // Nothing says the case changed (no version was sent): not an event of theirs now.
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &layout, &caller, &reference).await;
+        return not_theirs(&state, &layout);
     };
     let page = FormPage {
         reference: reference.as_str(),
@@ -347,10 +363,9 @@ pub async fn record(
     let error = match recorded {
         Ok(outcome) => {
             let done = recorded_notice(&state, &outcome, &caller, &event).await;
-            if let Err(e) = set_notice(&session, &done).await {
-                return e.page(&state);
-            }
-            return Redirect::to(&format!("/cases/{}", outcome.reference)).into_response();
+            let page = case_path(&outcome.reference);
+            let kept = set_notice(&session, &page, &done).await;
+            return to_case_page(&page, kept);
         }
         Err(e) => e,
     };
@@ -368,7 +383,11 @@ pub async fn record(
         Err(page) => return page,
     };
     let Some(info) = events.iter().find(|e| e.name == event) else {
-        return moved_on(&state, &session, &layout, &caller, &reference).await;
+        // Only a form drawn for an earlier version was sent while the case moved on.
+        if seq < current {
+            return moved_on(&state, &session, &layout, &caller, &reference).await;
+        }
+        return not_theirs(&state, &layout);
     };
     if stale {
         // The same form again, with what was typed, for the version now current: the person
@@ -399,6 +418,19 @@ pub async fn record(
         notice: None,
     };
     render(&state, &layout, StatusCode::UNPROCESSABLE_ENTITY, &page)
+}
+
+/// The answer once an event is recorded: 303 to the case's `page`, whether or not its notice
+/// was `kept`. A notice lost is only a notice lost; an error page would invite sending the
+/// event again.
+fn to_case_page(page: &str, kept: Result<(), SessionFault>) -> Response {
+    if let Err(e) = kept {
+        tracing::error!(
+            page,
+            "an event was recorded but its notice was not kept: {e}"
+        );
+    }
+    Redirect::to(page).into_response()
 }
 
 /// What a case page says once an event is recorded: its title as the workflow gives it where
@@ -441,6 +473,24 @@ mod tests {
             required,
             kind: kind.into(),
             choices: None,
+        }
+    }
+
+    #[test]
+    fn a_recorded_event_goes_to_its_case_page_even_when_its_notice_is_lost() {
+        let page = case_path("DSP-2026-000001");
+        for kept in [
+            Ok(()),
+            Err(SessionFault::Store(crate::store::StoreError::Damaged(
+                "session data".into(),
+            ))),
+        ] {
+            let response = to_case_page(&page, kept);
+            assert_eq!(response.status(), StatusCode::SEE_OTHER);
+            assert_eq!(
+                response.headers()[axum::http::header::LOCATION],
+                "/cases/DSP-2026-000001"
+            );
         }
     }
 

@@ -415,19 +415,43 @@ pub async fn role_layout(
 
 const NOTICE: &str = "notice";
 
-/// Keeps `text` in the session for the next page to show once (after a form's redirect).
-pub async fn set_notice(
-    session: &tower_sessions::Session,
-    text: &str,
-) -> Result<(), session::SessionFault> {
-    Ok(session.insert(NOTICE, text).await?)
+/// A notice kept for one page: shown there only, so that a page of another case (another
+/// tab, or the next page opened) neither shows it nor takes it.
+#[derive(Debug, Serialize, serde::Deserialize)]
+struct Notice {
+    /// The path of the page it is for, e.g. `/cases/DSP-2026-000001`.
+    page: String,
+    /// What it says.
+    text: String,
 }
 
-/// The text [`set_notice`] kept, taken out of the session.
+/// Keeps `text` in the session for the page at `page` to show once (after a form's redirect
+/// there); it replaces a notice kept before.
+pub async fn set_notice(
+    session: &tower_sessions::Session,
+    page: &str,
+    text: &str,
+) -> Result<(), session::SessionFault> {
+    let notice = Notice {
+        page: page.to_string(),
+        text: text.to_string(),
+    };
+    Ok(session.insert(NOTICE, notice).await?)
+}
+
+/// The text [`set_notice`] kept for the page at `page`, taken out of the session; a notice
+/// kept for another page stays for that page.
 pub async fn take_notice(
     session: &tower_sessions::Session,
+    page: &str,
 ) -> Result<Option<String>, session::SessionFault> {
-    Ok(session.remove::<String>(NOTICE).await?)
+    match session.get::<Notice>(NOTICE).await? {
+        Some(notice) if notice.page == page => {
+            session.remove_value(NOTICE).await?;
+            Ok(Some(notice.text))
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Keeps the sessions table small: every five minutes, deletes the sessions expired by then.
