@@ -10,27 +10,9 @@ mod browser;
 mod common;
 
 use browser::{Browser, DESKTOP, PHONE};
-use chrono::{DateTime, Utc};
-use common::web::{PASSWORD, PRIYA, Site, add_priya};
+use common::web::{PASSWORD, PRIYA, Site, add_priya, next_due_shown};
 use common::{TestDb, escalate, json, open_dispute, stderr};
 use fantoccini::Locator;
-
-/// The soonest pending lapse deadline of the case, as pages show it (London).
-fn next_due(env: &[(&str, &str)], reference: &str) -> String {
-    let case = json(&escalate(&["case", "show", reference, "--json"], env));
-    let due = case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["status"] == "pending" && d["kind"] == "lapse")
-        .filter_map(|d| d["due_at"].as_str())
-        .min()
-        .map(|t| t.parse::<DateTime<Utc>>().unwrap())
-        .expect("a pending deadline");
-    due.with_timezone(&chrono_tz::Europe::London)
-        .format("%a %-d %b %Y at %-I:%M%P")
-        .to_string()
-}
 
 /// Follows the link `text` on the page shown, then waits (WebDriver polls) until the next page
 /// shows an element `css` selects.
@@ -40,14 +22,7 @@ async fn follow(browser: &Browser, text: &str, css: &str) {
         .click()
         .await
         .unwrap();
-    shown(browser, css).await;
-}
-
-/// The text of the element `css` selects, once the page shows it.
-async fn shown(browser: &Browser, css: &str) -> String {
-    let element = browser.client.wait().for_element(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
-    element.text().await.unwrap()
+    browser.text_of(css).await;
 }
 
 #[tokio::test]
@@ -96,7 +71,7 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         browser.check_page("the event form", &name).await;
         let action = format!("/cases/{reference}/events/escalate");
         browser.submit(&action, ".govuk-error-summary").await;
-        let summary = shown(&browser, ".govuk-error-summary").await;
+        let summary = browser.text_of(".govuk-error-summary").await;
         assert!(summary.contains("Enter the reason"), "{summary}");
         let name = format!("event-errors-{width}");
         browser
@@ -106,11 +81,11 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         browser.type_into("reason", reason).await;
         let success = ".govuk-notification-banner--success";
         browser.submit(&action, success).await;
-        let said = shown(&browser, success).await;
+        let said = browser.text_of(success).await;
         assert!(said.contains("Escalate to stage 2: recorded"), "{said}");
-        let next = shown(&browser, "#next-deadline").await;
-        assert!(next.contains(&next_due(&env, &reference)), "{next}");
-        let stage = shown(&browser, "#stage").await;
+        let next = browser.text_of("#next-deadline").await;
+        assert!(next.contains(&next_due_shown(&env, &reference)), "{next}");
+        let stage = browser.text_of("#stage").await;
         assert!(stage.contains("Stage 2: line managers or designated safeguarding leads"));
         let name = format!("case-escalated-{width}");
         browser.check_page("the case after escalating", &name).await;
@@ -119,7 +94,7 @@ async fn a_case_is_escalated_in_the_browser_and_its_pages_are_accessible() {
         let page = format!("{base}/cases/{at_stage_3}");
         browser.client.goto(&page).await.unwrap();
         follow(&browser, "View the monitoring form", ".govuk-back-link").await;
-        let heading = shown(&browser, "h1").await;
+        let heading = browser.text_of("h1").await;
         assert_eq!(heading, "Professional disagreement: monitoring form");
         let name = format!("monitoring-form-{width}");
         browser.check_page("the monitoring form", &name).await;

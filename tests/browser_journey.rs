@@ -10,28 +10,13 @@ mod browser;
 mod common;
 
 use browser::{Browser, DESKTOP};
-use chrono::{DateTime, Utc};
-use common::web::{PASSWORD, PRIYA, Site, add_priya};
+use common::web::{PASSWORD, PRIYA, Site, add_priya, next_due_shown};
 use common::{TestDb, escalate, json, user_with_password};
 use fantoccini::Locator;
 
 /// A nurse of Riverside Community Health: not named by the dispute, nor a contact of its
 /// agencies.
 const NURSE: &str = "nurse@health.example.nhs.uk";
-
-/// The text of the element `css` selects, once the page shows it.
-async fn shown(browser: &Browser, css: &str) -> String {
-    let element = browser.client.wait().for_element(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
-    element.text().await.unwrap()
-}
-
-/// Clicks the element `css` selects.
-async fn click(browser: &Browser, css: &str) {
-    let element = browser.client.find(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
-    element.click().await.unwrap();
-}
 
 /// The path of the page shown, which must start with `prefix` (the caller has waited for the
 /// page: `submit` and `goto` return once it is there).
@@ -48,23 +33,6 @@ async fn path_of(browser: &Browser, prefix: &str) -> String {
         "the page is {path}, not {prefix}…"
     );
     path
-}
-
-/// The soonest pending lapse deadline of `reference`, as the pages show it (London).
-fn next_due(env: &[(&str, &str)], reference: &str) -> String {
-    let case = json(&escalate(&["case", "show", reference, "--json"], env));
-    let due = case["deadlines"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|d| d["status"] == "pending" && d["kind"] == "lapse")
-        .filter_map(|d| d["due_at"].as_str())
-        .min()
-        .map(|t| t.parse::<DateTime<Utc>>().unwrap())
-        .expect("a pending deadline");
-    due.with_timezone(&chrono_tz::Europe::London)
-        .format("%a %-d %b %Y at %-I:%M%P")
-        .to_string()
 }
 
 #[tokio::test]
@@ -91,9 +59,9 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .goto(&format!("{base}/cases/new"))
         .await
         .unwrap();
-    click(&browser, "label[for='workflow']").await;
+    browser.click("label[for='workflow']").await;
     browser.submit("/cases/new", "#summary").await;
-    click(&browser, "label[for='category']").await;
+    browser.click("label[for='category']").await;
     browser
         .type_into("summary", "The referral about neglect was not accepted.")
         .await;
@@ -102,11 +70,9 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
     browser
         .type_into("respondent-email", "tom.hughes@council.example.gov.uk")
         .await;
-    click(
-        &browser,
-        "#respondent-agency option[value=\"Children's Social Care\"]",
-    )
-    .await;
+    browser
+        .click("#respondent-agency option[value=\"Children's Social Care\"]")
+        .await;
     let dispute = "/cases/new/dispute";
     browser.submit(dispute, "h2.deadlines").await;
     browser
@@ -117,10 +83,10 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .await;
     let path = path_of(&browser, "/cases/DSP-").await;
     let reference = path.trim_start_matches("/cases/").to_string();
-    let stage = shown(&browser, "#stage").await;
+    let stage = browser.text_of("#stage").await;
     assert!(stage.contains("Stage 1"), "{stage}");
-    let next = shown(&browser, "#next-deadline").await;
-    assert!(next.contains(&next_due(&env, &reference)), "{next}");
+    let next = browser.text_of("#next-deadline").await;
+    assert!(next.contains(&next_due_shown(&env, &reference)), "{next}");
     browser.check_page("the new case", "journey-case").await;
 
     // Escalated through its form: the new stage and its deadline.
@@ -130,7 +96,7 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .await
         .expect("an escalate button");
     link.click().await.unwrap();
-    shown(&browser, "textarea#reason").await;
+    browser.text_of("textarea#reason").await;
     browser
         .type_into("reason", "No reply from social care since Monday")
         .await;
@@ -138,10 +104,10 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
     browser
         .submit(&format!("/cases/{reference}/events/escalate"), success)
         .await;
-    let stage = shown(&browser, "#stage").await;
+    let stage = browser.text_of("#stage").await;
     assert!(stage.contains("Stage 2"), "{stage}");
-    let next = shown(&browser, "#next-deadline").await;
-    assert!(next.contains(&next_due(&env, &reference)), "{next}");
+    let next = browser.text_of("#next-deadline").await;
+    assert!(next.contains(&next_due_shown(&env, &reference)), "{next}");
     let case = json(&escalate(&["case", "show", &reference, "--json"], &env));
     assert_eq!(case["state"], "stage2", "{case}");
     browser
@@ -150,7 +116,7 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
 
     // My cases lists it, at its new stage.
     browser.client.goto(&format!("{base}/")).await.unwrap();
-    let table = shown(&browser, "table").await;
+    let table = browser.text_of("table").await;
     assert!(
         table.contains(&reference) && table.contains("Stage 2"),
         "{table}"
@@ -175,14 +141,14 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .goto(&format!("{base}/?q={reference}"))
         .await
         .unwrap();
-    let searched = shown(&browser, "main").await;
+    let searched = browser.text_of("main").await;
     assert!(searched.contains("No cases match"), "{searched}");
     browser
         .client
         .goto(&format!("{base}/cases/{reference}"))
         .await
         .unwrap();
-    let heading = shown(&browser, "h1").await;
+    let heading = browser.text_of("h1").await;
     assert_eq!(heading, "Page not found");
     let page = browser.client.source().await.unwrap();
     assert!(

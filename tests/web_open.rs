@@ -861,13 +861,6 @@ async fn wait_for_path(browser: &Browser, path: &str) -> String {
     }
 }
 
-/// The text of the element `css` selects.
-async fn text_of(browser: &Browser, css: &str) -> String {
-    let element = browser.client.find(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("{css}: {e}"));
-    element.text().await.unwrap()
-}
-
 /// Scrolls the element `css` selects to the top of the window, for the screenshot.
 async fn scroll_to(browser: &Browser, css: &str) {
     let script = "document.querySelector(arguments[0]).scrollIntoView();";
@@ -876,13 +869,6 @@ async fn scroll_to(browser: &Browser, css: &str) {
         .execute(script, vec![json!(css)])
         .await
         .unwrap();
-}
-
-/// Clicks the element `css` selects (a radio's label, a select's option).
-async fn click(browser: &Browser, css: &str) {
-    let element = browser.client.find(Locator::Css(css)).await;
-    let element = element.unwrap_or_else(|e| panic!("{css}: {e}"));
-    element.click().await.unwrap();
 }
 
 #[tokio::test]
@@ -905,7 +891,7 @@ async fn opening_a_dispute_in_a_browser() {
             browser
                 .check_page("the chooser", &shot("open-chooser"))
                 .await;
-            click(&browser, "label[for='workflow']").await;
+            browser.click("label[for='workflow']").await;
             browser.submit("/cases/new", "#summary").await;
             browser
                 .check_page("the empty form", &shot("open-form"))
@@ -914,27 +900,25 @@ async fn opening_a_dispute_in_a_browser() {
             // Sent with nothing filled in: the error summary, linking to each field.
             let dispute = "/cases/new/dispute";
             browser.submit(dispute, ".govuk-error-summary").await;
-            let summary = text_of(&browser, ".govuk-error-summary").await;
+            let summary = browser.text_of(".govuk-error-summary").await;
             assert!(summary.contains("Enter the summary"), "{summary}");
             browser
                 .check_page("the form with errors", &shot("open-form-errors"))
                 .await;
 
-            click(&browser, "label[for='category']").await;
+            browser.click("label[for='category']").await;
             browser.type_into("summary", SUMMARY).await;
             browser.type_into("child-reference", "LCS-204417").await;
             browser.type_into("respondent-name", "Tom Hughes").await;
             browser.type_into("respondent-email", TOM).await;
-            click(
-                &browser,
-                "#respondent-agency option[value=\"Children's Social Care\"]",
-            )
-            .await;
+            browser
+                .click("#respondent-agency option[value=\"Children's Social Care\"]")
+                .await;
             browser.submit(dispute, "h2.deadlines").await;
             let page = browser.client.source().await.unwrap();
             assert!(page.contains("Check your answers"));
             assert!(!shown_deadlines(&page).is_empty());
-            let shown = text_of(&browser, ".deadline").await;
+            let shown = browser.text_of(".deadline").await;
             assert!(
                 shown.contains("Due ") && shown.contains("working day"),
                 "{shown}"

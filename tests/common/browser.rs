@@ -189,6 +189,22 @@ impl Browser {
         self.screenshot(name).await;
     }
 
+    /// Clicks the element `css` selects.
+    pub async fn click(&self, css: &str) {
+        use fantoccini::Locator;
+        let element = self.client.find(Locator::Css(css)).await;
+        let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        element.click().await.unwrap();
+    }
+
+    /// The text of the element `css` selects, once the page shows it (WebDriver polls).
+    pub async fn text_of(&self, css: &str) -> String {
+        use fantoccini::Locator;
+        let element = self.client.wait().for_element(Locator::Css(css)).await;
+        let element = element.unwrap_or_else(|e| panic!("no {css}: {e}"));
+        element.text().await.unwrap()
+    }
+
     /// Ends the Chromium session, then chromedriver.
     pub async fn stop(self) {
         let _ = self.client.clone().close().await;

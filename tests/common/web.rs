@@ -192,3 +192,23 @@ impl Site {
         self.mail.path()
     }
 }
+
+/// The soonest pending lapse deadline of case `reference`, as the pages show it (London).
+pub fn next_due_shown(env: &[(&str, &str)], reference: &str) -> String {
+    let case = super::json(&super::escalate(
+        &["case", "show", reference, "--json"],
+        env,
+    ));
+    let due = case["deadlines"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|d| d["status"] == "pending" && d["kind"] == "lapse")
+        .filter_map(|d| d["due_at"].as_str())
+        .min()
+        .map(|t| t.parse::<chrono::DateTime<chrono::Utc>>().unwrap())
+        .expect("a pending deadline");
+    due.with_timezone(&chrono_tz::Europe::London)
+        .format("%a %-d %b %Y at %-I:%M%P")
+        .to_string()
+}
