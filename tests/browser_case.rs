@@ -11,7 +11,7 @@ mod common;
 
 use browser::{Browser, DESKTOP, PHONE};
 use common::web::{PASSWORD, PRIYA, Site, add_priya, next_due_shown};
-use common::{TestDb, escalate, json, open_dispute, stderr};
+use common::{TestDb, escalate, open_dispute, stderr};
 use fantoccini::Locator;
 
 /// Follows the link `text` on the page shown, then waits (WebDriver polls) until the next page
