@@ -455,3 +455,49 @@ async fn two_administrators_disabling_each_other_at_once_leave_one() {
         }
     }
 }
+
+#[test]
+fn bad_input_is_bad_input_even_when_the_database_is_down() {
+    // Nothing listens on port 1: every connection is refused.
+    let env = [(
+        "ESCALATE_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:1/test",
+    )];
+    let dir = tempfile::tempdir().unwrap();
+    let bad_yaml = dir.path().join("agencies.yaml");
+    std::fs::write(&bad_yaml, "agencies: [ {id: x").unwrap();
+    let bad_yaml = bad_yaml.to_str().unwrap();
+    for (args, says) in [
+        (
+            vec!["users", "add", "not-an-address", "--role", "practitioner"],
+            "not-an-address",
+        ),
+        (
+            vec!["users", "add", "a@b.example.org", "--role", "chief"],
+            "chief",
+        ),
+        (
+            vec![
+                "users",
+                "add",
+                "a@b.example.org",
+                "--role",
+                "board",
+                "--name",
+                "A\u{7}B",
+            ],
+            "--name",
+        ),
+        (vec!["agencies", "import", bad_yaml], "agencies.yaml"),
+    ] {
+        let o = escalate(&args, &env);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{args:?}: {}", stderr(&o));
+    }
+    // Good input meets the unreachable database: 3.
+    let o = escalate(
+        &["users", "add", "a@b.example.org", "--role", "board"],
+        &env,
+    );
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+}

@@ -69,6 +69,12 @@ pub(crate) fn agencies(
                 path: file.clone(),
                 source,
             })?;
+            // A file that is no directory is bad input (exit 2) whether or not the database
+            // answers: said before connecting.
+            crate::directory::Directory::parse(&file, &text).map_err(|e| {
+                let problem = crate::access::admin::Problem::Directory(e.to_string());
+                super::users::admin_error(problem.into())
+            })?;
             block_on(async {
                 let store = crate::store::connect(&settings.database_url).await?;
                 store.migrate().await?;

@@ -153,6 +153,15 @@ pub(crate) fn users(cmd: UsersCommand, settings: &Settings, out: &mut dyn Write)
                 name,
                 password,
             };
+            // What can be checked without the directory (the address, the role, the name, the
+            // password) is bad input (exit 2) whether or not the database answers: said before
+            // connecting. The agency is checked against the directory once connected.
+            let without_agency = admin::UserInput {
+                agency: None,
+                ..input.clone()
+            };
+            admin::check_user(&without_agency, &crate::directory::Directory::default())
+                .map_err(|problems| admin_error(AdminError::Problems(problems)))?;
             block_on(async {
                 let store = store(settings).await?;
                 let user = admin::add_user(store.as_ref(), &input, &actor(), Utc::now())
