@@ -18,23 +18,6 @@ use fantoccini::Locator;
 /// agencies.
 const NURSE: &str = "nurse@health.example.nhs.uk";
 
-/// The path of the page shown, which must start with `prefix` (the caller has waited for the
-/// page: `submit` and `goto` return once it is there).
-async fn path_of(browser: &Browser, prefix: &str) -> String {
-    let path = browser
-        .client
-        .current_url()
-        .await
-        .unwrap()
-        .path()
-        .to_string();
-    assert!(
-        path.starts_with(prefix),
-        "the page is {path}, not {prefix}…"
-    );
-    path
-}
-
 #[tokio::test]
 async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() {
     let db = TestDb::sqlite();
@@ -81,7 +64,7 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
     browser
         .submit(&format!("{dispute}/check"), "#next-deadline")
         .await;
-    let path = path_of(&browser, "/cases/DSP-").await;
+    let path = browser.path("/cases/DSP-").await;
     let reference = path.trim_start_matches("/cases/").to_string();
     let stage = browser.text_of("#stage").await;
     assert!(stage.contains("Stage 1"), "{stage}");
@@ -130,7 +113,7 @@ async fn a_lead_opens_and_escalates_a_dispute_that_another_agency_cannot_find() 
         .goto(&format!("{base}/cases/{reference}"))
         .await
         .unwrap();
-    path_of(&browser, "/sign-in").await;
+    browser.path("/sign-in").await;
 
     // Another agency's practitioner: not in their list, not by its reference, no page.
     browser.sign_in(&base, NURSE, PASSWORD).await;

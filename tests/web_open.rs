@@ -21,7 +21,6 @@ use common::web::{
 use common::{TestDb, answer, escalate, json, stderr, stdout, user_with_password};
 use escalate::directory::Directory;
 use escalate::workflow::{FieldType, Workflows};
-use fantoccini::Locator;
 use reqwest::header::LOCATION;
 use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
@@ -838,29 +837,6 @@ async fn my_page_makes_replaces_and_revokes_the_calendar_feed() {
     }
 }
 
-/// Waits until the browser shows a page whose path starts with `path` (a form's answer has
-/// arrived somewhere this test does not draw); that path.
-async fn wait_for_path(browser: &Browser, path: &str) -> String {
-    let started = std::time::Instant::now();
-    loop {
-        let at = browser
-            .client
-            .current_url()
-            .await
-            .unwrap()
-            .path()
-            .to_string();
-        if at.starts_with(path) {
-            return at;
-        }
-        assert!(
-            started.elapsed() < std::time::Duration::from_secs(20),
-            "still at {at} waiting for {path}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-}
-
 /// Scrolls the element `css` selects to the top of the window, for the screenshot.
 async fn scroll_to(browser: &Browser, css: &str) {
     let script = "document.querySelector(arguments[0]).scrollIntoView();";
@@ -928,17 +904,8 @@ async fn opening_a_dispute_in_a_browser() {
                 .check_page("check your answers", &shot("check-answers"))
                 .await;
             let check = format!("{dispute}/check");
-            browser
-                .client
-                .find(Locator::Css(&format!(
-                    "form[action='{check}'] button[type='submit']"
-                )))
-                .await
-                .unwrap()
-                .click()
-                .await
-                .unwrap();
-            wait_for_path(&browser, "/cases/DSP-").await;
+            browser.submit(&check, "#next-deadline").await;
+            browser.path("/cases/DSP-").await;
 
             browser
                 .client

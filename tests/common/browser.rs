@@ -205,6 +205,17 @@ impl Browser {
         element.text().await.unwrap()
     }
 
+    /// The path of the page shown, which must start with `prefix` (the caller has waited for
+    /// the page: `submit` and `goto` return once it is there).
+    pub async fn path(&self, prefix: &str) -> String {
+        let path = self.client.current_url().await.unwrap().path().to_string();
+        assert!(
+            path.starts_with(prefix),
+            "the page is {path}, not {prefix}…"
+        );
+        path
+    }
+
     /// Ends the Chromium session, then chromedriver.
     pub async fn stop(self) {
         let _ = self.client.clone().close().await;
