@@ -1213,3 +1213,71 @@ async fn every_role_against_every_relation_to_a_case() {
         drop(served);
     }
 }
+
+/// Lists and reads side by side share the access log's commits (a group commit): each request
+/// still answers only after its own entries are written, and every one is there exactly once.
+#[tokio::test]
+async fn reads_side_by_side_each_leave_their_own_access_entries() {
+    for db in TestDb::all() {
+        let mail = tempfile::tempdir().unwrap();
+        let smtp = format!("file://{}", mail.path().display());
+        let env = common::quiet(&db, &smtp);
+        let references: Vec<String> = (0..3).map(|_| common::open_dispute(&env, None)).collect();
+        let tokens: Vec<String> = (0..4)
+            .map(|i| {
+                user_with_token(
+                    &env,
+                    &format!("chair{i}@partnership.example.org"),
+                    "partnership",
+                    None,
+                )
+            })
+            .collect();
+        let served = Served::start(&env);
+        let base = served.url.clone();
+        let mut requests = tokio::task::JoinSet::new();
+        for round in 0..8 {
+            for (i, token) in tokens.iter().enumerate() {
+                let url = if round % 2 == 0 {
+                    format!("{base}/api/v1/cases?per_page=100")
+                } else {
+                    format!("{base}/api/v1/cases/{}", references[i % 3])
+                };
+                let token = token.clone();
+                requests.spawn(async move { get(&url, Some(&token)).await.0 });
+            }
+        }
+        while let Some(status) = requests.join_next().await {
+            assert_eq!(status.unwrap(), StatusCode::OK);
+        }
+        for (n, reference) in references.iter().enumerate() {
+            let log = json(&escalate(&["audit", "access", reference, "--json"], &env));
+            let mut seen: Vec<(String, String)> = log
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| {
+                    (
+                        e["email"].as_str().unwrap().to_string(),
+                        e["action"].as_str().unwrap().to_string(),
+                    )
+                })
+                .collect();
+            seen.sort();
+            // Each reader listed it 4 times; the one reading it (i % 3 == n) read it 4 times.
+            let mut wanted = Vec::new();
+            for i in 0..4 {
+                let email = format!("chair{i}@partnership.example.org");
+                for _ in 0..4 {
+                    wanted.push((email.clone(), "list".to_string()));
+                    if i % 3 == n {
+                        wanted.push((email.clone(), "read".to_string()));
+                    }
+                }
+            }
+            wanted.sort();
+            assert_eq!(seen, wanted, "{reference}");
+        }
+        drop(served);
+    }
+}

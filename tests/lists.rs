@@ -254,6 +254,32 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
             let mut sorted = dues.clone();
             sorted.sort_by_key(|d| (d.is_none(), *d));
             assert_eq!(dues, sorted, "{email}: not in deadline order");
+            // Each case's next deadline and overdue flag are what its own read shows.
+            for item in &items {
+                let reference = item["reference"].as_str().unwrap();
+                let (_, case) = get(&format!("{base}/api/v1/cases/{reference}"), token).await;
+                let deadlines = case["deadlines"].as_array().unwrap();
+                let next = deadlines
+                    .iter()
+                    .filter(|d| d["status"] == "pending")
+                    .min_by_key(|d| (time(d["due_at"].as_str().unwrap()), d["id"].as_i64()));
+                assert_eq!(
+                    item["next_deadline"]["id"],
+                    next.map_or(Value::Null, |d| d["id"].clone()),
+                    "{email} {reference}"
+                );
+                let open = case["closed_at"].is_null();
+                let overdue = open
+                    && deadlines.iter().any(|d| {
+                        d["kind"] == "lapse"
+                            && ((d["status"] == "pending"
+                                && time(d["due_at"].as_str().unwrap()) <= chrono::Utc::now())
+                                || (d["status"] == "fired"
+                                    && d["slot"]
+                                        == json!({ "kind": "state", "name": case["state"] })))
+                    });
+                assert_eq!(item["overdue"], overdue, "{email} {reference}");
+            }
             // No opening data, no child, in a list.
             for item in &items {
                 assert!(item.get("data").is_none());
@@ -432,6 +458,23 @@ async fn each_list_holds_exactly_the_cases_its_reader_may_read() {
         let moved = all.iter().find(|c| c["reference"] == d4.as_str()).unwrap();
         assert_ne!(moved["state"], "stage1");
         assert!(moved["next_deadline"]["due_at"].is_string());
+        // A total kept from an earlier page is not kept past a case opened since, even by
+        // another process: the team manager's list grows by the case naming social care.
+        let url = format!("{base}/api/v1/cases?per_page=2");
+        let (_, before) = get(&url, &tokens[3]).await;
+        assert_eq!(before["total"], 5);
+        let d6 = open(
+            &env,
+            dir.path(),
+            "dispute",
+            "priya.shah@school.example.org",
+            &recent,
+            |_| {},
+        );
+        let (items, total) =
+            all_pages(&format!("{base}/api/v1/cases?"), "cases", &tokens[3], 2).await;
+        assert_eq!(total, 6);
+        assert!(references(&items).contains(&d6), "{items:?}");
         drop(served);
     }
 }

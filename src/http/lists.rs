@@ -21,7 +21,7 @@ use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::directory::Directory;
 use crate::store::{
-    AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus,
+    AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineGlance, DeadlineQuery, DeadlineRecord,
     overdue,
 };
 
@@ -322,12 +322,8 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc>) -> CaseItem {
-    let open = case.closed_at.is_none().then_some(case.state.as_str());
-    let next = deadlines
-        .iter()
-        .filter(|d| d.status == DeadlineStatus::Pending)
-        .min_by_key(|d| (d.due_at, d.id));
+fn case_item(case: &CaseRecord, glance: Option<DeadlineGlance>) -> CaseItem {
+    let (next_deadline, overdue) = glance.map_or((None, false), |g| (g.next, g.overdue));
     CaseItem {
         reference: case.reference.clone(),
         workflow: case.workflow.clone(),
@@ -336,8 +332,8 @@ fn case_item(case: &CaseRecord, deadlines: &[&DeadlineRecord], now: DateTime<Utc
         opened_at: case.opened_at,
         closed_at: case.closed_at,
         outcome: case.outcome.clone(),
-        next_deadline: next.map(|d| (*d).clone()),
-        overdue: deadlines.iter().any(|d| overdue(d, open, now)),
+        next_deadline,
+        overdue,
         href: format!("/api/v1/cases/{}", case.reference),
     }
 }
@@ -411,14 +407,17 @@ pub async fn case_list(
         .await?;
     let shown = readable(state, caller, &page.items, "list", &directory).await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
-    let deadlines = state.engine.store().deadlines_of_cases(&ids).await?;
+    let mut glances: HashMap<i64, DeadlineGlance> = state
+        .engine
+        .store()
+        .deadline_glances(&ids, now)
+        .await?
+        .into_iter()
+        .map(|g| (g.case_id, g))
+        .collect();
     let cases = shown
         .iter()
-        .map(|c| {
-            let mine: Vec<&DeadlineRecord> =
-                deadlines.iter().filter(|d| d.case_id == c.id).collect();
-            case_item(c, &mine, now)
-        })
+        .map(|c| case_item(c, glances.remove(&c.id)))
         .collect();
     Ok(CasePage {
         paging: ask.answer(page.total),

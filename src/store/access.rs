@@ -6,6 +6,7 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tokio::sync::oneshot;
 
 use super::sqlite::{text, time};
 use super::{PostgresStore, Recalled, SqliteStore, StoreError, key_error};
@@ -501,10 +502,62 @@ fn token_from<T: StoredTime>(r: TokenRow<T>) -> Result<TokenRecord, StoreError> 
     })
 }
 
+/// Access-log entries waiting for a writer, each caller's with where to send how its write
+/// went (shared by a store's clones).
+#[derive(Debug, Clone, Default)]
+#[allow(clippy::type_complexity)]
+pub(crate) struct LogQueue(
+    std::sync::Arc<std::sync::Mutex<Vec<(Vec<AccessEntry>, oneshot::Sender<Result<(), String>>)>>>,
+);
+
+impl LogQueue {
+    /// Queues `entries`; the receiver hears how their write went.
+    fn push(&self, entries: Vec<AccessEntry>) -> oneshot::Receiver<Result<(), String>> {
+        let (tx, rx) = oneshot::channel();
+        self.0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push((entries, tx));
+        rx
+    }
+
+    /// Every entry waiting, and whom to tell.
+    fn take(&self) -> (Vec<AccessEntry>, Vec<oneshot::Sender<Result<(), String>>>) {
+        let queued = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut entries = Vec::new();
+        let mut waiting = Vec::with_capacity(queued.len());
+        for (batch, tx) in queued {
+            entries.extend(batch);
+            waiting.push(tx);
+        }
+        (entries, waiting)
+    }
+
+    /// A caller's outcome: its entries written, or why not (a writer that stopped without
+    /// saying is a failure too: nothing is shown unless its showing is recorded).
+    fn outcome(
+        heard: Result<Result<(), String>, oneshot::error::RecvError>,
+    ) -> Result<(), StoreError> {
+        let message = match heard {
+            Ok(Ok(())) => return Ok(()),
+            Ok(Err(message)) => message,
+            Err(_) => "the access log's writer stopped".to_string(),
+        };
+        Err(StoreError::Database(sqlx::Error::Protocol(format!(
+            "the access log was not written: {message}"
+        ))))
+    }
+}
+
 impl SqliteStore {
     /// SQLite's one writer at a time (see `SqliteStore::writer`).
     pub(super) async fn write_turn(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
         Some(self.writer.lock().await)
+    }
+
+    /// [`Self::write_turn`], to hand to a task.
+    async fn owned_write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        Some(self.writer.clone().lock_owned().await)
     }
 
     /// A transaction that holds the database's write lock from its start, so that what it
@@ -520,6 +573,11 @@ impl PostgresStore {
         None
     }
 
+    /// [`Self::write_turn`], to hand to a task.
+    async fn owned_write_turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        None
+    }
+
     /// A transaction; what must not change under it is locked by the statements that need it.
     async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error> {
         self.pool.begin().await
@@ -532,6 +590,36 @@ impl PostgresStore {
 macro_rules! access_store {
     ($store:ty, $db:ty, $ts:ty, $lock_users:expr) => {
         impl $store {
+            /// Writes access-log entries, all or none.
+            async fn insert_access(&self, entries: &[AccessEntry]) -> Result<(), StoreError> {
+                // Within both backends' limits on the values of one statement.
+                let chunks: Vec<&[AccessEntry]> = entries.chunks(1000).collect();
+                let statement = |chunk: &[AccessEntry]| {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(LOG_ACCESS);
+                    q.push_values(chunk.iter(), |mut row, entry| {
+                        row.push_bind(<$ts>::stamp(entry.at))
+                            .push_bind(entry.user_id)
+                            .push_bind(entry.email.clone())
+                            .push_bind(entry.reference.clone())
+                            .push_bind(entry.action.clone())
+                            .push_bind(i32::from(entry.status))
+                            .push_bind(entry.address.clone())
+                            .push_bind(entry.reason.clone());
+                    });
+                    q
+                };
+                if let [chunk] = chunks.as_slice() {
+                    statement(chunk).build().execute(&self.pool).await?;
+                    return Ok(());
+                }
+                let mut tx = self.pool.begin().await?;
+                for chunk in chunks {
+                    statement(chunk).build().execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
             /// Writes `entry` to the admin record in the transaction `conn` is in; a form key
             /// used already is a [`StoreError::Duplicate`].
             pub(super) async fn record_admin(
@@ -786,20 +874,29 @@ macro_rules! access_store {
                 if entries.is_empty() {
                     return Ok(());
                 }
-                let _turn = self.write_turn().await;
-                let mut q = sqlx::QueryBuilder::new(LOG_ACCESS);
-                q.push_values(entries, |mut row, entry| {
-                    row.push_bind(<$ts>::stamp(entry.at))
-                        .push_bind(entry.user_id)
-                        .push_bind(entry.email.clone())
-                        .push_bind(entry.reference.clone())
-                        .push_bind(entry.action.clone())
-                        .push_bind(i32::from(entry.status))
-                        .push_bind(entry.address.clone())
-                        .push_bind(entry.reason.clone());
-                });
-                q.build().execute(&self.pool).await?;
-                Ok(())
+                // Group commit: whoever next takes the writer's turn writes every entry then
+                // waiting, in one transaction, so that lists read side by side share a commit;
+                // each caller still returns only once its own entries are committed.
+                let mut written = self.log_queue.push(entries.to_vec());
+                let turn = tokio::select! {
+                    biased;
+                    done = &mut written => return LogQueue::outcome(done),
+                    turn = self.owned_write_turn() => turn,
+                };
+                let (batch, waiting) = self.log_queue.take();
+                if !batch.is_empty() {
+                    // In a task of its own, so that a caller that goes away (its client hung
+                    // up) leaves the others' entries written and answered, not dropped.
+                    let store = self.clone();
+                    tokio::spawn(async move {
+                        let _turn = turn;
+                        let result = store.insert_access(&batch).await.map_err(|e| e.to_string());
+                        for waiter in waiting {
+                            let _ = waiter.send(result.clone());
+                        }
+                    });
+                }
+                LogQueue::outcome(written.await)
             }
 
             async fn access_log(&self, reference: &str) -> Result<Vec<AccessEntry>, StoreError> {

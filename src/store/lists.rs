@@ -4,11 +4,14 @@
 //! `case_parties` (written with each case), and the order comes from `case_order` (kept by
 //! triggers), so that a page among many thousands of cases is a few index ranges.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
 use super::{
-    CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus, Page, Party, StoreError,
+    Backend, CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus, Page, Party,
+    StoreError,
 };
 use crate::workflow::{Slot, TimerKind};
 
@@ -139,6 +142,100 @@ where
     }
 }
 
+/// Pushes one page of the cases of a [`CaseScope::Related`] in list order (`case_id, next_due`
+/// rows, nearest deadline first, then by id), each case once. Each way of relating someone to
+/// cases is one range of an index in that order (migration 0018): SQLite merges them (a compound
+/// `UNION` with `ORDER BY` is a merge of its parts when each comes ordered) and stops at the
+/// page's end; PostgreSQL (15) would hash the union whole, so each part is first cut to the rows
+/// the page could need (a case is at most as far down its part as down the whole list).
+fn push_related_page<DB>(q: &mut QueryBuilder<DB>, query: &CaseQuery, backend: Backend)
+where
+    DB: sqlx::Database,
+    String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+{
+    let CaseScope::Related {
+        email,
+        agencies,
+        contacts,
+    } = &query.scope
+    else {
+        return;
+    };
+    let reach = query.offset.saturating_add(query.limit);
+    let mut parts = 0;
+    let mut part =
+        |q: &mut QueryBuilder<DB>, select: &str, push_where: &dyn Fn(&mut QueryBuilder<DB>)| {
+            match backend {
+                Backend::Sqlite => {
+                    q.push(if parts == 0 { "" } else { " UNION " }).push(select);
+                    push_where(q);
+                }
+                Backend::Postgres => {
+                    q.push(if parts == 0 { "" } else { " UNION ALL " })
+                        .push("SELECT * FROM (")
+                        .push(select.replacen("SELECT ", "SELECT DISTINCT ", 1));
+                    push_where(q);
+                    q.push(" ORDER BY 2, 1 LIMIT ")
+                        .push_bind(reach)
+                        .push(format!(") p{parts}"));
+                }
+            }
+            parts += 1;
+        };
+    if backend == Backend::Postgres {
+        q.push("SELECT DISTINCT case_id, next_due FROM (");
+    }
+    part(
+        q,
+        "SELECT case_id, next_due FROM case_parties WHERE email = ",
+        &|q| {
+            q.push_bind(email.clone());
+        },
+    );
+    for agency in agencies {
+        part(
+            q,
+            "SELECT case_id, next_due FROM case_parties WHERE agency = ",
+            &|q| {
+                q.push_bind(agency.clone());
+            },
+        );
+    }
+    for contact in contacts {
+        match &contact.role {
+            None => part(
+                q,
+                "SELECT o.case_id, o.next_due FROM cases w JOIN case_order o ON o.case_id = w.id \
+                 WHERE w.workflow = ",
+                &|q| {
+                    q.push_bind(contact.workflow.clone());
+                },
+            ),
+            Some(_) if contact.agencies.is_empty() => {}
+            Some(role) => part(
+                q,
+                "SELECT p.case_id, p.next_due FROM case_parties p CROSS JOIN cases w \
+                 WHERE w.id = p.case_id AND w.workflow = ",
+                &|q| {
+                    q.push_bind(contact.workflow.clone())
+                        .push(" AND p.role = ")
+                        .push_bind(role.clone())
+                        .push(" AND p.agency IN ");
+                    push_list(q, &contact.agencies);
+                },
+            ),
+        }
+    }
+    if backend == Backend::Postgres {
+        q.push(") s");
+    }
+    q.push(" ORDER BY 2, 1 LIMIT ")
+        .push_bind(query.limit)
+        .push(" OFFSET ")
+        .push_bind(query.offset);
+}
+
 /// Whether `deadline` of a case now in `state` (`None` when closed) is overdue at `at`: a
 /// lapse past due and not met, still pending (the sweep has not reached it) or fired on the
 /// state the case is still in. [`push_overdue`] asks the same in SQL.
@@ -162,6 +259,66 @@ where
     q.push(" AND d.kind = 'lapse' AND ((d.status = 'pending' AND d.due_at <= ")
         .push_bind(at)
         .push(") OR (d.status = 'fired' AND d.slot_kind = 'state' AND d.slot = c.state))");
+}
+
+/// What a list shows of one case's deadlines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadlineGlance {
+    /// The case.
+    pub case_id: i64,
+    /// Its nearest pending deadline (the earliest due, then the first made), if any.
+    pub next: Option<DeadlineRecord>,
+    /// Whether a deadline of it is overdue, as [`overdue`] decides.
+    pub overdue: bool,
+}
+
+/// The glances of the cases `ids`, in that order, from their nearest pending deadlines and
+/// the ids of those overdue.
+pub(crate) fn glances(
+    ids: &[i64],
+    next: Vec<DeadlineRecord>,
+    overdue: &[i64],
+) -> Vec<DeadlineGlance> {
+    let mut next: HashMap<i64, DeadlineRecord> = next.into_iter().map(|d| (d.case_id, d)).collect();
+    ids.iter()
+        .map(|&case_id| DeadlineGlance {
+            case_id,
+            next: next.remove(&case_id),
+            overdue: overdue.contains(&case_id),
+        })
+        .collect()
+}
+
+/// Which of the cases `ids` have a deadline overdue at `at`, as [`overdue`] decides.
+pub(crate) async fn overdue_cases<DB, T>(
+    pool: &sqlx::Pool<DB>,
+    ids: &[i64],
+    at: DateTime<Utc>,
+    ts: impl Fn(DateTime<Utc>) -> T,
+) -> Result<Vec<i64>, StoreError>
+where
+    DB: sqlx::Database,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    DB::Arguments: sqlx::IntoArguments<DB>,
+    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+{
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = QueryBuilder::new("SELECT c.id FROM cases c WHERE c.id IN (");
+    let mut list = q.separated(", ");
+    for id in ids {
+        list.push_bind(*id);
+    }
+    q.push(
+        ") AND c.closed_at IS NULL AND EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.id",
+    );
+    push_overdue(&mut q, ts(at));
+    q.push(")");
+    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(pool).await?;
+    Ok(rows.into_iter().map(|(id,)| id).collect())
 }
 
 /// Whether a case list's WHERE clause reads the case row (`cases c`), not only its id.
@@ -233,10 +390,11 @@ fn push_deadline_filter<DB, T>(
     push_scope(q, "c.id", &query.scope);
 }
 
-/// Runs the page query and the count query `build` makes (it is called with `true` for the
-/// count), and returns the ids and the total.
+/// Runs the page query and (unless the total is `known`) the count query `build` makes (it is
+/// called with `true` for the count), and returns the ids and the total.
 async fn page<DB>(
     pool: &sqlx::Pool<DB>,
+    known: Option<i64>,
     build: impl Fn(bool) -> QueryBuilder<DB>,
 ) -> Result<Page<i64>, StoreError>
 where
@@ -247,8 +405,14 @@ where
 {
     let mut rows = build(false);
     let items: Vec<(i64,)> = rows.build_query_as().fetch_all(pool).await?;
-    let mut count = build(true);
-    let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+    let total = match known {
+        Some(total) => total,
+        None => {
+            let mut count = build(true);
+            let (total,): (i64,) = count.build_query_as().fetch_one(pool).await?;
+            total
+        }
+    };
     Ok(Page {
         items: items.into_iter().map(|(id,)| id).collect(),
         total,
@@ -268,6 +432,8 @@ fn kept_total(query: &CaseQuery) -> bool {
 /// last), then oldest first.
 pub(crate) async fn case_page<DB, T>(
     pool: &sqlx::Pool<DB>,
+    backend: Backend,
+    totals: &Totals,
     query: &CaseQuery,
     ts: impl Fn(DateTime<Utc>) -> T,
 ) -> Result<Page<i64>, StoreError>
@@ -276,11 +442,23 @@ where
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
     (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
+    (i64, i64, i64): for<'r> sqlx::FromRow<'r, DB::Row>,
     i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
 {
-    page(pool, |count| {
+    // Filtered only by who may see: the total may be one kept from an earlier page.
+    let stamp = if !reads_case(query) && query.scope != CaseScope::All {
+        Some(
+            sqlx::query_as::<_, (i64, i64, i64)>(LIST_STAMP)
+                .fetch_one(pool)
+                .await?,
+        )
+    } else {
+        None
+    };
+    let known = stamp.and_then(|stamp| totals.get(&query.scope, stamp));
+    let found = page(pool, known, |count| {
         // Every case, or every case of a workflow: the count the database keeps, one row
         // read, where counting 100,000 cases on every page was most of its time.
         if count && kept_total(query) {
@@ -300,9 +478,14 @@ where
             q.push(") s");
             return q;
         }
+        // Filtered only by who may see: the ranges of their cases in list order.
+        if !count && !reads_case(query) && query.scope != CaseScope::All {
+            let mut q = QueryBuilder::new("");
+            push_related_page(&mut q, query, backend);
+            return q;
+        }
         // Every case has its row in case_order (a trigger writes it with the case), whose rows
-        // are a tenth the size: a list filtered only by who may see reads no case row until
-        // the page's own.
+        // are a tenth the size: a list of every case reads no case row until the page's own.
         let mut q = QueryBuilder::new(if count {
             "SELECT COUNT(*) FROM case_order o"
         } else {
@@ -321,7 +504,56 @@ where
         }
         q
     })
-    .await
+    .await?;
+    if let (Some(stamp), None) = (stamp, known) {
+        totals.keep(&query.scope, stamp, found.total);
+    }
+    Ok(found)
+}
+
+/// What a list filtered only by who may see holds can change only when a case is opened (its
+/// parties are written with it) or older cases' parties are reindexed: the newest case's id,
+/// how many cases there are (cases are never deleted; were one, the count would tell), and
+/// whether a reindex is pending, read before a total is counted.
+const LIST_STAMP: &str = "SELECT CAST(COALESCE((SELECT MAX(id) FROM cases), 0) AS BIGINT), \
+     CAST(COALESCE((SELECT SUM(cases) FROM case_counts), 0) AS BIGINT), \
+     CAST((SELECT COUNT(*) FROM party_reindex) AS BIGINT)";
+
+/// The totals of lists filtered only by who may see, each with the [`LIST_STAMP`] read before
+/// it was counted, kept between pages: counting a person's 4,500 cases was most of the work
+/// of each page of their list. A total is used only while the stamp is unchanged.
+/// Shared by a store's clones.
+#[derive(Debug, Clone, Default)]
+#[allow(clippy::type_complexity)]
+pub(crate) struct Totals(
+    std::sync::Arc<std::sync::Mutex<HashMap<CaseScope, ((i64, i64, i64), i64)>>>,
+);
+
+/// The most totals kept; past it they are all forgotten (each is one count to make again).
+const MAX_TOTALS: usize = 10_000;
+
+impl Totals {
+    /// The total of `scope`'s list, if one was counted at `stamp`.
+    fn get(&self, scope: &CaseScope, stamp: (i64, i64, i64)) -> Option<i64> {
+        let totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        totals
+            .get(scope)
+            .filter(|(at, _)| *at == stamp)
+            .map(|(_, total)| *total)
+    }
+
+    /// Keeps `total`, counted after `stamp` was read; not while a reindex is pending (its
+    /// batches add parties without a case).
+    fn keep(&self, scope: &CaseScope, stamp: (i64, i64, i64), total: i64) {
+        if stamp.2 != 0 {
+            return;
+        }
+        let mut totals = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if totals.len() >= MAX_TOTALS && !totals.contains_key(scope) {
+            totals.clear();
+        }
+        totals.insert(scope.clone(), (stamp, total));
+    }
 }
 
 /// One page of the deadline ids `query` asks for, soonest first.
@@ -339,7 +571,7 @@ where
     String: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
 {
-    page(pool, |count| {
+    page(pool, None, |count| {
         let mut q = QueryBuilder::new(if count {
             "SELECT COUNT(*) FROM deadlines d JOIN cases c ON c.id = d.case_id"
         } else {

@@ -30,7 +30,7 @@ pub use access::{
 };
 pub use case_file::CaseFile;
 pub use gauges::{GaugeStore, Gauges};
-pub use lists::overdue;
+pub use lists::{DeadlineGlance, overdue};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 pub use sessions::{SessionRow, SessionRows};
@@ -371,8 +371,14 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
     /// The deadlines with these ids, in no particular order.
     async fn deadlines_by_id(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError>;
 
-    /// Every deadline of the cases with these ids, by case, then due time.
-    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError>;
+    /// What a list shows of the deadlines of the cases with these ids: each one's nearest
+    /// pending deadline and whether one is overdue at `at` (as [`overdue`] decides), without
+    /// reading the rest.
+    async fn deadline_glances(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<DeadlineGlance>, StoreError>;
 
     /// Whether `case_parties` still lacks the cases opened before it existed (migration 0012).
     async fn parties_pending(&self) -> Result<bool, StoreError>;

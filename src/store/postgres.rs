@@ -18,9 +18,9 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
-    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
-    Party, Store, StoreError, Target, redact, write_error,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineGlance,
+    DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
+    OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -387,6 +387,10 @@ fn case_statement(w: &CaseWrite, link: &Link, now: DateTime<Utc>) -> QueryBuilde
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pub(super) pool: PgPool,
+    /// The lists' totals kept between pages.
+    totals: lists::Totals,
+    /// Access-log entries waiting for a writer.
+    pub(super) log_queue: super::access::LogQueue,
 }
 
 impl PostgresStore {
@@ -410,7 +414,11 @@ impl PostgresStore {
             .connect_with(options)
             .await
             .map_err(|e| unreachable(e.to_string()))?;
-        Ok(PostgresStore { pool })
+        Ok(PostgresStore {
+            pool,
+            totals: Default::default(),
+            log_queue: Default::default(),
+        })
     }
 }
 
@@ -1318,7 +1326,7 @@ impl Store for PostgresStore {
     }
 
     async fn case_page(&self, query: &CaseQuery) -> Result<Page<i64>, StoreError> {
-        lists::case_page(&self.pool, query, |t| t).await
+        lists::case_page(&self.pool, Backend::Postgres, &self.totals, query, |t| t).await
     }
 
     async fn deadline_page(&self, query: &DeadlineQuery) -> Result<Page<i64>, StoreError> {
@@ -1336,17 +1344,24 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+    async fn deadline_glances(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<DeadlineGlance>, StoreError> {
         let sql = format!(
-            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE case_id = ANY($1) ORDER BY case_id, due_at, id"
+            "SELECT DISTINCT ON (case_id) {DEADLINE_COLUMNS} FROM deadlines
+             WHERE case_id = ANY($1) AND status = 'pending' ORDER BY case_id, due_at, id"
         );
-        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+        let next = sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
             .bind(ids)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(DeadlineRow::record)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let overdue = lists::overdue_cases(&self.pool, ids, at, |t| t).await?;
+        Ok(lists::glances(ids, next, &overdue))
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {

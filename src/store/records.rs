@@ -538,7 +538,7 @@ pub struct JobEnd<'a> {
 
 /// The cases a list may show someone: what [`crate::access::policy::case_scope`] works out
 /// from their role, email, agency and the directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum CaseScope {
     /// Every case (the partnership).
     All,
@@ -555,7 +555,7 @@ pub enum CaseScope {
 }
 
 /// One way a directory contact relates someone to cases of one workflow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ContactScope {
     /// The workflow.
     pub workflow: String,

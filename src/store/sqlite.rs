@@ -16,9 +16,9 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
-    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, OutboxRecord, Page,
-    Party, Store, StoreError, Target, redact, write_error,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineGlance,
+    DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
+    OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -422,6 +422,10 @@ pub struct SqliteStore {
     /// SQLite runs one writer at a time; queueing this process's writers here rather than in
     /// SQLite's busy handler (which sleeps in steps of up to 100 ms) keeps the file busy.
     pub(super) writer: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// The lists' totals kept between pages.
+    totals: lists::Totals,
+    /// Access-log entries waiting for a writer.
+    pub(super) log_queue: super::access::LogQueue,
 }
 
 impl SqliteStore {
@@ -446,6 +450,10 @@ impl SqliteStore {
             // A committed transition must survive a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
+            // Each connection keeps up to 32 MiB of pages (2 by default) as it needs them: a
+            // list among 100,000 cases reads its indexes from memory instead of a read(2) of
+            // each page from the OS.
+            .pragma("cache_size", "-32768")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
@@ -455,6 +463,8 @@ impl SqliteStore {
         Ok(SqliteStore {
             pool,
             writer: Default::default(),
+            totals: Default::default(),
+            log_queue: Default::default(),
         })
     }
 }
@@ -1356,7 +1366,7 @@ impl Store for SqliteStore {
     }
 
     async fn case_page(&self, query: &CaseQuery) -> Result<Page<i64>, StoreError> {
-        lists::case_page(&self.pool, query, text).await
+        lists::case_page(&self.pool, Backend::Sqlite, &self.totals, query, text).await
     }
 
     async fn deadline_page(&self, query: &DeadlineQuery) -> Result<Page<i64>, StoreError> {
@@ -1376,17 +1386,28 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn deadlines_of_cases(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError> {
+    async fn deadline_glances(
+        &self,
+        ids: &[i64],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<DeadlineGlance>, StoreError> {
+        // Each case's nearest pending deadline, picked by the database: a page's ~50 rows
+        // instead of its ~400, each a hop from SQLite's worker thread.
         let sql = format!(
-            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE case_id IN (SELECT value FROM json_each(?)) ORDER BY case_id, due_at, id"
+            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE id IN (
+                 SELECT (SELECT d.id FROM deadlines d WHERE d.case_id = x.value
+                           AND d.status = 'pending' ORDER BY d.due_at, d.id LIMIT 1)
+                 FROM json_each(?) x)"
         );
-        sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
+        let next = sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
             .bind(to_json(&ids))
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(DeadlineRow::record)
-            .collect()
+            .collect::<Result<Vec<_>, _>>()?;
+        let overdue = lists::overdue_cases(&self.pool, ids, at, text).await?;
+        Ok(lists::glances(ids, next, &overdue))
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {
