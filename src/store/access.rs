@@ -521,16 +521,10 @@ impl LogQueue {
         rx
     }
 
-    /// Every entry waiting, and whom to tell.
-    fn take(&self) -> (Vec<AccessEntry>, Vec<oneshot::Sender<Result<(), String>>>) {
-        let queued = std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
-        let mut entries = Vec::new();
-        let mut waiting = Vec::with_capacity(queued.len());
-        for (batch, tx) in queued {
-            entries.extend(batch);
-            waiting.push(tx);
-        }
-        (entries, waiting)
+    /// Every caller's entries waiting, each with whom to tell.
+    #[allow(clippy::type_complexity)]
+    fn take(&self) -> Vec<(Vec<AccessEntry>, oneshot::Sender<Result<(), String>>)> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     /// A caller's outcome: its entries written, or why not (a writer that stopped without
@@ -883,16 +877,26 @@ macro_rules! access_store {
                     done = &mut written => return LogQueue::outcome(done),
                     turn = self.owned_write_turn() => turn,
                 };
-                let (batch, waiting) = self.log_queue.take();
-                if !batch.is_empty() {
+                let queued = self.log_queue.take();
+                if !queued.is_empty() {
                     // In a task of its own, so that a caller that goes away (its client hung
-                    // up) leaves the others' entries written and answered, not dropped.
+                    // up) leaves the others' entries written and answered, not dropped. (A
+                    // caller gone before its turn leaves its entries queued: the next writer
+                    // records them, a read recorded that was not answered, never the reverse.)
                     let store = self.clone();
                     tokio::spawn(async move {
                         let _turn = turn;
-                        let result = store.insert_access(&batch).await.map_err(|e| e.to_string());
-                        for waiter in waiting {
-                            let _ = waiter.send(result.clone());
+                        let batch: Vec<AccessEntry> =
+                            queued.iter().flat_map(|(e, _)| e.iter().cloned()).collect();
+                        let shared = store.insert_access(&batch).await;
+                        for (entries, waiter) in queued {
+                            // One caller's bad entry must not fail the others: after a failed
+                            // batch, each caller's entries are tried on their own.
+                            let result = match &shared {
+                                Ok(()) => Ok(()),
+                                Err(_) => store.insert_access(&entries).await,
+                            };
+                            let _ = waiter.send(result.map_err(|e| e.to_string()));
                         }
                     });
                 }

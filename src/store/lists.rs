@@ -147,7 +147,8 @@ where
 /// cases is one range of an index in that order (migration 0018): SQLite merges them (a compound
 /// `UNION` with `ORDER BY` is a merge of its parts when each comes ordered) and stops at the
 /// page's end; PostgreSQL (15) would hash the union whole, so each part is first cut to the rows
-/// the page could need (a case is at most as far down its part as down the whole list).
+/// the page could need (a case is at most as far down its part as down the whole list). Each
+/// part is DISTINCT itself: a case naming one agency for two parties is one row of it.
 fn push_related_page<DB>(q: &mut QueryBuilder<DB>, query: &CaseQuery, backend: Backend)
 where
     DB: sqlx::Database,
@@ -174,7 +175,7 @@ where
                 Backend::Postgres => {
                     q.push(if parts == 0 { "" } else { " UNION ALL " })
                         .push("SELECT * FROM (")
-                        .push(select.replacen("SELECT ", "SELECT DISTINCT ", 1));
+                        .push(select);
                     push_where(q);
                     q.push(" ORDER BY 2, 1 LIMIT ")
                         .push_bind(reach)
@@ -188,7 +189,7 @@ where
     }
     part(
         q,
-        "SELECT case_id, next_due FROM case_parties WHERE email = ",
+        "SELECT DISTINCT case_id, next_due FROM case_parties WHERE email = ",
         &|q| {
             q.push_bind(email.clone());
         },
@@ -196,7 +197,7 @@ where
     for agency in agencies {
         part(
             q,
-            "SELECT case_id, next_due FROM case_parties WHERE agency = ",
+            "SELECT DISTINCT case_id, next_due FROM case_parties WHERE agency = ",
             &|q| {
                 q.push_bind(agency.clone());
             },
@@ -206,7 +207,7 @@ where
         match &contact.role {
             None => part(
                 q,
-                "SELECT o.case_id, o.next_due FROM cases w JOIN case_order o ON o.case_id = w.id \
+                "SELECT DISTINCT o.case_id, o.next_due FROM cases w JOIN case_order o ON o.case_id = w.id \
                  WHERE w.workflow = ",
                 &|q| {
                     q.push_bind(contact.workflow.clone());
@@ -215,7 +216,7 @@ where
             Some(_) if contact.agencies.is_empty() => {}
             Some(role) => part(
                 q,
-                "SELECT p.case_id, p.next_due FROM case_parties p CROSS JOIN cases w \
+                "SELECT DISTINCT p.case_id, p.next_due FROM case_parties p CROSS JOIN cases w \
                  WHERE w.id = p.case_id AND w.workflow = ",
                 &|q| {
                     q.push_bind(contact.workflow.clone())
