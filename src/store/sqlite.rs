@@ -450,10 +450,6 @@ impl SqliteStore {
             // A committed transition must survive a power cut, not only a crash.
             .synchronous(SqliteSynchronous::Full)
             .busy_timeout(Duration::from_secs(10))
-            // Each connection keeps up to 32 MiB of pages (2 by default) as it needs them: a
-            // list among 100,000 cases reads its indexes from memory instead of a read(2) of
-            // each page from the OS.
-            .pragma("cache_size", "-32768")
             .foreign_keys(true);
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
