@@ -322,8 +322,7 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-fn case_item(case: &CaseRecord, glance: Option<DeadlineGlance>) -> CaseItem {
-    let (next_deadline, overdue) = glance.map_or((None, false), |g| (g.next, g.overdue));
+fn case_item(case: &CaseRecord, glance: DeadlineGlance) -> CaseItem {
     CaseItem {
         reference: case.reference.clone(),
         workflow: case.workflow.clone(),
@@ -332,8 +331,8 @@ fn case_item(case: &CaseRecord, glance: Option<DeadlineGlance>) -> CaseItem {
         opened_at: case.opened_at,
         closed_at: case.closed_at,
         outcome: case.outcome.clone(),
-        next_deadline,
-        overdue,
+        next_deadline: glance.next,
+        overdue: glance.overdue,
         href: format!("/api/v1/cases/{}", case.reference),
     }
 }
@@ -407,17 +406,12 @@ pub async fn case_list(
         .await?;
     let shown = readable(state, caller, &page.items, "list", &directory).await?;
     let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
-    let mut glances: HashMap<i64, DeadlineGlance> = state
-        .engine
-        .store()
-        .deadline_glances(&ids, now)
-        .await?
-        .into_iter()
-        .map(|g| (g.case_id, g))
-        .collect();
+    // One glance per id, in the order of `ids`.
+    let glances = state.engine.store().deadline_glances(&ids, now).await?;
     let cases = shown
         .iter()
-        .map(|c| case_item(c, glances.remove(&c.id)))
+        .zip(glances)
+        .map(|(c, g)| case_item(c, g))
         .collect();
     Ok(CasePage {
         paging: ask.answer(page.total),

@@ -373,7 +373,7 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
 
     /// What a list shows of the deadlines of the cases with these ids: each one's nearest
     /// pending deadline and whether one is overdue at `at` (as [`overdue`] decides), without
-    /// reading the rest.
+    /// reading the rest: one glance per id, in the order of `ids`.
     async fn deadline_glances(
         &self,
         ids: &[i64],
