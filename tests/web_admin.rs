@@ -609,21 +609,24 @@ async fn two_administrators_disabling_each_other_at_once_leave_one_and_are_told_
             async move { disable(&web, &base, them).await },
         ));
     }
-    // Both are waiting for the lock, past every check before the store's.
+    // Both are waiting for the lock, past every check before the store's. Watched from a
+    // connection of its own, outside any transaction: within one, PostgreSQL shows the same
+    // pg_stat_activity snapshot to every read (so a count read early never grew).
+    let mut watch = sqlx::PgConnection::connect(&db.url).await.unwrap();
     let started = std::time::Instant::now();
     loop {
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT count(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
         )
-        .fetch_one(&mut *held)
+        .fetch_one(&mut watch)
         .await
         .unwrap();
         if waiting == 2 {
             break;
         }
         assert!(
-            started.elapsed() < std::time::Duration::from_secs(30),
+            started.elapsed() < std::time::Duration::from_secs(120),
             "{waiting} waiting"
         );
         tokio::task::yield_now().await;
