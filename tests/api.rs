@@ -1244,11 +1244,15 @@ async fn reads_side_by_side_each_leave_their_own_access_entries() {
                     format!("{base}/api/v1/cases/{}", references[i % 3])
                 };
                 let token = token.clone();
-                requests.spawn(async move { get(&url, Some(&token)).await.0 });
+                requests.spawn(async move {
+                    let (status, _, body) = get(&url, Some(&token)).await;
+                    (status, body)
+                });
             }
         }
-        while let Some(status) = requests.join_next().await {
-            assert_eq!(status.unwrap(), StatusCode::OK);
+        while let Some(answer) = requests.join_next().await {
+            let (status, body) = answer.unwrap();
+            assert_eq!(status, StatusCode::OK, "{body}");
         }
         for (n, reference) in references.iter().enumerate() {
             let log = json(&escalate(&["audit", "access", reference, "--json"], &env));

@@ -156,15 +156,30 @@ pub(super) async fn verdict(
     directory: &Directory,
     action: CaseAction,
 ) -> Result<(Verdict, Arc<Definition>, policy::Relation), ApiError> {
-    let def = state
-        .engine
-        .definition(&case.workflow, &case.workflow_hash)
-        .await?;
+    verdict_on(
+        state,
+        caller,
+        (&case.workflow, &case.workflow_hash, &case.data),
+        directory,
+        action,
+    )
+    .await
+}
+
+/// [`verdict`] on a case known by its workflow, workflow version and opening data.
+pub(super) async fn verdict_on(
+    state: &AppState,
+    caller: &Caller,
+    (workflow, hash, data): (&str, &str, &serde_json::Value),
+    directory: &Directory,
+    action: CaseAction,
+) -> Result<(Verdict, Arc<Definition>, policy::Relation), ApiError> {
+    let def = state.engine.definition(workflow, hash).await?;
     let relation = policy::relation(
         &caller.user.email,
         caller.user.agency.as_deref(),
         &def,
-        &case.data,
+        data,
         directory,
     );
     let verdict = policy::case_verdict(caller.user.role, relation, action);

@@ -21,7 +21,7 @@ use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::directory::Directory;
 use crate::store::{
-    AccessEntry, CaseQuery, CaseRecord, CaseScope, DeadlineGlance, DeadlineQuery, DeadlineRecord,
+    AccessEntry, CaseQuery, ListedCase, CaseScope, DeadlineQuery, DeadlineRecord,
     overdue,
 };
 
@@ -271,28 +271,26 @@ async fn scope_by_directory(
 
 /// The cases of `ids` the caller may read by `directory`, as a check on the scope the list was
 /// drawn with (a case on an older workflow version may give other roles), in the order of
-/// `ids`; each recorded in the access log as `action`.
+/// `ids`, overdue decided at `now`; each recorded in the access log as `action`.
 async fn readable(
     state: &AppState,
     caller: &Caller,
     ids: &[i64],
     action: &str,
     directory: &Directory,
-) -> Result<Vec<CaseRecord>, ApiError> {
+    now: DateTime<Utc>,
+) -> Result<Vec<ListedCase>, ApiError> {
     let store = state.engine.store();
-    let mut by_id: HashMap<i64, CaseRecord> = store
-        .cases_by_id(ids)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
     let mut shown = Vec::with_capacity(ids.len());
-    for id in ids {
-        let Some(case) = by_id.remove(id) else {
-            continue;
-        };
-        let (verdict, _, _) =
-            super::cases::verdict(state, caller, &case, directory, CaseAction::Read).await?;
+    for case in store.listed_cases(ids, now).await? {
+        let (verdict, _, _) = super::cases::verdict_on(
+            state,
+            caller,
+            (&case.workflow, &case.workflow_hash, &case.data),
+            directory,
+            CaseAction::Read,
+        )
+        .await?;
         if verdict == Verdict::Allow {
             shown.push(case);
         } else {
@@ -302,7 +300,6 @@ async fn readable(
             );
         }
     }
-    let now = Utc::now();
     let entries: Vec<AccessEntry> = shown
         .iter()
         .map(|c| AccessEntry {
@@ -322,18 +319,18 @@ async fn readable(
 }
 
 /// A case as a list shows it: no opening data, only what finds and orders it.
-fn case_item(case: &CaseRecord, glance: DeadlineGlance) -> CaseItem {
+fn case_item(case: ListedCase) -> CaseItem {
     CaseItem {
-        reference: case.reference.clone(),
-        workflow: case.workflow.clone(),
-        state: case.state.clone(),
-        agency: case.agency.clone(),
+        href: format!("/api/v1/cases/{}", case.reference),
+        reference: case.reference,
+        workflow: case.workflow,
+        state: case.state,
+        agency: case.agency,
         opened_at: case.opened_at,
         closed_at: case.closed_at,
-        outcome: case.outcome.clone(),
-        next_deadline: glance.next,
-        overdue: glance.overdue,
-        href: format!("/api/v1/cases/{}", case.reference),
+        outcome: case.outcome,
+        next_deadline: case.next,
+        overdue: case.overdue,
     }
 }
 
@@ -404,14 +401,10 @@ pub async fn case_list(
             limit: ask.per_page,
         })
         .await?;
-    let shown = readable(state, caller, &page.items, "list", &directory).await?;
-    let ids: Vec<i64> = shown.iter().map(|c| c.id).collect();
-    // One glance per id, in the order of `ids`.
-    let glances = state.engine.store().deadline_glances(&ids, now).await?;
-    let cases = shown
-        .iter()
-        .zip(glances)
-        .map(|(c, g)| case_item(c, g))
+    let cases = readable(state, caller, &page.items, "list", &directory, now)
+        .await?
+        .into_iter()
+        .map(case_item)
         .collect();
     Ok(CasePage {
         paging: ask.answer(page.total),
@@ -497,7 +490,7 @@ pub(crate) async fn deadline_rows(
     caller: &Caller,
     query: &DeadlineQuery,
     action: &str,
-) -> Result<(Vec<(DeadlineRecord, CaseRecord)>, i64), ApiError> {
+) -> Result<(Vec<(DeadlineRecord, ListedCase)>, i64), ApiError> {
     let store = state.engine.store();
     let page = store.deadline_page(query).await?;
     let mut deadlines = store.deadlines_by_id(&page.items).await?;
@@ -512,11 +505,12 @@ pub(crate) async fn deadline_rows(
     case_ids.sort_unstable();
     case_ids.dedup();
     let directory = store.directory().await?;
-    let cases: HashMap<i64, CaseRecord> = readable(state, caller, &case_ids, action, &directory)
-        .await?
-        .into_iter()
-        .map(|c| (c.id, c))
-        .collect();
+    let cases: HashMap<i64, ListedCase> =
+        readable(state, caller, &case_ids, action, &directory, Utc::now())
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c))
+            .collect();
     let rows = deadlines
         .into_iter()
         .filter_map(|d| cases.get(&d.case_id).map(|c| (d, c.clone())))

@@ -38,35 +38,23 @@ pub(super) struct FileLists {
     links_in: String,
 }
 
-/// How a backend writes the JSON the statement builds.
-struct Dialect {
+/// How a backend writes the JSON a statement builds (here, and for the lists' deadlines).
+pub(super) struct Dialect {
     /// The function that makes an object of keys and values.
-    object: &'static str,
+    pub(super) object: &'static str,
     /// Aggregates items into an array, as text.
-    group: fn(&str) -> String,
+    pub(super) group: fn(&str) -> String,
     /// A boolean, as JSON's own `true` or `false`.
-    flag: fn(&str) -> String,
+    pub(super) flag: fn(&str) -> String,
     /// A column of JSON, embedded as JSON (not as a string).
-    embed: fn(&str) -> String,
+    pub(super) embed: fn(&str) -> String,
 }
 
-/// The statement for `backend`: the case `$1` (by reference) with `case_columns` (of
-/// `cases c`) and its lists (the columns of [`FileLists`]); built once per backend.
-fn query(backend: Backend, case_columns: &str) -> &'static str {
-    static SQLITE: OnceLock<String> = OnceLock::new();
-    static POSTGRES: OnceLock<String> = OnceLock::new();
-    let (
-        cell,
-        Dialect {
-            object,
-            group,
-            flag,
-            embed,
-        },
-    ) = match backend {
-        Backend::Sqlite => (
-            &SQLITE,
-            Dialect {
+impl Dialect {
+    /// `backend`'s JSON functions.
+    pub(super) fn of(backend: Backend) -> Dialect {
+        match backend {
+            Backend::Sqlite => Dialect {
                 object: "json_object",
                 group: |items| format!("json_group_array({items})"),
                 // SQLite keeps booleans as 0 and 1.
@@ -74,17 +62,54 @@ fn query(backend: Backend, case_columns: &str) -> &'static str {
                 // Kept as JSON text.
                 embed: |column| format!("json({column})"),
             },
-        ),
-        Backend::Postgres => (
-            &POSTGRES,
-            Dialect {
+            Backend::Postgres => Dialect {
                 object: "json_build_object",
                 group: |items| format!("COALESCE(json_agg({items}), '[]')::text"),
                 flag: |column| column.to_string(),
                 embed: |column| column.to_string(),
             },
-        ),
+        }
+    }
+}
+
+/// The columns of a deadline's JSON object, as the backends' deadline rows decode them.
+pub(super) fn deadline_object(dialect: &Dialect, prefix: &str) -> String {
+    let mut pairs: Vec<String> = [
+        "id",
+        "case_id",
+        "slot_kind",
+        "slot",
+        "kind",
+        "due_at",
+        "status",
+        "explanation",
+        "data_version",
+        "started_at",
+        "ended_at",
+    ]
+    .iter()
+    .map(|name| format!("'{name}', {prefix}{name}"))
+    .collect();
+    pairs.push(format!("'late', {}", (dialect.flag)(&format!("{prefix}late"))));
+    format!("{}({})", dialect.object, pairs.join(", "))
+}
+
+/// The statement for `backend`: the case `$1` (by reference) with `case_columns` (of
+/// `cases c`) and its lists (the columns of [`FileLists`]); built once per backend.
+fn query(backend: Backend, case_columns: &str) -> &'static str {
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    let cell = match backend {
+        Backend::Sqlite => &SQLITE,
+        Backend::Postgres => &POSTGRES,
     };
+    let dialect = Dialect::of(backend);
+    let Dialect {
+        object,
+        group,
+        flag,
+        embed,
+    } = dialect;
     cell.get_or_init(|| {
         // Each list in no particular order: they are sorted as decoded.
         let list = |columns: &[(&str, String)], from: &str| {
@@ -106,11 +131,6 @@ fn query(backend: Backend, case_columns: &str) -> &'static str {
         let mut event = plain("seq, at, recorded_at, actor, event, from_state, to_state");
         event.push(("fields", embed("fields")));
         event.extend(plain("reason, prev_hash, hash, hash_version, data_digest"));
-        let mut deadline = plain(
-            "id, case_id, slot_kind, slot, kind, due_at, status, explanation, data_version, \
-             started_at, ended_at",
-        );
-        deadline.push(("late", flag("late")));
         let message = plain(
             "id, case_id, idempotency_key, message_id, kind, template, recipients, payload, \
              status, attempts, next_attempt_at, last_error, reply, created_at, sent_at, queued_at",
@@ -130,11 +150,15 @@ fn query(backend: Backend, case_columns: &str) -> &'static str {
                 &format!("case_links l JOIN cases o ON o.id = l.{other} WHERE l.{this} = c.id"),
             )
         };
+        let deadlines = format!(
+            "(SELECT {} FROM deadlines WHERE case_id = c.id)",
+            group(&deadline_object(&dialect, ""))
+        );
         format!(
             "SELECT {case_columns}, {} AS history, {} AS deadline_list, {} AS message_list, \
              {} AS links_out, {} AS links_in FROM cases c WHERE c.reference = $1",
             list(&event, "events WHERE case_id = c.id"),
-            list(&deadline, "deadlines WHERE case_id = c.id"),
+            deadlines,
             list(&message, "outbox WHERE case_id = c.id"),
             link("opened", "target_id", "source_id"),
             link("opened_by", "source_id", "target_id"),

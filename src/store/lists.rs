@@ -5,10 +5,13 @@
 //! triggers), so that a page among many thousands of cases is a few index ranges.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use chrono::{DateTime, Utc};
 use sqlx::QueryBuilder;
 
+use super::access::StoredTime;
+use super::case_file::{Dialect, deadline_object};
 use super::{
     Backend, CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, DeadlineStatus, Page, Party,
     StoreError,
@@ -250,76 +253,150 @@ pub fn overdue(deadline: &DeadlineRecord, state: Option<&str>, at: DateTime<Utc>
         }
 }
 
-/// Pushes ` AND (deadline `d` of case `c` is overdue at `at`)`, as [`overdue`] decides it
-/// (the caller checks the case is open).
+/// ` AND (deadline `d` of case `c` is overdue at <the time>)`, around where the time goes, as
+/// [`overdue`] decides it (the caller checks the case is open).
+const OVERDUE_AT: (&str, &str) = (
+    " AND d.kind = 'lapse' AND ((d.status = 'pending' AND d.due_at <= ",
+    ") OR (d.status = 'fired' AND d.slot_kind = 'state' AND d.slot = c.state))",
+);
+
+/// Pushes [`OVERDUE_AT`] with `at`.
 fn push_overdue<DB, T>(q: &mut QueryBuilder<DB>, at: T)
 where
     DB: sqlx::Database,
     T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
 {
-    q.push(" AND d.kind = 'lapse' AND ((d.status = 'pending' AND d.due_at <= ")
-        .push_bind(at)
-        .push(") OR (d.status = 'fired' AND d.slot_kind = 'state' AND d.slot = c.state))");
+    q.push(OVERDUE_AT.0).push_bind(at).push(OVERDUE_AT.1);
 }
 
-/// What a list shows of one case's deadlines.
+/// A case as a list shows it, with what decides who may see it (its workflow and opening
+/// data), its nearest pending deadline and whether one is overdue; not its log's bookkeeping.
 #[derive(Debug, Clone, PartialEq)]
-pub struct DeadlineGlance {
-    /// The case.
-    pub case_id: i64,
+pub struct ListedCase {
+    /// Row id.
+    pub id: i64,
+    /// E.g. `DSP-2026-000042`.
+    pub reference: String,
+    /// Workflow id.
+    pub workflow: String,
+    /// The workflow version (content hash) the case opened on.
+    pub workflow_hash: String,
+    /// Current state.
+    pub state: String,
+    /// Opening data.
+    pub data: serde_json::Value,
+    /// The raising party's agency.
+    pub agency: Option<String>,
+    /// Opened.
+    pub opened_at: DateTime<Utc>,
+    /// Closed (a terminal state), if so.
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The terminal state's outcome category.
+    pub outcome: Option<String>,
     /// Its nearest pending deadline (the earliest due, then the first made), if any.
     pub next: Option<DeadlineRecord>,
     /// Whether a deadline of it is overdue, as [`overdue`] decides.
     pub overdue: bool,
 }
 
-/// The glances of the cases `ids`, in that order, from their nearest pending deadlines and
-/// the ids of those overdue.
-pub(crate) fn glances(
-    ids: &[i64],
-    next: Vec<DeadlineRecord>,
-    overdue: &[i64],
-) -> Vec<DeadlineGlance> {
-    let mut next: HashMap<i64, DeadlineRecord> = next.into_iter().map(|d| (d.case_id, d)).collect();
-    ids.iter()
-        .map(|&case_id| DeadlineGlance {
-            case_id,
-            next: next.remove(&case_id),
-            overdue: overdue.contains(&case_id),
-        })
-        .collect()
+/// A [`ListedCase`] as the statement returns it, times as `T` and the deadline as JSON.
+type ListedRow<T> = (
+    i64,
+    String,
+    String,
+    String,
+    String,
+    String,
+    Option<String>,
+    T,
+    Option<T>,
+    Option<String>,
+    bool,
+    Option<String>,
+);
+
+/// The statement of [`listed_cases`] for `backend`: `$1` the time overdue is decided at, `$2`
+/// the ids (an array on PostgreSQL, a JSON array on SQLite); built once per backend.
+fn listed_query(backend: Backend) -> &'static str {
+    static SQLITE: OnceLock<String> = OnceLock::new();
+    static POSTGRES: OnceLock<String> = OnceLock::new();
+    let (cell, data, ids) = match backend {
+        Backend::Sqlite => (&SQLITE, "c.data", "IN (SELECT value FROM json_each($2))"),
+        Backend::Postgres => (&POSTGRES, "c.data::text", "= ANY($2)"),
+    };
+    cell.get_or_init(|| {
+        let next = deadline_object(&Dialect::of(backend), "d.");
+        format!(
+            "SELECT c.id, c.reference, c.workflow, c.workflow_hash, c.state, {data}, c.agency, \
+                    c.opened_at, c.closed_at, c.outcome, \
+                    (c.closed_at IS NULL AND EXISTS (SELECT 1 FROM deadlines d \
+                        WHERE d.case_id = c.id{}$1{})) AS overdue, \
+                    (SELECT {next} FROM deadlines d WHERE d.case_id = c.id \
+                        AND d.status = 'pending' ORDER BY d.due_at, d.id LIMIT 1) AS next \
+             FROM cases c WHERE c.id {ids}",
+            OVERDUE_AT.0, OVERDUE_AT.1
+        )
+    })
 }
 
-/// Which of the cases `ids` have a deadline overdue at `at`, as [`overdue`] decides.
-pub(crate) async fn overdue_cases<DB, T>(
+/// The cases `order` (bound as `ids`, as [`listed_query`] takes them) as a list shows them,
+/// in that order (one no longer there is left out), overdue decided at `at`, in one statement
+/// on `pool`; `deadline` makes a record of the backend's deadline row.
+pub(crate) async fn listed_cases<DB, T, I, D>(
     pool: &sqlx::Pool<DB>,
-    ids: &[i64],
-    at: DateTime<Utc>,
-    ts: impl Fn(DateTime<Utc>) -> T,
-) -> Result<Vec<i64>, StoreError>
+    backend: Backend,
+    at: T,
+    ids: I,
+    order: &[i64],
+    deadline: impl Fn(D) -> Result<DeadlineRecord, StoreError>,
+) -> Result<Vec<ListedCase>, StoreError>
 where
     DB: sqlx::Database,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
     DB::Arguments: sqlx::IntoArguments<DB>,
-    (i64,): for<'r> sqlx::FromRow<'r, DB::Row>,
-    i64: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB>,
-    T: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + 'static + Send,
+    ListedRow<T>: for<'r> sqlx::FromRow<'r, DB::Row>,
+    T: StoredTime + for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Send + Unpin + 'static,
+    I: for<'q> sqlx::Encode<'q, DB> + sqlx::Type<DB> + Send + 'static,
+    D: serde::de::DeserializeOwned,
 {
-    if ids.is_empty() {
+    if order.is_empty() {
         return Ok(Vec::new());
     }
-    let mut q = QueryBuilder::new("SELECT c.id FROM cases c WHERE c.id IN (");
-    let mut list = q.separated(", ");
-    for id in ids {
-        list.push_bind(*id);
+    let rows: Vec<ListedRow<T>> = sqlx::query_as(sqlx::AssertSqlSafe(listed_query(backend)))
+        .bind(at)
+        .bind(ids)
+        .fetch_all(pool)
+        .await?;
+    let mut by_id = HashMap::with_capacity(rows.len());
+    for row in rows {
+        let (id, reference, workflow, workflow_hash, state, data, agency) =
+            (row.0, row.1, row.2, row.3, row.4, row.5, row.6);
+        let damaged = |what: &str, e: serde_json::Error| {
+            StoreError::Damaged(format!("case {reference}'s {what}: {e}"))
+        };
+        let next = match row.11 {
+            Some(json) => Some(deadline(
+                serde_json::from_str(&json).map_err(|e| damaged("next deadline", e))?,
+            )?),
+            None => None,
+        };
+        let case = ListedCase {
+            data: serde_json::from_str(&data).map_err(|e| damaged("opening data", e))?,
+            opened_at: row.7.utc()?,
+            closed_at: row.8.map(StoredTime::utc).transpose()?,
+            outcome: row.9,
+            overdue: row.10,
+            next,
+            id,
+            reference,
+            workflow,
+            workflow_hash,
+            state,
+            agency,
+        };
+        by_id.insert(id, case);
     }
-    q.push(
-        ") AND c.closed_at IS NULL AND EXISTS (SELECT 1 FROM deadlines d WHERE d.case_id = c.id",
-    );
-    push_overdue(&mut q, ts(at));
-    q.push(")");
-    let rows: Vec<(i64,)> = q.build_query_as().fetch_all(pool).await?;
-    Ok(rows.into_iter().map(|(id,)| id).collect())
+    Ok(order.iter().filter_map(|id| by_id.remove(id)).collect())
 }
 
 /// Whether a case list's WHERE clause reads the case row (`cases c`), not only its id.

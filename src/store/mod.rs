@@ -30,7 +30,7 @@ pub use access::{
 };
 pub use case_file::CaseFile;
 pub use gauges::{GaugeStore, Gauges};
-pub use lists::{DeadlineGlance, overdue};
+pub use lists::{ListedCase, overdue};
 pub use records::*;
 pub use report_rows::{CaseFacts, EntryFact, LapseFact};
 pub use sessions::{SessionRow, SessionRows};
@@ -371,14 +371,14 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
     /// The deadlines with these ids, in no particular order.
     async fn deadlines_by_id(&self, ids: &[i64]) -> Result<Vec<DeadlineRecord>, StoreError>;
 
-    /// What a list shows of the deadlines of the cases with these ids: each one's nearest
-    /// pending deadline and whether one is overdue at `at` (as [`overdue`] decides), without
-    /// reading the rest: one glance per id, in the order of `ids`.
-    async fn deadline_glances(
+    /// The cases with these ids as a list shows them, in the order of `ids` (one not found is
+    /// left out): each with its nearest pending deadline and whether one is overdue at `at`
+    /// (as [`overdue`] decides), in one read, without the rest of its record.
+    async fn listed_cases(
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
-    ) -> Result<Vec<DeadlineGlance>, StoreError>;
+    ) -> Result<Vec<ListedCase>, StoreError>;
 
     /// Whether `case_parties` still lacks the cases opened before it existed (migration 0012).
     async fn parties_pending(&self) -> Result<bool, StoreError>;

@@ -18,7 +18,7 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineGlance,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, ListedCase,
     DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
     OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
 };
@@ -1344,24 +1344,13 @@ impl Store for PostgresStore {
             .collect()
     }
 
-    async fn deadline_glances(
+    async fn listed_cases(
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
-    ) -> Result<Vec<DeadlineGlance>, StoreError> {
-        let sql = format!(
-            "SELECT DISTINCT ON (case_id) {DEADLINE_COLUMNS} FROM deadlines
-             WHERE case_id = ANY($1) AND status = 'pending' ORDER BY case_id, due_at, id"
-        );
-        let next = sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
-            .bind(ids)
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(DeadlineRow::record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let overdue = lists::overdue_cases(&self.pool, ids, at, |t| t).await?;
-        Ok(lists::glances(ids, next, &overdue))
+    ) -> Result<Vec<ListedCase>, StoreError> {
+        let backend = self.backend();
+        lists::listed_cases(&self.pool, backend, at, ids.to_vec(), ids, DeadlineRow::record).await
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {

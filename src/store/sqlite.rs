@@ -16,7 +16,7 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineGlance,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, ListedCase,
     DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
     OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
 };
@@ -1382,28 +1382,13 @@ impl Store for SqliteStore {
             .collect()
     }
 
-    async fn deadline_glances(
+    async fn listed_cases(
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
-    ) -> Result<Vec<DeadlineGlance>, StoreError> {
-        // Each case's nearest pending deadline, picked by the database: a page's ~50 rows
-        // instead of its ~400, each a hop from SQLite's worker thread.
-        let sql = format!(
-            "SELECT {DEADLINE_COLUMNS} FROM deadlines WHERE id IN (
-                 SELECT (SELECT d.id FROM deadlines d WHERE d.case_id = x.value
-                           AND d.status = 'pending' ORDER BY d.due_at, d.id LIMIT 1)
-                 FROM json_each(?) x)"
-        );
-        let next = sqlx::query_as::<_, DeadlineRow>(sqlx::AssertSqlSafe(sql))
-            .bind(to_json(&ids))
-            .fetch_all(&self.pool)
-            .await?
-            .into_iter()
-            .map(DeadlineRow::record)
-            .collect::<Result<Vec<_>, _>>()?;
-        let overdue = lists::overdue_cases(&self.pool, ids, at, text).await?;
-        Ok(lists::glances(ids, next, &overdue))
+    ) -> Result<Vec<ListedCase>, StoreError> {
+        let backend = self.backend();
+        lists::listed_cases(&self.pool, backend, text(at), to_json(&ids), ids, DeadlineRow::record).await
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {
