@@ -320,9 +320,10 @@ type ListedRow<T> = (
 fn listed_query(backend: Backend) -> &'static str {
     static SQLITE: OnceLock<String> = OnceLock::new();
     static POSTGRES: OnceLock<String> = OnceLock::new();
-    let (cell, data, ids) = match backend {
-        Backend::Sqlite => (&SQLITE, "c.data", "IN (SELECT value FROM json_each($2))"),
-        Backend::Postgres => (&POSTGRES, "c.data::text", "= ANY($2)"),
+    // Both JSON columns as text, which both backends decode the same way.
+    let (cell, data, as_text, ids) = match backend {
+        Backend::Sqlite => (&SQLITE, "c.data", "", "IN (SELECT value FROM json_each($2))"),
+        Backend::Postgres => (&POSTGRES, "c.data::text", "::text", "= ANY($2)"),
     };
     cell.get_or_init(|| {
         let next = deadline_object(&Dialect::of(backend), "d.");
@@ -332,7 +333,7 @@ fn listed_query(backend: Backend) -> &'static str {
                     (c.closed_at IS NULL AND EXISTS (SELECT 1 FROM deadlines d \
                         WHERE d.case_id = c.id{}$1{})) AS overdue, \
                     (SELECT {next} FROM deadlines d WHERE d.case_id = c.id \
-                        AND d.status = 'pending' ORDER BY d.due_at, d.id LIMIT 1) AS next \
+                        AND d.status = 'pending' ORDER BY d.due_at, d.id LIMIT 1){as_text} AS next \
              FROM cases c WHERE c.id {ids}",
             OVERDUE_AT.0, OVERDUE_AT.1
         )
