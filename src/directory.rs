@@ -10,6 +10,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::text::same_lowercase;
 use crate::workflow::{Definition, RoleKind, lookup};
 
 /// Every agency and its contacts.
@@ -260,10 +261,10 @@ impl Directory {
     pub fn agency(&self, name: &str) -> Option<&Agency> {
         // Lower-case, as the lists' index keeps what case data names (store::Party), so that a
         // list and a read find the same agency.
-        let name = name.trim().to_lowercase();
+        let name = name.trim();
         self.agencies
             .iter()
-            .find(|a| a.name.to_lowercase() == name || a.id.to_lowercase() == name)
+            .find(|a| same_lowercase(&a.name, name) || same_lowercase(&a.id, name))
     }
 
     /// The agencies a contact role covers on a case: those of the parties it is `of`, or for
@@ -291,7 +292,10 @@ impl Directory {
                 _ => None,
             });
             let Some(path) = path else { continue };
-            match lookup(data, &format!("{path}.agency")).and_then(Value::as_str) {
+            match lookup(data, &path)
+                .and_then(|party| party.get("agency"))
+                .and_then(Value::as_str)
+            {
                 Some(name) => match self.agency(name) {
                     Some(a) => {
                         if !found.iter().any(|f: &&Agency| f.id == a.id) {

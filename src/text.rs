@@ -94,6 +94,17 @@ pub fn blank_pattern() -> String {
     format!("^[{TRIMMED_CLASS}]*$")
 }
 
+/// Whether `a` and `b` are the same once lower-cased (`str::to_lowercase`), without
+/// allocating when both are ASCII: the lists and each case's access check compare every
+/// listed case's addresses and agencies this way.
+pub fn same_lowercase(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        a.to_lowercase() == b.to_lowercase()
+    }
+}
+
 /// Bytes as lower-case hexadecimal (digests and tokens as they are stored and shown).
 pub fn hex(bytes: &[u8]) -> String {
     use fmt::Write as _;
@@ -259,6 +270,38 @@ mod tests {
             let trimmed = text.trim();
             let accepted = single_line(trimmed, 5).is_ok() && trimmed.chars().count() >= min;
             proptest::prop_assert_eq!(pattern.is_match(&text), accepted, "{:?}", text);
+        }
+    }
+
+    #[test]
+    fn same_lowercase_is_to_lowercase_equality() {
+        let pairs = [
+            ("Riverside Primary School", "riverside primary school", true),
+            ("riverside-primary", "Riverside-Primary", true),
+            ("riverside-primary", "riverside-primary ", false),
+            ("ab", "abc", false),
+            // U+212A KELVIN SIGN lower-cases to an ASCII k: only the full comparison knows.
+            ("\u{212a}ent", "kent", true),
+            ("ÉCOLE", "école", true),
+            ("ÉCOLE", "ecole", false),
+        ];
+        for (a, b, same) in pairs {
+            assert_eq!(super::same_lowercase(a, b), same, "{a:?} {b:?}");
+            assert_eq!(a.to_lowercase() == b.to_lowercase(), same, "{a:?} {b:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// The shortcut never answers otherwise than comparing the lower-cased strings.
+        #[test]
+        fn same_lowercase_agrees_with_to_lowercase(
+            a in "[aAkK\u{212a}éÉ -]{0,4}",
+            b in "[aAkK\u{212a}éÉ -]{0,4}",
+        ) {
+            proptest::prop_assert_eq!(
+                super::same_lowercase(&a, &b),
+                a.to_lowercase() == b.to_lowercase()
+            );
         }
     }
 }

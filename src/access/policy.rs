@@ -129,7 +129,8 @@ pub fn relation(
     // A party's agency as the data names it (by name or id), matched through the directory so
     // that "Riverside Primary School" and "riverside-primary" are the same agency.
     let party_of_own_agency = def.roles.iter().any(|r| match &r.kind {
-        RoleKind::Party { path } => lookup(data, &format!("{path}.agency"))
+        RoleKind::Party { path } => lookup(data, path)
+            .and_then(|party| party.get("agency"))
             .and_then(Value::as_str)
             .and_then(|named| directory.agency(named))
             .is_some_and(|a| a.id == own.id),

@@ -21,8 +21,7 @@ use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::directory::Directory;
 use crate::store::{
-    AccessEntry, CaseQuery, ListedCase, CaseScope, DeadlineQuery, DeadlineRecord,
-    overdue,
+    AccessEntry, CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, ListedCase, overdue,
 };
 
 /// Rows a page holds unless `per_page` says otherwise.

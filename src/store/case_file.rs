@@ -90,7 +90,10 @@ pub(super) fn deadline_object(dialect: &Dialect, prefix: &str) -> String {
     .iter()
     .map(|name| format!("'{name}', {prefix}{name}"))
     .collect();
-    pairs.push(format!("'late', {}", (dialect.flag)(&format!("{prefix}late"))));
+    pairs.push(format!(
+        "'late', {}",
+        (dialect.flag)(&format!("{prefix}late"))
+    ));
     format!("{}({})", dialect.object, pairs.join(", "))
 }
 

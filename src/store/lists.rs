@@ -322,7 +322,12 @@ fn listed_query(backend: Backend) -> &'static str {
     static POSTGRES: OnceLock<String> = OnceLock::new();
     // Both JSON columns as text, which both backends decode the same way.
     let (cell, data, as_text, ids) = match backend {
-        Backend::Sqlite => (&SQLITE, "c.data", "", "IN (SELECT value FROM json_each($2))"),
+        Backend::Sqlite => (
+            &SQLITE,
+            "c.data",
+            "",
+            "IN (SELECT value FROM json_each($2))",
+        ),
         Backend::Postgres => (&POSTGRES, "c.data::text", "::text", "= ANY($2)"),
     };
     cell.get_or_init(|| {

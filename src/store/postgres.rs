@@ -18,9 +18,9 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, ListedCase,
-    DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
-    OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, ListedCase, OutboxRecord,
+    Page, Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -1350,7 +1350,15 @@ impl Store for PostgresStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<ListedCase>, StoreError> {
         let backend = self.backend();
-        lists::listed_cases(&self.pool, backend, at, ids.to_vec(), ids, DeadlineRow::record).await
+        lists::listed_cases(
+            &self.pool,
+            backend,
+            at,
+            ids.to_vec(),
+            ids,
+            DeadlineRow::record,
+        )
+        .await
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {

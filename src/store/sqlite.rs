@@ -16,9 +16,9 @@ use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
 use super::summary::{self, SummaryWrite};
 use super::{
-    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, ListedCase,
-    DeadlineQuery, DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord,
-    OutboxRecord, Page, Party, Store, StoreError, Target, redact, write_error,
+    AdminEntry, Backend, CaseFilter, CaseQuery, CaseRecord, CaseWrite, Checkpoint, DeadlineQuery,
+    DeadlineRecord, DeadlineStatus, EventRecord, LINKS_QUERY, LinkRecord, ListedCase, OutboxRecord,
+    Page, Party, Store, StoreError, Target, redact, write_error,
 };
 use super::{
     DIRECTORY_QUERY, DeliveryOutcome, DirectoryRow, FINISH_JOB_RUN, JobEnd, OUTBOX_COLUMNS,
@@ -1388,7 +1388,15 @@ impl Store for SqliteStore {
         at: DateTime<Utc>,
     ) -> Result<Vec<ListedCase>, StoreError> {
         let backend = self.backend();
-        lists::listed_cases(&self.pool, backend, text(at), to_json(&ids), ids, DeadlineRow::record).await
+        lists::listed_cases(
+            &self.pool,
+            backend,
+            text(at),
+            to_json(&ids),
+            ids,
+            DeadlineRow::record,
+        )
+        .await
     }
 
     async fn parties_pending(&self) -> Result<bool, StoreError> {

@@ -445,7 +445,8 @@ impl Definition {
         self.roles
             .iter()
             .filter(|r| match &r.kind {
-                RoleKind::Party { path } => lookup(data, &format!("{path}.email"))
+                RoleKind::Party { path } => lookup(data, path)
+                    .and_then(|party| party.get("email"))
                     .and_then(Value::as_str)
                     .is_some_and(|e| same_email(e, email)),
                 RoleKind::Contact { .. } => false,
@@ -489,8 +490,7 @@ impl Definition {
 /// Do two email addresses name the same mailbox? Case and surrounding spaces do not count
 /// (stored addresses are lower-case; one typed at the command line may not be).
 pub fn same_email(a: &str, b: &str) -> bool {
-    let (a, b) = (a.trim(), b.trim());
-    a.eq_ignore_ascii_case(b) || a.to_lowercase() == b.to_lowercase()
+    crate::text::same_lowercase(a.trim(), b.trim())
 }
 
 /// The value at a dotted path (`raised_by.email`) in case data.
