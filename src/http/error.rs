@@ -121,6 +121,22 @@ impl From<StoreError> for ApiError {
                     "stored data is damaged; the operator has been told",
                 )
             }
+            // A row that does not decode is a fault of the service, not of the database's
+            // availability: a retry would meet it again.
+            StoreError::Database(
+                sqlx::Error::ColumnDecode { .. }
+                | sqlx::Error::Decode(_)
+                | sqlx::Error::ColumnNotFound(_)
+                | sqlx::Error::ColumnIndexOutOfBounds { .. }
+                | sqlx::Error::TypeNotFound { .. },
+            ) => {
+                tracing::error!("database: {e}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "the service cannot do this now; the operator has been told",
+                )
+            }
             // Unreachable, failing or mid-migration: the service is not available now. The
             // detail (which may name the host) goes to the log, not the client.
             _ => {
@@ -173,5 +189,22 @@ impl From<EngineError> for ApiError {
                 )
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_row_that_does_not_decode_is_the_service_at_fault_not_the_database_away() {
+        let fault = ApiError::from(StoreError::Database(sqlx::Error::ColumnNotFound(
+            "next".into(),
+        )));
+        assert_eq!(fault.status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(fault.code, "internal");
+        let away = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
+        assert_eq!(away.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(away.code, "unavailable");
     }
 }
