@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::text::same_lowercase;
-use crate::workflow::{Definition, RoleKind, lookup};
+use crate::workflow::{Definition, RoleKind, lookup, same_email};
 
 /// Every agency and its contacts.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -323,7 +323,7 @@ impl Directory {
                     .0
                     .iter()
                     .flat_map(|a| &a.contacts)
-                    .any(|c| c.level == *level && c.email.eq_ignore_ascii_case(email.trim())),
+                    .any(|c| c.level == *level && same_email(&c.email, email)),
                 RoleKind::Party { .. } => false,
             })
             .map(|r| r.name.clone())
@@ -416,7 +416,7 @@ impl Directory {
             for r in found {
                 if !out
                     .iter()
-                    .any(|o| o.missing.is_none() && o.email.eq_ignore_ascii_case(&r.email))
+                    .any(|o| o.missing.is_none() && same_email(&o.email, &r.email))
                 {
                     out.push(r);
                 }

@@ -147,8 +147,9 @@ impl Access<'_> {
 }
 
 /// The policy's verdict on `action` by `caller` with `case` (read with `directory`), with the
-/// case's workflow version and how the caller stands to it: what [`Access::case`] decides on,
-/// what leaves out of a case's links those the caller may not read, and what checks a list.
+/// case's workflow version and how the caller stands to it: what [`Access::case`] decides on
+/// and what leaves out of a case's links those the caller may not read (a list checks its
+/// cases with [`verdict_on`]).
 pub(super) async fn verdict(
     state: &AppState,
     caller: &Caller,

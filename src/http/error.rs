@@ -123,13 +123,7 @@ impl From<StoreError> for ApiError {
             }
             // A row that does not decode is a fault of the service, not of the database's
             // availability: a retry would meet it again.
-            StoreError::Database(
-                sqlx::Error::ColumnDecode { .. }
-                | sqlx::Error::Decode(_)
-                | sqlx::Error::ColumnNotFound(_)
-                | sqlx::Error::ColumnIndexOutOfBounds { .. }
-                | sqlx::Error::TypeNotFound { .. },
-            ) => {
+            StoreError::Database(ref db) if ours(db) => {
                 tracing::error!("database: {e}");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
@@ -148,6 +142,22 @@ impl From<StoreError> for ApiError {
                 )
             }
         }
+    }
+}
+
+/// Whether a database error is the service's own fault, which a retry would meet again: a row
+/// or value that does not decode or encode, or a statement PostgreSQL refuses as written
+/// (SQLSTATE class 42: an unknown column, a type mismatch).
+fn ours(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::Decode(_)
+        | sqlx::Error::Encode(_)
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| code.starts_with("42")),
+        _ => false,
     }
 }
 
@@ -203,6 +213,10 @@ mod tests {
         )));
         assert_eq!(fault.status, StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(fault.code, "internal");
+        let unsent = ApiError::from(StoreError::Database(sqlx::Error::Encode(
+            "a value out of range".into(),
+        )));
+        assert_eq!(unsent.status, StatusCode::INTERNAL_SERVER_ERROR);
         let away = ApiError::from(StoreError::Database(sqlx::Error::PoolTimedOut));
         assert_eq!(away.status, StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(away.code, "unavailable");

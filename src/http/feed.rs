@@ -173,7 +173,7 @@ pub async fn feed(
                 offset: 0,
                 limit: FEED_LIMIT,
             };
-            let (rows, _) = deadline_rows(&state, &caller, &query, "calendar").await?;
+            let (rows, _) = deadline_rows(&state, &caller, &query, "calendar", Utc::now()).await?;
             let mut events = Vec::with_capacity(rows.len());
             for (deadline, case) in rows {
                 let def = state

@@ -5,6 +5,7 @@
 //! the access log, as a read is.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -299,10 +300,12 @@ async fn readable(
             );
         }
     }
+    // When they were shown (`now` may be earlier: it decides what is overdue).
+    let shown_at = Utc::now();
     let entries: Vec<AccessEntry> = shown
         .iter()
         .map(|c| AccessEntry {
-            at: now,
+            at: shown_at,
             user_id: Some(caller.user.id),
             email: caller.user.email.clone(),
             reference: c.reference.clone(),
@@ -460,6 +463,7 @@ pub async fn deadlines(
             limit: ask.per_page,
         },
         "list",
+        now,
     )
     .await?;
     let deadlines = rows
@@ -469,9 +473,9 @@ pub async fn deadlines(
             DeadlineItem {
                 overdue: overdue(&d, open, now),
                 href: format!("/api/v1/cases/{}", case.reference),
-                reference: case.reference,
-                workflow: case.workflow,
-                state: case.state,
+                reference: case.reference.clone(),
+                workflow: case.workflow.clone(),
+                state: case.state.clone(),
                 deadline: d,
             }
         })
@@ -483,13 +487,15 @@ pub async fn deadlines(
 }
 
 /// The deadlines `query` asks for, each with its case, soonest first, and how many the whole
-/// list holds; each case shown is recorded in the access log as `action`.
+/// list holds (a case with several deadlines shared between them), overdue decided at `now`;
+/// each case shown is recorded in the access log as `action`.
 pub(crate) async fn deadline_rows(
     state: &AppState,
     caller: &Caller,
     query: &DeadlineQuery,
     action: &str,
-) -> Result<(Vec<(DeadlineRecord, ListedCase)>, i64), ApiError> {
+    now: DateTime<Utc>,
+) -> Result<(Vec<(DeadlineRecord, Arc<ListedCase>)>, i64), ApiError> {
     let store = state.engine.store();
     let page = store.deadline_page(query).await?;
     let mut deadlines = store.deadlines_by_id(&page.items).await?;
@@ -504,15 +510,15 @@ pub(crate) async fn deadline_rows(
     case_ids.sort_unstable();
     case_ids.dedup();
     let directory = store.directory().await?;
-    let cases: HashMap<i64, ListedCase> =
-        readable(state, caller, &case_ids, action, &directory, Utc::now())
+    let cases: HashMap<i64, Arc<ListedCase>> =
+        readable(state, caller, &case_ids, action, &directory, now)
             .await?
             .into_iter()
-            .map(|c| (c.id, c))
+            .map(|c| (c.id, Arc::new(c)))
             .collect();
     let rows = deadlines
         .into_iter()
-        .filter_map(|d| cases.get(&d.case_id).map(|c| (d, c.clone())))
+        .filter_map(|d| cases.get(&d.case_id).map(|c| (d, Arc::clone(c))))
         .collect();
     Ok((rows, page.total))
 }

@@ -138,11 +138,11 @@ pub struct Unprocessable(pub ErrorBody);
 )]
 pub struct RateLimited(pub ErrorBody);
 
-/// 500: stored data is damaged, or the workflow files cannot be read.
+/// 500: stored data is damaged or does not read back, or the workflow files cannot be read.
 #[derive(ToResponse)]
 #[response(
-    description = "The service cannot do this now (stored data damaged, workflow files broken); \
-        the operator has been told."
+    description = "The service cannot do this now (stored data damaged or not readable, \
+        workflow files broken); the operator has been told."
 )]
 pub struct Internal(pub ErrorBody);
 
@@ -159,7 +159,7 @@ fn shared<'a, R: ToResponse<'a>>(status: u16) -> (String, RefOr<utoipa::openapi:
     )
 }
 
-/// What every route behind a token may answer besides its own: 401, 429, 503.
+/// What every route behind a token may answer besides its own: 401, 429, 500, 503.
 pub struct NeedsToken;
 
 impl IntoResponses for NeedsToken {
@@ -167,6 +167,7 @@ impl IntoResponses for NeedsToken {
         BTreeMap::from([
             shared::<Unauthorized>(401),
             shared::<RateLimited>(429),
+            shared::<Internal>(500),
             shared::<Unavailable>(503),
         ])
     }

@@ -72,28 +72,27 @@ impl Dialect {
     }
 }
 
-/// The columns of a deadline's JSON object, as the backends' deadline rows decode them.
+/// The columns of a deadline row, as both backends' deadline rows decode them.
+pub(super) const DEADLINE_COLUMNS: &str = "id, case_id, slot_kind, slot, kind, due_at, status, \
+     explanation, data_version, started_at, ended_at, late";
+
+/// A deadline of `{prefix}` (e.g. `d.`) as a JSON object of [`DEADLINE_COLUMNS`], as the
+/// backends' deadline rows decode it.
 pub(super) fn deadline_object(dialect: &Dialect, prefix: &str) -> String {
-    let mut pairs: Vec<String> = [
-        "id",
-        "case_id",
-        "slot_kind",
-        "slot",
-        "kind",
-        "due_at",
-        "status",
-        "explanation",
-        "data_version",
-        "started_at",
-        "ended_at",
-    ]
-    .iter()
-    .map(|name| format!("'{name}', {prefix}{name}"))
-    .collect();
-    pairs.push(format!(
-        "'late', {}",
-        (dialect.flag)(&format!("{prefix}late"))
-    ));
+    let pairs: Vec<String> = DEADLINE_COLUMNS
+        .split(',')
+        .map(str::trim)
+        .map(|name| {
+            let column = format!("{prefix}{name}");
+            // The one boolean: SQLite keeps it as 0 or 1.
+            let value = if name == "late" {
+                (dialect.flag)(&column)
+            } else {
+                column
+            };
+            format!("'{name}', {value}")
+        })
+        .collect();
     format!("{}({})", dialect.object, pairs.join(", "))
 }
 

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use sqlx::types::Json;
 
 use super::case_file;
+use super::case_file::DEADLINE_COLUMNS;
 use super::chain::{self, Link};
 use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
@@ -125,9 +126,6 @@ struct ClaimRow {
     deadline: DeadlineRow,
     reference: String,
 }
-
-const DEADLINE_COLUMNS: &str = "id, case_id, slot_kind, slot, kind, due_at, status, explanation, \
-     data_version, started_at, ended_at, late";
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 

@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 use sqlx::{QueryBuilder, Sqlite};
 
 use super::case_file;
+use super::case_file::DEADLINE_COLUMNS;
 use super::chain::{self, Link};
 use super::lists;
 use super::records::{slot_from, slot_parts, timer_kind_from, timer_kind_str};
@@ -171,9 +172,6 @@ struct ClaimRow {
     deadline: DeadlineRow,
     reference: String,
 }
-
-const DEADLINE_COLUMNS: &str = "id, case_id, slot_kind, slot, kind, due_at, status, explanation, \
-     data_version, started_at, ended_at, late";
 
 /// Everything one case write changes, as ONE script of statements: with SQLite every call is a
 /// hop to the connection's worker thread, so a transition costs the same hops as a single
