@@ -166,6 +166,29 @@ async fn users_and_tokens_on_each_backend() {
     }
 }
 
+/// A user is disabled, never deleted, even by someone at the database: the logs name them (and
+/// on PostgreSQL the access log's user ids rely on it, unchecked by a foreign key).
+#[tokio::test]
+async fn a_user_is_never_deleted() {
+    for db in TestDb::all() {
+        let env = [("ESCALATE_DATABASE_URL", db.url.as_str())];
+        let o = escalate(
+            &["users", "add", "gone@example.org", "--role", "board"],
+            &env,
+        );
+        assert!(o.status.success(), "{}", stderr(&o));
+        let refused = common::try_sql(
+            &db.url,
+            &["DELETE FROM users WHERE email = 'gone@example.org'"],
+        )
+        .await
+        .unwrap_err();
+        assert!(refused.contains("never deleted"), "{}: {refused}", db.url);
+        let o = escalate(&["users", "list"], &env);
+        assert!(stdout(&o).contains("gone@example.org"), "{}", db.url);
+    }
+}
+
 #[test]
 fn hostile_input_is_one_line_and_writes_nothing() {
     let db = TestDb::sqlite();

@@ -69,6 +69,16 @@ pub fn case_verdict(role: Role, relation: Relation, action: CaseAction) -> Verdi
     }
 }
 
+/// The verdict on `action` for a user of `role` when the role alone decides it, whatever their
+/// relation to the case (a list need not read a case's parties to know it may show it).
+pub fn role_verdict(role: Role, action: CaseAction) -> Option<Verdict> {
+    let unrelated = case_verdict(role, Relation::Unrelated, action);
+    [Relation::Party, Relation::Contact, Relation::OwnAgency]
+        .into_iter()
+        .all(|relation| case_verdict(role, relation, action) == unrelated)
+        .then_some(unrelated)
+}
+
 /// Whether a user of `role` must give a reason, recorded, to do `action` with any case (an
 /// administrator reading one): asked before the case is looked up, so that without one a case
 /// that exists and one that does not are answered alike.
@@ -239,6 +249,27 @@ mod tests {
 
     use super::*;
     use crate::workflow::Workflows;
+
+    /// A verdict the role alone decides is the table's for every relation; the others depend
+    /// on the relation.
+    #[test]
+    fn a_role_alone_decides_only_where_every_relation_agrees() {
+        use CaseAction::*;
+        use Verdict::*;
+        let expected = [
+            (Role::Practitioner, [None, None]),
+            (Role::Manager, [None, None]),
+            (Role::SeniorManager, [None, None]),
+            (Role::Partnership, [Some(Allow), Some(Allow)]),
+            (Role::Board, [Some(Hidden), Some(Hidden)]),
+            (Role::Admin, [Some(WithReason), Some(Forbidden)]),
+        ];
+        assert_eq!(expected.len(), Role::ALL.len());
+        for (role, [read, act]) in expected {
+            assert_eq!(role_verdict(role, Read), read, "{role} read");
+            assert_eq!(role_verdict(role, Act), act, "{role} act");
+        }
+    }
 
     /// The whole policy as a table: each role against each relation and action.
     #[test]

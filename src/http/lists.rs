@@ -22,7 +22,8 @@ use super::openapi::{BadRequest, Forbidden, NeedsToken};
 use crate::access::policy::{self, CaseAction, Verdict};
 use crate::directory::Directory;
 use crate::store::{
-    AccessEntry, CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, ListedCase, overdue,
+    AccessEntry, CaseQuery, CaseScope, DeadlineQuery, DeadlineRecord, ListedCase, StoreError,
+    overdue,
 };
 
 /// Rows a page holds unless `per_page` says otherwise.
@@ -282,15 +283,25 @@ async fn readable(
 ) -> Result<Vec<ListedCase>, ApiError> {
     let store = state.engine.store();
     let mut shown = Vec::with_capacity(ids.len());
+    let by_role = policy::role_verdict(caller.user.role, CaseAction::Read);
     for case in store.listed_cases(ids, now).await? {
-        let (verdict, _, _) = super::cases::verdict_on(
-            state,
-            caller,
-            (&case.workflow, &case.workflow_hash, &case.data),
-            directory,
-            CaseAction::Read,
-        )
-        .await?;
+        let verdict = match by_role {
+            Some(verdict) => verdict,
+            None => {
+                let data = serde_json::from_str(&case.data).map_err(|e| {
+                    StoreError::Damaged(format!("case {}'s opening data: {e}", case.reference))
+                })?;
+                let (verdict, _, _) = super::cases::verdict_on(
+                    state,
+                    caller,
+                    (&case.workflow, &case.workflow_hash, &data),
+                    directory,
+                    CaseAction::Read,
+                )
+                .await?;
+                verdict
+            }
+        };
         if verdict == Verdict::Allow {
             shown.push(case);
         } else {

@@ -191,8 +191,16 @@ pub fn user_with_token(
 /// Runs `statements` on the database at `url` directly, on one connection, as someone holding
 /// the file or a superuser would (to damage it, or to make it look older).
 pub async fn sql(url: &str, statements: &[&str]) {
+    if let Err(e) = try_sql(url, statements).await {
+        panic!("{e}");
+    }
+}
+
+/// [`sql`], stopping at the first statement the database refuses, with its error.
+#[allow(dead_code)]
+pub async fn try_sql(url: &str, statements: &[&str]) -> Result<(), String> {
     use sqlx::Connection;
-    async fn run<C: Connection>(mut conn: C, statements: &[&str])
+    async fn run<C: Connection>(mut conn: C, statements: &[&str]) -> Result<(), String>
     where
         for<'c> &'c mut C: sqlx::Executor<'c, Database = C::Database>,
         <C::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<C::Database>,
@@ -201,18 +209,18 @@ pub async fn sql(url: &str, statements: &[&str]) {
             sqlx::query(sqlx::AssertSqlSafe(s.to_string()))
                 .execute(&mut conn)
                 .await
-                .unwrap_or_else(|e| panic!("{s}: {e}"));
+                .map_err(|e| format!("{s}: {e}"))?;
         }
-        conn.close().await.unwrap();
+        conn.close().await.map_err(|e| e.to_string())
     }
     if url.starts_with("sqlite") {
         run(
             sqlx::SqliteConnection::connect(url).await.unwrap(),
             statements,
         )
-        .await;
+        .await
     } else {
-        run(sqlx::PgConnection::connect(url).await.unwrap(), statements).await;
+        run(sqlx::PgConnection::connect(url).await.unwrap(), statements).await
     }
 }
 
