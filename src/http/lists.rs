@@ -284,13 +284,18 @@ async fn readable(
     let store = state.engine.store();
     let mut shown = Vec::with_capacity(ids.len());
     let by_role = policy::role_verdict(caller.user.role, CaseAction::Read);
-    for case in store.listed_cases(ids, now).await? {
+    for case in store.listed_cases(ids, now, by_role.is_none()).await? {
         let verdict = match by_role {
             Some(verdict) => verdict,
             None => {
-                let data = serde_json::from_str(&case.data).map_err(|e| {
-                    StoreError::Damaged(format!("case {}'s opening data: {e}", case.reference))
-                })?;
+                let damaged = |what: String| {
+                    StoreError::Damaged(format!("case {}'s opening data: {what}", case.reference))
+                };
+                let text = case
+                    .data
+                    .as_deref()
+                    .ok_or_else(|| damaged("not read".into()))?;
+                let data = serde_json::from_str(text).map_err(|e| damaged(e.to_string()))?;
                 let (verdict, _, _) = super::cases::verdict_on(
                     state,
                     caller,

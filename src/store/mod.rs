@@ -373,11 +373,13 @@ pub trait Store: AccessStore + GaugeStore + SessionRows + Send + Sync {
 
     /// The cases with these ids as a list shows them, in the order of `ids` (one not found is
     /// left out): each with its nearest pending deadline and whether one is overdue at `at`
-    /// (as [`overdue`] decides), in one read, without the rest of its record.
+    /// (as [`overdue`] decides), in one read, without the rest of its record; its opening data
+    /// only `with_data` (the policy check needs it unless the reader's role alone decides).
     async fn listed_cases(
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
+        with_data: bool,
     ) -> Result<Vec<ListedCase>, StoreError>;
 
     /// Whether `case_parties` still lacks the cases opened before it existed (migration 0012).

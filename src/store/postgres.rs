@@ -1355,11 +1355,12 @@ impl Store for PostgresStore {
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
+        with_data: bool,
     ) -> Result<Vec<ListedCase>, StoreError> {
         let backend = self.backend();
         lists::listed_cases(
             &self.pool,
-            backend,
+            (backend, with_data),
             at,
             ids.to_vec(),
             ids,

@@ -1384,11 +1384,12 @@ impl Store for SqliteStore {
         &self,
         ids: &[i64],
         at: DateTime<Utc>,
+        with_data: bool,
     ) -> Result<Vec<ListedCase>, StoreError> {
         let backend = self.backend();
         lists::listed_cases(
             &self.pool,
-            backend,
+            (backend, with_data),
             text(at),
             to_json(&ids),
             ids,
