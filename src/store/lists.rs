@@ -149,8 +149,9 @@ where
 /// rows, nearest deadline first, then by id), each case once. Each way of relating someone to
 /// cases is one range of an index in that order (migration 0018): SQLite merges them (a compound
 /// `UNION` with `ORDER BY` is a merge of its parts when each comes ordered) and stops at the
-/// page's end; PostgreSQL (15) would hash the union whole, so each part is first cut to the rows
-/// the page could need (a case is at most as far down its part as down the whole list). Each
+/// page's end; PostgreSQL (15) merges them only for a `DISTINCT ON` in the list's order (a
+/// `UNION` or plain `DISTINCT` it hashes whole), and each part is first cut to the rows the
+/// page could need (a case is at most as far down its part as down the whole list). Each
 /// part is DISTINCT itself: a case naming one agency for two parties is one row of it.
 fn push_related_page<DB>(q: &mut QueryBuilder<DB>, query: &CaseQuery, backend: Backend)
 where
@@ -188,7 +189,12 @@ where
             parts += 1;
         };
     if backend == Backend::Postgres {
-        q.push("SELECT DISTINCT case_id, next_due FROM (");
+        // DISTINCT ON, which PostgreSQL can only do over rows in order: it then merges the
+        // parts, each in order from its index, and stops at the page's end. A plain DISTINCT
+        // was hashed whole, every part's rows, then sorted (page 40 of a nurse's list: 4,000
+        // rows hashed and sorted instead of 2,000 merged; 1.2–1.8 ms instead of 6.6–7.7 ms
+        // with planning).
+        q.push("SELECT DISTINCT ON (next_due, case_id) case_id, next_due FROM (");
     }
     part(
         q,
