@@ -142,6 +142,12 @@ async fn envelope(State(state): State<AppState>, request: Request, next: Next) -
         "request"
     );
     let headers = response.headers_mut();
+    // A body past the limit is answered unread: the rest of it is still on the connection, so
+    // the client must not send its next request there (a form post right after a too-large
+    // one met a closed connection half-way through its body).
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(value) = HeaderValue::from_str(&id) {
         headers.insert(HeaderName::from_static("x-request-id"), value);
     }
