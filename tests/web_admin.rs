@@ -169,7 +169,7 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
         }
         // A megabyte: past the body limit, refused before anything is read.
         let megabyte = "x".repeat(1 << 20);
-        let (status, _, html) = submit(
+        let (status, headers, html) = submit(
             &admin,
             &base,
             "/admin/users/new",
@@ -178,6 +178,14 @@ async fn administrators_manage_users_and_tokens_and_nothing_else_gets_through() 
         )
         .await;
         assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+        // Answered with the body unread: the client is told not to reuse the connection (hyper
+        // says so itself for a body left unread; the envelope says it for every 413).
+        assert_eq!(
+            headers
+                .get(reqwest::header::CONNECTION)
+                .map(|v| v.as_bytes()),
+            Some(&b"close"[..])
+        );
         assert_page(&html, "Sorry, this form is too large");
         // No CSRF token, or another site's: 403.
         let plain = [("email", NEW), ("role", "board")];
